@@ -1,0 +1,43 @@
+"""rigplan: plan, check and launch GPU rigs for running, fine-tuning and training LLMs.
+
+>>> import rigplan
+>>> rigplan.estimate("llama-3-70b", "2x rtx-4090", quant="4bit").fits
+True
+"""
+
+from __future__ import annotations
+
+from .catalog import load_catalog
+from .errors import (
+    DataFileError,
+    InvalidValueError,
+    RigplanError,
+    RigSyntaxError,
+    UnknownEngineError,
+    UnknownGPUError,
+    UnknownModelError,
+    UnknownQuantError,
+    UnsupportedError,
+)
+from .estimate import Estimate, estimate
+from .rig import Rig, parse_rig
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "DataFileError",
+    "Estimate",
+    "InvalidValueError",
+    "Rig",
+    "RigSyntaxError",
+    "RigplanError",
+    "UnknownEngineError",
+    "UnknownGPUError",
+    "UnknownModelError",
+    "UnknownQuantError",
+    "UnsupportedError",
+    "__version__",
+    "estimate",
+    "load_catalog",
+    "parse_rig",
+]

@@ -1,0 +1,1 @@
+"""Calibration: engine profiles fitted to published measurements, and the user's own."""

@@ -1,0 +1,110 @@
+"""Read-only views of the catalogue for listings (CLI tables, web API, JSON)."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+from ..errors import InvalidValueError
+from .load import load_catalog
+from .records import GPU, Catalog, Model, Price
+
+GPU_SORTS = ("memory", "bandwidth", "fp16", "power", "price", "year", "name")
+
+
+@dataclass(frozen=True, slots=True)
+class GPUView:
+    gpu: GPU
+    price: Price | None
+    correction: str | None
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, tuple):
+        return list(value)
+    return value
+
+
+def record_dict(record: Any) -> dict[str, Any]:
+    return {f.name: _plain(getattr(record, f.name)) for f in dataclasses.fields(record)}
+
+
+def best_price(catalog: Catalog, gpu_id: str) -> Price | None:
+    """The price the planner uses by default: the newest street/used price, else launch."""
+    rows = catalog.prices.get(gpu_id, ())
+    market = [p for p in rows if p.kind in ("street", "used")]
+    if market:
+        return max(market, key=lambda p: p.as_of)
+    launch = [p for p in rows if p.kind == "launch"]
+    return max(launch, key=lambda p: p.as_of) if launch else None
+
+
+def list_gpus(
+    *,
+    min_memory_gb: float | None = None,
+    nvlink: bool = False,
+    vendor: str | None = None,
+    gpu_class: str | None = None,
+    sort: str = "memory",
+    catalog: Catalog | None = None,
+) -> list[GPUView]:
+    """GPUs filtered and sorted (largest first, except name)."""
+    catalog = catalog or load_catalog()
+    if sort not in GPU_SORTS:
+        raise InvalidValueError("sort", f"must be one of {', '.join(GPU_SORTS)}, got {sort!r}")
+    if min_memory_gb is not None and min_memory_gb < 0:
+        raise InvalidValueError("min_memory", f"must be ≥ 0, got {min_memory_gb}")
+    rows = []
+    for g in catalog.gpus.values():
+        if min_memory_gb is not None and g.memory_gb < min_memory_gb:
+            continue
+        if nvlink and g.nvlink == "none":
+            continue
+        if vendor and g.vendor != vendor.lower():
+            continue
+        if gpu_class and g.gpu_class != gpu_class.lower():
+            continue
+        fixes = catalog.corrections.get(g.id, ())
+        note = "; ".join(f"not {c.claim}: {c.fact}" for c in fixes) or None
+        rows.append(GPUView(g, best_price(catalog, g.id), note))
+    keys = {
+        "memory": lambda v: (v.gpu.memory_gb, v.gpu.bandwidth_gb_per_s),
+        "bandwidth": lambda v: v.gpu.bandwidth_gb_per_s,
+        "fp16": lambda v: v.gpu.fp16_tensor_tflops or 0.0,
+        "power": lambda v: v.gpu.board_power_w,
+        "price": lambda v: v.price.usd if v.price else -1.0,
+        "year": lambda v: v.gpu.launch_year,
+        "name": lambda v: v.gpu.id,
+    }
+    return sorted(rows, key=keys[sort], reverse=sort != "name")
+
+
+def gpu_dict(view: GPUView) -> dict[str, Any]:
+    out = record_dict(view.gpu)
+    out["memory_bytes"] = view.gpu.memory_bytes
+    out["price"] = record_dict(view.price) if view.price else None
+    out["correction"] = view.correction
+    return out
+
+
+def list_models(catalog: Catalog | None = None) -> list[Model]:
+    catalog = catalog or load_catalog()
+    return sorted(catalog.models.values(), key=lambda m: (m.family, m.published_param_count))
+
+
+def model_dict(model: Model) -> dict[str, Any]:
+    from ..arch import count_parameters
+
+    out = record_dict(model)
+    out["computed_param_count"] = count_parameters(model)
+    return out
+
+
+def list_quants() -> list[Any]:
+    from ..quant import get_quant, quant_ids
+
+    return [get_quant(q) for q in quant_ids()]

@@ -1,0 +1,55 @@
+"""The ``rigplan`` command: a thin layer over the public API.
+
+Errors become exit codes here and only here: a :class:`~rigplan.errors.RigplanError` prints
+one line and exits 2; ``estimate`` exits 1 when the model does not fit.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from ..errors import RigplanError
+
+app = typer.Typer(
+    name="rigplan",
+    help="Plan, check and launch GPU rigs for running, fine-tuning and training LLMs.\n\n"
+    "Example: rigplan estimate llama-3-70b --rig '2x rtx-4090'",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+# Commands register themselves on ``app`` when their module is imported.
+from . import catalog_cmds, estimate_cmds  # noqa: E402,F401
+
+for _optional in ("plan_cmds", "device_cmds", "calibrate_cmds", "train_cmds", "serve_cmd"):
+    try:
+        __import__(f"{__name__}.{_optional}")
+    except ModuleNotFoundError as exc:  # a command module that is not written yet
+        if exc.name != f"{__name__}.{_optional}":
+            raise
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of the ``rigplan`` script."""
+    try:
+        app(args=argv, standalone_mode=False)
+    except RigplanError as exc:
+        print(f"rigplan: error: {exc}", file=sys.stderr)
+        sys.exit(2)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        sys.exit(130)
+    except Exception as exc:  # click usage errors (bad option, missing argument)
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(2)
+        if isinstance(exc, click.exceptions.Abort):
+            sys.exit(130)
+        raise

@@ -1,0 +1,97 @@
+"""``rigplan gpus``, ``rigplan models``, ``rigplan quants``: the catalogues as tables or JSON."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Annotated
+
+import typer
+
+from ..catalog import query as catalog_views
+from ..units import format_usd
+from . import app
+from .output import console, print_json, table
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+
+
+@app.command()
+def gpus(
+    min_memory: Annotated[float | None, typer.Option(help="Only GPUs with at least this many GB.")] = None,
+    nvlink: Annotated[bool, typer.Option("--nvlink", help="Only GPUs with NVLink.")] = False,
+    vendor: Annotated[str | None, typer.Option(help="nvidia, amd or apple.")] = None,
+    gpu_class: Annotated[
+        str | None, typer.Option("--class", help="consumer, workstation, datacenter or apple.")
+    ] = None,
+    sort: Annotated[
+        str, typer.Option(help="memory, bandwidth, fp16, power, price, year or name.")
+    ] = "memory",
+    json: JsonOpt = False,
+) -> None:
+    """The GPU catalogue: memory, bandwidth, tensor TFLOPS, NVLink, power, price — sourced.
+
+    Notes flag where common buyer's-guide claims are wrong.
+
+    Example: rigplan gpus --min-memory 48 --sort bandwidth
+    """
+    rows = catalog_views.list_gpus(
+        min_memory_gb=min_memory, nvlink=nvlink, vendor=vendor, gpu_class=gpu_class, sort=sort
+    )
+    if json:
+        print_json({"gpus": [catalog_views.gpu_dict(v) for v in rows]})
+        return
+    out = []
+    for v in rows:
+        g = v.gpu
+        link = "—" if g.nvlink == "none" else f"{g.nvlink} {g.nvlink_gb_per_s:g} GB/s"
+        fp16 = f"{g.fp16_tensor_tflops:g}" if g.fp16_tensor_tflops else "—"
+        out.append([
+            g.id, f"{g.memory_gb:g} GB {g.memory_type}", f"{g.bandwidth_gb_per_s:,.0f}", fp16, link,
+            f"{g.board_power_w}", format_usd(v.price.usd if v.price else None)
+            + (f" ({v.price.kind} {v.price.as_of:%Y-%m})" if v.price else ""),
+            v.correction or "",
+        ])
+    console().print(table(
+        None,
+        ["GPU", "memory", "GB/s", "fp16 TFLOPS", "NVLink", "watts", "price", "note"],
+        out, right={2, 3, 5},
+    ))
+
+
+@app.command()
+def models(json: JsonOpt = False) -> None:
+    """The model catalogue: architecture, parameters, context, with sources.
+
+    Example: rigplan models --json
+    """
+    rows = catalog_views.list_models()
+    if json:
+        print_json({"models": [catalog_views.model_dict(m) for m in rows]})
+        return
+    out = []
+    for m in rows:
+        kind = "MoE" if m.is_moe else "dense"
+        attn = "MLA" if m.is_mla else ("GQA" if m.num_kv_heads < m.num_heads else "MHA")
+        out.append([
+            m.id, f"{m.published_param_count / 1e9:.1f}B", kind, attn, str(m.num_layers),
+            f"{m.num_heads}/{m.num_kv_heads}", f"{m.max_context:,}",
+        ])
+    console().print(table(None, ["model", "params", "type", "attention", "layers", "heads/kv", "max context"],
+                          out, right={1, 4, 6}))
+
+
+@app.command()
+def quants(json: JsonOpt = False) -> None:
+    """Quantisation formats and their bits per weight.
+
+    Example: rigplan quants
+    """
+    rows = catalog_views.list_quants()
+    if json:
+        print_json({"quants": [
+            {k: str(v) if k == "family" else v for k, v in dataclasses.asdict(q).items()} for q in rows
+        ]})
+        return
+    console().print(table(None, ["quant", "family", "bits/weight", "description"],
+                          [[q.id, str(q.family), f"{q.bits_per_weight:.3g}", q.description] for q in rows],
+                          right={2}))

@@ -1,0 +1,363 @@
+"""``rigplan.estimate``: memory, speed and power of one model on one rig, as one record.
+
+This is the public entry point the CLI and the web app call.  It resolves names, checks the
+inputs, then calls the pure models (placement → memory → speed → power).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import arch
+from .catalog import load_catalog
+from .catalog.load import build_record
+from .catalog.records import Catalog, Model
+from .engines import VLLM, Engine, get_engine
+from .errors import InvalidValueError, UnsupportedError
+from .memory import MemoryEstimate, Workload, estimate_memory, usable_capacity
+from .placement import place
+from .power import PowerEstimate, estimate_power
+from .quant import Quant, engine_supports, resolve_quant
+from .rig import Rig, parse_rig, resolve_model
+from .speed import Link, SpeedEstimate, SpeedWorkload, estimate_speed
+
+LINKS = ("nvlink", "pcie3", "pcie4", "pcie5")
+LANES = (16, 8, 4)
+KV_DTYPES = ("f16", "bf16", "fp8", "q8_0", "q4_0")
+
+
+@dataclass(frozen=True, slots=True)
+class Provenance:
+    kind: str  # catalogue | measurement | formula | estimate | user-calibrated
+    source: str
+    formula: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Estimate:
+    """Everything rigplan knows about one model on one rig for one workload."""
+
+    model: Model
+    rig: Rig
+    engine: Engine
+    quant: Quant
+    workload: Workload
+    output_tokens: int
+    memory: MemoryEstimate
+    speed: SpeedEstimate
+    power: PowerEstimate
+    link: Link
+    provenance: dict[str, Provenance] = field(default_factory=dict)
+
+    @property
+    def fits(self) -> bool:
+        return self.memory.fits
+
+    def to_dict(self) -> dict[str, Any]:
+        """The nested JSON of design.md §3 (bytes as integers)."""
+        m, s, p = self.memory, self.speed, self.power
+        return {
+            "fits": self.fits,
+            "model": self.model.id,
+            "rig": self.rig.describe(),
+            "engine": self.engine.id,
+            "quant": self.quant.id,
+            "context": self.workload.context,
+            "batch": self.workload.batch,
+            "prompt_tokens": self.workload.prompt_tokens,
+            "output_tokens": self.output_tokens,
+            "kv_dtype": self.workload.kv_dtype,
+            "split": m.placement.split,
+            "tensor_parallel": m.placement.tensor_parallel,
+            "pipeline_parallel": m.placement.pipeline_parallel,
+            "link": {"kind": self.link.kind, "lanes": self.link.lanes, "p2p": self.link.p2p},
+            "memory": {
+                "weights_bytes": m.weights_bytes,
+                "host_bytes": m.host_bytes,
+                "kv_bytes_per_token": round(m.kv_bytes_per_token),
+                "kv_pool_tokens": m.kv_pool_tokens,
+                "max_concurrent_sequences": m.max_concurrent_sequences,
+                "gpu_layers": m.placement.gpu_layers,
+                "host_layers": len(m.placement.host_layers),
+                "per_gpu": [
+                    {
+                        "gpu": d.gpu.id,
+                        "capacity_bytes": d.capacity_bytes,
+                        "usable_bytes": d.usable_bytes,
+                        "total_bytes": d.total_bytes,
+                        "weights_bytes": d.weights_bytes,
+                        "kv_cache_bytes": d.kv_cache_bytes,
+                        "activations_bytes": d.activations_bytes,
+                        "overhead_bytes": d.overhead_bytes,
+                        "layers": len(d.layers),
+                        "fits": d.fits,
+                    }
+                    for d in m.devices
+                ],
+            },
+            "speed": {
+                "decode_tokens_per_s": s.decode_tokens_per_s,
+                "decode_tokens_per_s_range": list(s.decode_tokens_per_s_range)
+                if s.decode_tokens_per_s_range
+                else None,
+                "decode_throughput_tokens_per_s": s.decode_throughput_tokens_per_s,
+                "prefill_tokens_per_s": s.prefill_tokens_per_s,
+                "prefill_tokens_per_s_range": list(s.prefill_tokens_per_s_range)
+                if s.prefill_tokens_per_s_range
+                else None,
+                "ttft_s": s.ttft_s,
+                "engine_profile": s.engine_profile,
+                "calibrated_on_user_results": s.calibrated_on_user_results,
+            },
+            "power": p.to_dict(),
+            "provenance": {
+                k: {"kind": v.kind, "source": v.source, **({"formula": v.formula} if v.formula else {})}
+                for k, v in sorted(self.provenance.items())
+            },
+        }
+
+
+def model_from_fields(fields: Mapping[str, Any]) -> Model:
+    """A :class:`Model` from a dict of architecture fields (unknown keys are refused)."""
+    defaults = {
+        "id": "custom", "name": "custom model", "family": "custom", "hf_repo": "",
+        "architecture": "LlamaForCausalLM", "tie_embeddings": False, "max_context": 131072,
+        "published_param_count": 0, "source": "user-supplied fields", "as_of": None,
+    }
+    import datetime as dt
+
+    row = {**defaults, **dict(fields)}
+    row["as_of"] = row["as_of"] or dt.date.today()
+    if "num_kv_heads" not in row and "num_heads" in row:
+        row["num_kv_heads"] = row["num_heads"]
+    model = build_record(Model, row, path="model", where="fields")
+    if model.published_param_count == 0:
+        model = _replace_params(model)
+    return model
+
+
+def _replace_params(model: Model) -> Model:
+    import dataclasses
+
+    return dataclasses.replace(model, published_param_count=arch.count_parameters(model))
+
+
+def resolve_model_input(model: str | Mapping[str, Any] | Model, catalog: Catalog) -> Model:
+    """Catalogue id (wins over a same-named path), dict of fields, or a Model record."""
+    if isinstance(model, Model):
+        return model
+    if isinstance(model, Mapping):
+        return model_from_fields(model)
+    try:
+        return resolve_model(model, catalog)
+    except LookupError:
+        from .integrations.sources import load_model_source
+
+        found = load_model_source(model)
+        if found is None:
+            raise
+        return found
+
+
+def resolve_rig_input(rig: str | Rig, catalog: Catalog, network: str | None = None) -> Rig:
+    if isinstance(rig, Rig):
+        return rig
+    if rig.strip().lower() == "local":
+        from .integrations.nvml import detect_rig
+
+        return detect_rig(catalog)
+    return parse_rig(rig, catalog, **({"network": network} if network else {}))
+
+
+def default_link(rig: Rig, link: str | None, lanes: int | None) -> Link:
+    """The best link the rig's GPUs have without a bridge (SXM parts: NVLink)."""
+    lanes = lanes or 16
+    if lanes not in LANES:
+        raise InvalidValueError("lanes", f"must be one of {', '.join(map(str, LANES))}, got {lanes}")
+    gpus = rig.gpus
+    p2p = all(g.p2p_stock_driver for g in gpus)
+    if link is None:
+        if all(g.nvlink == "sxm" for g in gpus):
+            return Link("nvlink", lanes, True)
+        gens = [g.pcie_generation for g in gpus if g.pcie_generation]
+        return Link(f"pcie{min(gens)}" if gens else "pcie4", lanes, p2p)
+    if link not in LINKS:
+        raise InvalidValueError("link", f"must be one of {', '.join(LINKS)}, got {link!r}")
+    if link == "nvlink":
+        no_nvlink = sorted({g.id for g in gpus if g.nvlink == "none"})
+        if no_nvlink:
+            raise UnsupportedError(f"link nvlink: {', '.join(no_nvlink)} has no NVLink")
+        if len(gpus) > 1 and any(g.nvlink == "bridge" and (g.nvlink_max_gpus or 2) < len(gpus) for g in gpus):
+            raise UnsupportedError(
+                f"link nvlink: an NVLink bridge joins at most {gpus[0].nvlink_max_gpus or 2} "
+                f"{gpus[0].id} cards, the rig has {len(gpus)}"
+            )
+        return Link("nvlink", lanes, True)
+    return Link(link, lanes, p2p)
+
+
+def _check_tokens(prompt_tokens: int, output_tokens: int, context: int | None, batch: int) -> int:
+    for name, value in (("prompt_tokens", prompt_tokens), ("output_tokens", output_tokens)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise InvalidValueError(name, f"must be a whole number ≥ 0, got {value!r}")
+    if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
+        raise InvalidValueError("batch", f"must be a whole number ≥ 1, got {batch!r}")
+    needed = prompt_tokens + output_tokens
+    if context is None:
+        context = needed
+    if isinstance(context, bool) or not isinstance(context, int) or context < 1:
+        raise InvalidValueError("context", f"must be a whole number ≥ 1, got {context!r}")
+    if context < needed:
+        raise InvalidValueError(
+            "context", f"{context} is smaller than prompt_tokens + output_tokens = {needed}"
+        )
+    return context
+
+
+def estimate(
+    model: str | Mapping[str, Any] | Model,
+    rig: str | Rig,
+    *,
+    quant: str | None = None,
+    engine: str = "llama.cpp",
+    context: int | None = None,
+    batch: int = 1,
+    prompt_tokens: int = 512,
+    output_tokens: int = 128,
+    kv_dtype: str | None = None,
+    split: str | None = None,
+    tensor_parallel: int | None = None,
+    pipeline_parallel: int | None = None,
+    gpu_layers: int | str | None = None,
+    link: str | None = None,
+    lanes: int | None = None,
+    host_ram_gb: float | None = None,
+    use_user_calibration: bool = True,
+    network: str | None = None,
+    host_memory_bandwidth_gb_per_s: float | None = None,
+    force: bool = False,
+    catalog: Catalog | None = None,
+) -> Estimate:
+    """Estimate memory, speed and power of ``model`` on ``rig``.
+
+    >>> e = estimate("llama-3-8b", "rtx-4090")
+    >>> e.fits, e.quant.id
+    (True, 'q4_k_m')
+
+    Args:
+        model: catalogue id, a path or Hugging Face repo id, a dict of architecture fields.
+        rig: rig string ("2x rtx-4090", "2 nodes x 8x h100-sxm") or "local".
+        quant: quant id or "4bit"/"8bit"/"16bit"; None = the engine's default.
+        gpu_layers: None = every layer on GPUs; "auto" = as many as fit; an int = that many.
+
+    Raises:
+        RigplanError: unknown names (with suggestions), impossible values, unsupported layouts.
+    """
+    catalog = catalog or load_catalog()
+    mdl = resolve_model_input(model, catalog)
+    arch.check_supported(mdl)
+    the_rig = resolve_rig_input(rig, catalog, network)
+    eng = get_engine(engine)
+    ctx = _check_tokens(prompt_tokens, output_tokens, context, batch)
+    if ctx > mdl.max_context and not force:
+        raise InvalidValueError(
+            "context", f"{ctx} exceeds {mdl.id}'s maximum of {mdl.max_context} tokens (--force to allow)"
+        )
+    if any(g.is_apple for g in the_rig.gpus) and not eng.runs_on_apple:
+        raise UnsupportedError(f"{eng.name} does not run on Apple silicon; use llama.cpp")
+    q = resolve_quant(quant, eng.id, gpu_has_fp8=all(g.has_fp8 for g in the_rig.gpus))
+    if not engine_supports(q, eng.id):
+        raise UnsupportedError(f"{eng.name} cannot run quant {q.id}")
+    kv = kv_dtype or eng.default_kv_dtype
+    if kv not in KV_DTYPES:
+        raise InvalidValueError("kv_dtype", f"must be one of {', '.join(KV_DTYPES)}, got {kv!r}")
+    if host_ram_gb is not None and host_ram_gb < 0:
+        raise InvalidValueError("host_ram_gb", f"must be ≥ 0, got {host_ram_gb}")
+    the_link = default_link(the_rig, link, lanes)
+    workload = Workload(context=ctx, batch=batch, prompt_tokens=prompt_tokens, kv_dtype=kv)
+
+    def memory_for(layers: int | None) -> MemoryEstimate:
+        placement = place(
+            mdl, the_rig, eng, split=split, tensor_parallel=tensor_parallel,
+            pipeline_parallel=pipeline_parallel, gpu_layers=layers,
+        )
+        return estimate_memory(mdl, q, eng, placement, workload)
+
+    if gpu_layers == "auto":
+        mem = memory_for(None)
+        n = mdl.num_layers + 1
+        while not mem.fits and n > 0:
+            n -= 1
+            mem = memory_for(n)
+    elif gpu_layers is None or (isinstance(gpu_layers, int) and not isinstance(gpu_layers, bool)):
+        mem = memory_for(gpu_layers)  # type: ignore[arg-type]
+    else:
+        raise InvalidValueError("gpu_layers", f"must be a whole number or 'auto', got {gpu_layers!r}")
+    if host_ram_gb is not None and mem.host_bytes > host_ram_gb * 1e9:
+        mem = _host_overflow(mem)
+
+    user_profile = None
+    if use_user_calibration:
+        from .calibration.user import load_user_profile
+
+        user_profile = load_user_profile(eng.id, [g.id for g in the_rig.gpus])
+    speed = estimate_speed(
+        mdl, q, eng, the_rig, mem,
+        SpeedWorkload(prompt_tokens, output_tokens, ctx, batch), the_link,
+        host_memory_bandwidth_gb_per_s=host_memory_bandwidth_gb_per_s,
+        user_profile=user_profile,
+    )
+    power = estimate_power(the_rig, mem, speed)
+    return Estimate(
+        model=mdl, rig=the_rig, engine=eng, quant=q, workload=workload, output_tokens=output_tokens,
+        memory=mem, speed=speed, power=power, link=the_link,
+        provenance=_provenance(mdl, the_rig, eng, q, mem, speed),
+    )
+
+
+def _host_overflow(mem: MemoryEstimate) -> MemoryEstimate:
+    """Host RAM too small for what stays on the host: mark every GPU as not fitting."""
+    import dataclasses
+
+    devices = tuple(dataclasses.replace(d, usable_bytes=min(d.usable_bytes, d.total_bytes - 1)) for d in mem.devices)
+    return dataclasses.replace(mem, devices=devices)
+
+
+def _provenance(
+    model: Model, rig: Rig, engine: Engine, quant: Quant, mem: MemoryEstimate, speed: SpeedEstimate
+) -> dict[str, Provenance]:
+    gpu_sources = "; ".join(sorted({f"{g.id}: {g.source} (as of {g.as_of})" for g in rig.gpus}))
+    prov = {
+        "memory.weights_bytes": Provenance(
+            "formula", f"{model.id}: {model.source}",
+            f"Σ tensors of {model.id} × bytes per weight of {quant.id} (per-tensor types)",
+        ),
+        "memory.per_gpu.capacity_bytes": Provenance("catalogue", gpu_sources),
+        "memory.per_gpu.usable_bytes": Provenance(
+            "formula", engine.source,
+            "capacity × gpu_memory_utilization" if engine.memory_utilization else "capacity",
+        ),
+        "memory.per_gpu.kv_cache_bytes": Provenance(
+            "formula", "KV = 2 · L · n_kv · d_head · bytes · tokens (MLA: (d_c + d_rope) · L); perf-model.md §1.3",
+            "Σ layers kv_elements_per_token × tokens × kv bytes / TP share",
+        ),
+        "memory.per_gpu.activations_bytes": Provenance(
+            "estimate", "llama.cpp compute-buffer model fitted to llama.cpp allocation logs"
+            if engine.family != VLLM else "vLLM profile-run activations (estimate)",
+        ),
+        "memory.per_gpu.overhead_bytes": Provenance("estimate", "CUDA context / graphs / NCCL constants (memory/buffers.py)"),
+        "memory.host_bytes": Provenance("formula", "token embeddings + offloaded layers + host buffers"),
+        "power.board_watts": Provenance("catalogue", gpu_sources),
+    }
+    for key, text in speed.derivations.items():
+        kind = "user-calibrated" if speed.calibrated_on_user_results else "estimate"
+        prov[f"speed.{key}"] = Provenance(kind, speed.engine_profile, text)
+    return prov
+
+
+def usable_bytes(gpu_id: str, engine: str = "llama.cpp") -> int:
+    """Usable memory of one catalogue GPU under an engine's rules (for tables)."""
+    catalog = load_catalog()
+    return usable_capacity(catalog.gpus[gpu_id], get_engine(engine))

@@ -1,0 +1,1 @@
+"""Integrations with the outside world: model files, Hugging Face, NVML, launch commands."""

@@ -1,0 +1,137 @@
+"""Rigs: which GPUs, how many, on how many nodes — and the rig-string grammar.
+
+``rig := [N "nodes" "x"] term ("+" term)* | "local"``, ``term := [N "x"] gpu-id``
+(spaces optional, case-insensitive, "x" or "×").  "local" is resolved at the API's edge from
+the detected GPUs, never here.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from .catalog.records import GPU, Catalog, Model
+from .errors import RigSyntaxError, UnknownGPUError, UnknownModelError, closest
+
+MAX_GPUS_PER_NODE = 16
+MAX_NODES = 1024
+NETWORKS = ("ib-ndr", "ib-hdr", "roce-400g", "eth-100g", "eth-25g", "eth-10g")
+DEFAULT_NETWORK = "ib-ndr"
+
+
+@dataclass(frozen=True, slots=True)
+class Rig:
+    """GPUs of one node in order (every node alike), the node count and the network."""
+
+    gpus: tuple[GPU, ...]
+    nodes: int = 1
+    network: str = DEFAULT_NETWORK
+
+    @property
+    def gpus_per_node(self) -> int:
+        return len(self.gpus)
+
+    @property
+    def gpu_count(self) -> int:
+        return len(self.gpus) * self.nodes
+
+    @property
+    def all_gpus(self) -> tuple[GPU, ...]:
+        """Every GPU in the order of the rig string, nodes × GPUs."""
+        return self.gpus * self.nodes
+
+    @property
+    def is_mixed(self) -> bool:
+        return len({g.id for g in self.gpus}) > 1
+
+    def describe(self) -> str:
+        """Canonical rig string: ``'2x rtx-4090'``, ``'rtx-4090 + 2x rtx-3090'``."""
+        terms: list[tuple[int, str]] = []
+        for g in self.gpus:
+            if terms and terms[-1][1] == g.id:
+                terms[-1] = (terms[-1][0] + 1, g.id)
+            else:
+                terms.append((1, g.id))
+        body = " + ".join(f"{n}x {gid}" if n > 1 else gid for n, gid in terms)
+        return f"{self.nodes} nodes x {body}" if self.nodes > 1 else body
+
+
+def _norm(text: str) -> str:
+    return re.sub(r"[\s_]+", "-", text.strip().lower())
+
+
+def _squash(text: str) -> str:
+    return re.sub(r"[^a-z0-9.]", "", text.lower())
+
+
+def resolve_gpu(name: str, catalog: Catalog) -> GPU:
+    """A GPU by id, alias or loose form ("RTX 4090", "4090", "nvidia h100 sxm").
+
+    Raises:
+        UnknownGPUError: with the closest ids.
+    """
+    key = _norm(name)
+    if key in catalog.gpus:
+        return catalog.gpus[key]
+    squashed = _squash(name).removeprefix("nvidia").removeprefix("geforce")
+    for gpu in catalog.gpus.values():
+        forms = {_squash(gpu.id), _squash(gpu.name)} | {_squash(a) for a in gpu.aliases}
+        if squashed in forms or _squash(name) in forms:
+            return gpu
+    raise UnknownGPUError(name, closest(key, catalog.gpus))
+
+
+def resolve_model(name: str, catalog: Catalog) -> Model:
+    """A catalogue model by id or alias, case-insensitively."""
+    key = _norm(name)
+    if key in catalog.models:
+        return catalog.models[key]
+    squashed = _squash(name)
+    for model in catalog.models.values():
+        forms = {_squash(model.id), _squash(model.name), _squash(model.hf_repo)}
+        if squashed in forms | {_squash(a) for a in model.aliases}:
+            return model
+    raise UnknownModelError(name, closest(key, catalog.models))
+
+
+_NODES = re.compile(r"^\s*(\d+)\s*nodes?\s*[x×*]\s*(.+)$", re.IGNORECASE)
+_TERM = re.compile(r"^\s*(?:(\d+)\s*[x×*]\s*)?(.+?)\s*$", re.IGNORECASE)
+
+
+def parse_rig(text: str, catalog: Catalog, *, network: str = DEFAULT_NETWORK) -> Rig:
+    """Parse a rig string into a :class:`Rig`.
+
+    >>> from rigplan.catalog import load_catalog
+    >>> parse_rig("2 nodes x 8x h100-sxm", load_catalog()).gpu_count
+    16
+
+    Raises:
+        RigSyntaxError: empty terms, zero or absurd counts.
+        UnknownGPUError: a GPU name that is not in the catalogue.
+    """
+    if not text or not text.strip():
+        raise RigSyntaxError(text, "the rig is empty")
+    if text.strip().lower() == "local":
+        raise RigSyntaxError(text, "'local' must be resolved by detection before parsing")
+    nodes = 1
+    body = text
+    if m := _NODES.match(text):
+        nodes, body = int(m.group(1)), m.group(2)
+        if not 1 <= nodes <= MAX_NODES:
+            raise RigSyntaxError(text, f"node count must be 1–{MAX_NODES}, got {nodes}")
+    gpus: list[GPU] = []
+    for term in body.split("+"):
+        m = _TERM.match(term)
+        if not term.strip() or not m:
+            raise RigSyntaxError(text, "a '+' has no GPU on one side")
+        count = int(m.group(1)) if m.group(1) else 1
+        if count < 1:
+            raise RigSyntaxError(text, f"a GPU count must be at least 1, got {count}")
+        gpus.extend([resolve_gpu(m.group(2), catalog)] * count)
+    if len(gpus) > MAX_GPUS_PER_NODE:
+        raise RigSyntaxError(text, f"at most {MAX_GPUS_PER_NODE} GPUs per node, got {len(gpus)}")
+    if any(g.is_apple for g in gpus) and (len(gpus) > 1 or nodes > 1):
+        raise RigSyntaxError(text, "an Apple chip is a whole machine: use one per rig")
+    if network not in NETWORKS:
+        raise RigSyntaxError(text, f"network must be one of {', '.join(NETWORKS)}")
+    return Rig(gpus=tuple(gpus), nodes=nodes, network=network)

@@ -1,0 +1,91 @@
+"""The guide's VRAM table, computed: weights and total memory per quant and context, and the
+smallest rig of each GPU class that holds the model."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .catalog import load_catalog
+from .catalog.records import Catalog, Model
+from .engines import get_engine
+from .errors import RigplanError
+from .estimate import estimate, resolve_model_input
+from .quant import resolve_quant
+from .rig import Rig
+
+GUIDE_QUANTS = ("4bit", "8bit", "16bit")
+DEFAULT_CONTEXTS = (2048, 8192, 32768, 131072)
+MAX_GPUS = 8
+CLASSES = ("consumer", "workstation", "datacenter", "apple")
+
+
+@dataclass(frozen=True, slots=True)
+class VramRow:
+    quant: str
+    context: int
+    weights_bytes: int
+    kv_cache_bytes: int
+    total_bytes: int
+    smallest_rigs: dict[str, str | None]
+
+
+def _total(est_dict: dict) -> int:  # type: ignore[type-arg]
+    return sum(int(d["total_bytes"]) for d in est_dict["memory"]["per_gpu"]) + int(est_dict["memory"]["host_bytes"])
+
+
+def smallest_rig(
+    model: Model, quant: str, context: int, gpu_class: str, engine: str, catalog: Catalog
+) -> str | None:
+    """Fewest GPUs (then least memory) of one class that hold the model; None if none."""
+    best: tuple[int, int, str] | None = None
+    for gpu in catalog.gpus.values():
+        if gpu.gpu_class != gpu_class:
+            continue
+        counts = (1,) if gpu.is_apple else range(1, MAX_GPUS + 1)
+        for n in counts:
+            if best and n > best[0]:
+                break
+            rig = Rig(gpus=(gpu,) * n)
+            try:
+                e = estimate(model, rig, quant=quant, engine=engine, context=context,
+                             prompt_tokens=0, output_tokens=0, catalog=catalog, force=True,
+                             use_user_calibration=False)
+            except RigplanError:
+                break
+            if e.fits:
+                key = (n, gpu.memory_mib * n, rig.describe())
+                if best is None or key < best:
+                    best = key
+                break
+    return best[2] if best else None
+
+
+def vram_table(
+    model: str | Model,
+    *,
+    quants: tuple[str, ...] = GUIDE_QUANTS,
+    contexts: tuple[int, ...] | None = None,
+    engine: str = "llama.cpp",
+    with_rigs: bool = True,
+) -> tuple[Model, list[VramRow]]:
+    """Memory of ``model`` at each quant and context on llama.cpp defaults, one GPU's worth.
+
+    Totals add weights, KV cache, compute buffers, runtime overhead and host-side tensors as
+    one number ("what the whole model needs"), for a single-GPU layout.
+    """
+    catalog = load_catalog()
+    mdl = resolve_model_input(model, catalog)
+    ctxs = contexts or tuple(c for c in DEFAULT_CONTEXTS if c <= mdl.max_context) or (mdl.max_context,)
+    reference = Rig(gpus=(catalog.gpus["h200-sxm"],))  # a large single GPU: totals, not fits
+    eng = get_engine(engine)
+    rows = []
+    for q in quants:
+        qid = resolve_quant(q, eng.id, gpu_has_fp8=False).id
+        for ctx in ctxs:
+            e = estimate(mdl, reference, quant=qid, engine=engine, context=ctx, prompt_tokens=0,
+                         output_tokens=0, force=True, catalog=catalog, use_user_calibration=False)
+            d = e.to_dict()
+            rigs = {c: smallest_rig(mdl, qid, ctx, c, engine, catalog) for c in CLASSES} if with_rigs else {}
+            rows.append(VramRow(qid, ctx, e.memory.weights_bytes,
+                                sum(x.kv_cache_bytes for x in e.memory.devices), _total(d), rigs))
+    return mdl, rows
