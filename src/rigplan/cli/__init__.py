@@ -36,20 +36,7 @@ for _optional in ("plan_cmds", "device_cmds", "calibrate_cmds", "train_cmds", "s
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``rigplan`` script."""
     try:
-        app(args=argv, standalone_mode=False)
+        app(args=argv, prog_name="rigplan")  # usage errors: click prints them and exits 2
     except RigplanError as exc:
         print(f"rigplan: error: {exc}", file=sys.stderr)
         sys.exit(2)
-    except typer.Exit as exc:
-        sys.exit(exc.exit_code)
-    except KeyboardInterrupt:
-        sys.exit(130)
-    except Exception as exc:  # click usage errors (bad option, missing argument)
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(2)
-        if isinstance(exc, click.exceptions.Abort):
-            sys.exit(130)
-        raise

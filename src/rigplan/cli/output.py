@@ -20,7 +20,7 @@ def console() -> Console:
         width: int | None = int(os.environ["COLUMNS"])
     else:
         width = None if sys.stdout.isatty() else PIPE_WIDTH
-    return Console(width=width, highlight=False, soft_wrap=False)
+    return Console(width=width, highlight=False, soft_wrap=False, markup=False)
 
 
 def print_json(data: Any) -> None:

@@ -1,0 +1,164 @@
+"""The estimate contract of design.md §3: signature, nested dict, llama-bench mapping, errors."""
+
+from __future__ import annotations
+
+import inspect
+import json
+
+import pytest
+
+import rigplan
+from rigplan import InvalidValueError, UnknownModelError, UnsupportedError, estimate
+
+CONTRACT_PARAMS = [
+    "model", "rig", "quant", "engine", "context", "batch", "prompt_tokens", "output_tokens", "kv_dtype",
+    "split", "tensor_parallel", "pipeline_parallel", "gpu_layers", "link", "lanes", "host_ram_gb",
+    "use_user_calibration",
+]
+PER_GPU_FIELDS = {"gpu", "capacity_bytes", "usable_bytes", "total_bytes", "weights_bytes", "kv_cache_bytes",
+                  "activations_bytes", "overhead_bytes"}
+SPEED_FIELDS = {"decode_tokens_per_s", "decode_tokens_per_s_range", "decode_throughput_tokens_per_s",
+                "prefill_tokens_per_s", "prefill_tokens_per_s_range", "ttft_s", "engine_profile",
+                "calibrated_on_user_results"}
+
+
+def test_signature_follows_the_contract():
+    params = list(inspect.signature(estimate).parameters.values())
+    assert [p.name for p in params[: len(CONTRACT_PARAMS)]] == CONTRACT_PARAMS
+    defaults = {p.name: p.default for p in params}
+    assert defaults["engine"] == "llama.cpp" and defaults["batch"] == 1
+    assert defaults["prompt_tokens"] == 512 and defaults["output_tokens"] == 128
+    assert defaults["use_user_calibration"] is True
+
+
+def test_dict_has_every_contract_field_and_is_json():
+    d = estimate("llama-3-8b", "rtx-4090 + 2x rtx-3090").to_dict()
+    json.dumps(d)
+    assert isinstance(d["fits"], bool)
+    assert {"weights_bytes", "host_bytes", "kv_pool_tokens", "max_concurrent_sequences", "per_gpu"} <= set(d["memory"])
+    assert [g["gpu"] for g in d["memory"]["per_gpu"]] == ["rtx-4090", "rtx-3090", "rtx-3090"]
+    for g in d["memory"]["per_gpu"]:
+        assert PER_GPU_FIELDS <= set(g)
+        assert all(isinstance(g[k], int) for k in PER_GPU_FIELDS - {"gpu"})
+        assert g["total_bytes"] == g["weights_bytes"] + g["kv_cache_bytes"] + g["activations_bytes"] + g["overhead_bytes"]
+    assert SPEED_FIELDS <= set(d["speed"])
+    assert {"board_watts", "draw_watts", "psu_watts"} <= set(d["power"])
+    for entry in d["provenance"].values():
+        assert entry["kind"] in {"catalogue", "measurement", "formula", "estimate", "user-calibrated"}
+        assert entry["source"]
+
+
+def test_capacity_is_what_the_driver_exposes():
+    d = estimate("llama-3-8b", "rtx-4090").to_dict()
+    assert d["memory"]["per_gpu"][0]["capacity_bytes"] == 24_564 * 2**20
+
+
+@pytest.mark.parametrize(
+    ("test", "prompt", "output"),
+    [pytest.param("tg512", 0, 512, id="tg"), pytest.param("pp512", 512, 0, id="pp")],
+)
+def test_llama_bench_mapping_context_is_prompt_plus_output(test, prompt, output):
+    e = estimate("llama-3-8b", "rtx-3090", prompt_tokens=prompt, output_tokens=output)
+    assert e.workload.context == 512
+
+
+def test_vllm_reports_kv_pool_and_concurrency():
+    d = estimate("llama-3-8b", "h100-sxm", engine="vllm", context=8192).to_dict()
+    m = d["memory"]
+    assert m["per_gpu"][0]["usable_bytes"] == int(m["per_gpu"][0]["capacity_bytes"] * 0.9)
+    # perf-model.md §10.B: ≈448k tokens of KV for Llama-3-8B bf16 on one H100 at u = 0.9.
+    assert m["kv_pool_tokens"] == pytest.approx(448_000, rel=0.1)
+    assert m["max_concurrent_sequences"] == m["kv_pool_tokens"] // 8192
+
+
+def test_llama_cpp_reports_no_kv_pool():
+    m = estimate("llama-3-8b", "rtx-4090").to_dict()["memory"]
+    assert m["kv_pool_tokens"] is None and m["max_concurrent_sequences"] is None
+
+
+def test_guide_example_llama_2_70b_4bit_on_two_4090s():
+    """perf-model.md §10.A: ≈21 GiB of ~24 GiB per GPU at n_ctx 4096 — fits."""
+    e = estimate("llama-2-70b", "2x rtx-4090", quant="4bit", context=4096)
+    assert e.fits
+    for d in e.memory.devices:
+        assert 19 * 2**30 < d.total_bytes < 22.5 * 2**30
+
+
+def test_partial_offload_auto_keeps_some_layers_on_host():
+    e = estimate("llama-3-70b", "rtx-4090", quant="q4_k_m", gpu_layers="auto", context=4096)
+    assert e.fits
+    assert 0 < len(e.memory.placement.host_layers) < 80
+    assert e.memory.host_bytes > 15 * 2**30
+
+
+def test_every_layer_on_gpu_by_default_so_too_big_does_not_fit():
+    assert not estimate("llama-3-70b", "rtx-4090", quant="q4_k_m").fits
+
+
+def test_host_ram_too_small_does_not_fit():
+    assert not estimate("llama-3-70b", "rtx-4090", quant="q4_k_m", gpu_layers="auto", host_ram_gb=8).fits
+
+
+def test_tensor_parallel_divides_weights():
+    one = estimate("llama-3-8b", "h100-sxm", engine="vllm").memory.devices[0].weights_bytes
+    two = estimate("llama-3-8b", "2x h100-sxm", engine="vllm").memory.devices
+    assert sum(d.weights_bytes for d in two) == pytest.approx(one, rel=0.001)
+
+
+def test_multi_node_uses_pipeline_across_nodes():
+    e = estimate("llama-3.1-405b", "2 nodes x 8x h100-sxm", engine="vllm", quant="fp8")
+    assert e.memory.placement.tensor_parallel == 8 and e.memory.placement.pipeline_parallel == 2
+    assert len(e.memory.devices) == 16
+
+
+def test_apple_unified_memory_usable_share():
+    d = estimate("llama-3-8b", "m2-ultra-192gb").memory.devices[0]
+    assert d.usable_bytes == int(d.capacity_bytes * 0.75)
+
+
+def test_dict_of_architecture_fields():
+    fields = {"hidden_size": 4096, "num_layers": 32, "num_heads": 32, "num_kv_heads": 8, "ffn_size": 14336,
+              "vocab_size": 128256}
+    ours = estimate(fields, "rtx-4090", quant="q4_k_m")
+    catalogue = estimate("llama-3-8b", "rtx-4090", quant="q4_k_m")
+    assert ours.memory.weights_bytes == catalogue.memory.weights_bytes
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        pytest.param({"prompt_tokens": -1}, InvalidValueError, "prompt_tokens", id="negative-prompt"),
+        pytest.param({"output_tokens": -5}, InvalidValueError, "output_tokens", id="negative-output"),
+        pytest.param({"context": 100, "prompt_tokens": 512}, InvalidValueError, "smaller than", id="short-context"),
+        pytest.param({"context": 10**6}, InvalidValueError, "maximum", id="beyond-max-context"),
+        pytest.param({"batch": 0}, InvalidValueError, "batch", id="zero-batch"),
+        pytest.param({"kv_dtype": "int3"}, InvalidValueError, "kv_dtype", id="bad-kv-dtype"),
+        pytest.param({"lanes": 3}, InvalidValueError, "lanes", id="bad-lanes"),
+        pytest.param({"link": "nvlink"}, UnsupportedError, "no NVLink", id="nvlink-on-4090"),
+        pytest.param({"gpu_layers": "most"}, InvalidValueError, "gpu_layers", id="bad-gpu-layers"),
+        pytest.param({"engine": "vllm", "quant": "q4_k_m"}, UnsupportedError, "cannot run", id="gguf-on-vllm"),
+        pytest.param({"split": "diagonal"}, InvalidValueError, "split", id="bad-split"),
+        pytest.param({"engine": "vllm", "tensor_parallel": 3}, InvalidValueError, "TP 3", id="tp-mismatch"),
+    ],
+)
+def test_impossible_inputs_raise_clear_errors(kwargs, error, match):
+    with pytest.raises(error, match=match):
+        estimate("llama-3-8b", "rtx-4090", **kwargs)
+
+
+def test_context_beyond_maximum_allowed_with_force():
+    assert estimate("llama-2-7b", "h100-sxm", context=8192, force=True).workload.context == 8192
+
+
+def test_unknown_model_suggests_nearest():
+    with pytest.raises(UnknownModelError, match="llama-3-8b"):
+        estimate("llama3-8bb", "rtx-4090")
+
+
+def test_public_api_is_pinned():
+    assert rigplan.__all__ == sorted(rigplan.__all__)
+    assert set(rigplan.__all__) == {
+        "DataFileError", "Estimate", "InvalidValueError", "Rig", "RigSyntaxError", "RigplanError",
+        "UnknownEngineError", "UnknownGPUError", "UnknownModelError", "UnknownQuantError", "UnsupportedError",
+        "__version__", "estimate", "load_catalog", "parse_rig",
+    }
