@@ -214,9 +214,9 @@ def is_local_layer(model: Model, layer: int) -> bool:
     return layer % k != k - 1
 
 
-def kv_tokens_in_layer(model: Model, layer: int, context: int) -> int:
+def kv_tokens_in_layer(model: Model, layer: int, context: int, *, honor_window: bool = True) -> int:
     """Tokens of ``context`` that ``layer`` keeps in its cache."""
-    if is_local_layer(model, layer):
+    if honor_window and is_local_layer(model, layer):
         return min(context, model.sliding_window)
     return context
 

@@ -36,8 +36,11 @@ def _total(est_dict: dict) -> int:  # type: ignore[type-arg]
 def smallest_rig(
     model: Model, quant: str, context: int, gpu_class: str, engine: str, catalog: Catalog
 ) -> str | None:
-    """Fewest GPUs (then least memory) of one class that hold the model; None if none."""
-    best: tuple[int, int, str] | None = None
+    """Fewest GPUs (then the lowest known price, then least memory) of one class that hold
+    the model; None if none."""
+    from .catalog.query import best_price
+
+    best: tuple[int, float, int, str] | None = None
     for gpu in catalog.gpus.values():
         if gpu.gpu_class != gpu_class:
             continue
@@ -53,11 +56,12 @@ def smallest_rig(
             except RigplanError:
                 break
             if e.fits:
-                key = (n, gpu.memory_mib * n, rig.describe())
+                price = best_price(catalog, gpu.id)
+                key = (n, price.usd * n if price else float("inf"), gpu.memory_mib * n, rig.describe())
                 if best is None or key < best:
                     best = key
                 break
-    return best[2] if best else None
+    return best[3] if best else None
 
 
 def vram_table(
@@ -75,7 +79,9 @@ def vram_table(
     """
     catalog = load_catalog()
     mdl = resolve_model_input(model, catalog)
-    ctxs = contexts or tuple(c for c in DEFAULT_CONTEXTS if c <= mdl.max_context) or (mdl.max_context,)
+    ctxs = contexts or tuple(
+        sorted({c for c in DEFAULT_CONTEXTS if c < mdl.max_context} | {min(mdl.max_context, DEFAULT_CONTEXTS[-1])})
+    )
     reference = Rig(gpus=(catalog.gpus["h200-sxm"],))  # a large single GPU: totals, not fits
     eng = get_engine(engine)
     rows = []

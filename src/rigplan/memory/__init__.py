@@ -17,7 +17,7 @@ from ..placement import DeviceShare, Placement
 from ..quant import Quant, tensor_bytes
 from ..units import MIB
 from . import buffers
-from .kv_cache import kv_bytes, kv_bytes_per_token
+from .kv_cache import kv_bytes, kv_bytes_per_token, llama_cpp_honors_window
 
 # macOS lets the GPU wire only part of unified memory by default (Metal's
 # recommendedMaxWorkingSetSize, tunable with `sysctl iogpu.wired_limit_mb`); llama.cpp logs
@@ -155,7 +155,9 @@ def estimate_memory(
             pool_tokens.append(tokens)
             kv = max(free, 0)  # the engine hands every remaining byte to the KV pool
         else:
-            kv = kv_bytes(model, kv_layers, workload.context, workload.kv_dtype, shard=kv_shard) * seqs
+            window = engine.family != LLAMA_CPP or llama_cpp_honors_window(model)
+            kv = kv_bytes(model, kv_layers, workload.context, workload.kv_dtype, shard=kv_shard,
+                          honor_window=window) * seqs
             if engine.family == LLAMA_CPP:
                 compute_here = share.is_main or placement.split != "row"
                 activations = (

@@ -24,7 +24,16 @@ def kv_heads_fraction(model: Model, shard: int) -> float:
     return max(1, model.num_kv_heads // shard) / model.num_kv_heads
 
 
-def kv_bytes(model: Model, layers: Iterable[int], context: int, kv_dtype: str, *, shard: int = 1) -> int:
+def llama_cpp_honors_window(model: Model) -> bool:
+    """llama.cpp caches only the window for interleaved sliding-window models (Gemma 2/3: its
+    iSWA cache, llama.cpp PR #13194); Mistral v0.1 and Phi-3 run as plain llama/phi3
+    graphs with a full-context cache."""
+    return model.sliding_window_pattern >= 2
+
+
+def kv_bytes(
+    model: Model, layers: Iterable[int], context: int, kv_dtype: str, *, shard: int = 1, honor_window: bool = True
+) -> int:
     """KV bytes for one sequence of ``context`` tokens over ``layers``.
 
     >>> from rigplan.catalog import load_catalog
@@ -32,7 +41,8 @@ def kv_bytes(model: Model, layers: Iterable[int], context: int, kv_dtype: str, *
     1024
     """
     elements = sum(
-        arch.kv_elements_per_token(model, i) * arch.kv_tokens_in_layer(model, i, context) for i in layers
+        arch.kv_elements_per_token(model, i) * arch.kv_tokens_in_layer(model, i, context, honor_window=honor_window)
+        for i in layers
     )
     return math.ceil(elements * kv_bytes_per_element(kv_dtype) * kv_heads_fraction(model, shard))
 
