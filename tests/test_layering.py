@@ -5,8 +5,16 @@ from __future__ import annotations
 import subprocess
 import sys
 
-CORE = ["rigplan", "rigplan.estimate", "rigplan.memory", "rigplan.speed", "rigplan.arch", "rigplan.catalog",
-        "rigplan.quant", "rigplan.placement"]
+CORE = [
+    "rigplan",
+    "rigplan.estimate",
+    "rigplan.memory",
+    "rigplan.speed",
+    "rigplan.arch",
+    "rigplan.catalog",
+    "rigplan.quant",
+    "rigplan.placement",
+]
 UI = ["typer", "click", "rich", "fastapi", "uvicorn", "starlette", "torch", "pynvml", "huggingface_hub", "gguf"]
 
 

@@ -662,7 +662,7 @@ def dense_models(draw: st.DrawFn, *, row_multiple: int = 256) -> Model:
     return _model(
         "prop",
         heads * head_dim,
-        draw(st.integers(1, 96)),
+        draw(st.integers(8, 96)),  # real LLMs have 16+ layers; toy depths reorder mixes
         heads,
         kv,
         row_multiple * draw(st.integers(1, 120)),

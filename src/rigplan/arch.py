@@ -108,9 +108,7 @@ def _attention_tensors(model: Model, i: int) -> Iterator[Tensor]:
             yield Tensor(p + "attn_q_b", ATTENTION, i, (model.num_heads * qk_head, model.q_lora_rank))
         else:
             yield Tensor(p + "attn_q", ATTENTION, i, (model.num_heads * qk_head, d))
-        yield Tensor(
-            p + "attn_kv_a_mqa", ATTENTION, i, (model.kv_lora_rank + model.qk_rope_head_dim, d)
-        )
+        yield Tensor(p + "attn_kv_a_mqa", ATTENTION, i, (model.kv_lora_rank + model.qk_rope_head_dim, d))
         yield Tensor(p + "attn_kv_a_norm", NORM, i, (model.kv_lora_rank,))
         kv_b_rows = model.num_heads * (model.qk_nope_head_dim + model.v_head_dim)
         yield Tensor(p + "attn_kv_b", ATTENTION, i, (kv_b_rows, model.kv_lora_rank))

@@ -46,20 +46,83 @@ TRTLLM_FREE_GPU_MEM_FRACTION = 0.9
 ENGINES: dict[str, Engine] = {
     e.id: e
     for e in (
-        Engine("llama.cpp", "llama.cpp", LLAMA_CPP, "q4_k_m", "layer", "f16", None, True,
-               "ggml-org/llama.cpp docs/multi-gpu.md; tools/llama-bench defaults"),
-        Engine("ollama", "Ollama (llama.cpp)", LLAMA_CPP, "q4_k_m", "layer", "f16", None, True,
-               "ollama runs llama.cpp; design.md: ollama = llama.cpp"),
-        Engine("vllm", "vLLM", VLLM, "bf16", "tensor", "bf16", VLLM_GPU_MEMORY_UTILIZATION, False,
-               "vLLM engine arguments (gpu_memory_utilization 0.9)"),
-        Engine("sglang", "SGLang", VLLM, "bf16", "tensor", "bf16", SGLANG_MEM_FRACTION_STATIC, False,
-               "SGLang server arguments (mem_fraction_static)"),
-        Engine("tensorrt-llm", "TensorRT-LLM", VLLM, "bf16", "tensor", "bf16",
-               TRTLLM_FREE_GPU_MEM_FRACTION, False, "TensorRT-LLM KvCacheConfig"),
-        Engine("exllamav2", "ExLlamaV2", EXLLAMAV2, "exl2-4.0", "layer", "f16", None, False,
-               "turboderp/exllamav2 README (gpu_split, Q4/Q6/Q8 cache)"),
-        Engine("transformers", "HF Transformers", TRANSFORMERS, "bf16", "layer", "bf16", None, True,
-               "Hugging Face Transformers docs, device_map='auto'"),
+        Engine(
+            "llama.cpp",
+            "llama.cpp",
+            LLAMA_CPP,
+            "q4_k_m",
+            "layer",
+            "f16",
+            None,
+            True,
+            "ggml-org/llama.cpp docs/multi-gpu.md; tools/llama-bench defaults",
+        ),
+        Engine(
+            "ollama",
+            "Ollama (llama.cpp)",
+            LLAMA_CPP,
+            "q4_k_m",
+            "layer",
+            "f16",
+            None,
+            True,
+            "ollama runs llama.cpp; design.md: ollama = llama.cpp",
+        ),
+        Engine(
+            "vllm",
+            "vLLM",
+            VLLM,
+            "bf16",
+            "tensor",
+            "bf16",
+            VLLM_GPU_MEMORY_UTILIZATION,
+            False,
+            "vLLM engine arguments (gpu_memory_utilization 0.9)",
+        ),
+        Engine(
+            "sglang",
+            "SGLang",
+            VLLM,
+            "bf16",
+            "tensor",
+            "bf16",
+            SGLANG_MEM_FRACTION_STATIC,
+            False,
+            "SGLang server arguments (mem_fraction_static)",
+        ),
+        Engine(
+            "tensorrt-llm",
+            "TensorRT-LLM",
+            VLLM,
+            "bf16",
+            "tensor",
+            "bf16",
+            TRTLLM_FREE_GPU_MEM_FRACTION,
+            False,
+            "TensorRT-LLM KvCacheConfig",
+        ),
+        Engine(
+            "exllamav2",
+            "ExLlamaV2",
+            EXLLAMAV2,
+            "exl2-4.0",
+            "layer",
+            "f16",
+            None,
+            False,
+            "turboderp/exllamav2 README (gpu_split, Q4/Q6/Q8 cache)",
+        ),
+        Engine(
+            "transformers",
+            "HF Transformers",
+            TRANSFORMERS,
+            "bf16",
+            "layer",
+            "bf16",
+            None,
+            True,
+            "Hugging Face Transformers docs, device_map='auto'",
+        ),
     )
 }
 
@@ -67,8 +130,13 @@ ENGINES: dict[str, Engine] = {
 def get_engine(name: str) -> Engine:
     """Look up an engine id, case-insensitively ("vLLM", "llamacpp" and "llama-cpp" resolve)."""
     key = name.strip().lower().replace("llamacpp", "llama.cpp").replace("llama-cpp", "llama.cpp")
-    key = {"trt-llm": "tensorrt-llm", "tensorrt": "tensorrt-llm", "hf": "transformers",
-           "exllama": "exllamav2", "exl2": "exllamav2"}.get(key, key)
+    key = {
+        "trt-llm": "tensorrt-llm",
+        "tensorrt": "tensorrt-llm",
+        "hf": "transformers",
+        "exllama": "exllamav2",
+        "exl2": "exllamav2",
+    }.get(key, key)
     if key not in ENGINES:
         raise UnknownEngineError(name, closest(name, ENGINES))
     return ENGINES[key]

@@ -74,9 +74,7 @@ class RigSyntaxError(InvalidValueError):
     """A rig string that does not follow the rig grammar."""
 
     def __init__(self, rig: str, message: str) -> None:
-        super().__init__(
-            "rig", f"cannot read {rig!r}: {message} (e.g. '2x rtx-4090', 'rtx-4090 + 2x rtx-3090')"
-        )
+        super().__init__("rig", f"cannot read {rig!r}: {message} (e.g. '2x rtx-4090', 'rtx-4090 + 2x rtx-3090')")
 
 
 class UnsupportedError(ValueError, RigplanError):

@@ -99,9 +99,7 @@ class Estimate:
             },
             "speed": {
                 "decode_tokens_per_s": s.decode_tokens_per_s,
-                "decode_tokens_per_s_range": list(s.decode_tokens_per_s_range)
-                if s.decode_tokens_per_s_range
-                else None,
+                "decode_tokens_per_s_range": list(s.decode_tokens_per_s_range) if s.decode_tokens_per_s_range else None,
                 "decode_throughput_tokens_per_s": s.decode_throughput_tokens_per_s,
                 "prefill_tokens_per_s": s.prefill_tokens_per_s,
                 "prefill_tokens_per_s_range": list(s.prefill_tokens_per_s_range)
@@ -122,9 +120,16 @@ class Estimate:
 def model_from_fields(fields: Mapping[str, Any]) -> Model:
     """A :class:`Model` from a dict of architecture fields (unknown keys are refused)."""
     defaults = {
-        "id": "custom", "name": "custom model", "family": "custom", "hf_repo": "",
-        "architecture": "LlamaForCausalLM", "tie_embeddings": False, "max_context": 131072,
-        "published_param_count": 0, "source": "user-supplied fields", "as_of": None,
+        "id": "custom",
+        "name": "custom model",
+        "family": "custom",
+        "hf_repo": "",
+        "architecture": "LlamaForCausalLM",
+        "tie_embeddings": False,
+        "max_context": 131072,
+        "published_param_count": 0,
+        "source": "user-supplied fields",
+        "as_of": None,
     }
     import datetime as dt
 
@@ -210,9 +215,7 @@ def _check_tokens(prompt_tokens: int, output_tokens: int, context: int | None, b
     if isinstance(context, bool) or not isinstance(context, int) or context < 1:
         raise InvalidValueError("context", f"must be a whole number ≥ 1, got {context!r}")
     if context < needed:
-        raise InvalidValueError(
-            "context", f"{context} is smaller than prompt_tokens + output_tokens = {needed}"
-        )
+        raise InvalidValueError("context", f"{context} is smaller than prompt_tokens + output_tokens = {needed}")
     return context
 
 
@@ -280,8 +283,13 @@ def estimate(
 
     def memory_for(layers: int | None) -> MemoryEstimate:
         placement = place(
-            mdl, the_rig, eng, split=split, tensor_parallel=tensor_parallel,
-            pipeline_parallel=pipeline_parallel, gpu_layers=layers,
+            mdl,
+            the_rig,
+            eng,
+            split=split,
+            tensor_parallel=tensor_parallel,
+            pipeline_parallel=pipeline_parallel,
+            gpu_layers=layers,
         )
         return estimate_memory(mdl, q, eng, placement, workload)
 
@@ -292,7 +300,7 @@ def estimate(
             n -= 1
             mem = memory_for(n)
     elif gpu_layers is None or (isinstance(gpu_layers, int) and not isinstance(gpu_layers, bool)):
-        mem = memory_for(gpu_layers)  # type: ignore[arg-type]
+        mem = memory_for(gpu_layers)
     else:
         raise InvalidValueError("gpu_layers", f"must be a whole number or 'auto', got {gpu_layers!r}")
     if host_ram_gb is not None and mem.host_bytes > host_ram_gb * 1e9:
@@ -304,15 +312,28 @@ def estimate(
 
         user_profile = load_user_profile(eng.id, [g.id for g in the_rig.gpus])
     speed = estimate_speed(
-        mdl, q, eng, the_rig, mem,
-        SpeedWorkload(prompt_tokens, output_tokens, ctx, batch), the_link,
+        mdl,
+        q,
+        eng,
+        the_rig,
+        mem,
+        SpeedWorkload(prompt_tokens, output_tokens, ctx, batch),
+        the_link,
         host_memory_bandwidth_gb_per_s=host_memory_bandwidth_gb_per_s,
         user_profile=user_profile,
     )
     power = estimate_power(the_rig, mem, speed)
     return Estimate(
-        model=mdl, rig=the_rig, engine=eng, quant=q, workload=workload, output_tokens=output_tokens,
-        memory=mem, speed=speed, power=power, link=the_link,
+        model=mdl,
+        rig=the_rig,
+        engine=eng,
+        quant=q,
+        workload=workload,
+        output_tokens=output_tokens,
+        memory=mem,
+        speed=speed,
+        power=power,
+        link=the_link,
         provenance=_provenance(mdl, the_rig, eng, q, mem, speed),
     )
 
@@ -331,23 +352,30 @@ def _provenance(
     gpu_sources = "; ".join(sorted({f"{g.id}: {g.source} (as of {g.as_of})" for g in rig.gpus}))
     prov = {
         "memory.weights_bytes": Provenance(
-            "formula", f"{model.id}: {model.source}",
+            "formula",
+            f"{model.id}: {model.source}",
             f"Σ tensors of {model.id} × bytes per weight of {quant.id} (per-tensor types)",
         ),
         "memory.per_gpu.capacity_bytes": Provenance("catalogue", gpu_sources),
         "memory.per_gpu.usable_bytes": Provenance(
-            "formula", engine.source,
+            "formula",
+            engine.source,
             "capacity × gpu_memory_utilization" if engine.memory_utilization else "capacity",
         ),
         "memory.per_gpu.kv_cache_bytes": Provenance(
-            "formula", "KV = 2 · L · n_kv · d_head · bytes · tokens (MLA: (d_c + d_rope) · L); perf-model.md §1.3",
+            "formula",
+            "KV = 2 · L · n_kv · d_head · bytes · tokens (MLA: (d_c + d_rope) · L); perf-model.md §1.3",
             "Σ layers kv_elements_per_token × tokens × kv bytes / TP share",
         ),
         "memory.per_gpu.activations_bytes": Provenance(
-            "estimate", "llama.cpp compute-buffer model fitted to llama.cpp allocation logs"
-            if engine.family != VLLM else "vLLM profile-run activations (estimate)",
+            "estimate",
+            "llama.cpp compute-buffer model fitted to llama.cpp allocation logs"
+            if engine.family != VLLM
+            else "vLLM profile-run activations (estimate)",
         ),
-        "memory.per_gpu.overhead_bytes": Provenance("estimate", "CUDA context / graphs / NCCL constants (memory/buffers.py)"),
+        "memory.per_gpu.overhead_bytes": Provenance(
+            "estimate", "CUDA context / graphs / NCCL constants (memory/buffers.py)"
+        ),
         "memory.host_bytes": Provenance("formula", "token embeddings + offloaded layers + host buffers"),
         "power.board_watts": Provenance("catalogue", gpu_sources),
     }

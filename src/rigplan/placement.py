@@ -58,8 +58,10 @@ def _proportional_ranges(n_items: int, weights: list[float]) -> list[range]:
         acc += w / total
         cumulative.append(acc)
     owner = [min(bisect.bisect_right(cumulative, i / n_items), len(weights) - 1) for i in range(n_items)]
-    return [range(owner.index(k), len(owner) - owner[::-1].index(k)) if k in owner else range(0)
-            for k in range(len(weights))]
+    return [
+        range(owner.index(k), len(owner) - owner[::-1].index(k)) if k in owner else range(0)
+        for k in range(len(weights))
+    ]
 
 
 def default_split(engine: Engine, rig: Rig) -> str:
@@ -145,18 +147,26 @@ def _layer_placement(model: Model, gpus: tuple[GPU, ...], split: str, gpu_layers
     weights = [float(g.memory_mib) for g in gpus]
     if split == "row":
         devices = tuple(
-            DeviceShare(g, tuple(range(start, n_layer)), len(gpus), holds_output=output_on_gpu,
-                        holds_embedding=False, holds_kv=i == 0, is_main=i == 0)
+            DeviceShare(
+                g,
+                tuple(range(start, n_layer)),
+                len(gpus),
+                holds_output=output_on_gpu,
+                holds_embedding=False,
+                holds_kv=i == 0,
+                is_main=i == 0,
+            )
             for i, g in enumerate(gpus)
         )
         return Placement("row", devices, host_layers, not output_on_gpu, len(gpus), 1)
     # llama.cpp counts the output head as item n_layer of n_gpu "layers" on the GPUs.
     ranges = _proportional_ranges(max(n_gpu, 1), weights) if n_gpu else [range(0)] * len(gpus)
-    devices = []
+    shares: list[DeviceShare] = []
     for i, (g, r) in enumerate(zip(gpus, ranges, strict=True)):
         layers = tuple(start + k for k in r if start + k < n_layer)
-        devices.append(
-            DeviceShare(g, layers, 1, holds_output=output_on_gpu and i == len(gpus) - 1,
-                        holds_embedding=False, is_main=i == 0)
+        shares.append(
+            DeviceShare(
+                g, layers, 1, holds_output=output_on_gpu and i == len(gpus) - 1, holds_embedding=False, is_main=i == 0
+            )
         )
-    return Placement("layer", tuple(devices), host_layers, not output_on_gpu, 1, len(gpus))
+    return Placement("layer", tuple(shares), host_layers, not output_on_gpu, 1, len(gpus))

@@ -33,9 +33,7 @@ def _total(est_dict: dict) -> int:  # type: ignore[type-arg]
     return sum(int(d["total_bytes"]) for d in est_dict["memory"]["per_gpu"]) + int(est_dict["memory"]["host_bytes"])
 
 
-def smallest_rig(
-    model: Model, quant: str, context: int, gpu_class: str, engine: str, catalog: Catalog
-) -> str | None:
+def smallest_rig(model: Model, quant: str, context: int, gpu_class: str, engine: str, catalog: Catalog) -> str | None:
     """Fewest GPUs (then the lowest known price, then least memory) of one class that hold
     the model; None if none."""
     from .catalog.query import best_price
@@ -50,9 +48,18 @@ def smallest_rig(
                 break
             rig = Rig(gpus=(gpu,) * n)
             try:
-                e = estimate(model, rig, quant=quant, engine=engine, context=context,
-                             prompt_tokens=0, output_tokens=0, catalog=catalog, force=True,
-                             use_user_calibration=False)
+                e = estimate(
+                    model,
+                    rig,
+                    quant=quant,
+                    engine=engine,
+                    context=context,
+                    prompt_tokens=0,
+                    output_tokens=0,
+                    catalog=catalog,
+                    force=True,
+                    use_user_calibration=False,
+                )
             except RigplanError:
                 break
             if e.fits:
@@ -88,10 +95,23 @@ def vram_table(
     for q in quants:
         qid = resolve_quant(q, eng.id, gpu_has_fp8=False).id
         for ctx in ctxs:
-            e = estimate(mdl, reference, quant=qid, engine=engine, context=ctx, prompt_tokens=0,
-                         output_tokens=0, force=True, catalog=catalog, use_user_calibration=False)
+            e = estimate(
+                mdl,
+                reference,
+                quant=qid,
+                engine=engine,
+                context=ctx,
+                prompt_tokens=0,
+                output_tokens=0,
+                force=True,
+                catalog=catalog,
+                use_user_calibration=False,
+            )
             d = e.to_dict()
             rigs = {c: smallest_rig(mdl, qid, ctx, c, engine, catalog) for c in CLASSES} if with_rigs else {}
-            rows.append(VramRow(qid, ctx, e.memory.weights_bytes,
-                                sum(x.kv_cache_bytes for x in e.memory.devices), _total(d), rigs))
+            rows.append(
+                VramRow(
+                    qid, ctx, e.memory.weights_bytes, sum(x.kv_cache_bytes for x in e.memory.devices), _total(d), rigs
+                )
+            )
     return mdl, rows

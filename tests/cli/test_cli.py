@@ -6,14 +6,55 @@ import json
 
 import pytest
 
-from rigplan.cli import main
 from rigplan.catalog import load_catalog
+from rigplan.cli import main
 
-DESIGN_GPU_IDS = """rtx-3070 rtx-3080 rtx-3080-ti rtx-3090 rtx-3090-ti rtx-4070-ti rtx-4080 rtx-4080-super rtx-4090
-rtx-5080 rtx-5090 rtx-a4000 rtx-a5000 rtx-a6000 quadro-rtx-8000 rtx-4000-ada rtx-5000-ada rtx-6000-ada rtx-pro-6000
-tesla-p40 t4 a10 l4 a40 l40 l40s v100-pcie-32gb v100-sxm2-32gb a100-pcie-40gb a100-pcie-80gb a100-sxm-80gb h100-pcie
-h100-sxm h100-nvl h200-sxm h200-nvl b200 mi300x rx-7900-xtx m1-max-64gb m2-ultra-192gb m3-max-64gb m3-ultra-512gb
-m4-max-128gb""".split()
+DESIGN_GPU_IDS = [
+    "rtx-3070",
+    "rtx-3080",
+    "rtx-3080-ti",
+    "rtx-3090",
+    "rtx-3090-ti",
+    "rtx-4070-ti",
+    "rtx-4080",
+    "rtx-4080-super",
+    "rtx-4090",
+    "rtx-5080",
+    "rtx-5090",
+    "rtx-a4000",
+    "rtx-a5000",
+    "rtx-a6000",
+    "quadro-rtx-8000",
+    "rtx-4000-ada",
+    "rtx-5000-ada",
+    "rtx-6000-ada",
+    "rtx-pro-6000",
+    "tesla-p40",
+    "t4",
+    "a10",
+    "l4",
+    "a40",
+    "l40",
+    "l40s",
+    "v100-pcie-32gb",
+    "v100-sxm2-32gb",
+    "a100-pcie-40gb",
+    "a100-pcie-80gb",
+    "a100-sxm-80gb",
+    "h100-pcie",
+    "h100-sxm",
+    "h100-nvl",
+    "h200-sxm",
+    "h200-nvl",
+    "b200",
+    "mi300x",
+    "rx-7900-xtx",
+    "m1-max-64gb",
+    "m2-ultra-192gb",
+    "m3-max-64gb",
+    "m3-ultra-512gb",
+    "m4-max-128gb",
+]
 
 
 def run(capsys, *args: str) -> tuple[int, str, str]:
@@ -64,7 +105,9 @@ def test_estimate_exit_1_when_it_does_not_fit(capsys):
 
 
 def test_estimate_table_shows_per_gpu_rows(capsys):
-    code, out, _ = run(capsys, "estimate", "llama-2-70b", "--rig", "2x rtx-4090", "--quant", "4bit", "--context", "4096")
+    code, out, _ = run(
+        capsys, "estimate", "llama-2-70b", "--rig", "2x rtx-4090", "--quant", "4bit", "--context", "4096"
+    )
     assert code == 0
     assert "0: rtx-4090" in out and "1: rtx-4090" in out and "fits" in out
 
@@ -87,18 +130,28 @@ def test_vram_table(capsys):
         pytest.param(["estimate", "llama-3-8b", "--rig", "rtx4900"], "did you mean rtx-4090", id="unknown-gpu"),
         pytest.param(["estimate", "lama-3-8b", "--rig", "rtx-4090"], "did you mean", id="unknown-model"),
         pytest.param(["estimate", "llama-3-8b", "--rig", "0x rtx-4090"], "at least 1", id="zero-gpus"),
-        pytest.param(["estimate", "llama-3-8b", "--rig", "rtx-4090", "--output-tokens", "-3"], "output_tokens",
-                     id="negative-tokens"),
-        pytest.param(["estimate", "llama-3-8b", "--rig", "rtx-4090", "--context", "10", "--prompt-tokens", "512"],
-                     "smaller than", id="context-too-small"),
-        pytest.param(["estimate", "llama-2-7b", "--rig", "rtx-4090", "--context", "100000"], "--force",
-                     id="beyond-max-context"),
-        pytest.param(["estimate", "llama-3-8b", "--rig", "rtx-4090", "--quant", "q5_k_z"], "did you mean",
-                     id="unknown-quant"),
-        pytest.param(["estimate", "llama-3-8b", "--rig", "rtx-4090", "--engine", "vlm"], "did you mean vllm",
-                     id="unknown-engine"),
-        pytest.param(["estimate", "llama-3-8b", "--rig", "rtx-4090", "--gpu-layers", "lots"], "gpu_layers",
-                     id="bad-gpu-layers"),
+        pytest.param(
+            ["estimate", "llama-3-8b", "--rig", "rtx-4090", "--output-tokens", "-3"],
+            "output_tokens",
+            id="negative-tokens",
+        ),
+        pytest.param(
+            ["estimate", "llama-3-8b", "--rig", "rtx-4090", "--context", "10", "--prompt-tokens", "512"],
+            "smaller than",
+            id="context-too-small",
+        ),
+        pytest.param(
+            ["estimate", "llama-2-7b", "--rig", "rtx-4090", "--context", "100000"], "--force", id="beyond-max-context"
+        ),
+        pytest.param(
+            ["estimate", "llama-3-8b", "--rig", "rtx-4090", "--quant", "q5_k_z"], "did you mean", id="unknown-quant"
+        ),
+        pytest.param(
+            ["estimate", "llama-3-8b", "--rig", "rtx-4090", "--engine", "vlm"], "did you mean vllm", id="unknown-engine"
+        ),
+        pytest.param(
+            ["estimate", "llama-3-8b", "--rig", "rtx-4090", "--gpu-layers", "lots"], "gpu_layers", id="bad-gpu-layers"
+        ),
         pytest.param(["estimate", "llama-3-8b"], "rig", id="missing-rig"),
         pytest.param(["gpus", "--sort", "colour"], "sort", id="bad-sort"),
         pytest.param(["nonsense"], "No such command", id="unknown-command"),

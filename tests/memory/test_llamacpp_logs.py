@@ -23,8 +23,12 @@ GPU_IDS = {
     "NVIDIA H100 PCIe": "h100-pcie",
     "Apple M2ultra_192GB": "m2-ultra-192gb",
 }
-MODEL_IDS = {"Llama-3-8B": "llama-3-8b", "Llama-2-7B": "llama-2-7b", "Llama-2-13B": "llama-2-13b",
-             "Llama-2-70B": "llama-2-70b"}
+MODEL_IDS = {
+    "Llama-3-8B": "llama-3-8b",
+    "Llama-2-7B": "llama-2-7b",
+    "Llama-2-13B": "llama-2-13b",
+    "Llama-2-70B": "llama-2-70b",
+}
 
 
 def _rows() -> list[dict[str, str]]:
@@ -38,15 +42,23 @@ def _cases():
             continue
         device = r["device"]
         legacy = "LEGACY" in r["notes"]
-        if not legacy and not (device.startswith("CUDA") and device != "CUDA_Host" or device == "Metal"):
+        if not legacy and not ((device.startswith("CUDA") and device != "CUDA_Host") or device == "Metal"):
             continue
         index = 0 if legacy or device == "Metal" else int(device.removeprefix("CUDA"))
-        for field, ours in (("weights_mib", "weights_bytes"), ("kv_mib", "kv_cache_bytes"),
-                            ("compute_mib", "activations_bytes")):
+        for field, ours in (
+            ("weights_mib", "weights_bytes"),
+            ("kv_mib", "kv_cache_bytes"),
+            ("compute_mib", "activations_bytes"),
+        ):
             if r[field]:
                 yield pytest.param(
-                    r, index, legacy, ours, float(r[field]),
-                    id=f"{r['gpu_count']}x{GPU_IDS[r['gpu']]}-{r['model']}-{r['quant']}-ctx{r['n_ctx']}-{device[:6]}{'' if legacy else index}-{field}",
+                    r,
+                    index,
+                    legacy,
+                    ours,
+                    float(r[field]),
+                    id=f"{r['gpu_count']}x{GPU_IDS[r['gpu']]}-{r['model']}-{r['quant']}-ctx{r['n_ctx']}"
+                    f"-{device[:6]}{'' if legacy else index}-{field}",
                 )
 
 
@@ -54,13 +66,27 @@ def _cases():
 def test_device_allocation_matches_llama_cpp_log(row, index, legacy, field, logged_mib):
     count = int(row["gpu_count"])
     rig = f"{count}x {GPU_IDS[row['gpu']]}"
-    est = estimate(MODEL_IDS[row["model"]], rig, quant=row["quant"].lower(), prompt_tokens=0, output_tokens=0,
-                   context=int(row["n_ctx"]), use_user_calibration=False)
+    est = estimate(
+        MODEL_IDS[row["model"]],
+        rig,
+        quant=row["quant"].lower(),
+        prompt_tokens=0,
+        output_tokens=0,
+        context=int(row["n_ctx"]),
+        use_user_calibration=False,
+    )
     devices = est.memory.devices
     if legacy:  # the Dec-2023 logs sum every device; that build had no pipeline parallelism
-        est = estimate(MODEL_IDS[row["model"]], f"1x {GPU_IDS[row['gpu']]}", quant=row["quant"].lower(),
-                       prompt_tokens=0, output_tokens=0, context=int(row["n_ctx"]), force=True,
-                       use_user_calibration=False)
+        est = estimate(
+            MODEL_IDS[row["model"]],
+            f"1x {GPU_IDS[row['gpu']]}",
+            quant=row["quant"].lower(),
+            prompt_tokens=0,
+            output_tokens=0,
+            context=int(row["n_ctx"]),
+            force=True,
+            use_user_calibration=False,
+        )
         ours = getattr(est.memory.devices[0], field)
     else:
         ours = getattr(devices[index], field)

@@ -17,8 +17,9 @@ CONTEXTS = st.integers(min_value=1, max_value=32768)
 def _run(model, rig, engine, **kw):
     if engine in ("vllm", "exllamav2") and rig == "m2-ultra-192gb":
         rig = "rtx-4090"
-    return estimate(model, rig, engine=engine, prompt_tokens=0, output_tokens=0, force=True,
-                    use_user_calibration=False, **kw)
+    return estimate(
+        model, rig, engine=engine, prompt_tokens=0, output_tokens=0, force=True, use_user_calibration=False, **kw
+    )
 
 
 def _need(e):
@@ -38,16 +39,21 @@ def test_more_context_never_needs_less_memory(model, rig, engine, a, b):
 def test_more_sequences_never_need_less_memory(model, rig, a, b):
     small, large = sorted((a, b))
     assert _need(_run(model, rig, "llama.cpp", context=2048, batch=small)) <= _need(
-        _run(model, rig, "llama.cpp", context=2048, batch=large))
+        _run(model, rig, "llama.cpp", context=2048, batch=large)
+    )
 
 
 @settings(max_examples=40, deadline=None)
-@given(MODELS, st.sampled_from([("q2_k", "q4_k_m"), ("q4_k_m", "q6_k"), ("q6_k", "q8_0"), ("q8_0", "f16"),
-                                ("q4_0", "q8_0")]))
+@given(
+    MODELS,
+    st.sampled_from([("q2_k", "q4_k_m"), ("q4_k_m", "q6_k"), ("q6_k", "q8_0"), ("q8_0", "f16"), ("q4_0", "q8_0")]),
+)
 def test_more_bits_never_fewer_bytes(model, pair):
     low, high = pair
-    assert (_run(model, "h200-sxm", "llama.cpp", quant=low, context=512).memory.weights_bytes
-            <= _run(model, "h200-sxm", "llama.cpp", quant=high, context=512).memory.weights_bytes)
+    assert (
+        _run(model, "h200-sxm", "llama.cpp", quant=low, context=512).memory.weights_bytes
+        <= _run(model, "h200-sxm", "llama.cpp", quant=high, context=512).memory.weights_bytes
+    )
 
 
 @settings(max_examples=40, deadline=None)

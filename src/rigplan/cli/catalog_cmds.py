@@ -23,9 +23,7 @@ def gpus(
     gpu_class: Annotated[
         str | None, typer.Option("--class", help="consumer, workstation, datacenter or apple.")
     ] = None,
-    sort: Annotated[
-        str, typer.Option(help="memory, bandwidth, fp16, power, price, year or name.")
-    ] = "memory",
+    sort: Annotated[str, typer.Option(help="memory, bandwidth, fp16, power, price, year or name.")] = "memory",
     json: JsonOpt = False,
 ) -> None:
     """The GPU catalogue: memory, bandwidth, tensor TFLOPS, NVLink, power, price — sourced.
@@ -45,17 +43,27 @@ def gpus(
         g = v.gpu
         link = "—" if g.nvlink == "none" else f"{g.nvlink} {g.nvlink_gb_per_s:g} GB/s"
         fp16 = f"{g.fp16_tensor_tflops:g}" if g.fp16_tensor_tflops else "—"
-        out.append([
-            g.id, f"{g.memory_gb:g} GB {g.memory_type}", f"{g.bandwidth_gb_per_s:,.0f}", fp16, link,
-            f"{g.board_power_w}", format_usd(v.price.usd if v.price else None)
-            + (f" ({v.price.kind} {v.price.as_of:%Y-%m})" if v.price else ""),
-            v.correction or "",
-        ])
-    console().print(table(
-        None,
-        ["GPU", "memory", "GB/s", "fp16 TFLOPS", "NVLink", "watts", "price", "note"],
-        out, right={2, 3, 5},
-    ))
+        out.append(
+            [
+                g.id,
+                f"{g.memory_gb:g} GB {g.memory_type}",
+                f"{g.bandwidth_gb_per_s:,.0f}",
+                fp16,
+                link,
+                f"{g.board_power_w}",
+                format_usd(v.price.usd if v.price else None)
+                + (f" ({v.price.kind} {v.price.as_of:%Y-%m})" if v.price else ""),
+                v.correction or "",
+            ]
+        )
+    console().print(
+        table(
+            None,
+            ["GPU", "memory", "GB/s", "fp16 TFLOPS", "NVLink", "watts", "price", "note"],
+            out,
+            right={2, 3, 5},
+        )
+    )
 
 
 @app.command()
@@ -72,12 +80,20 @@ def models(json: JsonOpt = False) -> None:
     for m in rows:
         kind = "MoE" if m.is_moe else "dense"
         attn = "MLA" if m.is_mla else ("GQA" if m.num_kv_heads < m.num_heads else "MHA")
-        out.append([
-            m.id, f"{m.published_param_count / 1e9:.1f}B", kind, attn, str(m.num_layers),
-            f"{m.num_heads}/{m.num_kv_heads}", f"{m.max_context:,}",
-        ])
-    console().print(table(None, ["model", "params", "type", "attention", "layers", "heads/kv", "max context"],
-                          out, right={1, 4, 6}))
+        out.append(
+            [
+                m.id,
+                f"{m.published_param_count / 1e9:.1f}B",
+                kind,
+                attn,
+                str(m.num_layers),
+                f"{m.num_heads}/{m.num_kv_heads}",
+                f"{m.max_context:,}",
+            ]
+        )
+    console().print(
+        table(None, ["model", "params", "type", "attention", "layers", "heads/kv", "max context"], out, right={1, 4, 6})
+    )
 
 
 @app.command()
@@ -88,10 +104,15 @@ def quants(json: JsonOpt = False) -> None:
     """
     rows = catalog_views.list_quants()
     if json:
-        print_json({"quants": [
-            {k: str(v) if k == "family" else v for k, v in dataclasses.asdict(q).items()} for q in rows
-        ]})
+        print_json(
+            {"quants": [{k: str(v) if k == "family" else v for k, v in dataclasses.asdict(q).items()} for q in rows]}
+        )
         return
-    console().print(table(None, ["quant", "family", "bits/weight", "description"],
-                          [[q.id, str(q.family), f"{q.bits_per_weight:.3g}", q.description] for q in rows],
-                          right={2}))
+    console().print(
+        table(
+            None,
+            ["quant", "family", "bits/weight", "description"],
+            [[q.id, str(q.family), f"{q.bits_per_weight:.3g}", q.description] for q in rows],
+            right={2},
+        )
+    )

@@ -10,9 +10,18 @@ from ..units import format_gib, format_rate
 from . import app
 from .output import console, print_json, table
 
-ModelArg = Annotated[str, typer.Argument(help="Catalogue id (rigplan models), a config.json / model folder / .gguf path, or a Hugging Face repo id.")]
-QuantOpt = Annotated[str | None, typer.Option(help="Quant id (rigplan quants) or 4bit/8bit/16bit; default: the engine's.")]
-EngineOpt = Annotated[str, typer.Option(help="llama.cpp, ollama, vllm, sglang, tensorrt-llm, exllamav2 or transformers.")]
+ModelArg = Annotated[
+    str,
+    typer.Argument(
+        help="Catalogue id (rigplan models), a config.json / model folder / .gguf path, or a Hugging Face repo id."
+    ),
+]
+QuantOpt = Annotated[
+    str | None, typer.Option(help="Quant id (rigplan quants) or 4bit/8bit/16bit; default: the engine's.")
+]
+EngineOpt = Annotated[
+    str, typer.Option(help="llama.cpp, ollama, vllm, sglang, tensorrt-llm, exllamav2 or transformers.")
+]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the estimate as JSON.")]
 
 
@@ -48,22 +57,42 @@ def render_estimate(d: dict[str, Any], explain: bool) -> None:
     )
     rows = []
     for i, g in enumerate(m["per_gpu"]):
-        rows.append([
-            f"{i}: {g['gpu']}", str(g["layers"]), format_gib(g["weights_bytes"]), format_gib(g["kv_cache_bytes"]),
-            format_gib(g["activations_bytes"]), format_gib(g["overhead_bytes"]),
-            format_gib(g["total_bytes"]), format_gib(g["usable_bytes"]), "yes" if g["fits"] else "NO",
-        ])
-    con.print(table(None, ["GPU", "layers", "weights", "KV", "buffers", "overhead", "total", "usable", "fits"],
-                    rows, right={1, 2, 3, 4, 5, 6, 7}))
+        rows.append(
+            [
+                f"{i}: {g['gpu']}",
+                str(g["layers"]),
+                format_gib(g["weights_bytes"]),
+                format_gib(g["kv_cache_bytes"]),
+                format_gib(g["activations_bytes"]),
+                format_gib(g["overhead_bytes"]),
+                format_gib(g["total_bytes"]),
+                format_gib(g["usable_bytes"]),
+                "yes" if g["fits"] else "NO",
+            ]
+        )
+    con.print(
+        table(
+            None,
+            ["GPU", "layers", "weights", "KV", "buffers", "overhead", "total", "usable", "fits"],
+            rows,
+            right={1, 2, 3, 4, 5, 6, 7},
+        )
+    )
     extra = [f"weights {format_gib(m['weights_bytes'])} in all", f"host RAM {format_gib(m['host_bytes'])}"]
     if m["host_layers"]:
         extra.append(f"{m['host_layers']} layers offloaded to host")
     if m["kv_pool_tokens"] is not None:
-        extra.append(f"KV pool {m['kv_pool_tokens']:,} tokens = {m['max_concurrent_sequences']} sequences of {d['context']:,}")
+        extra.append(
+            f"KV pool {m['kv_pool_tokens']:,} tokens = {m['max_concurrent_sequences']} sequences of {d['context']:,}"
+        )
     con.print("  ".join(extra))
     con.print(
         f"decode {_speed_cell(s['decode_tokens_per_s'], s['decode_tokens_per_s_range'])} per sequence"
-        + (f", {format_rate(s['decode_throughput_tokens_per_s'])} total" if d["batch"] > 1 and s["decode_throughput_tokens_per_s"] else "")
+        + (
+            f", {format_rate(s['decode_throughput_tokens_per_s'])} total"
+            if d["batch"] > 1 and s["decode_throughput_tokens_per_s"]
+            else ""
+        )
         + f" · prefill {_speed_cell(s['prefill_tokens_per_s'], s['prefill_tokens_per_s_range'])}"
         + (f" · first token {s['ttft_s']:.2f} s" if s["ttft_s"] is not None else "")
     )
@@ -81,10 +110,17 @@ def render_estimate(d: dict[str, Any], explain: bool) -> None:
 @app.command("estimate")
 def estimate_cmd(
     model: ModelArg,
-    rig: Annotated[str, typer.Option(help="Rig: 'rtx-4090', '2x rtx-3090', 'rtx-4090 + 2x rtx-3090', '2 nodes x 8x h100-sxm' or 'local'.")],
+    rig: Annotated[
+        str,
+        typer.Option(
+            help="Rig: 'rtx-4090', '2x rtx-3090', 'rtx-4090 + 2x rtx-3090', '2 nodes x 8x h100-sxm' or 'local'."
+        ),
+    ],
     quant: QuantOpt = None,
     engine: EngineOpt = "llama.cpp",
-    context: Annotated[int | None, typer.Option(help="Tokens of context per sequence (default prompt + output).")] = None,
+    context: Annotated[
+        int | None, typer.Option(help="Tokens of context per sequence (default prompt + output).")
+    ] = None,
     batch: Annotated[int, typer.Option(help="Sequences at once.")] = 1,
     prompt_tokens: Annotated[int, typer.Option(help="Prompt length (llama-bench pp N).")] = 512,
     output_tokens: Annotated[int, typer.Option(help="Generated tokens (llama-bench tg N).")] = 128,
@@ -96,9 +132,15 @@ def estimate_cmd(
     link: Annotated[str | None, typer.Option(help="nvlink, pcie3, pcie4 or pcie5.")] = None,
     lanes: Annotated[int | None, typer.Option(help="PCIe lanes per GPU: 16, 8 or 4.")] = None,
     host_ram: Annotated[float | None, typer.Option("--host-ram", help="Host RAM in GB.")] = None,
-    host_ram_bandwidth: Annotated[float | None, typer.Option("--host-ram-bandwidth", help="Host memory bandwidth in GB/s.")] = None,
-    network: Annotated[str | None, typer.Option(help="Between nodes: ib-ndr, ib-hdr, roce-400g, eth-100g, eth-25g, eth-10g.")] = None,
-    no_user_calibration: Annotated[bool, typer.Option("--no-user-calibration", help="Ignore your stored calibration.")] = False,
+    host_ram_bandwidth: Annotated[
+        float | None, typer.Option("--host-ram-bandwidth", help="Host memory bandwidth in GB/s.")
+    ] = None,
+    network: Annotated[
+        str | None, typer.Option(help="Between nodes: ib-ndr, ib-hdr, roce-400g, eth-100g, eth-25g, eth-10g.")
+    ] = None,
+    no_user_calibration: Annotated[
+        bool, typer.Option("--no-user-calibration", help="Ignore your stored calibration.")
+    ] = False,
     force: Annotated[bool, typer.Option("--force", help="Allow a context beyond the model's maximum.")] = False,
     explain: Annotated[bool, typer.Option("--explain", help="Print how each figure was derived.")] = False,
     json: JsonOpt = False,
@@ -112,13 +154,28 @@ def estimate_cmd(
     from ..estimate import estimate
 
     e = estimate(
-        model, rig, **_estimate_kwargs(
-            quant=quant, engine=engine, context=context, batch=batch, prompt_tokens=prompt_tokens,
-            output_tokens=output_tokens, kv_dtype=kv_dtype, split=split, tensor_parallel=tensor_parallel,
-            pipeline_parallel=pipeline_parallel, gpu_layers=gpu_layers, link=link, lanes=lanes,
-            host_ram_gb=host_ram, network=network, host_memory_bandwidth_gb_per_s=host_ram_bandwidth,
-            no_user_calibration=no_user_calibration, force=force,
-        )
+        model,
+        rig,
+        **_estimate_kwargs(
+            quant=quant,
+            engine=engine,
+            context=context,
+            batch=batch,
+            prompt_tokens=prompt_tokens,
+            output_tokens=output_tokens,
+            kv_dtype=kv_dtype,
+            split=split,
+            tensor_parallel=tensor_parallel,
+            pipeline_parallel=pipeline_parallel,
+            gpu_layers=gpu_layers,
+            link=link,
+            lanes=lanes,
+            host_ram_gb=host_ram,
+            network=network,
+            host_memory_bandwidth_gb_per_s=host_ram_bandwidth,
+            no_user_calibration=no_user_calibration,
+            force=force,
+        ),
     )
     d = e.to_dict()
     if json:
@@ -144,14 +201,24 @@ def compare(
 
     Example: rigplan compare llama-3-70b --rig '2x rtx-3090' --rig rtx-5090 --rig m2-ultra-192gb
     """
-    from ..estimate import estimate
     from ..errors import RigplanError
+    from ..estimate import estimate
 
     results: list[dict[str, Any]] = []
     for r in rig:
         try:
-            results.append(estimate(model, r, quant=quant, engine=engine, context=context, batch=batch,
-                                    prompt_tokens=prompt_tokens, output_tokens=output_tokens).to_dict())
+            results.append(
+                estimate(
+                    model,
+                    r,
+                    quant=quant,
+                    engine=engine,
+                    context=context,
+                    batch=batch,
+                    prompt_tokens=prompt_tokens,
+                    output_tokens=output_tokens,
+                ).to_dict()
+            )
         except RigplanError as exc:
             results.append({"rig": r, "error": str(exc)})
     if json:
@@ -164,20 +231,26 @@ def compare(
             continue
         top = max(d["memory"]["per_gpu"], key=lambda g: g["total_bytes"] / g["usable_bytes"])
         s = d["speed"]
-        rows.append([
-            d["rig"], "yes" if d["fits"] else "NO", d["quant"],
-            f"{format_gib(top['total_bytes'])} / {format_gib(top['usable_bytes'])}",
-            _speed_cell(s["decode_tokens_per_s"], s["decode_tokens_per_s_range"]),
-            _speed_cell(s["prefill_tokens_per_s"], s["prefill_tokens_per_s_range"]),
-            f"{d['power']['board_watts']} W",
-        ])
+        rows.append(
+            [
+                d["rig"],
+                "yes" if d["fits"] else "NO",
+                d["quant"],
+                f"{format_gib(top['total_bytes'])} / {format_gib(top['usable_bytes'])}",
+                _speed_cell(s["decode_tokens_per_s"], s["decode_tokens_per_s_range"]),
+                _speed_cell(s["prefill_tokens_per_s"], s["prefill_tokens_per_s_range"]),
+                f"{d['power']['board_watts']} W",
+            ]
+        )
     console().print(table(None, ["rig", "fits", "quant", "fullest GPU", "decode", "prefill", "board power"], rows))
 
 
 @app.command()
 def vram(
     model: ModelArg,
-    quant: Annotated[list[str] | None, typer.Option(help="Quant ids to show (repeat); default 4bit, 8bit, 16bit.")] = None,
+    quant: Annotated[
+        list[str] | None, typer.Option(help="Quant ids to show (repeat); default 4bit, 8bit, 16bit.")
+    ] = None,
     context: Annotated[list[int] | None, typer.Option(help="Context lengths to show (repeat).")] = None,
     engine: EngineOpt = "llama.cpp",
     json: JsonOpt = False,
@@ -189,17 +262,48 @@ def vram(
     """
     from ..vram import vram_table
 
-    mdl, rows = vram_table(model, quants=tuple(quant) if quant else ("4bit", "8bit", "16bit"),
-                           contexts=tuple(context) if context else None, engine=engine)
+    mdl, rows = vram_table(
+        model,
+        quants=tuple(quant) if quant else ("4bit", "8bit", "16bit"),
+        contexts=tuple(context) if context else None,
+        engine=engine,
+    )
     if json:
-        print_json({"model": mdl.id, "engine": engine, "rows": [
-            {"quant": r.quant, "context": r.context, "weights_bytes": r.weights_bytes,
-             "kv_cache_bytes": r.kv_cache_bytes, "total_bytes": r.total_bytes, "smallest_rigs": r.smallest_rigs}
-            for r in rows]})
+        print_json(
+            {
+                "model": mdl.id,
+                "engine": engine,
+                "rows": [
+                    {
+                        "quant": r.quant,
+                        "context": r.context,
+                        "weights_bytes": r.weights_bytes,
+                        "kv_cache_bytes": r.kv_cache_bytes,
+                        "total_bytes": r.total_bytes,
+                        "smallest_rigs": r.smallest_rigs,
+                    }
+                    for r in rows
+                ],
+            }
+        )
         return
     console().print(f"{mdl.name} ({mdl.published_param_count / 1e9:.1f}B parameters) on {engine}")
-    out = [[r.quant, f"{r.context:,}", format_gib(r.weights_bytes), format_gib(r.kv_cache_bytes),
-            format_gib(r.total_bytes), *(r.smallest_rigs.get(c) or "—" for c in ("consumer", "workstation", "datacenter", "apple"))]
-           for r in rows]
-    console().print(table(None, ["quant", "context", "weights", "KV", "total", "consumer", "workstation", "datacenter", "apple"],
-                          out, right={1, 2, 3, 4}))
+    out = [
+        [
+            r.quant,
+            f"{r.context:,}",
+            format_gib(r.weights_bytes),
+            format_gib(r.kv_cache_bytes),
+            format_gib(r.total_bytes),
+            *(r.smallest_rigs.get(c) or "—" for c in ("consumer", "workstation", "datacenter", "apple")),
+        ]
+        for r in rows
+    ]
+    console().print(
+        table(
+            None,
+            ["quant", "context", "weights", "KV", "total", "consumer", "workstation", "datacenter", "apple"],
+            out,
+            right={1, 2, 3, 4},
+        )
+    )

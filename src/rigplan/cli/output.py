@@ -10,7 +10,6 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-
 # Width when output goes to a pipe or file and COLUMNS is unset: wide enough for every table.
 PIPE_WIDTH = 200
 

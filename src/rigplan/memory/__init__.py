@@ -69,12 +69,14 @@ class MemoryEstimate:
     max_concurrent_sequences: int | None
     kv_bytes_per_token: float
     placement: Placement
+    sequences: int = 1
 
     @property
     def fits(self) -> bool:
-        if self.kv_pool_tokens is not None and self.max_concurrent_sequences is not None:
-            if self.max_concurrent_sequences < 1:
-                return False
+        if self.max_concurrent_sequences is not None and self.max_concurrent_sequences < self.sequences:
+            # A vLLM-class KV pool that cannot hold the requested sequences at once (below one,
+            # the engine refuses to start: "No available memory for the cache blocks").
+            return False
         return all(d.fits for d in self.devices)
 
 
@@ -156,13 +158,16 @@ def estimate_memory(
             kv = max(free, 0)  # the engine hands every remaining byte to the KV pool
         else:
             window = engine.family != LLAMA_CPP or llama_cpp_honors_window(model)
-            kv = kv_bytes(model, kv_layers, workload.context, workload.kv_dtype, shard=kv_shard,
-                          honor_window=window) * seqs
+            kv = (
+                kv_bytes(model, kv_layers, workload.context, workload.kv_dtype, shard=kv_shard, honor_window=window)
+                * seqs
+            )
             if engine.family == LLAMA_CPP:
                 compute_here = share.is_main or placement.split != "row"
                 activations = (
                     buffers.llama_cpp_compute_bytes(
-                        model, workload.context * seqs if seqs > 1 else workload.context,
+                        model,
+                        workload.context * seqs if seqs > 1 else workload.context,
                         holds_output=share.holds_output,
                         pipeline=n_gpus > 1 and placement.split == "layer" and not placement.host_layers,
                     )
@@ -176,9 +181,7 @@ def estimate_memory(
             else:  # exllamav2: fixed-size cache plus a scratch buffer per GPU
                 activations = buffers.transformers_activation_bytes(model, min(workload.prompt_tokens, 2048), 1)
                 overhead = buffers.TORCH_CUDA_CONTEXT_BYTES
-        devices.append(
-            DeviceMemory(gpu, gpu.memory_bytes, usable, weights, kv, activations, overhead, share.layers)
-        )
+        devices.append(DeviceMemory(gpu, gpu.memory_bytes, usable, weights, kv, activations, overhead, share.layers))
 
     host = 0
     if engine.family != VLLM:
@@ -190,14 +193,18 @@ def estimate_memory(
         if placement.output_on_host:
             host += output
         if engine.family == LLAMA_CPP:
-            host += buffers.llama_cpp_host_buffer_bytes(
-                model, pipeline=n_gpus > 1 and placement.split == "layer"
-            )
+            host += buffers.llama_cpp_host_buffer_bytes(model, pipeline=n_gpus > 1 and placement.split == "layer")
     if engine.family == TRANSFORMERS and devices:
         first = devices[0]
         devices[0] = DeviceMemory(
-            first.gpu, first.capacity_bytes, first.usable_bytes, first.weights_bytes + token_embd,
-            first.kv_cache_bytes, first.activations_bytes, first.overhead_bytes, first.layers,
+            first.gpu,
+            first.capacity_bytes,
+            first.usable_bytes,
+            first.weights_bytes + token_embd,
+            first.kv_cache_bytes,
+            first.activations_bytes,
+            first.overhead_bytes,
+            first.layers,
         )
 
     kv_pool = min(pool_tokens) if pool_tokens else None
@@ -210,7 +217,8 @@ def estimate_memory(
         max_concurrent_sequences=concurrent,
         kv_bytes_per_token=kv_per_token_total,
         placement=placement,
+        sequences=seqs,
     )
 
 
-__all__ = ["DeviceMemory", "MemoryEstimate", "Workload", "estimate_memory", "usable_capacity", "MIB", "DeviceShare"]
+__all__ = ["MIB", "DeviceMemory", "DeviceShare", "MemoryEstimate", "Workload", "estimate_memory", "usable_capacity"]
