@@ -27,7 +27,8 @@ from enum import IntEnum, StrEnum
 from . import arch
 from .arch import Tensor
 from .catalog.records import Model
-from .errors import InvalidValueError, UnknownEngineError, UnknownQuantError, closest
+from .engines import EXLLAMAV2, LLAMA_CPP, get_engine
+from .errors import InvalidValueError, UnknownQuantError, closest
 
 
 class QuantFamily(StrEnum):
@@ -181,9 +182,7 @@ def ggml_tensor_bytes(ggml_type: GGMLType, shape: Sequence[int]) -> int:
     weights, nbytes = GGML_BLOCK[ggml_type]
     row = shape[-1]
     if row % weights:
-        raise InvalidValueError(
-            "shape", f"rows of {row} are not a multiple of {ggml_type.type_name}'s {weights}"
-        )
+        raise InvalidValueError("shape", f"rows of {row} are not a multiple of {ggml_type.type_name}'s {weights}")
     return math.prod(shape[:-1]) * (row // weights) * nbytes
 
 
@@ -245,9 +244,7 @@ NF4_ABSMAX_BITS = 8  # after double quantisation (32 without it: 4.5 bpw)
 NF4_ABSMAX_BLOCK_SIZE = 256
 NF4_SECOND_LEVEL_BITS = 32
 NF4_BITS_PER_WEIGHT = (
-    NF4_BITS
-    + NF4_ABSMAX_BITS / NF4_BLOCK_SIZE
-    + NF4_SECOND_LEVEL_BITS / (NF4_BLOCK_SIZE * NF4_ABSMAX_BLOCK_SIZE)
+    NF4_BITS + NF4_ABSMAX_BITS / NF4_BLOCK_SIZE + NF4_SECOND_LEVEL_BITS / (NF4_BLOCK_SIZE * NF4_ABSMAX_BLOCK_SIZE)
 )
 
 # EXL2 (exllamav2 convert.py): linear layers average the target bpw (scales included); the
@@ -260,18 +257,14 @@ EXL2_EXAMPLE_BPW = (2.5, 3.0, 3.5, 4.0, 4.65, 5.0, 6.0, 8.0)  # listed by `rigpl
 _LINEAR_ROLES = frozenset({arch.ATTENTION, arch.FFN, arch.EXPERT, arch.SHARED_EXPERT})
 
 
-def _q(
-    quant_id: str, family: QuantFamily, bpw: float, description: str, t: GGMLType | None = None
-) -> Quant:
-    return Quant(
-        id=quant_id, family=family, bits_per_weight=bpw, description=description, ggml_type=t
-    )
+def _q(quant_id: str, family: QuantFamily, bpw: float, description: str, t: GGMLType | None = None) -> Quant:
+    return Quant(id=quant_id, family=family, bits_per_weight=bpw, description=description, ggml_type=t)
 
 
 _FLOAT_QUANTS = (
-    _q("f32", QuantFamily.FLOAT, 32.0, "IEEE float32 (GGUF ALL_F32)", GGMLType.F32),
-    _q("f16", QuantFamily.FLOAT, 16.0, "IEEE float16 (GGUF MOSTLY_F16)", GGMLType.F16),
-    _q("bf16", QuantFamily.FLOAT, 16.0, "bfloat16 (GGUF MOSTLY_BF16)", GGMLType.BF16),
+    _q("f32", QuantFamily.FLOAT, 32.0, "float32 weights (llama.cpp: GGUF ALL_F32)", GGMLType.F32),
+    _q("f16", QuantFamily.FLOAT, 16.0, "float16 weights (llama.cpp: GGUF F16)", GGMLType.F16),
+    _q("bf16", QuantFamily.FLOAT, 16.0, "bfloat16 weights (llama.cpp: GGUF BF16)", GGMLType.BF16),
     _q("fp8", QuantFamily.FLOAT, 8.0, "FP8 E4M3 linears, per-channel scales; 16-bit embeddings"),
 )
 _OTHER_QUANTS = (
@@ -408,38 +401,13 @@ def get_quant(quant_id: str) -> Quant:
 # Engines
 # ---------------------------------------------------------------------------------------------
 
-ENGINES = ("llama.cpp", "ollama", "vllm", "sglang", "tensorrt-llm", "exllamav2", "transformers")
-_ENGINE_ALIASES = {
-    "llamacpp": "llama.cpp",
-    "llama-cpp": "llama.cpp",
-    "trt-llm": "tensorrt-llm",
-    "tensorrt_llm": "tensorrt-llm",
-    "exllama": "exllamav2",
-    "hf": "transformers",
-}
-
-# design.md §3: the engine's own default weight format when the user names none.
-_DEFAULT_QUANT = {
-    "llama.cpp": "q4_k_m",
-    "vllm": "bf16",
-    "sglang": "bf16",
-    "tensorrt-llm": "bf16",
-    "transformers": "bf16",
-    "exllamav2": "exl2-4.0",
-}
-# The guide's "4bit" / "8bit" / "16bit" per engine (design.md §3); "8bit" elsewhere is fp8
-# where the GPU has FP8 tensor cores, else int8.
+# The guide's "4bit" / "8bit" / "16bit" per engine family (design.md §3); "8bit" elsewhere is
+# fp8 where the GPU has FP8 tensor cores, else int8.
 _BITS_WORDS = {"4bit": 4, "8bit": 8, "16bit": 16, "4-bit": 4, "8-bit": 8, "16-bit": 16}
 _LLAMA_CPP_BITS = {4: "q4_k_m", 8: "q8_0", 16: "f16"}
 _EXLLAMA_BITS = {4: "exl2-4.0", 8: "exl2-8.0", 16: "f16"}
-
-
-def _engine(engine: str) -> str:
-    key = engine.strip().lower()
-    key = _ENGINE_ALIASES.get(key, key)
-    if key not in ENGINES:
-        raise UnknownEngineError(engine, closest(key, ENGINES))
-    return "llama.cpp" if key == "ollama" else key
+# Engines whose bitsandbytes integration loads NF4 checkpoints.
+_NF4_ENGINES = frozenset({"vllm", "transformers"})
 
 
 def resolve_quant(name: str | None, engine: str, *, gpu_has_fp8: bool = False) -> Quant:
@@ -454,15 +422,15 @@ def resolve_quant(name: str | None, engine: str, *, gpu_has_fp8: bool = False) -
     Raises:
         UnknownEngineError, UnknownQuantError, InvalidValueError.
     """
-    eng = _engine(engine)
+    eng = get_engine(engine)
     if name is None:
-        return get_quant(_DEFAULT_QUANT[eng])
+        return get_quant(eng.default_quant)
     bits = _BITS_WORDS.get(name.strip().lower().replace(" ", ""))
     if bits is None:
         return get_quant(name)
-    if eng == "llama.cpp":
+    if eng.family == LLAMA_CPP:
         return get_quant(_LLAMA_CPP_BITS[bits])
-    if eng == "exllamav2":
+    if eng.family == EXLLAMAV2:
         return get_quant(_EXLLAMA_BITS[bits])
     if bits == 4:
         return get_quant("int4")
@@ -481,15 +449,15 @@ def engine_supports(quant: Quant, engine: str) -> bool:
     Raises:
         UnknownEngineError.
     """
-    eng = _engine(engine)
+    eng = get_engine(engine)
     fam = quant.family
-    if eng == "llama.cpp":
+    if eng.family == LLAMA_CPP:
         return fam is QuantFamily.GGUF or quant.id in ("f32", "f16", "bf16")
-    if eng == "exllamav2":
+    if eng.family == EXLLAMAV2:
         return fam is QuantFamily.EXL2 or quant.id in ("f16", "bf16", "int4")
     if fam in (QuantFamily.FLOAT, QuantFamily.INT):
         return True
-    return fam is QuantFamily.NF4 and eng in ("vllm", "transformers")
+    return fam is QuantFamily.NF4 and eng.id in _NF4_ENGINES
 
 
 #: Bytes per KV-cache element by cache dtype (llama.cpp -ctk/-ctv types, vLLM --kv-cache-dtype).
@@ -518,9 +486,7 @@ def kv_bytes_per_element(kv_dtype: str) -> float:
     """
     key = _ALIASES.get(kv_dtype.strip().lower(), kv_dtype.strip().lower())
     if key not in _KV_TYPES:
-        raise InvalidValueError(
-            "kv_dtype", f"unknown cache type {kv_dtype!r} (one of: {', '.join(_KV_TYPES)})"
-        )
+        raise InvalidValueError("kv_dtype", f"unknown cache type {kv_dtype!r} (one of: {', '.join(_KV_TYPES)})")
     ggml_type = _KV_TYPES[key]
     if ggml_type is None:
         return FP8_KV_BYTES
@@ -619,11 +585,7 @@ _FALLBACK: dict[GGMLType, GGMLType] = {
 def use_more_bits(i_layer: int, n_layers: int) -> bool:
     """llama.cpp's choice of layers that get more bits: the first and last eighth, and every
     third layer in between."""
-    return (
-        i_layer < n_layers // 8
-        or i_layer >= 7 * n_layers // 8
-        or (i_layer - n_layers // 8) % 3 == 2
-    )
+    return i_layer < n_layers // 8 or i_layer >= 7 * n_layers // 8 or (i_layer - n_layers // 8) % 3 == 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -722,10 +684,8 @@ def _gguf_choice(tensor: Tensor, ctx: _MixContext, model: Model) -> GGMLType:
         elif mix == "q2_k_s" and ctx.n_gqa >= GQA_BUMP:
             new = GGMLType.Q4_K
         elif mix == "iq3_xxs":
-            if ctx.n_gqa >= GQA_BUMP:
-                new = GGMLType.Q4_K
-            else:
-                new = GGMLType.IQ3_XXS if ctx.imatrix else GGMLType.IQ3_S
+            iq3 = GGMLType.IQ3_XXS if ctx.imatrix else GGMLType.IQ3_S
+            new = GGMLType.Q4_K if ctx.n_gqa >= GQA_BUMP else iq3
         elif mix in ("iq3_xs", "iq3_s") and ctx.n_gqa >= GQA_BUMP:  # noqa: SIM114 (llama.cpp order)
             new = GGMLType.Q4_K
         elif mix == "iq3_m":
@@ -772,9 +732,7 @@ def _gguf_choice(tensor: Tensor, ctx: _MixContext, model: Model) -> GGMLType:
             if not ctx.is_falcon or use_more_bits(layer, n):
                 return GGMLType.Q4_K
             return GGMLType.Q3_K
-        if mix == "iq3_m" and (
-            layer < n // 8 or (ctx.n_expert == EIGHT_EXPERTS and use_more_bits(layer, n))
-        ):
+        if mix == "iq3_m" and (layer < n // 8 or (ctx.n_expert == EIGHT_EXPERTS and use_more_bits(layer, n))):
             return GGMLType.Q4_K
         if mix == "q3_k_l":
             return GGMLType.Q4_K if ctx.is_falcon else GGMLType.Q5_K
@@ -813,11 +771,7 @@ def _gguf_choice(tensor: Tensor, ctx: _MixContext, model: Model) -> GGMLType:
         if mix == "q5_k_m":
             return GGMLType.Q6_K
         return new
-    if (
-        ("ffn_gate" in name or "ffn_up" in name)
-        and mix == "iq3_xs"
-        and n // 8 <= layer < 7 * n // 8
-    ):
+    if ("ffn_gate" in name or "ffn_up" in name) and mix == "iq3_xs" and n // 8 <= layer < 7 * n // 8:
         return GGMLType.IQ3_XXS
     return new
 
@@ -876,17 +830,13 @@ def _other_type_and_bytes(tensor: Tensor, quant: Quant) -> tuple[str, int]:
         return "int8", n * INT8_WEIGHT_BYTES + _rows(tensor) * INT8_SCALE_BYTES_PER_ROW
     if quant.id == "int4":
         groups = _rows(tensor) * math.ceil(tensor.row_size / INT4_GROUP_SIZE)
-        nbytes = math.ceil(n * INT4_BITS / 8) + math.ceil(
-            groups * (INT4_SCALE_BITS + INT4_ZERO_BITS) / 8
-        )
+        nbytes = math.ceil(n * INT4_BITS / 8) + math.ceil(groups * (INT4_SCALE_BITS + INT4_ZERO_BITS) / 8)
         return f"int4-g{INT4_GROUP_SIZE}", nbytes
     if quant.family is QuantFamily.NF4:
         blocks = math.ceil(n / NF4_BLOCK_SIZE)
         absmax_blocks = math.ceil(blocks / NF4_ABSMAX_BLOCK_SIZE)
         nbytes = (
-            math.ceil(n * NF4_BITS / 8)
-            + blocks * NF4_ABSMAX_BITS // 8
-            + absmax_blocks * NF4_SECOND_LEVEL_BITS // 8
+            math.ceil(n * NF4_BITS / 8) + blocks * NF4_ABSMAX_BITS // 8 + absmax_blocks * NF4_SECOND_LEVEL_BITS // 8
         )
         return "nf4", nbytes
     raise AssertionError(f"no storage rule for {quant.id}")  # pragma: no cover
