@@ -260,6 +260,11 @@ def estimate(
     """
     catalog = catalog or load_catalog()
     mdl = resolve_model_input(model, catalog)
+    from_file = isinstance(model, str) and mdl.id not in catalog.models
+    if from_file and quant is None:
+        from .integrations.sources import source_quant
+
+        quant = source_quant(str(model))  # the file's own format: a GGUF's type, a GPTQ folder's int4
     arch.check_supported(mdl)
     the_rig = resolve_rig_input(rig, catalog, network)
     eng = get_engine(engine)
@@ -279,6 +284,11 @@ def estimate(
     if host_ram_gb is not None and host_ram_gb < 0:
         raise InvalidValueError("host_ram_gb", f"must be ≥ 0, got {host_ram_gb}")
     the_link = default_link(the_rig, link, lanes)
+    file_weights = None
+    if from_file:
+        from .integrations.sources import file_weights as read_file_weights
+
+        file_weights = read_file_weights(str(model), q.id)
     workload = Workload(context=ctx, batch=batch, prompt_tokens=prompt_tokens, kv_dtype=kv)
 
     def memory_for(layers: int | None) -> MemoryEstimate:
@@ -291,7 +301,7 @@ def estimate(
             pipeline_parallel=pipeline_parallel,
             gpu_layers=layers,
         )
-        return estimate_memory(mdl, q, eng, placement, workload)
+        return estimate_memory(mdl, q, eng, placement, workload, file_weights=file_weights)
 
     if gpu_layers == "auto":
         mem = memory_for(None)

@@ -8,7 +8,9 @@ the GPU's usable capacity under the engine's rules.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Protocol
 
 from .. import arch
 from ..catalog.records import GPU, Model
@@ -26,6 +28,16 @@ from .kv_cache import kv_bytes, kv_bytes_per_token, llama_cpp_honors_window
 APPLE_WORKING_SET_FRACTION_LARGE = 0.75
 APPLE_WORKING_SET_FRACTION_SMALL = 0.67
 APPLE_SMALL_MEMORY_MIB = 36 * 1024
+
+
+class WeightBytes(Protocol):
+    """Real tensor bytes read from a model file (GGUF): per block and per non-block tensor."""
+
+    @property
+    def per_layer(self) -> Mapping[int, int]: ...
+
+    @property
+    def other(self) -> Mapping[str, int]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,18 +125,28 @@ def _output_bytes(model: Model, other: dict[str, int]) -> int:
 
 
 def estimate_memory(
-    model: Model, quant: Quant, engine: Engine, placement: Placement, workload: Workload
+    model: Model,
+    quant: Quant,
+    engine: Engine,
+    placement: Placement,
+    workload: Workload,
+    *,
+    file_weights: WeightBytes | None = None,
 ) -> MemoryEstimate:
     """Per-GPU and host memory for ``model`` placed by ``placement`` running ``workload``.
 
     Args:
         workload: context per sequence, sequences at once, prompt length, KV dtype.
+        file_weights: the real tensor sizes of a model file, used instead of the quant formula.
 
     Returns:
         A :class:`MemoryEstimate`; ``fits`` is False when any GPU exceeds its usable memory
         (or, for vLLM-class engines, when the KV pool cannot hold one sequence).
     """
-    per_layer, other = _layer_weight_bytes(model, quant)
+    if file_weights is not None:
+        per_layer, other = dict(file_weights.per_layer), dict(file_weights.other)
+    else:
+        per_layer, other = _layer_weight_bytes(model, quant)
     weights_total = sum(per_layer.values()) + sum(other.values())
     token_embd = other["token_embd"]
     output = _output_bytes(model, other)
