@@ -1,0 +1,237 @@
+"""``rigplan detect``, ``rigplan launch`` and ``rigplan measure``: the local machine and engines."""
+
+from __future__ import annotations
+
+import sys
+import warnings
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from ..units import GIB, format_gib
+from . import app
+from .output import console, print_json, table
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
+
+
+def _warn(message: str) -> None:
+    print(f"rigplan: warning: {message}", file=sys.stderr)
+
+
+@app.command()
+def detect(json: JsonOpt = False) -> None:
+    """Local NVIDIA GPUs through NVML: catalogue id, memory, PCIe link (current/max), NVLink,
+    P2P, power limits, driver and CUDA versions.
+
+    Exits 2 with a one-line message on a machine without an NVIDIA driver or GPU.
+
+    Example: rigplan detect --json
+    """
+    from ..integrations.nvml import detect_gpus
+
+    d = detect_gpus()
+    if json:
+        print_json(d.to_dict())
+        return
+    con = console()
+    con.print(f"driver {d.driver_version} · CUDA {d.cuda_version or '—'} · {len(d.gpus)} GPU(s)")
+    rows = []
+    for g in d.gpus:
+        pcie = (
+            f"Gen{g.pcie_generation_current or '?'} x{g.pcie_width_current or '?'} "
+            f"(max Gen{g.pcie_generation_max or '?'} x{g.pcie_width_max or '?'})"
+        )
+        power = f"{g.power_limit_w:g} W" if g.power_limit_w else "—"
+        if g.power_limit_range_w:
+            power += f" ({g.power_limit_range_w[0]:g}–{g.power_limit_range_w[1]:g})"
+        nvlink = f"{g.nvlink_links} links → {', '.join(map(str, g.nvlink_peers)) or '—'}" if g.nvlink_links else "—"
+        rows.append(
+            [str(g.index), g.name, g.catalog_id or "not in catalogue", format_gib(g.memory_bytes), pcie, power, nvlink]
+        )
+    con.print(
+        table(None, ["#", "name", "catalogue id", "memory", "PCIe now (max)", "power limit", "NVLink"], rows, right={3})
+    )
+    if len(d.gpus) > 1:
+        con.print(
+            "P2P (row reads column): "
+            + "  ".join(
+                f"{i}:" + "".join("·" if v is None else ("y" if v else "n") for v in row) for i, row in enumerate(d.p2p)
+            )
+        )
+    for g in d.gpus:
+        for note in g.notes:
+            con.print(f"GPU {g.index}: {note}")
+    if any(g.catalog_id for g in d.gpus):
+        con.print("use it: rigplan estimate MODEL --rig local")
+
+
+def _print_plan(plan: Any) -> None:
+    con = console()
+    verdict = "fits" if plan.fits else "DOES NOT FIT"
+    layout = (
+        f" · TP {plan.tensor_parallel} × PP {plan.pipeline_parallel}"
+        if plan.tensor_parallel * plan.pipeline_parallel > 1
+        else ""
+    )
+    what = f"context {plan.context:,} × {plan.users} user(s)" if plan.task == "serve" else f"task {plan.task}"
+    con.print(f"{plan.model} · {plan.engine} · {plan.rig}{layout} · {what} — {verdict}")
+    for f in plan.files:
+        con.print(f"\n# {f.name}", markup=False)
+        con.print(f.text.rstrip("\n"), markup=False, highlight=False)
+    for c in plan.commands:
+        con.print(f"\n# {c.where}" if c.where else "", markup=False)
+        con.print(c.text(), markup=False, highlight=False)
+    if plan.notes:
+        con.print("")
+        for n in plan.notes:
+            con.print(f"note: {n}", markup=False)
+
+
+@app.command()
+def launch(
+    model: Annotated[
+        str, typer.Argument(help="Catalogue id, config.json / model folder / .gguf path, or Hugging Face repo id.")
+    ],
+    rig: Annotated[str, typer.Option(help="Rig: 'rtx-4090', '2x rtx-3090', '2 nodes x 8x h100-sxm' or 'local'.")],
+    engine: Annotated[str, typer.Option(help="vllm, sglang, llama.cpp or ollama (serving).")] = "llama.cpp",
+    task: Annotated[
+        str, typer.Option(help="serve, or full / lora / qlora for a torchrun + DeepSpeed fine-tune.")
+    ] = "serve",
+    quant: Annotated[
+        str | None, typer.Option(help="Quant id or 4bit/8bit/16bit; default: the file's, else the engine's.")
+    ] = None,
+    context: Annotated[
+        int | None, typer.Option(help="Tokens of context per user (default 8192, capped at the model's).")
+    ] = None,
+    users: Annotated[
+        int, typer.Option(help="Users served at once (llama.cpp slots, vLLM/SGLang running requests).")
+    ] = 1,
+    kv_dtype: Annotated[
+        str | None, typer.Option(help="KV cache: f16, bf16, fp8, q8_0 or q4_0 (each engine has some).")
+    ] = None,
+    split: Annotated[str | None, typer.Option(help="layer, row, tensor or pipeline.")] = None,
+    tensor_parallel: Annotated[int | None, typer.Option(help="Tensor-parallel degree.")] = None,
+    pipeline_parallel: Annotated[int | None, typer.Option(help="Pipeline-parallel degree.")] = None,
+    gpu_layers: Annotated[str | None, typer.Option(help="Layers on GPUs (llama.cpp -ngl): a number or 'auto'.")] = None,
+    network: Annotated[
+        str | None, typer.Option(help="Between nodes: ib-ndr, ib-hdr, roce-400g, eth-100g, eth-25g, eth-10g.")
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option(help="Write the config files (Modelfile, ds_config.json …) into this folder.")
+    ] = None,
+    json: JsonOpt = False,
+) -> None:
+    """The command (and config files) that run MODEL on a rig as rigplan estimated it:
+    vllm serve, SGLang, llama-server or an Ollama Modelfile; torchrun + DeepSpeed for training.
+
+    Layout rules (TP divides heads, KV heads and vocabulary; PP divides layers) are checked
+    first. Exit status: 0 when it fits, 1 when it does not, 2 when refused.
+
+    Example: rigplan launch llama-3-70b --rig '2x rtx-4090' --engine vllm --quant 4bit --users 8
+    """
+    from ..errors import InvalidValueError
+    from ..integrations.launch import launch_plan, training_plan
+
+    layers: int | str | None = gpu_layers
+    if gpu_layers not in (None, "auto"):
+        try:
+            layers = int(gpu_layers)  # type: ignore[arg-type]
+        except ValueError:
+            raise InvalidValueError("gpu_layers", f"must be a whole number or 'auto', got {gpu_layers!r}") from None
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        if task == "serve":
+            plan = launch_plan(
+                model,
+                rig,
+                engine=engine,
+                quant=quant,
+                context=context,
+                users=users,
+                kv_dtype=kv_dtype,
+                split=split,
+                tensor_parallel=tensor_parallel,
+                pipeline_parallel=pipeline_parallel,
+                gpu_layers=layers,
+                network=network,
+            )
+        else:
+            plan = training_plan(model, rig, task=task, network=network)
+    for w in caught:
+        _warn(str(w.message))
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        for f in plan.files:
+            (out / f.name).write_text(f.text, encoding="utf-8")
+    if json:
+        print_json(plan.to_dict())
+    else:
+        _print_plan(plan)
+    raise typer.Exit(0 if plan.fits else 1)
+
+
+@app.command()
+def measure(
+    quick: Annotated[bool, typer.Option("--quick", help="Smaller buffers, fewer runs (seconds per GPU).")] = False,
+    show: Annotated[bool, typer.Option("--show", help="Print the stored results without measuring.")] = False,
+    no_save: Annotated[bool, typer.Option("--no-save", help="Do not store the results.")] = False,
+    json: JsonOpt = False,
+) -> None:
+    """Measure the local GPUs with PyTorch: memory bandwidth, matmul TFLOPS per dtype, P2P copy
+    bandwidth and all-reduce latency; stored in the user config dir (measured.toml).
+
+    Needs the [measure] extra (PyTorch with CUDA).
+
+    Example: rigplan measure --quick
+    """
+    from ..errors import DeviceError
+    from ..integrations.measure import load_measured, measured_path, save_measured
+    from ..integrations.measure import measure as run_measure
+
+    if show:
+        profile = load_measured()
+        if profile is None:
+            raise DeviceError(f"no stored measurements at {measured_path()}: run `rigplan measure`")
+    else:
+        profile = run_measure(quick=quick, progress=None if json else lambda line: print(line, file=sys.stderr))
+        if not no_save:
+            path = save_measured(profile)
+            if not json:
+                print(f"saved to {path}", file=sys.stderr)
+    if json:
+        print_json(profile.to_dict())
+        return
+    con = console()
+    con.print(
+        f"measured {profile.measured_at:%Y-%m-%d %H:%M} UTC · torch {profile.torch_version}"
+        f" · CUDA {profile.cuda_version}"
+    )
+    dtypes = sorted({k for g in profile.gpus for k in g.matmul_tflops})
+    rows = [
+        [
+            str(g.index),
+            g.name,
+            g.catalog_id or "—",
+            f"{g.memory_bandwidth_gb_per_s:,.0f}",
+            *(f"{g.matmul_tflops[k]:g}" if k in g.matmul_tflops else "—" for k in dtypes),
+        ]
+        for g in profile.gpus
+    ]
+    con.print(
+        table(
+            None,
+            ["#", "name", "catalogue id", "copy GB/s", *(f"{k} TFLOPS" for k in dtypes)],
+            rows,
+            right=set(range(3, 4 + len(dtypes))),
+        )
+    )
+    for p in profile.pairs:
+        con.print(f"GPU {p.src} → {p.dst}: {p.bandwidth_gb_per_s:,.1f} GB/s ({'P2P' if p.p2p else 'via host'})")
+    if profile.allreduce:
+        a = profile.allreduce
+        con.print(
+            f"all-reduce over {a.gpus} GPUs: {a.latency_us:,.1f} µs at {a.small_message_bytes // 1024} KiB, "
+            f"bus {a.bus_bandwidth_gb_per_s:,.1f} GB/s at {a.large_message_bytes / GIB:.2f} GiB"
+        )
