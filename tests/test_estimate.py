@@ -201,6 +201,8 @@ def test_public_api_is_pinned():
         "Rig",
         "RigSyntaxError",
         "RigplanError",
+        "TrainingEstimate",
+        "TrainingPlan",
         "UnknownEngineError",
         "UnknownGPUError",
         "UnknownModelError",
@@ -208,6 +210,8 @@ def test_public_api_is_pinned():
         "UnsupportedError",
         "__version__",
         "estimate",
+        "estimate_training",
         "load_catalog",
         "parse_rig",
+        "plan_training",
     }

@@ -21,6 +21,7 @@ from .errors import (
 )
 from .estimate import Estimate, estimate
 from .rig import Rig, parse_rig
+from .training import TrainingEstimate, TrainingPlan, estimate_training, plan_training
 
 __version__ = "0.1.0"
 
@@ -31,6 +32,8 @@ __all__ = [
     "Rig",
     "RigSyntaxError",
     "RigplanError",
+    "TrainingEstimate",
+    "TrainingPlan",
     "UnknownEngineError",
     "UnknownGPUError",
     "UnknownModelError",
@@ -38,6 +41,8 @@ __all__ = [
     "UnsupportedError",
     "__version__",
     "estimate",
+    "estimate_training",
     "load_catalog",
     "parse_rig",
+    "plan_training",
 ]

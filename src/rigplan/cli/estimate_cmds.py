@@ -43,7 +43,8 @@ def _speed_cell(value: float | None, rng: list[float] | None, unit: str = "tok/s
     if value is None:
         return "—"
     if rng:
-        return f"{format_rate(value, unit)} ({rng[0]:.3g}–{rng[1]:.3g})"
+        low, high = (format_rate(x, "").strip() for x in rng)
+        return f"{format_rate(value, unit)} ({low}–{high})"
     return format_rate(value, unit)
 
 

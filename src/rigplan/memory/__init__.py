@@ -169,7 +169,9 @@ def estimate_memory(
             kv_layers = tuple(i for i in range(model.num_layers) if i not in placement.host_layers)
         kv_shard = share.shard if placement.split != "row" else 1
         if engine.family == VLLM:
-            activations = buffers.vllm_activation_bytes(model, share.shard, holds_output=share.holds_output)
+            activations = buffers.vllm_activation_bytes(
+                model, share.shard, holds_output=share.holds_output, gpu_memory_bytes=gpu.memory_bytes
+            )
             overhead = buffers.TORCH_CUDA_CONTEXT_BYTES + buffers.VLLM_CUDA_GRAPH_BYTES
             if placement.tensor_parallel > 1 or placement.pipeline_parallel > 1:
                 overhead += buffers.NCCL_BUFFER_BYTES

@@ -64,9 +64,12 @@ def llama_cpp_host_buffer_bytes(model: Model, *, pipeline: bool, n_ubatch: int =
     return copies * LLAMA_CPP_HOST_INPUT_ROWS * n_ubatch * model.hidden_size * F32
 
 
-# vLLM sizes activations by a profiling forward pass of max_num_batched_tokens tokens
-# (V1 default 8192 for the LLM entry point; vllm/config: SchedulerConfig).
-VLLM_PROFILE_TOKENS = 8192
+# vLLM sizes activations by a profiling forward pass of max_num_batched_tokens tokens.  For
+# `vllm serve` the V1 default is 8192 on GPUs with ≥ 70 GiB and 2048 below
+# (vllm/engine/arg_utils.py, _set_default_args_v1).
+VLLM_PROFILE_TOKENS_LARGE_GPU = 8192
+VLLM_PROFILE_TOKENS_SMALL_GPU = 2048
+VLLM_LARGE_GPU_BYTES = 70 * 2**30
 # Sampler / logits of the profile run: max_num_seqs (256) rows of the vocabulary in f32.
 VLLM_MAX_NUM_SEQS = 256
 # Live bf16 rows of n_embd in the profile forward beyond the FFN intermediates (residual,
@@ -74,9 +77,11 @@ VLLM_MAX_NUM_SEQS = 256
 VLLM_ACTIVATION_ROWS = 6
 
 
-def vllm_activation_bytes(model: Model, shard: int, *, holds_output: bool) -> int:
+def vllm_activation_bytes(model: Model, shard: int, *, holds_output: bool, gpu_memory_bytes: int) -> int:
     """Peak activations of vLLM's profile run on one TP rank."""
-    tokens, d = VLLM_PROFILE_TOKENS, model.hidden_size
+    large = gpu_memory_bytes >= VLLM_LARGE_GPU_BYTES
+    tokens = VLLM_PROFILE_TOKENS_LARGE_GPU if large else VLLM_PROFILE_TOKENS_SMALL_GPU
+    d = model.hidden_size
     ffn_width = max(model.ffn_size, model.moe_ffn_size * max(model.moe_active_experts, 1))
     ffn = 2 * tokens * ffn_width // shard * BF16
     rows = VLLM_ACTIVATION_ROWS * tokens * d * BF16

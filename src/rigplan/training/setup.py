@@ -1,0 +1,209 @@
+"""Training options as typed values: what the user asked for, checked and normalised.
+
+The estimating functions (:mod:`.memory`, :mod:`.speed`) take these records and never see raw
+strings; :func:`normalise` turns the public API's keywords into them and refuses what cannot
+be trained (every message names the field and the allowed values).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from ..errors import InvalidValueError
+from .shape import LORA_TARGETS, ModelShape
+
+
+class Method(StrEnum):
+    """full: every weight trains; lora: frozen 16-bit base + adapters; qlora: frozen NF4 base +
+    adapters (Dettmers et al. 2023); pretrain: full training from scratch (as full)."""
+
+    FULL = "full"
+    LORA = "lora"
+    QLORA = "qlora"
+    PRETRAIN = "pretrain"
+
+    @property
+    def trains_base(self) -> bool:
+        return self in (Method.FULL, Method.PRETRAIN)
+
+
+class Precision(StrEnum):
+    BF16 = "bf16"
+    F16 = "f16"
+    FP8 = "fp8"
+    F32 = "f32"
+
+
+class Optimizer(StrEnum):
+    ADAMW = "adamw"
+    ADAMW_8BIT = "adamw-8bit"
+    SGD = "sgd"
+
+
+class Checkpointing(StrEnum):
+    """Activation recomputation (Korthikanti et al. 2022): none, selective (attention core), full."""
+
+    NONE = "none"
+    SELECTIVE = "selective"
+    FULL = "full"
+
+
+# ZeRO stage aliases.  FSDP's ShardingStrategy maps onto ZeRO: FULL_SHARD ≈ ZeRO-3,
+# SHARD_GRAD_OP ≈ ZeRO-2 (torch.distributed.fsdp.api.ShardingStrategy docstrings; perf-model.md
+# §2.2 [S:FSDP-API]); HYBRID_SHARD = FULL_SHARD inside a node, replicas across nodes.
+ZERO_ALIASES: dict[str, tuple[int, bool]] = {
+    "0": (0, False),
+    "ddp": (0, False),
+    "1": (1, False),
+    "2": (2, False),
+    "3": (3, False),
+    "zero-1": (1, False),
+    "zero-2": (2, False),
+    "zero-3": (3, False),
+    "fsdp-full": (3, False),
+    "fsdp-grad-op": (2, False),
+    "fsdp-hybrid": (3, True),
+}
+OFFLOADS = ("cpu",)
+
+
+@dataclass(frozen=True, slots=True)
+class TrainingSetup:
+    """One training configuration (per GPU where it says so)."""
+
+    method: Method
+    precision: Precision
+    optimizer: Optimizer
+    seq_len: int
+    micro_batch: int  # sequences per GPU per forward/backward
+    grad_accumulation: int  # micro-batches per optimizer step (per data-parallel rank)
+    zero_stage: int
+    hybrid_shard: bool
+    checkpointing: Checkpointing
+    offload: str | None
+    lora_rank: int
+    lora_targets: str
+    flash_attention: bool = True
+    sequence_parallel: bool = True
+    paged_optimizer: bool = False
+
+    @property
+    def micro_batch_tokens(self) -> int:
+        return self.micro_batch * self.seq_len
+
+
+@dataclass(frozen=True, slots=True)
+class Layout:
+    """How the GPUs are used: tensor × pipeline × data parallel, and where nodes begin."""
+
+    tensor_parallel: int
+    pipeline_parallel: int
+    data_parallel: int
+    gpus_per_node: int
+    nodes: int
+
+    @property
+    def gpus(self) -> int:
+        return self.tensor_parallel * self.pipeline_parallel * self.data_parallel
+
+    @property
+    def model_parallel(self) -> int:
+        return self.tensor_parallel * self.pipeline_parallel
+
+
+def _choice(field: str, value: Any, enum: type[StrEnum], aliases: dict[str, str] | None = None) -> Any:
+    text = str(value).strip().lower()
+    text = (aliases or {}).get(text, text)
+    try:
+        return enum(text)
+    except ValueError:
+        allowed = ", ".join(e.value for e in enum)
+        raise InvalidValueError(field, f"must be one of {allowed}, got {value!r}") from None
+
+
+def _whole(field: str, value: Any, minimum: int = 1) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise InvalidValueError(field, f"must be a whole number ≥ {minimum}, got {value!r}")
+    return value
+
+
+def parse_method(value: Any) -> Method:
+    return _choice("method", value, Method, {"finetune": "full", "fine-tune": "full"})  # type: ignore[no-any-return]
+
+
+def parse_precision(value: Any) -> Precision:
+    return _choice("precision", value, Precision, {"fp16": "f16", "fp32": "f32", "bfloat16": "bf16"})  # type: ignore[no-any-return]
+
+
+def parse_optimizer(value: Any) -> Optimizer:
+    aliases = {
+        "adam": "adamw",
+        "adam-8bit": "adamw-8bit",
+        "adamw8bit": "adamw-8bit",
+        "8bit": "adamw-8bit",
+        "paged-adamw": "adamw",
+        "paged-adamw-8bit": "adamw-8bit",
+    }
+    return _choice("optimizer", value, Optimizer, aliases)  # type: ignore[no-any-return]
+
+
+def parse_zero(value: Any) -> tuple[int, bool]:
+    """``0..3`` or an alias → (stage, hybrid shard)."""
+    if isinstance(value, bool):
+        raise InvalidValueError("zero_stage", f"must be 0–3 or {', '.join(ZERO_ALIASES)}, got {value!r}")
+    key = str(value).strip().lower()
+    if key not in ZERO_ALIASES:
+        raise InvalidValueError("zero_stage", f"must be 0–3 or {', '.join(ZERO_ALIASES)}, got {value!r}")
+    return ZERO_ALIASES[key]
+
+
+def parse_checkpointing(value: Any) -> Checkpointing:
+    if value is True:
+        return Checkpointing.FULL
+    if value is False or value is None:
+        return Checkpointing.NONE
+    return _choice(  # type: ignore[no-any-return]
+        "activation_checkpointing", value, Checkpointing, {"true": "full", "false": "none", "off": "none", "on": "full"}
+    )
+
+
+def check_layout(
+    shape: ModelShape, gpus: int, gpus_per_node: int, tensor_parallel: int, pipeline_parallel: int
+) -> Layout:
+    """Divisibility rules of Megatron-style 3D parallelism.
+
+    TP divides the attention heads and the KV heads (Megatron-LM requires both:
+    ``num_attention_heads % tp == 0`` and ``num_query_groups % tp == 0``); PP divides the layers
+    (equal stages); TP × PP divides the GPU count, the rest is data parallel.
+
+    Raises:
+        InvalidValueError: a rule is broken (the message says which and how to fix it).
+    """
+    tp = _whole("tensor_parallel", tensor_parallel)
+    pp = _whole("pipeline_parallel", pipeline_parallel)
+    if shape.num_heads % tp or shape.num_kv_heads % tp:
+        raise InvalidValueError(
+            "tensor_parallel",
+            f"{tp} must divide the {shape.num_heads} attention heads and {shape.num_kv_heads} KV heads",
+        )
+    if shape.num_layers % pp:
+        raise InvalidValueError("pipeline_parallel", f"{pp} must divide the {shape.num_layers} layers")
+    if gpus % (tp * pp):
+        raise InvalidValueError(
+            "tensor_parallel", f"TP × PP = {tp * pp} must divide the rig's {gpus} GPUs (the rest is data parallel)"
+        )
+    if tp > gpus_per_node and tp % gpus_per_node:
+        raise InvalidValueError(
+            "tensor_parallel", f"{tp} spans nodes of {gpus_per_node} GPUs unevenly; use a multiple of {gpus_per_node}"
+        )
+    if tp < gpus_per_node and gpus_per_node % tp:
+        raise InvalidValueError("tensor_parallel", f"{tp} must divide the {gpus_per_node} GPUs of a node")
+    return Layout(tp, pp, gpus // (tp * pp), gpus_per_node, max(1, gpus // gpus_per_node))
+
+
+def lora_target_check(targets: str) -> str:
+    if targets not in LORA_TARGETS:
+        raise InvalidValueError("lora_targets", f"must be one of {', '.join(LORA_TARGETS)}, got {targets!r}")
+    return targets
