@@ -24,6 +24,9 @@ from .rig import Rig, parse_rig, resolve_model
 from .speed import Link, SpeedEstimate, SpeedWorkload, estimate_speed
 
 LINKS = ("nvlink", "pcie3", "pcie4", "pcie5")
+# vLLM, SGLang and TensorRT-LLM need CUDA compute capability ≥ 7.0 (vLLM installation docs:
+# "GPU: compute capability 7.0 or higher"); Pascal cards such as the Tesla P40 are 6.1.
+ENGINE_MIN_ARCH = {VLLM: ("pascal",)}
 LANES = (16, 8, 4)
 KV_DTYPES = ("f16", "bf16", "fp8", "q8_0", "q4_0")
 
@@ -275,6 +278,9 @@ def estimate(
         )
     if any(g.is_apple for g in the_rig.gpus) and not eng.runs_on_apple:
         raise UnsupportedError(f"{eng.name} does not run on Apple silicon; use llama.cpp")
+    old = sorted({g.id for g in the_rig.gpus if g.architecture in ENGINE_MIN_ARCH.get(eng.family, ())})
+    if old:
+        raise UnsupportedError(f"{eng.name} needs compute capability 7.0 or newer; {', '.join(old)} is older")
     q = resolve_quant(quant, eng.id, gpu_has_fp8=all(g.has_fp8 for g in the_rig.gpus))
     if not engine_supports(q, eng.id):
         raise UnsupportedError(f"{eng.name} cannot run quant {q.id}")
@@ -332,7 +338,7 @@ def estimate(
         host_memory_bandwidth_gb_per_s=host_memory_bandwidth_gb_per_s,
         user_profile=user_profile,
     )
-    power = estimate_power(the_rig, mem, speed)
+    power = estimate_power(the_rig, mem, speed, batch=batch)
     return Estimate(
         model=mdl,
         rig=the_rig,
@@ -388,6 +394,10 @@ def _provenance(
         ),
         "memory.host_bytes": Provenance("formula", "token embeddings + offloaded layers + host buffers"),
         "power.board_watts": Provenance("catalogue", gpu_sources),
+        "power.draw_watts": Provenance("estimate", "share of board power by phase and batch (power.py, perf-model.md §8.1)"),
+        "power.psu_watts": Provenance(
+            "formula", "Intel ATX 3.0 sizing + ATX 3.x transient tolerance, standard PSU sizes (power.py)"
+        ),
     }
     for key, text in speed.derivations.items():
         kind = "user-calibrated" if speed.calibrated_on_user_results else "estimate"

@@ -162,11 +162,11 @@ class Platform:
     pcie_generation: int
     cpu_power_w: int
     base_power_w: int
-    cost_usd: float
     host_memory_bandwidth_gb_per_s: float
     max_host_ram_gb: int
     source: str
     as_of: dt.date
+    cost_usd: float | None = None  # None: no dated public source prices it
     examples: tuple[str, ...] = ()
     notes: str = ""
 

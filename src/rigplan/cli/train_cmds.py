@@ -59,8 +59,8 @@ def training_plan_output(
     allow_offload: bool = False,
     limit: int = 10,
     json: bool = False,
-) -> None:
-    """Plan a training job and print it (what ``rigplan plan MODEL --task ...`` runs)."""
+) -> Any:
+    """Plan a training job, print it and return the plan (what ``rigplan plan MODEL --task ...`` runs)."""
     from ..training import plan_training, render_training_plan
 
     plan = plan_training(
@@ -81,6 +81,7 @@ def training_plan_output(
         print_json(plan.to_dict())
     else:
         print(render_training_plan(plan))  # plain text, already laid out
+    return plan
 
 
 def render_training_estimate(d: dict[str, Any]) -> None:

@@ -7,6 +7,7 @@ the GPU's usable capacity under the engine's rules.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -104,6 +105,7 @@ def usable_capacity(gpu: GPU, engine: Engine) -> int:
     return capacity
 
 
+@functools.lru_cache(maxsize=512)
 def _layer_weight_bytes(model: Model, quant: Quant) -> tuple[dict[int, int], dict[str, int]]:
     """Bytes per block and of the non-block tensors (token_embd, output, output_norm)."""
     ts = arch.tensors(model)
@@ -146,7 +148,7 @@ def estimate_memory(
     if file_weights is not None:
         per_layer, other = dict(file_weights.per_layer), dict(file_weights.other)
     else:
-        per_layer, other = _layer_weight_bytes(model, quant)
+        per_layer, other = _layer_weight_bytes(model, quant)  # cached: callers must not mutate
     weights_total = sum(per_layer.values()) + sum(other.values())
     token_embd = other["token_embd"]
     output = _output_bytes(model, other)

@@ -1,0 +1,377 @@
+"""``rigplan plan`` and ``rigplan power``."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from ..units import format_gib, format_rate, format_usd
+from . import app
+from .output import console, print_json, table
+
+if TYPE_CHECKING:
+    from ..planner import Plan, PowerReport
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
+CircuitOpt = Annotated[
+    str | None, typer.Option(help="Wall circuit that must carry the machine: 120v15a, 120v20a, 230v10a or 230v16a.")
+]
+KwhOpt = Annotated[float | None, typer.Option("--kwh-price", help="Electricity price per kWh, for the cost of tokens.")]
+
+
+def _speed(d: dict[str, Any]) -> str:
+    s = d["estimate"]["speed"]
+    value, rng = s["decode_tokens_per_s"], s["decode_tokens_per_s_range"]
+    if value is None:
+        return "—"
+    return format_rate(value) + (f" ({rng[0]:.3g}–{rng[1]:.3g})" if rng else "")
+
+
+def _fullest(d: dict[str, Any]) -> str:
+    g = max(d["estimate"]["memory"]["per_gpu"], key=lambda x: x["total_bytes"] / max(x["usable_bytes"], 1))
+    return f"{format_gib(g['total_bytes'])} / {format_gib(g['usable_bytes'])}"
+
+
+def _cost(d: dict[str, Any]) -> str:
+    text = format_usd(d["cost_usd"])
+    return text + ("+" if d["cost_usd"] is not None and not d["cost_complete"] else "")
+
+
+def _power_cell(d: dict[str, Any]) -> str:
+    p = d["power"]
+    if p["psu_watts"] is None:
+        return f"{p['board_watts']} W (built in)"
+    circ = next((k for k, v in p["circuits"].items() if v["fits"]), "2+ circuits")
+    return f"{p['psu_watts']:,} W PSU · {circ}"
+
+
+def render_plan(plan: Plan) -> None:
+    """The plan as a ranked table, then each pick's why / avoid if / next step."""
+    con = console()
+    d = plan.to_dict()
+    c = d["constraints"]
+    users = f" · {c['users']} users" if c["users"] > 1 else ""
+    con.print(
+        f"{d['model']} · quant {c['quant']} · context {c['context']:,}{users} · objective {d['objective']} — "
+        f"{d['qualified']} rig{'s' if d['qualified'] != 1 else ''} qualify of {d['considered']:,} candidates"
+    )
+    for note in d["notes"]:
+        con.print(f"note: {note}")
+    recs = d["recommendations"]
+    if not recs:
+        con.print("No rig meets every constraint.")
+        if d["excluded"]:
+            con.print("excluded: " + ", ".join(f"{k} {v:,}" for k, v in d["excluded"].items()))
+        miss = d["nearest_miss"]
+        if miss:
+            con.print(
+                f"nearest miss: {miss['rig']} ({miss['quant']}, {miss['engine']}, {format_usd(miss['cost_usd'])}) — "
+                + "; ".join(miss["failed"])
+            )
+        return
+    rows = []
+    for i, r in enumerate(recs, 1):
+        ttft = r["estimate"]["speed"]["ttft_s"]
+        rows.append(
+            [
+                str(i),
+                r["rig"],
+                f"{r['quant']} · {r['engine']}",
+                _fullest(r),
+                _speed(r),
+                "—" if ttft is None else f"{ttft:.2f} s",
+                str(r["users_served"] if r["users_served"] is not None else "—"),
+                _cost(r),
+                _power_cell(r),
+            ]
+        )
+    con.print(
+        table(
+            None,
+            ["#", "rig", "quant · engine", "fullest GPU", "decode tok/s", "first token", "users", "cost", "power"],
+            rows,
+            right={0, 4, 5, 6, 7},
+        )
+    )
+    for i, r in enumerate(recs, 1):
+        con.print(f"\n{i}. {r['rig']} — {r['quant']} on {r['engine']}, {_cost(r)}")
+        for line in r["why"]:
+            con.print(f"   why: {line}")
+        for line in r["avoid_if"]:
+            con.print(f"   avoid if {line}")
+        if r["next_step"]:
+            con.print(f"   next step up: {r['next_step']}")
+        prices = [
+            f"{x['item']} {format_usd(x['usd'])} ({x['kind']}{', ' + x['as_of'] if x['as_of'] else ''})"
+            for x in r["cost"]
+        ]
+        con.print("   cost: " + "; ".join(prices))
+
+
+@app.command("plan")
+def plan_cmd(
+    model: Annotated[
+        str,
+        typer.Argument(help="Catalogue id (rigplan models), a config.json / .gguf path, or a Hugging Face repo id."),
+    ],
+    quant: Annotated[str, typer.Option(help="'any' (4 bits and up), 4bit/8bit/16bit, or a quant id.")] = "any",
+    context: Annotated[
+        int | None, typer.Option(help="Tokens of context per user (default 4096, capped at the model's).")
+    ] = None,
+    users: Annotated[int, typer.Option(help="Users served at once, each with the full context.")] = 1,
+    min_tokens_per_s: Annotated[
+        float | None, typer.Option("--min-tokens-per-s", help="Decode speed each user must get.")
+    ] = None,
+    budget: Annotated[float | None, typer.Option(help="Whole-rig budget in USD (GPUs, platform, PSU).")] = None,
+    max_watts: Annotated[float | None, typer.Option("--max-watts", help="Limit on the machine's rated draw.")] = None,
+    circuit: CircuitOpt = None,
+    max_gpus: Annotated[int | None, typer.Option("--max-gpus", help="Most GPUs in the rig.")] = None,
+    gpu_class: Annotated[
+        str | None, typer.Option("--class", help="GPU class: consumer, workstation, datacenter or apple.")
+    ] = None,
+    platform: Annotated[str | None, typer.Option(help="Platform class: desktop, hedt or server.")] = None,
+    nvlink: Annotated[bool, typer.Option("--nvlink", help="Only rigs whose GPUs all share NVLink.")] = False,
+    have: Annotated[
+        list[str] | None, typer.Option(help="GPUs you already own ('rtx-3090', '2x rtx-3090'); repeat.")
+    ] = None,
+    engine: Annotated[str | None, typer.Option(help="One engine (default: llama.cpp, vllm and exllamav2).")] = None,
+    objective: Annotated[
+        str, typer.Option(help="cheapest, fastest, value (tok/s per $) or efficiency (tokens per joule).")
+    ] = "cheapest",
+    top: Annotated[int, typer.Option(help="How many rigs to show.")] = 5,
+    price: Annotated[
+        list[str] | None, typer.Option(help="Your price for a GPU, GPU=USD (e.g. rtx-3090=700); repeat.")
+    ] = None,
+    kwh_price: KwhOpt = None,
+    task: Annotated[
+        str | None,
+        typer.Option(help="Plan training instead of inference: lora, qlora, full or pretrain."),
+    ] = None,
+    tokens: Annotated[
+        str | None, typer.Option(help="Training tokens with --task (e.g. 1e9, 500M); default one epoch guess.")
+    ] = None,
+    deadline: Annotated[str | None, typer.Option(help="Longest training time with --task (e.g. 24h, 3d).")] = None,
+    seq_len: Annotated[int, typer.Option("--seq-len", help="Training sequence length with --task.")] = 2048,
+    allow_offload: Annotated[
+        bool, typer.Option("--allow-offload", help="With --task: allow optimizer offload to CPU RAM.")
+    ] = False,
+    json: JsonOpt = False,
+) -> None:
+    """Rank the rigs that run MODEL under your budget, power and platform limits, with PSU,
+    circuits, whole-rig cost and why each one wins; with --task, rigs to fine-tune or train it.
+
+    Prices come from the catalogue (launch, street or used, each dated and sourced), your
+    config file's [prices] table and --price.  Exit status: 0 when a rig qualifies, 1 when none
+    does (the output says which constraint excluded what), 2 on bad input.
+
+    Example: rigplan plan llama-2-70b --quant 4bit --budget 4000 --circuit 120v15a
+    Example: rigplan plan llama-3-70b --task qlora --tokens 1e8 --deadline 24h
+    """
+    if task is not None:
+        from .train_cmds import training_plan_output
+
+        training = training_plan_output(
+            model,
+            task=task,
+            tokens=tokens,
+            deadline=deadline,
+            budget=budget,
+            max_gpus=max_gpus,
+            gpu_class=gpu_class,
+            gpus=have or None,
+            seq_len=seq_len,
+            objective=objective,
+            allow_offload=allow_offload,
+            limit=top,
+            json=json,
+        )
+        raise typer.Exit(0 if training.options else 1)
+
+    from ..planner import parse_price_overrides, plan_rigs
+
+    prices = parse_price_overrides(price or [])
+    plan = _with_progress(
+        lambda progress: plan_rigs(
+            model,
+            quant=quant,
+            context=context,
+            users=users,
+            min_tokens_per_s=min_tokens_per_s,
+            budget_usd=budget,
+            max_watts=max_watts,
+            circuit=circuit,
+            max_gpus=max_gpus,
+            gpu_class=gpu_class,
+            platform=platform,
+            nvlink=nvlink,
+            have=have or (),
+            engine=engine,
+            objective=objective,
+            top=top,
+            prices=prices,
+            kwh_price=kwh_price,
+            progress=progress,
+        )
+    )
+    if json:
+        print_json(plan.to_dict())
+    else:
+        render_plan(plan)
+    raise typer.Exit(0 if plan.recommendations else 1)
+
+
+#: Show a progress bar only for sweeps slower than this (seconds).
+PROGRESS_AFTER_S = 1.0
+
+
+def _with_progress(run: Any) -> Any:
+    """Run ``run(progress)``; a rich progress bar appears on stderr once it takes over a second."""
+    import sys
+    import time
+
+    if not sys.stderr.isatty():
+        return run(None)
+    from rich.console import Console
+    from rich.progress import Progress
+
+    started = time.perf_counter()
+    state: dict[str, Any] = {}
+
+    def progress(done: int, total: int) -> None:
+        if "bar" not in state:
+            if time.perf_counter() - started < PROGRESS_AFTER_S:
+                return
+            bar = Progress(console=Console(stderr=True), transient=True)
+            bar.start()
+            state["bar"], state["task"] = bar, bar.add_task("planning", total=total)
+        state["bar"].update(state["task"], completed=done, total=total)
+
+    try:
+        return run(progress)
+    finally:
+        if "bar" in state:
+            state["bar"].stop()
+
+
+def render_power(report: PowerReport) -> None:
+    con = console()
+    d = report.to_dict()
+    p = d["power"]
+    plat = d["platform"]
+    con.print(
+        f"{d['rig']}"
+        + (
+            f" in {plat['name']} (PCIe {plat['pcie_generation']}.0 x{plat['pcie_lanes_per_gpu']} per GPU, "
+            f"{plat['nvlink']})"
+            if plat
+            else ""
+        )
+    )
+    rows = [
+        ["GPU board power", f"{p['board_watts']:,} W"],
+        ["GPU draw (batch-1 decode)", f"~{p['draw_watts']:,} W"],
+        ["machine, rated", f"{p['system_watts']:,} W DC, {p['wall_watts']:,} W at the wall"],
+    ]
+    if p["host"]:
+        rows.append(["CPU + rest of platform", f"{p['host']['cpu_watts']} W + {p['host']['base_watts']} W"])
+    per_node = " per node" if p["nodes"] > 1 else ""
+    if p["psu_watts"] is not None:
+        units = f" ({p['psu_units']} units)" if p["psu_units"] > 1 else ""
+        rows += [
+            ["PSU (ATX 3.x)", f"{p['psu_watts']:,} W{units}{per_node}"],
+            ["PSU (ATX 2.x, no excursion rating)", f"{p['psu_watts_atx2']:,} W{per_node}"],
+            ["transient peak", f"{p['transient_peak_watts']:,} W{per_node}"],
+            ["GPU power leads", ", ".join(f"{v}x {k}" for k, v in p["connectors"].items()) or "none (baseboard)"],
+        ]
+        if "12v-2x6" in p["connectors"]:
+            rows.append(["…or through adapters", f"{p['pcie_8pin_equivalent']}x 8-pin PCIe"])
+    for name, c in p["circuits"].items():
+        mark = "yes" if c["fits"] else f"no: {c['circuits_needed']} circuits"
+        chosen = " ←" if name == d["circuit"] else ""
+        rows.append(
+            [
+                f"circuit {name}{per_node}",
+                f"{c['wall_watts']:,} of {c['continuous_capacity_watts']:,} W continuous: {mark}{chosen}",
+            ]
+        )
+    cap = d["power_limit"]
+    if cap:
+        rows += [
+            [
+                "power limit",
+                f"{cap['fraction']:.0%} = "
+                + (
+                    f"{cap['watts_per_gpu'][0]} W per GPU"
+                    if len(set(cap["watts_per_gpu"])) == 1
+                    else ", ".join(f"{w} W" for w in cap["watts_per_gpu"])
+                ),
+            ],
+            [
+                "  speed at that limit",
+                f"decode ×{cap['decode_speed_factor']:.2f}, prefill ×{cap['prefill_speed_factor']:.2f}, "
+                f"training ×{cap['training_speed_factor']:.2f}",
+            ],
+            ["  PSU / wall at that limit", f"{cap['psu_watts']:,} W{per_node} / {cap['wall_watts']:,} W"],
+        ]
+    if d["kwh_price"] is not None:
+        rows.append(["electricity", f"${d['energy_usd_per_hour']:.2f} an hour at ~{p['workload_wall_watts']:,} W"])
+        if d["energy_usd_per_million_tokens"] is not None:
+            rows.append(
+                [
+                    "  per million tokens",
+                    f"${d['energy_usd_per_million_tokens']:.2f} at {format_rate(d['tokens_per_s'])}",
+                ]
+            )
+    con.print(table(None, ["", ""], rows))
+    if plat and plat["notes"]:
+        for note in plat["notes"]:
+            con.print(f"note: {note}")
+
+
+@app.command("power")
+def power_cmd(
+    rig: Annotated[str, typer.Argument(help="Rig: 'rtx-4090', '2x rtx-3090', '8x h100-sxm'.")],
+    circuit: CircuitOpt = None,
+    kwh_price: KwhOpt = None,
+    power_limit: Annotated[
+        str | None,
+        typer.Option(
+            "--power-limit", help="A cap to evaluate: 70%, 0.7 or watts per GPU (default: the suggested cap)."
+        ),
+    ] = None,
+    platform: Annotated[
+        str | None, typer.Option(help="Platform id (see platforms.toml) or class: desktop, hedt, server.")
+    ] = None,
+    model: Annotated[
+        str | None, typer.Option(help="A model, for tokens/s and the electricity per million tokens.")
+    ] = None,
+    quant: Annotated[str | None, typer.Option(help="Quant for --model (default: the engine's).")] = None,
+    engine: Annotated[str, typer.Option(help="Engine for --model.")] = "llama.cpp",
+    json: JsonOpt = False,
+) -> None:
+    """PSU size, power leads, wall circuits, a power limit's speed cost and the electricity
+    bill for a rig.
+
+    Exit status: 0, or 1 when --circuit cannot carry the machine.
+
+    Example: rigplan power '2x rtx-4090' --circuit 120v15a --kwh-price 0.30 --model llama-3-70b
+    """
+    from ..planner import power_report
+
+    report = power_report(
+        rig,
+        platform=platform,
+        circuit=circuit,
+        power_limit=power_limit,
+        kwh_price=kwh_price,
+        model=model,
+        quant=quant,
+        engine=engine,
+    )
+    if json:
+        print_json(report.to_dict())
+    else:
+        render_power(report)
+    ok = circuit is None or report.power.circuits[circuit].fits
+    raise typer.Exit(0 if ok else 1)

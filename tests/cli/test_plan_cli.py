@@ -1,0 +1,175 @@
+"""``rigplan plan`` and ``rigplan power`` on real output: tables, JSON, exit codes, one-line errors."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import pytest
+
+from planner_fixtures import toy_speed
+from rigplan.cli import main
+
+
+@pytest.fixture(autouse=True)
+def toy_speed_model(monkeypatch):
+    import rigplan.estimate  # noqa: F401
+
+    monkeypatch.setattr(sys.modules["rigplan.estimate"], "estimate_speed", toy_speed)
+
+
+def run(capsys, *args: str) -> tuple[int, str, str]:
+    with pytest.raises(SystemExit) as exc:
+        main(list(args))
+        raise SystemExit(0)
+    out = capsys.readouterr()
+    return int(exc.value.code or 0), out.out, out.err
+
+
+def test_plan_json_is_the_api_dict(capsys):
+    code, out, _ = run(capsys, "plan", "llama-2-70b", "--quant", "4bit", "--engine", "llama.cpp", "--json")
+    d = json.loads(out)
+    assert code == 0 and d["model"] == "llama-2-70b" and len(d["recommendations"]) == 5
+    rec = d["recommendations"][0]
+    assert {"rig", "gpus", "quant", "engine", "cost_usd", "estimate", "power", "platform", "why", "avoid_if"} <= set(
+        rec
+    )
+    assert rec["estimate"]["fits"] is True and rec["power"]["psu_watts"]
+
+
+def test_plan_table_shows_rigs_psu_and_explanations(capsys):
+    code, out, _ = run(capsys, "plan", "llama-2-70b", "--quant", "4bit", "--budget", "4000", "--circuit", "120v15a")
+    assert code == 0
+    assert "2x rtx-3090" in out and "PSU" in out and "120v15a" in out
+    assert "why: Cheapest" in out and "avoid if" in out and "cost: " in out
+
+
+def test_plan_every_flag(capsys):
+    code, out, _ = run(
+        capsys,
+        "plan",
+        "llama-3-8b",
+        "--quant",
+        "any",
+        "--context",
+        "8192",
+        "--users",
+        "2",
+        "--min-tokens-per-s",
+        "5",
+        "--budget",
+        "6000",
+        "--max-watts",
+        "1500",
+        "--circuit",
+        "230v16a",
+        "--max-gpus",
+        "2",
+        "--class",
+        "consumer",
+        "--platform",
+        "desktop",
+        "--have",
+        "rtx-3090",
+        "--engine",
+        "llama.cpp",
+        "--objective",
+        "value",
+        "--top",
+        "3",
+        "--price",
+        "rtx-4090=1500",
+        "--kwh-price",
+        "0.3",
+        "--json",
+    )
+    d = json.loads(out)
+    assert code == 0 and 0 < len(d["recommendations"]) <= 3
+    c = d["constraints"]
+    assert (
+        c["users"] == 2 and c["context"] == 8192 and c["have"] == ["rtx-3090"] and c["prices"] == {"rtx-4090": 1500.0}
+    )
+    for r in d["recommendations"]:
+        assert r["gpus"][0] == "rtx-3090" and r["engine"] == "llama.cpp" and len(r["gpus"]) <= 2
+        assert r["energy_usd_per_million_tokens"] is not None
+
+
+def test_plan_nvlink_flag(capsys):
+    code, out, _ = run(capsys, "plan", "llama-2-70b", "--quant", "4bit", "--nvlink", "--class", "consumer", "--json")
+    assert code == 0
+    assert all("NVLink" in r["platform"]["nvlink"] for r in json.loads(out)["recommendations"])
+
+
+def test_nothing_qualifies_exits_1_and_says_why(capsys):
+    code, out, _ = run(capsys, "plan", "llama-2-70b", "--quant", "4bit", "--budget", "500")
+    assert code == 1
+    assert "No rig meets every constraint" in out and "budget" in out and "nearest miss:" in out
+
+
+def test_nothing_qualifies_json(capsys):
+    code, out, _ = run(capsys, "plan", "llama-2-70b", "--quant", "4bit", "--budget", "500", "--json")
+    d = json.loads(out)
+    assert code == 1 and d["recommendations"] == [] and d["excluded"]["budget"] > 0 and d["nearest_miss"]["failed"]
+
+
+@pytest.mark.parametrize(
+    ("args", "match"),
+    [
+        (["plan", "llama-2-70b", "--price", "rtx-3090"], "GPU=USD"),
+        (["plan", "llama-2-70b", "--circuit", "110v"], "circuit"),
+        (["plan", "llama-2-70b", "--objective", "best"], "objective"),
+        (["plan", "llama-2-7OB"], "unknown model"),
+        (["plan", "llama-2-70b", "--have", "rtx-4900"], "rtx-4090"),
+        (["power", "2x rtx-4900"], "rtx-4090"),
+        (["power", "rtx-4090", "--power-limit", "fast"], "power_limit"),
+        (["power", "rtx-4090", "--platform", "laptop"], "platform"),
+        (["power", "8x rtx-4090", "--platform", "am5-desktop"], "cannot take"),
+    ],
+)
+def test_bad_input_is_one_line_exit_2(capsys, args, match):
+    code, _, err = run(capsys, *args)
+    assert code == 2 and match in err and "Traceback" not in err and err.count("\n") == 1
+
+
+def test_power_json(capsys):
+    code, out, _ = run(capsys, "power", "rtx-4090", "--json")
+    d = json.loads(out)
+    assert code == 0 and d["power"]["psu_watts"] == 850 and d["power"]["connectors"] == {"12v-2x6": 1}
+    assert d["power_limit"]["fraction"] == 0.7
+
+
+def test_power_table_with_circuit_limit_and_electricity(capsys):
+    code, out, _ = run(
+        capsys,
+        "power",
+        "2x rtx-3090",
+        "--circuit",
+        "120v15a",
+        "--kwh-price",
+        "0.30",
+        "--power-limit",
+        "280W",
+        "--model",
+        "llama-2-70b",
+    )
+    assert code == 0
+    assert "PSU (ATX 3.x)" in out and "circuit 120v15a" in out and "←" in out
+    assert "80% = 280 W per GPU" in out and "per million tokens" in out
+
+
+def test_power_exits_1_when_the_circuit_cannot_carry_it(capsys):
+    code, out, _ = run(capsys, "power", "8x rtx-4090", "--circuit", "120v15a", "--json")
+    d = json.loads(out)
+    assert code == 1 and d["power"]["circuits"]["120v15a"]["fits"] is False
+
+
+def test_power_on_a_named_platform(capsys):
+    code, out, _ = run(capsys, "power", "4x rtx-a6000", "--platform", "wrx90-hedt", "--json")
+    d = json.loads(out)
+    assert code == 0 and d["platform"]["id"] == "wrx90-hedt" and d["power"]["host"]["cpu_watts"] == 350
+
+
+@pytest.mark.parametrize("command", ["plan", "power"])
+def test_help_ends_with_an_example(capsys, command):
+    code, out, _ = run(capsys, command, "--help")
+    assert code == 0 and "Example: rigplan " + command in out
