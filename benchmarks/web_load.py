@@ -1,0 +1,188 @@
+"""Load test of the web API: N concurrent clients for T seconds against a server it starts on
+127.0.0.1; prints requests/s, p50/p99 latency and the error count.
+
+    python benchmarks/web_load.py --clients 16 --seconds 10
+
+``--mix api`` (default) cycles through estimates, comparisons, the scaling sweep and catalogue
+listings; ``--mix page`` repeats what one click on the page's Plan button asks for (the planner's
+sweep, the scaling chart, the launch command and the power report).
+
+The server runs in its own process (uvicorn, one worker, as `rigplan serve` runs it), so the
+clients do not share its interpreter.  Every request in the mix is valid: any answer other than
+200, and any transport failure, counts as an error.  Bounded: at most 256 clients for at most
+120 seconds, only against 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+
+import httpx
+
+MAX_CLIENTS = 256
+MAX_SECONDS = 120.0
+START_TIMEOUT_S = 20.0
+
+# "api": the API's cheap-to-moderate calls, estimates and comparisons dominating.
+API_MIX: list[tuple[str, dict[str, object]]] = [
+    ("/api/estimate", {"model": "llama-3-70b", "rig": "2x rtx-4090", "quant": "4bit"}),
+    ("/api/estimate", {"model": "llama-3-8b", "rig": "rtx-4090", "context": 8192}),
+    ("/api/estimate", {"model": "mixtral-8x7b", "rig": "2x rtx-3090", "quant": "q4_k_m"}),
+    ("/api/estimate", {"model": "llama-3.1-70b", "rig": "2x h100-sxm", "engine": "vllm", "batch": 32}),
+    ("/api/estimate", {"model": "qwen2.5-32b", "rig": "rtx-4090 + rtx-3090", "context": 16384}),
+    ("/api/estimate", {"model": "deepseek-v3", "rig": "2 nodes x 8x h100-sxm", "engine": "vllm", "quant": "fp8"}),
+    (
+        "/api/compare",
+        {"model": "llama-3-70b", "quant": "4bit", "rig": ["2x rtx-3090", "rtx-5090", "rtx-6000-ada", "m2-ultra-192gb"]},
+    ),
+    ("/api/scaling", {"model": "llama-3-70b", "quant": "4bit", "gpu": ["rtx-4090", "rtx-3090"]}),
+    ("/api/gpus", {"sort": "bandwidth"}),
+    ("/api/models", {}),
+    ("/", {}),
+]
+# "page": what one click on "Plan" costs: the planner's sweep, then the charts and the launch command.
+PAGE_MIX: list[tuple[str, dict[str, object]]] = [
+    ("/api/plan", {"model": "llama-3-70b", "quant": "4bit", "top": 10}),
+    ("/api/scaling", {"model": "llama-3-70b", "quant": "q4_k_m", "gpu": ["tesla-p40", "rtx-3090", "m4-max-128gb"]}),
+    ("/api/launch", {"model": "llama-3-70b", "rig": "2x tesla-p40", "quant": "q4_k_m"}),
+    ("/api/power", {"rig": "2x tesla-p40", "kwh_price": 0.3}),
+]
+MIXES = {"api": API_MIX, "page": PAGE_MIX}
+
+
+@dataclass
+class Tally:
+    latencies_s: list[float] = field(default_factory=list)
+    errors: int = 0
+    first_errors: list[str] = field(default_factory=list)
+
+    def error(self, text: str) -> None:
+        self.errors += 1
+        if len(self.first_errors) < 5:
+            self.first_errors.append(text)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def start_server(port: int) -> subprocess.Popen[bytes]:
+    code = (
+        "import uvicorn; from rigplan.web import create_app; "
+        f"uvicorn.run(create_app(), host='127.0.0.1', port={port}, log_level='warning')"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.DEVNULL)
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"the server exited with status {proc.returncode}")
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/api/meta", timeout=1).status_code == 200:
+                return proc
+        except httpx.TransportError:
+            time.sleep(0.1)
+    proc.kill()
+    raise SystemExit("the server did not start")
+
+
+async def client(base: str, mix: list[tuple[str, dict[str, object]]], index: int, stop_at: float, tally: Tally) -> None:
+    async with httpx.AsyncClient(base_url=base, timeout=30) as http:
+        i = index
+        while time.monotonic() < stop_at:
+            path, params = mix[i % len(mix)]
+            i += 1
+            t0 = time.perf_counter()
+            try:
+                r = await http.get(path, params=params)  # type: ignore[arg-type]
+            except httpx.HTTPError as exc:
+                tally.error(f"{path}: {type(exc).__name__}: {exc}")
+                continue
+            tally.latencies_s.append(time.perf_counter() - t0)
+            if r.status_code != 200:
+                tally.error(f"{path} {params}: HTTP {r.status_code} {r.text[:200]}")
+
+
+def percentile(sorted_values: list[float], q: float) -> float:
+    if not sorted_values:
+        return float("nan")
+    k = min(len(sorted_values) - 1, max(0, round(q / 100 * (len(sorted_values) - 1))))
+    return sorted_values[k]
+
+
+async def run_load(
+    base: str, mix: list[tuple[str, dict[str, object]]], clients: int, seconds: float, warmup_s: float
+) -> tuple[Tally, float]:
+    # Warm-up: fill caches and the server's thread pool, not counted.
+    await asyncio.gather(*(client(base, mix, i, time.monotonic() + warmup_s, Tally()) for i in range(clients)))
+    tally = Tally()
+    t0 = time.monotonic()
+    await asyncio.gather(*(client(base, mix, i, t0 + seconds, tally) for i in range(clients)))
+    return tally, time.monotonic() - t0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--clients", type=int, default=16, help=f"concurrent clients (1–{MAX_CLIENTS})")
+    parser.add_argument("--seconds", type=float, default=10.0, help=f"measured duration (≤ {MAX_SECONDS:g})")
+    parser.add_argument("--warmup", type=float, default=1.0, help="seconds of unmeasured warm-up")
+    parser.add_argument("--mix", choices=sorted(MIXES), default="api", help="which requests (see the module)")
+    parser.add_argument("--json", action="store_true", help="print the figures as JSON")
+    args = parser.parse_args(argv)
+    if not 1 <= args.clients <= MAX_CLIENTS:
+        parser.error(f"--clients must be 1–{MAX_CLIENTS}")
+    if not 0 < args.seconds <= MAX_SECONDS or not 0 <= args.warmup <= MAX_SECONDS:
+        parser.error(f"--seconds must be in (0, {MAX_SECONDS:g}]")
+
+    port = free_port()
+    server = start_server(port)
+    try:
+        tally, elapsed = asyncio.run(
+            run_load(f"http://127.0.0.1:{port}", MIXES[args.mix], args.clients, args.seconds, args.warmup)
+        )
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            server.kill()
+
+    lat = sorted(tally.latencies_s)
+    result = {
+        "mix": args.mix,
+        "clients": args.clients,
+        "seconds": round(elapsed, 2),
+        "requests": len(lat),
+        "requests_per_s": round(len(lat) / elapsed, 1),
+        "p50_ms": round(percentile(lat, 50) * 1000, 1),
+        "p99_ms": round(percentile(lat, 99) * 1000, 1),
+        "mean_ms": round(statistics.fmean(lat) * 1000, 1) if lat else None,
+        "errors": tally.errors,
+        "cpus": os.cpu_count(),
+        "python": sys.version.split()[0],
+    }
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        print(
+            f"{result['mix']} mix, {result['clients']} clients × {result['seconds']} s: {result['requests']} requests, "
+            f"{result['requests_per_s']} requests/s, p50 {result['p50_ms']} ms, p99 {result['p99_ms']} ms, "
+            f"errors {result['errors']}"
+        )
+    for line in tally.first_errors:
+        print(f"  error: {line}", file=sys.stderr)
+    return 1 if tally.errors else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,66 @@
+"""``rigplan serve``: the local web app (JSON API and the planning page)."""
+
+from __future__ import annotations
+
+import ipaddress
+import sys
+from typing import Annotated
+
+import typer
+
+from . import app
+
+LOOPBACK_NAMES = ("localhost",)
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` only listens on this machine (127.0.0.0/8, ::1, "localhost")."""
+    if host.lower() in LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+@app.command()
+def serve(
+    host: Annotated[
+        str, typer.Option(help="Address to listen on; keep the default unless others must reach it.")
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="TCP port.")] = 8000,
+    allow_paths: Annotated[
+        bool, typer.Option("--allow-paths", help="Let the page name local model files (config.json, .gguf).")
+    ] = False,
+    allow_network: Annotated[
+        bool, typer.Option("--allow-network", help="Let the page name Hugging Face repo ids (fetched).")
+    ] = False,
+) -> None:
+    """Start the web app: a page with ranked rigs and charts, and its JSON API (/openapi.json).
+
+    Listens on 127.0.0.1 only, unless --host says otherwise. Needs the web extra:
+    pip install 'rigplan[web]'.
+
+    Example: rigplan serve --port 8000
+    """
+    try:
+        import uvicorn
+
+        from ..web import create_app
+    except ModuleNotFoundError as exc:
+        from ..errors import UnsupportedError
+
+        raise UnsupportedError(f"rigplan serve needs {exc.name}: pip install 'rigplan[web]'") from None
+    loopback = is_loopback(host)
+    if not loopback:
+        print(
+            f"rigplan: warning: listening on {host}, not loopback: anyone who can reach this machine can use the app",
+            file=sys.stderr,
+        )
+    # Off loopback the page is reached by names we cannot know: answer any Host header.
+    web_app = create_app(
+        allow_paths=allow_paths, allow_network=allow_network, allowed_hosts=None if loopback else ["*"]
+    )
+    shown = f"[{host}]" if ":" in host else host
+    print(f"rigplan: serving on http://{shown}:{port}/ (Ctrl-C stops)", file=sys.stderr)
+    uvicorn.run(web_app, host=host, port=port, log_level="warning", server_header=False)

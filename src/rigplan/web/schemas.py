@@ -1,0 +1,265 @@
+"""Request models of the web API: one pydantic model per operation, shared by GET (query
+parameters) and POST (JSON body), with bounds on every number and no unknown keys.
+
+The bounds keep one request cheap; the core still checks what it alone knows (a context
+beyond the model's maximum, a rig the grammar refuses) and says why.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+# Bounds on client input.  Generous for any real rig or workload, small enough that no single
+# request can make the server compute for long.
+MAX_NAME_CHARS = 200  # a model id, path or repo id; a rig string
+MAX_ID_CHARS = 40  # quant, engine and other short ids
+MAX_TOKENS = 2**24  # 16 M tokens of context, prompt or output
+MAX_BATCH = 65_536
+MAX_PARALLEL = 16_384  # 1024 nodes × 16 GPUs, the rig grammar's limits
+MAX_LAYERS = 100_000
+MAX_HOST_RAM_GB = 1_000_000.0
+MAX_BANDWIDTH_GB_PER_S = 100_000.0
+MAX_LIST_ITEMS = 8  # quants, contexts, GPU types or owned GPUs in one request
+MAX_GPUS_PER_TYPE = 8  # the x axis of "tok/s vs number of GPUs"
+MAX_USD = 1e9
+MAX_WATTS = 1e7
+MAX_TOP = 50
+MAX_USERS = 4096
+MAX_PLAN_GPUS = 64
+MAX_PRICES = 16
+MAX_TOKENS_PER_S = 1e6
+MAX_KWH_PRICE = 100.0
+MAX_GLOBAL_BATCH = 2**20
+MAX_LORA_RANK = 4096
+MAX_TRAIN_TOKENS = 1e15
+MAX_DEADLINE_HOURS = 1e5
+MAX_TRAIN_GPUS = 16_384
+
+Name = Annotated[str, Field(min_length=1, max_length=MAX_NAME_CHARS)]
+ShortId = Annotated[str, Field(min_length=1, max_length=MAX_ID_CHARS)]
+Tokens = Annotated[int, Field(ge=0, le=MAX_TOKENS)]
+Context = Annotated[int, Field(ge=1, le=MAX_TOKENS)]
+
+MODEL_HELP = (
+    "Catalogue model id (GET /api/models lists them). Paths and Hugging Face repo ids only when "
+    "the server runs with --allow-paths / --allow-network."
+)
+RIG_HELP = "Rig string: 'rtx-4090', '2x rtx-3090', 'rtx-4090 + 2x rtx-3090', '2 nodes x 8x h100-sxm'."
+QUANT_HELP = "Quant id (GET /api/quants) or 4bit / 8bit / 16bit; default: the engine's."
+ENGINE_HELP = "llama.cpp, ollama, vllm, sglang, tensorrt-llm, exllamav2 or transformers."
+
+KvDtype = Literal["f16", "bf16", "fp8", "q8_0", "q4_0"]
+Split = Literal["layer", "row", "tensor", "pipeline"]
+LinkKind = Literal["nvlink", "pcie3", "pcie4", "pcie5"]
+Lanes = Literal[16, 8, 4]
+Network = Literal["ib-ndr", "ib-hdr", "roce-400g", "eth-100g", "eth-25g", "eth-10g"]
+GpuClass = Literal["consumer", "workstation", "datacenter", "apple"]
+PlatformClass = Literal["desktop", "hedt", "server"]
+Circuit = Literal["120v15a", "120v20a", "230v10a", "230v16a"]
+Objective = Literal["cheapest", "fastest", "value", "efficiency"]
+Vendor = Literal["nvidia", "amd", "apple"]
+LaunchTask = Literal["serve", "full", "lora", "qlora"]
+TrainMethod = Literal["full", "lora", "qlora", "pretrain"]
+ZeroStage = Annotated[int, Field(ge=0, le=3)] | Literal["fsdp-full", "fsdp-grad-op", "fsdp-hybrid"]
+Checkpointing = Literal["none", "selective", "full"]
+TrainPrecision = Literal["bf16", "f16", "fp8", "f32"]
+TrainOptimizer = Literal["adamw", "adamw-8bit", "sgd"]
+GpuSort = Literal["memory", "bandwidth", "fp16", "power", "price", "year", "name"]
+
+
+class Request(BaseModel):
+    """Base of every request: unknown keys are an error, never ignored."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class Workload(Request):
+    """What every inference request shares: the model and how it is run."""
+
+    model: Name = Field(description=MODEL_HELP, examples=["llama-3-70b"])
+    quant: ShortId | None = Field(None, description=QUANT_HELP, examples=["4bit"])
+    engine: ShortId = Field("llama.cpp", description=ENGINE_HELP)
+    context: Context | None = Field(None, description="Tokens of context per sequence (default prompt + output).")
+    batch: int = Field(1, ge=1, le=MAX_BATCH, description="Sequences at once.")
+    prompt_tokens: Tokens = Field(512, description="Prompt length (llama-bench pp N).")
+    output_tokens: Tokens = Field(128, description="Generated tokens (llama-bench tg N).")
+
+
+class EstimateRequest(Workload):
+    """``rigplan.estimate``: memory per GPU, speed with ranges and power of a model on a rig."""
+
+    rig: Name = Field(description=RIG_HELP, examples=["2x rtx-4090"])
+    kv_dtype: KvDtype | None = None
+    split: Split | None = None
+    tensor_parallel: int | None = Field(None, ge=1, le=MAX_PARALLEL)
+    pipeline_parallel: int | None = Field(None, ge=1, le=MAX_PARALLEL)
+    gpu_layers: Annotated[int, Field(ge=0, le=MAX_LAYERS)] | Literal["auto"] | None = Field(
+        None, description="Layers on GPUs (llama.cpp -ngl): a number, 'auto', or all (default)."
+    )
+    link: LinkKind | None = None
+    lanes: Lanes | None = None
+    host_ram_gb: float | None = Field(None, ge=0, le=MAX_HOST_RAM_GB, allow_inf_nan=False)
+    host_memory_bandwidth_gb_per_s: float | None = Field(None, gt=0, le=MAX_BANDWIDTH_GB_PER_S, allow_inf_nan=False)
+    network: Network | None = Field(None, description="Between nodes (multi-node rigs).")
+    force: bool = Field(False, description="Allow a context beyond the model's maximum.")
+
+
+class CompareRequest(Workload):
+    """Several rigs side by side for one model (`rigplan compare`)."""
+
+    rig: list[Name] = Field(
+        min_length=1,
+        max_length=MAX_LIST_ITEMS,
+        description=RIG_HELP + " Repeat for each rig.",
+        examples=[["2x rtx-3090", "rtx-5090"]],
+    )
+
+
+class ScalingRequest(Workload):
+    """Decode speed and fit of 1…max_gpus GPUs of each type: the tok/s-vs-GPU-count chart."""
+
+    gpu: list[ShortId] = Field(
+        min_length=1,
+        max_length=MAX_LIST_ITEMS,
+        description="GPU ids, one line each.",
+        examples=[["rtx-4090", "rtx-3090"]],
+    )
+    max_gpus: int = Field(MAX_GPUS_PER_TYPE, ge=1, le=MAX_GPUS_PER_TYPE)
+
+
+class LaunchRequest(Request):
+    """The command (and config files) that run one setup (`rigplan launch`)."""
+
+    model: Name = Field(description=MODEL_HELP, examples=["llama-3-70b"])
+    rig: Name = Field(description=RIG_HELP, examples=["2x rtx-4090"])
+    task: LaunchTask = Field("serve", description="serve, or a fine-tune: full, lora or qlora.")
+    engine: ShortId = Field("llama.cpp", description="Serving engine: vllm, sglang, llama.cpp or ollama.")
+    quant: ShortId | None = Field(None, description=QUANT_HELP)
+    context: Context | None = Field(None, description="Context per sequence (default min(model maximum, 8192)).")
+    users: int = Field(1, ge=1, le=MAX_BATCH, description="Sequences served at once.")
+    kv_dtype: KvDtype | None = None
+    split: Split | None = None
+    tensor_parallel: int | None = Field(None, ge=1, le=MAX_PARALLEL)
+    pipeline_parallel: int | None = Field(None, ge=1, le=MAX_PARALLEL)
+    gpu_layers: Annotated[int, Field(ge=0, le=MAX_LAYERS)] | Literal["auto"] | None = None
+    network: Network | None = None
+    script: str = Field(
+        "train.py", pattern=r"^[A-Za-z0-9_][A-Za-z0-9_./-]{0,99}$", description="Training script (fine-tunes)."
+    )
+
+
+class PlanRequest(Request):
+    """Ranked rigs for a model under constraints (`rigplan plan`)."""
+
+    model: Name = Field(description=MODEL_HELP, examples=["llama-2-70b"])
+    quant: ShortId = Field("any", description="'any' (4 bits and up), 4bit / 8bit / 16bit, or a quant id.")
+    context: Context | None = Field(
+        None, description="Tokens of context per user (default 4096, capped at the model's)."
+    )
+    users: int = Field(1, ge=1, le=MAX_USERS, description="Users served at once, each with the full context.")
+    min_tokens_per_s: float | None = Field(
+        None, ge=0, le=MAX_TOKENS_PER_S, allow_inf_nan=False, description="Decode speed each user must get."
+    )
+    budget: float | None = Field(
+        None, ge=0, le=MAX_USD, allow_inf_nan=False, description="Whole-rig budget in USD (GPUs, platform, PSU)."
+    )
+    max_watts: float | None = Field(
+        None, ge=0, le=MAX_WATTS, allow_inf_nan=False, description="Limit on the machine's rated draw."
+    )
+    circuit: Circuit | None = Field(None, description="Wall circuit that must carry the machine.")
+    max_gpus: int | None = Field(None, ge=1, le=MAX_PLAN_GPUS, description="Most GPUs in the rig.")
+    gpu_class: GpuClass | None = None
+    platform: PlatformClass | None = None
+    nvlink: bool = Field(False, description="Only rigs whose GPUs all share NVLink.")
+    have: list[Annotated[str, Field(min_length=1, max_length=MAX_ID_CHARS)]] = Field(
+        default_factory=list, max_length=MAX_LIST_ITEMS, description="GPUs you own ('rtx-3090', '2x rtx-3090')."
+    )
+    engine: ShortId | None = Field(None, description="One engine (default: llama.cpp, vllm and exllamav2).")
+    objective: Objective = "cheapest"
+    top: int = Field(5, ge=1, le=MAX_TOP, description="How many rigs to return.")
+    price: list[Annotated[str, Field(min_length=3, max_length=MAX_ID_CHARS)]] = Field(
+        default_factory=list, max_length=MAX_PRICES, description="Your price for a GPU: GPU=USD, e.g. rtx-3090=700."
+    )
+    kwh_price: float | None = Field(
+        None, gt=0, le=MAX_KWH_PRICE, allow_inf_nan=False, description="Electricity per kWh (USD)."
+    )
+
+
+class PowerRequest(Request):
+    """Power of a rig: PSU, connectors, wall circuits, a power limit and electricity (`rigplan power`)."""
+
+    rig: Name = Field(description=RIG_HELP, examples=["2x rtx-3090"])
+    platform: ShortId | None = Field(
+        None, description="Platform id (e.g. am5-desktop, trx50-hedt) or class (desktop, hedt, server)."
+    )
+    circuit: Circuit | None = None
+    power_limit: str | None = Field(
+        None, pattern=r"^\d{1,5}(\.\d{1,4})?%?$", description="A cap to evaluate: 70%, 0.7 or watts per GPU."
+    )
+    kwh_price: float | None = Field(None, gt=0, le=MAX_KWH_PRICE, allow_inf_nan=False)
+    model: Name | None = Field(None, description="A model, for tokens/s and electricity per million tokens.")
+    quant: ShortId | None = Field(None, description=QUANT_HELP)
+    engine: ShortId = Field("llama.cpp", description=ENGINE_HELP)
+
+
+class TrainRequest(Request):
+    """Training memory per GPU, tokens/s, time to train and cost (`rigplan train`)."""
+
+    model: Name = Field(description=MODEL_HELP, examples=["llama-3-8b"])
+    rig: Name = Field(description=RIG_HELP, examples=["2x rtx-3090"])
+    method: TrainMethod = "full"
+    seq_len: int = Field(2048, ge=1, le=MAX_TOKENS)
+    micro_batch: int = Field(1, ge=1, le=MAX_BATCH)
+    global_batch: int | None = Field(None, ge=1, le=MAX_GLOBAL_BATCH)
+    zero_stage: ZeroStage = Field(0, description="0–3, or fsdp-full, fsdp-grad-op, fsdp-hybrid.")
+    activation_checkpointing: Checkpointing = "none"
+    precision: TrainPrecision = "bf16"
+    optimizer: TrainOptimizer = "adamw"
+    lora_rank: int = Field(16, ge=1, le=MAX_LORA_RANK)
+    lora_targets: str = Field("all-linear", min_length=1, max_length=MAX_NAME_CHARS)
+    offload: Literal["cpu"] | None = None
+    tensor_parallel: int = Field(1, ge=1, le=MAX_PARALLEL)
+    pipeline_parallel: int = Field(1, ge=1, le=MAX_PARALLEL)
+    tokens: float | None = Field(None, gt=0, le=MAX_TRAIN_TOKENS, allow_inf_nan=False)
+    network: Network | None = None
+
+
+class TrainPlanRequest(Request):
+    """Rigs ranked for a training job: cost to buy against time to train (`rigplan plan --task`)."""
+
+    model: Name = Field(description=MODEL_HELP, examples=["llama-3-8b"])
+    task: TrainMethod = "lora"
+    tokens: float | None = Field(None, gt=0, le=MAX_TRAIN_TOKENS, allow_inf_nan=False)
+    deadline_hours: float | None = Field(None, gt=0, le=MAX_DEADLINE_HOURS, allow_inf_nan=False)
+    budget: float | None = Field(None, gt=0, le=MAX_USD, allow_inf_nan=False)
+    max_gpus: int | None = Field(None, ge=1, le=MAX_TRAIN_GPUS)
+    gpu_class: GpuClass | None = None
+    gpu: list[ShortId] = Field(default_factory=list, max_length=MAX_LIST_ITEMS, description="Only these GPU ids.")
+    seq_len: int = Field(2048, ge=1, le=MAX_TOKENS)
+    objective: Literal["cheapest", "fastest"] = "cheapest"
+    allow_offload: bool = False
+    limit: int = Field(10, ge=1, le=MAX_TOP)
+
+
+class VramRequest(Request):
+    """The guide's VRAM table: memory per quant and context, smallest rig per GPU class."""
+
+    model: Name = Field(description=MODEL_HELP, examples=["llama-2-70b"])
+    quant: list[ShortId] = Field(
+        default_factory=lambda: ["4bit", "8bit", "16bit"], min_length=1, max_length=MAX_LIST_ITEMS
+    )
+    context: list[Context] = Field(default_factory=list, max_length=MAX_LIST_ITEMS)
+    engine: ShortId = Field("llama.cpp", description=ENGINE_HELP)
+    rigs: bool = Field(True, description="Also find the smallest rig of each GPU class (slower).")
+
+
+class GpusRequest(Request):
+    """Filters and order of the GPU catalogue."""
+
+    min_memory_gb: float | None = Field(None, ge=0, le=MAX_HOST_RAM_GB, allow_inf_nan=False)
+    nvlink: bool = False
+    vendor: Vendor | None = None
+    gpu_class: GpuClass | None = None
+    sort: GpuSort = "memory"
