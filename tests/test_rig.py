@@ -40,6 +40,8 @@ def test_parse_rig(text, ids, nodes):
         pytest.param("0 nodes x 8x h100-sxm", "node count", id="zero-nodes"),
         pytest.param("17x rtx-4090", "at most 16", id="too-many"),
         pytest.param("2x m2-ultra-192gb", "Apple", id="two-macs"),
+        pytest.param("2x + rtx-4090", "count but no GPU", id="count-without-gpu"),
+        pytest.param("rtx-4090 + 3x", "count but no GPU", id="trailing-count"),
     ],
 )
 def test_bad_rigs_say_why(text, match):

@@ -125,9 +125,12 @@ def parse_rig(text: str, catalog: Catalog, *, network: str = DEFAULT_NETWORK) ->
         if not term.strip() or not m:
             raise RigSyntaxError(text, "a '+' has no GPU on one side")
         count = int(m.group(1)) if m.group(1) else 1
+        name = m.group(2).strip()
+        if not name or (m.group(1) is None and re.fullmatch(r"\d+\s*[x×*]", name, re.IGNORECASE)):
+            raise RigSyntaxError(text, f"the term {term.strip()!r} has a count but no GPU")
         if count < 1:
             raise RigSyntaxError(text, f"a GPU count must be at least 1, got {count}")
-        gpus.extend([resolve_gpu(m.group(2), catalog)] * count)
+        gpus.extend([resolve_gpu(name, catalog)] * count)
     if len(gpus) > MAX_GPUS_PER_NODE:
         raise RigSyntaxError(text, f"at most {MAX_GPUS_PER_NODE} GPUs per node, got {len(gpus)}")
     if any(g.is_apple for g in gpus) and (len(gpus) > 1 or nodes > 1):
