@@ -394,7 +394,9 @@ def _provenance(
         ),
         "memory.host_bytes": Provenance("formula", "token embeddings + offloaded layers + host buffers"),
         "power.board_watts": Provenance("catalogue", gpu_sources),
-        "power.draw_watts": Provenance("estimate", "share of board power by phase and batch (power.py, perf-model.md §8.1)"),
+        "power.draw_watts": Provenance(
+            "estimate", "share of board power by phase and batch (power.py, perf-model.md §8.1)"
+        ),
         "power.psu_watts": Provenance(
             "formula", "Intel ATX 3.0 sizing + ATX 3.x transient tolerance, standard PSU sizes (power.py)"
         ),

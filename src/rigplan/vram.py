@@ -3,7 +3,9 @@ smallest rig of each GPU class that holds the model."""
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
+from typing import Any
 
 from .catalog import load_catalog
 from .catalog.records import Catalog, Model
@@ -27,6 +29,11 @@ class VramRow:
     kv_cache_bytes: int
     total_bytes: int
     smallest_rigs: dict[str, str | None]
+
+
+def vram_dict(model: Model, engine: str, rows: list[VramRow]) -> dict[str, Any]:
+    """The table as JSON (what ``rigplan vram --json`` and the web API print)."""
+    return {"model": model.id, "engine": engine, "rows": [dataclasses.asdict(r) for r in rows]}
 
 
 def _total(est_dict: dict) -> int:  # type: ignore[type-arg]

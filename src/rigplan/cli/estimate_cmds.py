@@ -261,7 +261,7 @@ def vram(
 
     Example: rigplan vram llama-2-70b --context 4096
     """
-    from ..vram import vram_table
+    from ..vram import vram_dict, vram_table
 
     mdl, rows = vram_table(
         model,
@@ -270,23 +270,7 @@ def vram(
         engine=engine,
     )
     if json:
-        print_json(
-            {
-                "model": mdl.id,
-                "engine": engine,
-                "rows": [
-                    {
-                        "quant": r.quant,
-                        "context": r.context,
-                        "weights_bytes": r.weights_bytes,
-                        "kv_cache_bytes": r.kv_cache_bytes,
-                        "total_bytes": r.total_bytes,
-                        "smallest_rigs": r.smallest_rigs,
-                    }
-                    for r in rows
-                ],
-            }
-        )
+        print_json(vram_dict(mdl, engine, rows))
         return
     console().print(f"{mdl.name} ({mdl.published_param_count / 1e9:.1f}B parameters) on {engine}")
     out = [

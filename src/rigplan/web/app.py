@@ -201,24 +201,10 @@ def _with_hint(exc: UnknownModelError, hints: list[str]) -> UnknownModelError:
 def _vram_cached(
     model: str, quants: tuple[str, ...], contexts: tuple[int, ...], engine: str, rigs: bool
 ) -> dict[str, Any]:
-    from ..vram import vram_table
+    from ..vram import vram_dict, vram_table
 
     mdl, rows = vram_table(model, quants=quants, contexts=contexts or None, engine=engine, with_rigs=rigs)
-    return {
-        "model": mdl.id,
-        "engine": engine,
-        "rows": [
-            {
-                "quant": r.quant,
-                "context": r.context,
-                "weights_bytes": r.weights_bytes,
-                "kv_cache_bytes": r.kv_cache_bytes,
-                "total_bytes": r.total_bytes,
-                "smallest_rigs": r.smallest_rigs,
-            }
-            for r in rows
-        ],
-    }
+    return vram_dict(mdl, engine, rows)
 
 
 @functools.cache
