@@ -111,6 +111,7 @@ class Estimate:
                 "ttft_s": s.ttft_s,
                 "engine_profile": s.engine_profile,
                 "calibrated_on_user_results": s.calibrated_on_user_results,
+                "range_widened_for": list(s.off_data),
             },
             "power": p.to_dict(),
             "provenance": {
@@ -333,7 +334,7 @@ def estimate(
         eng,
         the_rig,
         mem,
-        SpeedWorkload(prompt_tokens, output_tokens, ctx, batch),
+        SpeedWorkload(prompt_tokens, output_tokens, ctx, batch, kv),
         the_link,
         host_memory_bandwidth_gb_per_s=host_memory_bandwidth_gb_per_s,
         user_profile=user_profile,

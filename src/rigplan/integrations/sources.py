@@ -156,7 +156,7 @@ def _existing_path(text: str) -> tuple[Path, os.stat_result] | None:
     NUL bytes, names too long, ``~user`` without a home)."""
     try:
         path = Path(text).expanduser()
-    except RuntimeError:
+    except (RuntimeError, ValueError):  # "~user" with no such user; a NUL byte
         path = Path(text)
     try:
         return path, path.stat()

@@ -1,14 +1,37 @@
-"""Speed model: decode, prefill and time to first token, with ranges (see speed/README)."""
+"""Speed model: decode, prefill and time to first token, with ranges and the profile used.
+
+``estimate_speed`` is a pure function of its inputs and an engine profile (data fitted by
+``rigplan.calibration.fit``).  The formulas live in :mod:`.decode` and :mod:`.prefill`, what each
+GPU reads in :mod:`.work`, links in :mod:`.comm`, hardware-derived quantities in
+:mod:`.hardware` and ranges in :mod:`.ranges`; docs/speed-model.md explains the method.
+"""
 
 from __future__ import annotations
 
+import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from ..catalog.records import Model
-from ..engines import Engine
+from ..engines import LLAMA_CPP, VLLM, Engine
 from ..memory import MemoryEstimate
 from ..quant import Quant
 from ..rig import Rig
+from ..units import GB
+from . import comm, hardware
+from .decode import Step, Topology, average_step, step_time
+from .prefill import Prefill, prefill_time
+from .profile import EngineBehaviour, EngineProfile, SpeedParameters, Spread, UserCorrection
+from .ranges import speed_range, widening
+from .work import ForwardWork, forward_work, kv_element_bytes
+
+#: Host memory bandwidth when the rig does not say (GB/s): a desktop's dual-channel DDR5-5600
+#: (2 × 8 B × 5.6 GT/s = 89.6) for consumer and workstation GPUs, an 8-channel DDR5-4800
+#: server (307.2) for datacenter GPUs [D: JEDEC DDR5 rates].
+DESKTOP_HOST_BANDWIDTH_GB_PER_S = 89.6
+SERVER_HOST_BANDWIDTH_GB_PER_S = 307.2
+#: PCIe generation assumed between host and GPU when the catalogue has none.
+DEFAULT_PCIE_GENERATION = 4
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,6 +49,7 @@ class SpeedWorkload:
     output_tokens: int
     context: int
     batch: int = 1
+    kv_dtype: str | None = None  # None: inferred from the memory estimate's KV bytes per token
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +63,177 @@ class SpeedEstimate:
     engine_profile: str
     calibrated_on_user_results: bool = False
     derivations: dict[str, str] = field(default_factory=dict)
+    decode_step_s: float | None = None
+    prefill_s: float | None = None
+    off_data: tuple[str, ...] = ()
+
+
+def backend_of(rig: Rig) -> str:
+    """ "metal" for Apple chips, else "cuda" (ROCm parts use the CUDA-class profile, widened)."""
+    return "metal" if any(g.is_apple for g in rig.gpus) else "cuda"
+
+
+def select_profile(profiles: Mapping[str, EngineProfile], engine: Engine, rig: Rig) -> EngineProfile:
+    """The profile for ``engine`` on ``rig``'s backend (falls back to the engine's other one).
+
+    Raises:
+        LookupError: no profile names the engine (a packaging error).
+    """
+    backend = backend_of(rig)
+    candidates = [p for p in profiles.values() if engine.id in p.engines]
+    for p in candidates:
+        if p.backend == backend:
+            return p
+    if candidates:
+        return candidates[0]
+    raise LookupError(f"no speed profile for engine {engine.id!r}")
+
+
+def _kv_element_bytes(model: Model, memory: MemoryEstimate, workload: SpeedWorkload) -> float:
+    if workload.kv_dtype:
+        return kv_element_bytes(workload.kv_dtype)
+    from .. import arch
+
+    elements = sum(arch.kv_elements_per_token(model, i) for i in range(model.num_layers))
+    if elements <= 0 or memory.kv_bytes_per_token <= 0:
+        return kv_element_bytes("f16")
+    return memory.kv_bytes_per_token / elements
+
+
+def _topology(
+    rig: Rig, work: ForwardWork, link: Link, behaviour: EngineBehaviour, host_gb_per_s: float | None
+) -> Topology:
+    gpus = rig.gpus
+    intra = comm.intra_node_link(link.kind, link.lanes, link.p2p, gpus, custom_all_reduce=behaviour.custom_all_reduce)
+    per_node = max(rig.gpus_per_node, 1)
+    nodes, index = [], 0
+    for stage in work.stages:
+        nodes.append(index // per_node)
+        index += len(stage)
+    if host_gb_per_s is None:
+        datacenter = any(g.gpu_class == "datacenter" for g in gpus)
+        host_gb_per_s = SERVER_HOST_BANDWIDTH_GB_PER_S if datacenter else DESKTOP_HOST_BANDWIDTH_GB_PER_S
+    gens = [g.pcie_generation for g in gpus if g.pcie_generation]
+    host_link = comm.pcie_bytes_per_s(min(gens) if gens else DEFAULT_PCIE_GENERATION, link.lanes)
+    return Topology(
+        link=intra,
+        network=comm.network_link(rig.network),
+        stage_nodes=tuple(nodes),
+        tp_spans_nodes=work.tensor_parallel > per_node,
+        host_bandwidth_bytes_per_s=host_gb_per_s * GB,
+        host_link_bytes_per_s=host_link,
+    )
+
+
+def _off_data(
+    profile: EngineProfile, engine: Engine, rig: Rig, model: Model, work: ForwardWork, workload: SpeedWorkload
+) -> list[str]:
+    """The ways this estimate leaves the conditions the profile was fitted on."""
+    reasons = []
+    kinds = sorted({hardware.hardware_kind(g) for g in rig.gpus})
+    missing = [k for k in kinds if k not in profile.calibrated_kinds]
+    if missing:
+        reasons.append(f"hardware kind {', '.join(missing)} not in the calibration rows")
+    if work.host_layers:
+        reasons.append("layers offloaded to host RAM")
+    if engine.family == LLAMA_CPP and work.split in ("row", "tensor"):
+        reasons.append(f"llama.cpp {work.split} split not in the calibration rows")
+    if rig.nodes > 1:
+        reasons.append("several nodes")
+    if workload.batch > 1 and profile.rows:
+        reasons.append("batch > 1 (profile fitted at batch 1)")
+    if model.is_moe:
+        reasons.append("mixture-of-experts model (profile fitted on dense models)")
+    return reasons
+
+
+def _ms(seconds: float) -> str:
+    return f"{seconds * 1e3:.3g} ms" if seconds >= 1e-3 else f"{seconds * 1e6:.3g} µs"
+
+
+def _decode_text(step: Step, mean_s: float, workload: SpeedWorkload, work: ForwardWork, label: str) -> str:
+    dev = step.slowest
+    gpu_text = ""
+    if dev is not None:
+        gpu_text = (
+            f"slowest GPU ({dev.gpu}): smoothmax(smoothmax(memory {dev.bytes_read / GB:.3g} GB / "
+            f"({dev.memory_efficiency:.3f} × {dev.bandwidth_bytes_per_s / GB:.4g} GB/s) = {_ms(dev.memory_s)}, "
+            f"ALU {_ms(dev.alu_s)}, compute {_ms(dev.compute_s)}), launches {_ms(dev.launch_s)}) = {_ms(dev.total_s)}; "
+        )
+    parts = [f"{len(work.stages)} stage(s) in series {_ms(step.gpus_s)}"]
+    if step.comm_s:
+        parts.append(f"all-reduce {_ms(step.comm_s)}")
+    if step.hops_s:
+        parts.append(f"hops {_ms(step.hops_s)}")
+    if step.host_s:
+        parts.append(f"host layers {_ms(step.host_s)}")
+    if step.overhead_s:
+        parts.append(f"step overhead {_ms(step.overhead_s)}")
+    return (
+        f"1 / mean step over {workload.output_tokens} output tokens (context {workload.prompt_tokens}→"
+        f"{workload.prompt_tokens + workload.output_tokens}); at mid context: {gpu_text}step = "
+        + " + ".join(parts)
+        + f" = {_ms(step.total_s)}; mean step {_ms(mean_s)} → {1 / mean_s:.4g} tok/s per sequence [{label}]"
+    )
+
+
+def _prefill_text(pf: Prefill, workload: SpeedWorkload, label: str) -> str:
+    first = pf.first
+    detail = ""
+    if first is not None:
+        detail = (
+            f"; first micro-batch on the first GPU: matmuls {_ms(first.matmul_s)} + dequant {_ms(first.dequant_s)}"
+            f" + attention {_ms(first.attention_s)} + activations {_ms(first.activation_s)}"
+            f" + overhead {_ms(first.overhead_s)} + all-reduce {_ms(first.comm_s)}"
+        )
+    mode = "pipelined across GPUs" if pf.pipelined else "GPUs in series"
+    host = f", host layers {_ms(pf.host_s)}" if pf.host_s else ""
+    return (
+        f"{workload.prompt_tokens} tokens × {workload.batch} in {pf.micro_batches} micro-batch(es), {mode}"
+        f"{host}: {_ms(pf.total_s * workload.batch)}{detail} [{label}]"
+    )
+
+
+def predict(
+    profile: EngineProfile,
+    model: Model,
+    rig: Rig,
+    memory: MemoryEstimate,
+    workload: SpeedWorkload,
+    link: Link,
+    *,
+    host_memory_bandwidth_gb_per_s: float | None = None,
+    engine_family: str = LLAMA_CPP,
+    quant: Quant | None = None,
+) -> tuple[tuple[float, Step] | None, Prefill | None, ForwardWork]:
+    """Raw decode (mean step, mid step) and prefill of one workload under ``profile``.
+
+    The calibration fit calls this directly with trial profiles.
+    """
+    assert quant is not None
+    params, behaviour = profile.parameters, profile.behaviour
+    work = forward_work(model, quant, memory.placement)
+    topo = _topology(rig, work, link, behaviour, host_memory_bandwidth_gb_per_s)
+    kv_bytes = _kv_element_bytes(model, memory, workload)
+    hops = engine_family != VLLM  # sequential engines hop with the fitted cost; vLLM-class PP copies
+    decode = None
+    if workload.output_tokens > 0:
+        decode = average_step(
+            params,
+            behaviour,
+            work,
+            model,
+            kv_bytes,
+            workload.prompt_tokens,
+            workload.output_tokens,
+            workload.batch,
+            topo,
+            layer_split_hops=hops,
+        )
+    prefill = None
+    if workload.prompt_tokens > 0:
+        prefill = prefill_time(params, behaviour, work, model, workload.prompt_tokens, topo, layer_split_hops=hops)
+    return decode, prefill, work
 
 
 def estimate_speed(
@@ -52,6 +247,125 @@ def estimate_speed(
     *,
     host_memory_bandwidth_gb_per_s: float | None = None,
     user_profile: object | None = None,
+    profiles: Mapping[str, EngineProfile] | None = None,
+    profile: EngineProfile | None = None,
 ) -> SpeedEstimate:
-    """Placeholder until the calibrated speed model lands: every speed is unknown."""
-    return SpeedEstimate(None, None, None, None, None, None, engine_profile="none")
+    """Decode and prefill speed of ``model`` on ``rig`` with ranges and the profile used.
+
+    >>> from rigplan.estimate import estimate
+    >>> s = estimate("llama-3-8b", "rtx-4090", quant="q4_k_m", prompt_tokens=0, output_tokens=512).speed
+    >>> 100 < s.decode_tokens_per_s < 160, s.prefill_tokens_per_s is None
+    (True, True)
+
+    Args:
+        user_profile: a :class:`UserCorrection` from ``rigplan calibrate`` (ignored unless it
+            matches the engine and GPUs).
+        profiles: engine profiles by name; None loads the shipped ones (package data).
+        profile: use exactly this profile (the calibration fit passes trial profiles).
+    """
+    if profile is None:
+        if profiles is None:
+            from ..calibration.load import load_profiles
+
+            profiles = load_profiles()
+        profile = select_profile(profiles, engine, rig)
+    decode, prefill, work = predict(
+        profile,
+        model,
+        rig,
+        memory,
+        workload,
+        link,
+        host_memory_bandwidth_gb_per_s=host_memory_bandwidth_gb_per_s,
+        engine_family=engine.family,
+        quant=quant,
+    )
+    label = profile.label()
+    reasons = _off_data(profile, engine, rig, model, work, workload)
+    kinds = {hardware.hardware_kind(g) for g in rig.gpus}
+    widen = widening(reasons, profile.uncalibrated_widening, bool(kinds - set(profile.calibrated_kinds)))
+    decode_spread, prefill_spread = profile.decode_spread, profile.prefill_spread
+    decode_factor = prefill_factor = 1.0
+    user = None
+    user_key = LLAMA_CPP if engine.family == LLAMA_CPP else engine.id
+    if isinstance(user_profile, UserCorrection) and user_profile.applies_to(user_key, tuple(g.id for g in rig.gpus)):
+        user = user_profile
+        decode_factor = user.decode_factor or 1.0
+        prefill_factor = user.prefill_factor or 1.0
+        if user.decode_spread is not None and user.decode_factor is not None:
+            decode_spread = user.decode_spread
+        if user.prefill_spread is not None and user.prefill_factor is not None:
+            prefill_spread = user.prefill_spread
+        label = f"{label} + your results ({user.rows} rows, {user.fitted_on})"
+    derivations: dict[str, str] = {}
+    decode_tps = decode_range = throughput = None
+    step_s = None
+    if decode is not None:
+        mean_s, mid = decode
+        step_s = mean_s / decode_factor
+        decode_tps = 1.0 / step_s
+        throughput = workload.batch / step_s
+        user_widen = 1.0 if user is not None and user.decode_factor is not None else widen
+        decode_range = speed_range(decode_tps, decode_spread, user_widen)
+        derivations["decode_tokens_per_s"] = _decode_text(mid, mean_s, workload, work, label)
+        derivations["decode_throughput_tokens_per_s"] = f"batch {workload.batch} / step {_ms(step_s)}"
+        derivations["decode_tokens_per_s_range"] = _range_text(decode_spread, user_widen, reasons)
+    prefill_tps = prefill_range = ttft = None
+    prefill_s = None
+    if prefill is not None and prefill.total_s > 0:
+        prefill_s = prefill.total_s * workload.batch / prefill_factor
+        prefill_tps = workload.prompt_tokens * workload.batch / prefill_s
+        user_widen = 1.0 if user is not None and user.prefill_factor is not None else widen
+        prefill_range = speed_range(prefill_tps, prefill_spread, user_widen)
+        ttft = prefill_s
+        derivations["prefill_tokens_per_s"] = _prefill_text(prefill, workload, label)
+        derivations["prefill_tokens_per_s_range"] = _range_text(prefill_spread, user_widen, reasons)
+        derivations["ttft_s"] = (
+            f"prefill of {workload.batch} prompt(s) of {workload.prompt_tokens} tokens = {ttft:.4g} s"
+        )
+    elif decode is not None and step_s is not None:
+        ttft = step_s
+        derivations["ttft_s"] = f"no prompt: one decode step = {_ms(step_s)}"
+    return SpeedEstimate(
+        decode_tokens_per_s=_finite(decode_tps),
+        decode_tokens_per_s_range=decode_range,
+        decode_throughput_tokens_per_s=_finite(throughput),
+        prefill_tokens_per_s=_finite(prefill_tps),
+        prefill_tokens_per_s_range=prefill_range,
+        ttft_s=_finite(ttft),
+        engine_profile=label,
+        calibrated_on_user_results=user is not None,
+        derivations=derivations,
+        decode_step_s=step_s,
+        prefill_s=prefill_s,
+        off_data=tuple(reasons),
+    )
+
+
+def _finite(x: float | None) -> float | None:
+    return x if x is not None and math.isfinite(x) else None
+
+
+def _range_text(spread: Spread, widen: float, reasons: list[str]) -> str:
+    lo, hi = spread.factors()
+    why = f"; widened ×{widen:.2f} for: {'; '.join(reasons)}" if widen > 1 else ""
+    return (
+        f"point × [{lo:.3f}, {hi:.3f}] = 10th–90th percentile of leave-one-GPU-out residuals "
+        f"(log {spread.low:+.3f} … {spread.high:+.3f}){why}"
+    )
+
+
+__all__ = [
+    "EngineBehaviour",
+    "EngineProfile",
+    "Link",
+    "SpeedEstimate",
+    "SpeedParameters",
+    "SpeedWorkload",
+    "Spread",
+    "UserCorrection",
+    "estimate_speed",
+    "predict",
+    "select_profile",
+    "step_time",
+]

@@ -1,0 +1,497 @@
+"""Leave-one-GPU-out accuracy of the speed model, against a naive bandwidth roofline.
+
+For every calibration row the prediction is the one made with the row's GPU left out of the
+fit (stored in the profile by ``fit.py``, or recomputed with ``refit=True``).  The range of a
+held-out row is built the way ``estimate_speed`` builds it, from the residual quantiles of the
+*other* GPUs' rows (widened when the held-out GPU's kind is not among them), so coverage is
+measured on data the range never saw.  Rows marked LEGACY are excluded.
+
+Targets (issue 3), llama.cpp on CUDA, GPUs that share their kind with another GPU in the data:
+decode MAPE ≤ 10 %, prefill MAPE ≤ 20 %, range coverage ≥ 80 %; fits/out-of-memory verdicts
+right on ≥ 99.5 % of runs.  Hardware alone of its kind (the only HBM part, the only Apple chip,
+the only Pascal card) and engines without rows of their own are reported, not targeted.
+"""
+
+from __future__ import annotations
+
+import math
+import tempfile
+from collections import Counter, defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..catalog.records import GPU
+from ..speed import hardware
+from ..speed.profile import EngineProfile
+from ..speed.ranges import MIN_LOG_HALF_WIDTH
+from ..speed.work import forward_work
+from . import dataset
+from .fit import RANGE_QUANTILES, Prepared, prepare_all
+from .load import load_profiles, profile_rows, read_profile
+
+DECODE_MAPE_TARGET = 0.10
+PREFILL_MAPE_TARGET = 0.20
+COVERAGE_TARGET = 0.80
+FITS_AGREEMENT_TARGET = 0.995
+WORST_ROWS = 10
+TARGETED_PROFILE = "llama.cpp-cuda"
+
+
+@dataclass(frozen=True, slots=True)
+class RowResult:
+    ref: str
+    profile: str
+    gpu: str
+    gpu_count: int
+    model: str
+    quant: str
+    kind: str
+    tokens: int
+    measured: float
+    predicted: float  # held out
+    low: float
+    high: float
+    roofline: float
+    targeted: bool
+
+    @property
+    def error(self) -> float:
+        return (self.predicted - self.measured) / self.measured
+
+    @property
+    def covered(self) -> bool:
+        return self.low <= self.measured <= self.high
+
+    @property
+    def roofline_error(self) -> float:
+        return (self.roofline - self.measured) / self.measured
+
+
+@dataclass(frozen=True, slots=True)
+class Group:
+    profile: str
+    kind: str
+    scope: str  # "targeted" | "reported: <why>"
+    rows: int
+    gpus: tuple[str, ...]
+    mape: float
+    coverage: float
+    bias: float  # mean log(predicted / measured)
+    roofline_mape: float
+    target_mape: float | None
+    target_coverage: float | None
+
+    @property
+    def meets(self) -> bool | None:
+        if self.target_mape is None or self.target_coverage is None:
+            return None
+        return self.mape <= self.target_mape and self.coverage >= self.target_coverage
+
+
+@dataclass
+class AccuracyReport:
+    groups: list[Group]
+    rows: list[RowResult]
+    fits_agreement: float
+    fits_runs: int
+    fits_disagreements: list[str]
+    legacy_excluded: int
+    profiles: dict[str, str] = field(default_factory=dict)
+
+    def worst(self, n: int = WORST_ROWS, *, targeted_only: bool = False) -> list[RowResult]:
+        rows = [r for r in self.rows if r.targeted or not targeted_only]
+        return sorted(rows, key=lambda r: -abs(r.error))[:n]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "method": "leave-one-GPU-out cross-validation, folds by catalogue GPU id, LEGACY rows excluded",
+            "profiles": self.profiles,
+            "groups": [
+                {
+                    "profile": g.profile,
+                    "kind": g.kind,
+                    "scope": g.scope,
+                    "rows": g.rows,
+                    "gpus": list(g.gpus),
+                    "mape": round(g.mape, 4),
+                    "range_coverage": round(g.coverage, 4),
+                    "bias_log": round(g.bias, 4),
+                    "roofline_mape": round(g.roofline_mape, 4),
+                    "target_mape": g.target_mape,
+                    "target_coverage": g.target_coverage,
+                    "meets_target": g.meets,
+                }
+                for g in self.groups
+            ],
+            "fits_agreement": {
+                "rate": round(self.fits_agreement, 4),
+                "runs": self.fits_runs,
+                "target": FITS_AGREEMENT_TARGET,
+                "disagreements": self.fits_disagreements,
+            },
+            "legacy_rows_excluded": self.legacy_excluded,
+            "worst_rows": [_row_dict(r) for r in self.worst()],
+        }
+
+
+def _row_dict(r: RowResult) -> dict[str, Any]:
+    return {
+        "ref": r.ref,
+        "profile": r.profile,
+        "gpu": r.gpu,
+        "gpu_count": r.gpu_count,
+        "model": r.model,
+        "quant": r.quant,
+        "kind": r.kind,
+        "tokens": r.tokens,
+        "measured": r.measured,
+        "predicted": round(r.predicted, 2),
+        "range": [round(r.low, 2), round(r.high, 2)],
+        "error": round(r.error, 4),
+        "roofline": round(r.roofline, 2),
+    }
+
+
+def alone_of_kind(gpu: GPU, others: Sequence[GPU]) -> str | None:
+    """Why ``gpu`` is alone of its kind among the data's GPUs (None when it is not)."""
+    mine = hardware.memory_class(gpu)
+    peers = [g for g in others if g.id != gpu.id]
+    if not any(hardware.memory_class(g) == mine for g in peers):
+        return f"only {mine.upper() if mine == hardware.HBM else mine} part"
+    same_type = any(g.memory_type == gpu.memory_type for g in peers)
+    same_arch = any(g.architecture == gpu.architecture for g in peers)
+    if not same_type and not same_arch:
+        return f"only {gpu.architecture} card"
+    return None
+
+
+def roofline(p: Prepared) -> float:
+    """Naive roofline tok/s: decode = bytes per token / peak bandwidth (GPUs in series);
+    prefill = 2 × weights × tokens / peak dense FP16 tensor FLOP/s of one GPU."""
+    model, rig, memory, workload, _link, _family, quant = p.args
+    if p.m.kind == "decode":
+        mid = workload.prompt_tokens + workload.output_tokens // 2
+        t = 0.0
+        for d in memory.devices:
+            share = d.kv_cache_bytes * mid / max(workload.context, 1) if memory.kv_pool_tokens is None else 0.0
+            t += (d.weights_bytes + share) / hardware.bandwidth_bytes_per_s(d.gpu)
+        return 1.0 / t if t > 0 else math.inf
+    work = forward_work(model, quant, memory.placement)
+    elements = sum(d.all_weights.total_elements for s in work.stages for d in s)
+    peak = hardware.matmul_peak_flops(rig.gpus[0], fp16_accumulate=False)
+    return peak / (2 * elements)
+
+
+def _held_out_from_profiles(folder: Path | None) -> tuple[dict[str, float], set[str], dict[str, EngineProfile]]:
+    """ref → held-out prediction (the in-sample one for profiles fitted on a single GPU, whose
+    refs are returned too), and the profiles, from shipped (or refitted) profile files."""
+    held: dict[str, float] = {}
+    in_sample: set[str] = set()
+
+    def take(rows: list[dict[str, Any]]) -> None:
+        for row in rows:
+            if "held_out" in row:
+                held[row["ref"]] = float(row["held_out"])
+            elif "fitted" in row:
+                held[row["ref"]] = float(row["fitted"])
+                in_sample.add(row["ref"])
+
+    if folder is None:
+        profiles = load_profiles()
+        for name in profiles:
+            take(profile_rows(name))
+        return held, in_sample, profiles
+    import tomllib
+
+    profiles = {}
+    for path in sorted(folder.glob("*.toml")):
+        prof = read_profile(path)
+        profiles[prof.name] = prof
+        take(tomllib.loads(path.read_text(encoding="utf-8")).get("data", []))
+    return held, in_sample, profiles
+
+
+#: TensorRT-LLM's perf-overview rows: nvidia/*-FP8 ModelOpt checkpoints, which quantise the KV
+#: cache to FP8 too; trtllm-bench fills the KV pool, up to this many sequences [D].
+THROUGHPUT_MODELS = {
+    "Llama-3.3-70B-Instruct": "llama-3.3-70b",
+    "Llama-3.1-405B-Instruct": "llama-3.1-405b",
+    "Llama-3.1-8B-Instruct": "llama-3.1-8b",
+}
+THROUGHPUT_MAX_BATCH = 2048
+
+
+def throughput_results() -> list[RowResult]:
+    """TensorRT-LLM whole-system offline throughput (engine_benchmarks.csv), predicted as
+    batch × output / (prefill of the batch + output × decode step) at the largest batch the KV
+    pool holds.  Reported, not fitted: the tensorrt-llm profile is a prior."""
+    from ..estimate import estimate
+
+    out = []
+    for i, r in enumerate(dataset.throughput_rows()):
+        model = THROUGHPUT_MODELS.get(r["model"])
+        if model is None or "FP8" not in r["precision"]:
+            continue
+        n, prompt, output = int(r["gpu_count"]), int(r["input_len"]), int(r["output_len"])
+        rig = f"{n}x h100-sxm" if n > 1 else "h100-sxm"
+
+        def run(batch: int, model: str = model, rig: str = rig, prompt: int = prompt, output: int = output) -> Any:
+            return estimate(
+                model,
+                rig,
+                engine="tensorrt-llm",
+                quant="fp8",
+                kv_dtype="fp8",
+                prompt_tokens=prompt,
+                output_tokens=output,
+                batch=batch,
+            )
+
+        first = run(1)
+        batch = max(1, min(first.memory.max_concurrent_sequences or 1, THROUGHPUT_MAX_BATCH))
+        e = run(batch)
+        s = e.speed
+        if s.prefill_s is None or s.decode_step_s is None or s.decode_tokens_per_s_range is None:
+            continue
+        total = s.prefill_s + output * s.decode_step_s
+        pred = batch * output / total
+        lo, hi = (x / s.decode_tokens_per_s for x in s.decode_tokens_per_s_range) if s.decode_tokens_per_s else (1, 1)
+        weights = sum(d.weights_bytes for d in e.memory.devices) / n
+        bw = hardware.bandwidth_bytes_per_s(e.rig.gpus[0])
+        kv = e.memory.kv_bytes_per_token / n * (prompt + output / 2) * batch
+        roof = batch / ((weights + kv) / bw)
+        out.append(
+            RowResult(
+                ref=f"{dataset.ENGINES_FILE}:{i + 2}",
+                profile="tensorrt-llm",
+                gpu="h100-sxm",
+                gpu_count=n,
+                model=model,
+                quant="fp8",
+                kind="throughput",
+                tokens=output,
+                measured=float(r["value"]),
+                predicted=pred,
+                low=pred * lo,
+                high=pred * hi,
+                roofline=roof,
+                targeted=False,
+            )
+        )
+    return out
+
+
+def _profile_of(p: Prepared) -> str:
+    if p.m.engine == "exllamav2":
+        return "exllamav2"
+    return "llama.cpp-metal" if p.kind.startswith("unified/") else "llama.cpp-cuda"
+
+
+def accuracy_report(*, refit: bool = False, log: Callable[[str], None] | None = None) -> AccuracyReport:
+    """Leave-one-GPU-out figures for every profile with rows, and the fits/OOM agreement.
+
+    Args:
+        refit: rerun the fit (minutes) instead of reading the held-out predictions stored in
+            the shipped profiles.
+    """
+    say = log or (lambda _msg: None)
+    prepared = prepare_all(say)
+    if refit:
+        from .fit import run
+
+        with tempfile.TemporaryDirectory(prefix="rigplan-fit-") as tmp:
+            run(Path(tmp), log=say)
+            held, in_sample, profiles = _held_out_from_profiles(Path(tmp))
+    else:
+        held, in_sample, profiles = _held_out_from_profiles(None)
+
+    # fits / out-of-memory verdicts on every non-LEGACY llama.cpp run.
+    runs = [p for p in prepared if p.m.engine == "llama.cpp" and not p.m.legacy]
+    agree = [p for p in runs if p.fits == (not p.m.oom)]
+    disagreements = [
+        f"{p.m.ref} {p.m.rig} {p.m.model} {p.m.quant}: predicted "
+        f"{'fits' if p.fits else 'OOM'}, measured {'OOM' if p.m.oom else 'ran'}"
+        for p in runs
+        if p.fits == p.m.oom
+    ]
+    legacy = sum(1 for m in dataset.measurements() if m.legacy)
+
+    rows = [p for p in prepared if p.m.ref in held and not p.m.legacy and not p.m.oom and p.m.tokens_per_s]
+    data_gpus: dict[str, list[GPU]] = defaultdict(list)
+    for p in rows:
+        g = p.args[1].gpus[0]
+        name = _profile_of(p)
+        if all(x.id != g.id for x in data_gpus[name]):
+            data_gpus[name].append(g)
+
+    # Residuals by profile, kind and GPU, for ranges from the other GPUs.
+    logs: dict[tuple[str, str], dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+    for p in rows:
+        assert p.m.tokens_per_s
+        logs[(_profile_of(p), p.m.kind)][p.m.gpu].append(math.log(p.m.tokens_per_s / held[p.m.ref]))
+
+    results: list[RowResult] = []
+    for p in rows:
+        prof_name = _profile_of(p)
+        prof = profiles[prof_name]
+        gpu = p.args[1].gpus[0]
+        measured = p.m.tokens_per_s
+        assert measured is not None
+        others = [x for g, xs in logs[(prof_name, p.m.kind)].items() if g != p.m.gpu for x in xs]
+        if others:
+            lo, hi = (float(q) for q in np.quantile(np.array(others), RANGE_QUANTILES))
+        else:
+            spread = prof.decode_spread if p.m.kind == "decode" else prof.prefill_spread
+            lo, hi = spread.low, spread.high
+        other_kinds = {hardware.hardware_kind(g) for g in data_gpus[prof_name] if g.id != gpu.id}
+        widen = prof.uncalibrated_widening if hardware.hardware_kind(gpu) not in other_kinds else 1.0
+        lo = min(lo, -MIN_LOG_HALF_WIDTH) * widen
+        hi = max(hi, MIN_LOG_HALF_WIDTH) * widen
+        pred = held[p.m.ref]
+        alone = alone_of_kind(gpu, data_gpus[prof_name])
+        results.append(
+            RowResult(
+                ref=p.m.ref,
+                profile=prof_name,
+                gpu=p.m.gpu,
+                gpu_count=p.m.gpu_count,
+                model=p.m.model,
+                quant=p.m.quant,
+                kind=p.m.kind,
+                tokens=p.m.output_tokens or p.m.prompt_tokens,
+                measured=measured,
+                predicted=pred,
+                low=pred * math.exp(lo),
+                high=pred * math.exp(hi),
+                roofline=roofline(p),
+                targeted=prof_name == TARGETED_PROFILE and alone is None,
+            )
+        )
+
+    groups: list[Group] = []
+    keyed: dict[tuple[str, str, str], list[RowResult]] = defaultdict(list)
+    for r in throughput_results():
+        results.append(r)
+        keyed[(r.profile, r.kind, "reported: whole-system throughput, prior")].append(r)
+    for r in results:
+        if r.kind == "throughput":
+            continue
+        gpu = next(g for g in data_gpus[r.profile] if g.id == r.gpu)
+        why = alone_of_kind(gpu, data_gpus[r.profile])
+        if r.targeted:
+            scope = "targeted"
+        elif r.ref in in_sample:
+            scope = "reported: only Apple chip, in-sample" if r.profile.endswith("metal") else "reported: in-sample"
+        elif r.profile != TARGETED_PROFILE:
+            scope = "reported: other engine"
+        else:
+            scope = f"reported: {why}"
+        keyed[(r.profile, r.kind, scope)].append(r)
+    for (prof_name, kind, scope), rs in sorted(keyed.items()):
+        targeted = scope == "targeted"
+        groups.append(
+            Group(
+                profile=prof_name,
+                kind=kind,
+                scope=scope,
+                rows=len(rs),
+                gpus=tuple(sorted({r.gpu for r in rs})),
+                mape=float(np.mean([abs(r.error) for r in rs])),
+                coverage=float(np.mean([r.covered for r in rs])),
+                bias=float(np.mean([math.log(r.predicted / r.measured) for r in rs])),
+                roofline_mape=float(np.mean([abs(r.roofline_error) for r in rs])),
+                target_mape=(DECODE_MAPE_TARGET if kind == "decode" else PREFILL_MAPE_TARGET) if targeted else None,
+                target_coverage=COVERAGE_TARGET if targeted else None,
+            )
+        )
+    return AccuracyReport(
+        groups=groups,
+        rows=results,
+        fits_agreement=len(agree) / len(runs) if runs else 1.0,
+        fits_runs=len(runs),
+        fits_disagreements=disagreements,
+        legacy_excluded=legacy,
+        profiles={name: prof.label() for name, prof in profiles.items()},
+    )
+
+
+def _pct(x: float) -> str:
+    return f"{x * 100:.1f}%"
+
+
+def format_report(report: AccuracyReport) -> str:
+    """Plain-text tables (benchmarks/accuracy.py and docs/accuracy.md use these)."""
+    lines = [
+        "Speed model accuracy — leave-one-GPU-out cross-validation (folds by catalogue GPU id; "
+        f"{report.legacy_excluded} LEGACY rows excluded)",
+        "",
+        f"{'profile':16} {'test':8} {'scope':28} {'rows':>5} {'MAPE':>7} {'range cov.':>10} {'bias':>7}"
+        f" {'roofline MAPE':>14}  target",
+    ]
+    for g in report.groups:
+        target = ""
+        if g.target_mape is not None:
+            ok = "met" if g.meets else "NOT MET"
+            target = f"MAPE ≤ {_pct(g.target_mape)}, cov ≥ {_pct(g.target_coverage or 0)}: {ok}"
+        lines.append(
+            f"{g.profile:16} {g.kind:8} {g.scope:28} {g.rows:5d} {_pct(g.mape):>7} {_pct(g.coverage):>10}"
+            f" {g.bias:+7.3f} {_pct(g.roofline_mape):>14}  {target}"
+        )
+        lines.append(f"{'':16} {'':8} GPUs: {', '.join(g.gpus)}")
+    lines += [
+        "",
+        f"fits / out-of-memory verdicts: {_pct(report.fits_agreement)} of {report.fits_runs} llama.cpp runs agree "
+        f"(target ≥ {_pct(FITS_AGREEMENT_TARGET)})",
+    ]
+    lines += [f"  disagrees: {d}" for d in report.fits_disagreements]
+    lines += ["", f"worst {WORST_ROWS} rows (held-out prediction vs measured):"]
+    for r in report.worst():
+        lines.append(
+            f"  {r.ref:28} {r.profile:15} {r.gpu_count}× {r.gpu:14} {r.model:12} {r.quant:7} {r.kind[:2]}{r.tokens:<6}"
+            f" measured {r.measured:9.2f} predicted {r.predicted:9.2f} ({r.error:+.1%})"
+            f" range {r.low:.4g}–{r.high:.4g} roofline {r.roofline:.4g}"
+        )
+    lines += ["", "profiles:"] + [f"  {label}" for label in sorted(report.profiles.values())]
+    return "\n".join(lines)
+
+
+def summary_counts(report: AccuracyReport) -> Counter[str]:
+    return Counter(r.profile for r in report.rows)
+
+
+def markdown_report(report: AccuracyReport) -> str:
+    """The figures as markdown tables (docs/accuracy.md holds exactly this; a test keeps it so)."""
+    lines = [
+        "| profile | test | scope | rows | GPUs | MAPE | range holds | roofline MAPE | target |",
+        "|---|---|---|--:|---|--:|--:|--:|---|",
+    ]
+    for g in report.groups:
+        target = ""
+        if g.target_mape is not None:
+            target = f"MAPE ≤ {_pct(g.target_mape)}, range ≥ {_pct(g.target_coverage or 0)}: "
+            target += "**met**" if g.meets else "**not met**"
+        lines.append(
+            f"| {g.profile} | {g.kind} | {g.scope} | {g.rows} | {', '.join(g.gpus)} | {_pct(g.mape)} "
+            f"| {_pct(g.coverage)} | {_pct(g.roofline_mape)} | {target} |"
+        )
+    lines += [
+        "",
+        f"Fits / out-of-memory verdicts: **{_pct(report.fits_agreement)}** of {report.fits_runs} llama.cpp runs "
+        f"agree (target ≥ {_pct(FITS_AGREEMENT_TARGET)}). {report.legacy_excluded} LEGACY rows excluded.",
+        "",
+        f"Worst {WORST_ROWS} rows (held-out prediction):",
+        "",
+        "| row | profile | rig | model | quant | test | measured | predicted | error | range |",
+        "|---|---|---|---|---|---|--:|--:|--:|---|",
+    ]
+    for r in report.worst():
+        lines.append(
+            f"| {r.ref} | {r.profile} | {r.gpu_count}× {r.gpu} | {r.model} | {r.quant} | {r.kind} {r.tokens} "
+            f"| {r.measured:.4g} | {r.predicted:.4g} | {r.error:+.0%} | {r.low:.4g}–{r.high:.4g} |"
+        )
+    lines += ["", "Profiles: " + "; ".join(f"`{label}`" for label in sorted(report.profiles.values())) + "."]
+    return "\n".join(lines) + "\n"

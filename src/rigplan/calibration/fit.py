@@ -1,0 +1,506 @@
+"""Fit the engine profiles to the published measurements and write ``profiles/*.toml``.
+
+    python -m rigplan.calibration.fit            # fit, cross-validate, write every profile
+    python -m rigplan.calibration.fit --priors   # write the prior profiles only (no fit)
+
+Method: maximum a posteriori fit of each profile's parameters in log space (Levenberg–
+Marquardt on log(predicted / measured), Gaussian priors around the values of ``priors.py``),
+decode and prefill parameters separately.  Leave-one-GPU-out cross-validation (folds by
+catalogue GPU id, LEGACY rows excluded) gives the residuals whose 10th–90th percentiles set the
+ranges; every row is stored in the profile with its measured, fitted and held-out predictions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import math
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import RigplanError
+from ..speed import Link, SpeedWorkload, predict
+from ..speed.hardware import hardware_kind
+from ..speed.profile import EngineProfile, SpeedParameters, Spread
+from . import dataset, priors, tomlwrite
+from .dataset import Measurement
+
+#: Residual quantiles that bound the ranges (an 80 % interval).
+RANGE_QUANTILES = (0.10, 0.90)
+#: Prior log-sd of a parameter the fit moves, unless the prior profile says otherwise: weak
+#: (a factor e either way is one sd), so the rows decide wherever they have something to say.
+DEFAULT_PRIOR_LOG_SD = 1.0
+#: A profile fitted on one GPU cannot be cross-validated: its in-sample residual quantiles are
+#: widened by this factor for the ranges [D].
+SINGLE_GPU_SPREAD_WIDENING = 2.0
+#: Levenberg–Marquardt: iterations, finite-difference step (log space), damping start.
+MAX_ITERATIONS = 60
+FD_STEP = 1e-4
+DAMPING_START = 1e-2
+#: Efficiencies are fractions of a peak: kept below this.
+MAX_EFFICIENCY = 0.98
+VERBOSE = False
+EFFICIENCIES = ("memory_efficiency_hbm", "memory_efficiency_gddr", "memory_efficiency_unified", "tensor_efficiency")
+
+#: What each fitted profile fits, on which rows.
+DECODE_CUDA = (
+    "memory_efficiency_gddr",
+    "memory_efficiency_hbm",
+    "sm_cycles_per_weight.float",
+    "sm_cycles_per_weight.q8_0",
+    "sm_cycles_per_weight.legacy",
+    "sm_cycles_per_weight.k4",
+    "sm_cycles_per_weight.k6",
+    "sm_cycles_per_weight.k_low",
+    "launch_overhead_per_layer_s",
+    "serial_overhead_per_layer_s",
+    "layer_split_hop_s",
+    "attention_read_factor",
+)
+PREFILL_CUDA = (
+    "tensor_efficiency",
+    "sm_flops_per_cycle_cap",
+    "dequant_sm_cycles_per_weight",
+    "attention_score_passes",
+    "activation_passes",
+    "prefill_overhead_per_layer_s",
+    "pipeline_hop_s",
+)
+DECODE_METAL = (
+    "memory_efficiency_unified",
+    "sm_cycles_per_weight.float",
+    "sm_cycles_per_weight.k4",
+    "sm_cycles_per_weight.k6",
+    "serial_overhead_per_layer_s",
+    "attention_read_factor",
+)
+PREFILL_METAL = (
+    "tensor_efficiency",
+    "dequant_sm_cycles_per_weight",
+    "attention_score_passes",
+    "prefill_overhead_per_layer_s",
+)
+DECODE_EXLLAMA = (
+    "memory_efficiency_gddr",
+    "sm_cycles_per_weight.exl2",
+    "sm_cycles_per_weight.int4",
+    "launch_overhead_per_layer_s",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """A measurement with everything the speed model needs, computed once."""
+
+    m: Measurement
+    fits: bool
+    args: tuple[Any, ...]  # (model, rig, memory, workload, link, engine family, quant)
+    kind: str  # hardware kind of its GPUs
+
+    def predict(self, profile: EngineProfile) -> float:
+        model, rig, memory, workload, link, family, quant = self.args
+        decode, prefill, _ = predict(profile, model, rig, memory, workload, link, engine_family=family, quant=quant)
+        if self.m.kind == "decode":
+            assert decode is not None
+            return 1.0 / decode[0]
+        assert prefill is not None
+        return self.m.prompt_tokens / prefill.total_s
+
+
+def prepare(m: Measurement) -> Prepared | None:
+    """Run the estimate pipeline for a measurement (None if rigplan refuses the layout)."""
+    from ..estimate import estimate
+
+    try:
+        e = estimate(
+            m.model_input(),
+            m.rig,
+            quant=m.quant,
+            engine=m.engine,
+            prompt_tokens=m.prompt_tokens,
+            output_tokens=m.output_tokens,
+            use_user_calibration=False,
+            force=True,
+        )
+    except RigplanError:
+        return None
+    workload = SpeedWorkload(
+        m.prompt_tokens, m.output_tokens, e.workload.context, e.workload.batch, e.workload.kv_dtype
+    )
+    link = Link(e.link.kind, e.link.lanes, e.link.p2p)
+    args = (e.model, e.rig, e.memory, workload, link, e.engine.family, e.quant)
+    return Prepared(m, e.fits, args, hardware_kind(e.rig.gpus[0]))
+
+
+def profile_from(
+    prior: priors.PriorProfile,
+    params: SpeedParameters,
+    *,
+    version: str = "prior",
+    decode: Spread | None = None,
+    prefill: Spread | None = None,
+    rows: int = 0,
+    kinds: tuple[str, ...] = (),
+) -> EngineProfile:
+    return EngineProfile(
+        name=prior.name,
+        version=version,
+        engines=prior.engines,
+        backend=prior.backend,
+        parameters=params,
+        behaviour=prior.behaviour,
+        decode_spread=decode or prior.spread(),
+        prefill_spread=prefill or prior.spread(),
+        rows=rows,
+        calibrated_kinds=kinds,
+        source=prior.source,
+        notes=prior.notes,
+    )
+
+
+def _clip(names: Sequence[str], x: np.ndarray) -> np.ndarray:
+    out = x.copy()
+    for i, n in enumerate(names):
+        if n in EFFICIENCIES:
+            out[i] = min(out[i], math.log(MAX_EFFICIENCY))
+    return out
+
+
+def fit_parameters(
+    rows: Sequence[Prepared],
+    prior: priors.PriorProfile,
+    start: SpeedParameters,
+    names: Sequence[str],
+    *,
+    alternatives: Sequence[dict[str, float]] = (),
+) -> SpeedParameters:
+    """MAP fit of ``names`` on ``rows`` (log residuals + Gaussian log priors), from ``start``
+    and from each alternative start; the lowest cost wins."""
+    if not rows:
+        return start
+    best, best_cost = _fit_from(rows, prior, start, names)
+    for alt in alternatives:
+        relevant = {k: v for k, v in alt.items() if k in names}
+        if not relevant:
+            continue
+        params, cost = _fit_from(rows, prior, start.with_values(relevant), names)
+        if cost < best_cost:
+            best, best_cost = params, cost
+    return best
+
+
+def _fit_from(
+    rows: Sequence[Prepared],
+    prior: priors.PriorProfile,
+    start: SpeedParameters,
+    names: Sequence[str],
+) -> tuple[SpeedParameters, float]:
+    x_prior = np.log([max(prior.parameters.get(n), 1e-12) for n in names])
+    sd = np.array([prior.prior_log_sd.get(n, DEFAULT_PRIOR_LOG_SD) for n in names])
+    measured = np.log([r.m.tokens_per_s or 1.0 for r in rows])
+
+    def params_at(x: np.ndarray) -> SpeedParameters:
+        return start.with_values(dict(zip(names, np.exp(x).tolist(), strict=True)))
+
+    def residuals(x: np.ndarray) -> np.ndarray:
+        prof = profile_from(prior, params_at(x))
+        pred = np.log([max(r.predict(prof), 1e-12) for r in rows])
+        return np.concatenate([pred - measured, (x - x_prior) / sd])
+
+    x = _clip(names, np.log([max(start.get(n), 1e-12) for n in names]))
+    r = residuals(x)
+    cost = float(r @ r)
+    lam = DAMPING_START
+    for _ in range(MAX_ITERATIONS):
+        jac = np.empty((len(r), len(x)))
+        for j in range(len(x)):
+            dx = np.zeros(len(x))
+            dx[j] = FD_STEP
+            jac[:, j] = (residuals(x + dx) - r) / FD_STEP
+        a = jac.T @ jac
+        g = jac.T @ r
+        improved = False
+        while lam < 1e8:
+            step = -np.linalg.solve(a + lam * np.diag(np.diag(a) + 1e-9), g)
+            x_new = _clip(names, x + step)
+            r_new = residuals(x_new)
+            c_new = float(r_new @ r_new)
+            if c_new < cost:
+                improved = cost - c_new > 1e-9 * max(cost, 1.0)
+                x, r, cost = x_new, r_new, c_new
+                lam = max(lam / 3, 1e-7)
+                break
+            lam *= 4
+        if VERBOSE:
+            print(f"      cost {cost:.5f} lam {lam:.1e}")
+        if not improved:
+            break
+    return params_at(x), cost
+
+
+@dataclass
+class FitResult:
+    profile: EngineProfile
+    rows: list[Prepared]
+    fitted: dict[str, float]  # ref -> prediction with all rows
+    held_out: dict[str, float]  # ref -> prediction with the row's GPU left out
+    names: tuple[str, ...]
+
+
+def _quantiles(logs: Sequence[float]) -> tuple[float, float]:
+    if not logs:
+        return 0.0, 0.0
+    lo, hi = np.quantile(np.array(logs), RANGE_QUANTILES)
+    return float(lo), float(hi)
+
+
+def _mape(pairs: Sequence[tuple[float, float]]) -> float | None:
+    if not pairs:
+        return None
+    return float(np.mean([abs(p - m) / m for p, m in pairs]))
+
+
+def fit_profile(
+    prior: priors.PriorProfile,
+    rows: Sequence[Prepared],
+    decode_names: Sequence[str],
+    prefill_names: Sequence[str],
+    *,
+    today: dt.date,
+    log: Callable[[str], None] = print,
+) -> FitResult:
+    """Fit on all rows, then leave each GPU out in turn for the held-out predictions."""
+    decode_rows = [r for r in rows if r.m.kind == "decode"]
+    prefill_rows = [r for r in rows if r.m.kind == "prefill"]
+
+    def fit(
+        dec: Sequence[Prepared],
+        pre: Sequence[Prepared],
+        start: SpeedParameters,
+        alternatives: Sequence[dict[str, float]] = (),
+    ) -> SpeedParameters:
+        p = fit_parameters(dec, prior, start, decode_names, alternatives=alternatives) if decode_names else start
+        return fit_parameters(pre, prior, p, prefill_names, alternatives=alternatives) if prefill_names else p
+
+    full = fit(decode_rows, prefill_rows, prior.parameters, prior.alternative_starts)
+    log(f"  {prior.name}: fitted on {len(decode_rows)} decode + {len(prefill_rows)} prefill rows")
+    full_profile = profile_from(prior, full)
+    fitted = {r.m.ref: r.predict(full_profile) for r in rows}
+    gpus = sorted({r.m.gpu for r in rows})
+    held_out: dict[str, float] = {}
+    if len(gpus) > 1:
+        for gpu in gpus:
+            train_d = [r for r in decode_rows if r.m.gpu != gpu]
+            train_p = [r for r in prefill_rows if r.m.gpu != gpu]
+            params = fit(train_d, train_p, full)
+            prof = profile_from(prior, params)
+            for r in rows:
+                if r.m.gpu == gpu:
+                    held_out[r.m.ref] = r.predict(prof)
+            log(f"    left out {gpu}")
+        source = held_out
+        widen = 1.0
+    else:
+        source = fitted
+        widen = SINGLE_GPU_SPREAD_WIDENING
+
+    def spread(kind: str, fallback: Spread) -> Spread:
+        sel = [r for r in rows if r.m.kind == kind]
+        if not sel:
+            return fallback
+        logs = [math.log(r.m.tokens_per_s / source[r.m.ref]) for r in sel if r.m.tokens_per_s]
+        lo, hi = _quantiles(logs)
+        mape = _mape([(source[r.m.ref], r.m.tokens_per_s) for r in sel if r.m.tokens_per_s])
+        return Spread(min(lo * widen, 0.0), max(hi * widen, 0.0), mape, len(sel))
+
+    kinds = tuple(sorted({r.kind for r in rows}))
+    profile = profile_from(
+        prior,
+        full,
+        version=f"fit-{today.isoformat()}",
+        decode=spread("decode", prior.spread()),
+        prefill=spread("prefill", prior.spread()),
+        rows=len(rows),
+        kinds=kinds,
+    )
+    return FitResult(profile, list(rows), fitted, held_out, tuple(decode_names) + tuple(prefill_names))
+
+
+def _parameters_doc(params: SpeedParameters) -> dict[str, Any]:
+    doc: dict[str, Any] = {}
+    for name in SpeedParameters.names():
+        if name.startswith("sm_cycles_per_weight."):
+            continue
+        doc[name] = params.get(name)
+    doc["sm_cycles_per_weight"] = dict(sorted(params.sm_cycles_per_weight.items()))
+    return doc
+
+
+def profile_doc(
+    profile: EngineProfile, *, fit: dict[str, Any] | None = None, data: list[dict[str, Any]] | None = None
+) -> dict[str, Any]:
+    """The TOML document of a profile."""
+    b = profile.behaviour
+    doc: dict[str, Any] = {
+        "name": profile.name,
+        "version": profile.version,
+        "engines": list(profile.engines),
+        "backend": profile.backend,
+        "rows": profile.rows,
+        "calibrated_kinds": list(profile.calibrated_kinds),
+        "uncalibrated_widening": profile.uncalibrated_widening,
+        "source": profile.source,
+        "notes": profile.notes,
+        "behaviour": {
+            "fp16_accumulate": b.fp16_accumulate,
+            "kv_read_per_query_head": b.kv_read_per_query_head,
+            "micro_batch_tokens": b.micro_batch_tokens,
+            "batch_tokens": b.batch_tokens,
+            "pipeline_parallel_prefill": b.pipeline_parallel_prefill,
+            "flash_attention": b.flash_attention,
+            "cuda_graphs": b.cuda_graphs,
+            "custom_all_reduce": b.custom_all_reduce,
+        },
+        "parameters": _parameters_doc(profile.parameters),
+        "spread": {
+            kind: {
+                k: v for k, v in (("low", s.low), ("high", s.high), ("mape", s.mape), ("rows", s.rows)) if v is not None
+            }
+            for kind, s in (("decode", profile.decode_spread), ("prefill", profile.prefill_spread))
+        },
+    }
+    if fit:
+        doc["fit"] = fit
+    if data:
+        doc["data"] = data
+    return doc
+
+
+def _data_rows(result: FitResult) -> list[dict[str, Any]]:
+    out = []
+    for r in result.rows:
+        m = r.m
+        row: dict[str, Any] = {
+            "ref": m.ref,
+            "engine": m.engine,
+            "gpu": m.gpu,
+            "gpu_count": m.gpu_count,
+            "model": m.model,
+            "quant": m.quant,
+            "kind": m.kind,
+            "prompt_tokens": m.prompt_tokens,
+            "output_tokens": m.output_tokens,
+            "measured": m.tokens_per_s or 0.0,
+            "fitted": round(result.fitted[m.ref], 3),
+        }
+        if m.ref in result.held_out:
+            row["held_out"] = round(result.held_out[m.ref], 3)
+        out.append(row)
+    return out
+
+
+HEADER = (
+    "Engine profile for rigplan's speed model — written by `python -m rigplan.calibration.fit`.\n"
+    "Do not edit by hand: change priors.py or the fit and rerun it.\n"
+)
+
+
+def write_profile(
+    folder: Path, profile: EngineProfile, *, fit: dict[str, Any] | None = None, data: list[dict[str, Any]] | None = None
+) -> Path:
+    path = folder / f"{profile.name}.toml"
+    path.write_text(tomlwrite.dumps(profile_doc(profile, fit=fit, data=data), HEADER), encoding="utf-8")
+    return path
+
+
+def calibration_rows(engine: str, backend: str, prepared: Sequence[Prepared]) -> list[Prepared]:
+    """Non-LEGACY, measured (not OOM) rows of one engine on one backend."""
+    out = []
+    for r in prepared:
+        m = r.m
+        if m.engine != engine or m.legacy or m.oom or not m.tokens_per_s:
+            continue
+        apple = r.kind.startswith("unified/")
+        if (backend == "metal") != apple:
+            continue
+        out.append(r)
+    return out
+
+
+def prepare_all(log: Callable[[str], None] = print) -> list[Prepared]:
+    out = []
+    for m in dataset.measurements():
+        p = prepare(m)
+        if p is None:
+            log(f"  skipped {m.ref}: rigplan refuses this layout")
+            continue
+        out.append(p)
+    return out
+
+
+FITS = (
+    (priors.LLAMA_CPP_CUDA, "llama.cpp", "cuda", DECODE_CUDA, PREFILL_CUDA),
+    (priors.LLAMA_CPP_METAL, "llama.cpp", "metal", DECODE_METAL, PREFILL_METAL),
+    (priors.EXLLAMAV2, "exllamav2", "cuda", DECODE_EXLLAMA, ()),
+)
+
+
+def run(
+    folder: Path, *, priors_only: bool = False, log: Callable[[str], None] = print, today: dt.date | None = None
+) -> dict[str, FitResult]:
+    """Fit (or write the priors of) every profile into ``folder``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    today = today or dt.date.today()
+    fitted_names = {p.name for p, *_ in FITS}
+    results: dict[str, FitResult] = {}
+    for prior in priors.PRIORS:
+        if priors_only or prior.name not in fitted_names:
+            write_profile(folder, profile_from(prior, prior.parameters))
+    if priors_only:
+        return results
+    log("preparing rows …")
+    prepared = prepare_all(log)
+    for prior, engine, backend, dec, pre in FITS:
+        rows = calibration_rows(engine, backend, prepared)
+        result = fit_profile(prior, rows, dec, pre, today=today, log=log)
+        results[prior.name] = result
+        fit_info = {
+            "date": today,
+            "method": "MAP Levenberg-Marquardt on log(predicted/measured), Gaussian log priors; "
+            "spread = 10th-90th percentile of leave-one-GPU-out log residuals",
+            "fitted": list(result.names),
+            "folds": sorted({r.m.gpu for r in rows}),
+            "excluded": "LEGACY rows, out-of-memory rows, the source's own flagged outliers",
+        }
+        write_profile(folder, result.profile, fit=fit_info, data=_data_rows(result))
+        s = result.profile
+        log(f"  {s.name}: decode LOO MAPE {s.decode_spread.mape}, prefill LOO MAPE {s.prefill_spread.mape}")
+    return results
+
+
+def default_folder() -> Path:
+    return Path(__file__).with_name("profiles")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m rigplan.calibration.fit", description=__doc__.splitlines()[0])
+    parser.add_argument("--priors", action="store_true", help="write the prior profiles only")
+    parser.add_argument("--out", type=Path, default=default_folder(), help="folder for the profile files")
+    args = parser.parse_args(argv)
+    run(args.out, priors_only=args.priors)
+    from .load import load_profiles
+
+    load_profiles.cache_clear()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
+
+
+__all__ = ["FitResult", "Prepared", "fit_parameters", "fit_profile", "prepare", "prepare_all", "run"]

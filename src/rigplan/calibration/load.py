@@ -1,0 +1,191 @@
+"""Load the engine profiles shipped as package data (``calibration/profiles/*.toml``).
+
+Each file is one :class:`~rigplan.speed.profile.EngineProfile`: parameters, engine behaviour,
+the residual spread that sets ranges, and the rows it was fitted on.  Unknown keys and wrong
+types are refused with the file and the field named.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import tomllib
+from collections.abc import Mapping
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from ..errors import DataFileError
+from ..speed.profile import WEIGHT_CLASSES, EngineBehaviour, EngineProfile, SpeedParameters, Spread
+
+PROFILE_PACKAGE = "rigplan.calibration"
+PROFILE_FOLDER = "profiles"
+_TOP_KEYS = {
+    "name",
+    "version",
+    "engines",
+    "backend",
+    "source",
+    "notes",
+    "rows",
+    "calibrated_kinds",
+    "uncalibrated_widening",
+    "behaviour",
+    "parameters",
+    "spread",
+    "fit",
+    "data",
+}
+
+
+def _number(path: str, where: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise DataFileError(path, where, f"expected a number, got {value!r}")
+    return float(value)
+
+
+def _spread(path: str, where: str, table: Any) -> Spread:
+    if not isinstance(table, Mapping):
+        raise DataFileError(path, where, "expected a table with low, high (and mape, rows)")
+    unknown = set(table) - {"low", "high", "mape", "rows"}
+    if unknown:
+        raise DataFileError(path, f"{where}.{sorted(unknown)[0]}", "unknown key")
+    for key in ("low", "high"):
+        if key not in table:
+            raise DataFileError(path, f"{where}.{key}", "missing")
+    low, high = _number(path, f"{where}.low", table["low"]), _number(path, f"{where}.high", table["high"])
+    if low > 0 or high < 0:
+        raise DataFileError(path, where, f"low must be ≤ 0 ≤ high, got {low} … {high}")
+    mape = table.get("mape")
+    rows = table.get("rows", 0)
+    if not isinstance(rows, int) or isinstance(rows, bool):
+        raise DataFileError(path, f"{where}.rows", f"expected an integer, got {rows!r}")
+    return Spread(low, high, None if mape is None else _number(path, f"{where}.mape", mape), rows)
+
+
+def _parameters(path: str, table: Any) -> SpeedParameters:
+    if not isinstance(table, Mapping):
+        raise DataFileError(path, "parameters", "expected a table")
+    names = {f.name for f in dataclasses.fields(SpeedParameters)}
+    values: dict[str, Any] = {}
+    for key, value in table.items():
+        if key not in names:
+            raise DataFileError(path, f"parameters.{key}", f"unknown parameter (known: {', '.join(sorted(names))})")
+        if key == "sm_cycles_per_weight":
+            if not isinstance(value, Mapping):
+                raise DataFileError(path, "parameters.sm_cycles_per_weight", "expected a table")
+            cycles = {}
+            for cls, c in value.items():
+                if cls not in WEIGHT_CLASSES:
+                    raise DataFileError(
+                        path,
+                        f"parameters.sm_cycles_per_weight.{cls}",
+                        f"unknown weight class (known: {', '.join(WEIGHT_CLASSES)})",
+                    )
+                cycles[cls] = _number(path, f"parameters.sm_cycles_per_weight.{cls}", c)
+            values[key] = cycles
+        else:
+            number = _number(path, f"parameters.{key}", value)
+            if number < 0:
+                raise DataFileError(path, f"parameters.{key}", f"must be ≥ 0, got {number}")
+            values[key] = number
+    return SpeedParameters(**values)
+
+
+def _behaviour(path: str, table: Any) -> EngineBehaviour:
+    if not isinstance(table, Mapping):
+        raise DataFileError(path, "behaviour", "expected a table")
+    fields = {f.name: f for f in dataclasses.fields(EngineBehaviour)}
+    values: dict[str, Any] = {}
+    for key, value in table.items():
+        if key not in fields:
+            raise DataFileError(path, f"behaviour.{key}", "unknown key")
+        want = fields[key].type
+        if want in ("bool", bool) and not isinstance(value, bool):
+            raise DataFileError(path, f"behaviour.{key}", f"expected true or false, got {value!r}")
+        if want in ("int", int) and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+            raise DataFileError(path, f"behaviour.{key}", f"expected a whole number ≥ 1, got {value!r}")
+        values[key] = value
+    return EngineBehaviour(**values)
+
+
+def parse_profile(path: str, doc: Mapping[str, Any]) -> EngineProfile:
+    """An :class:`EngineProfile` from a parsed TOML document; ``path`` names it in errors."""
+    unknown = set(doc) - _TOP_KEYS
+    if unknown:
+        raise DataFileError(path, sorted(unknown)[0], "unknown key")
+    for key in ("name", "version", "engines", "backend", "parameters", "spread"):
+        if key not in doc:
+            raise DataFileError(path, key, "missing")
+    engines = doc["engines"]
+    if not isinstance(engines, list) or not all(isinstance(e, str) for e in engines) or not engines:
+        raise DataFileError(path, "engines", "expected a list of engine ids")
+    spread = doc["spread"]
+    if not isinstance(spread, Mapping) or "decode" not in spread or "prefill" not in spread:
+        raise DataFileError(path, "spread", "expected [spread.decode] and [spread.prefill]")
+    for key in ("name", "version", "backend"):
+        if not isinstance(doc[key], str):
+            raise DataFileError(path, key, f"expected a string, got {doc[key]!r}")
+    rows = doc.get("rows", 0)
+    if not isinstance(rows, int) or isinstance(rows, bool) or rows < 0:
+        raise DataFileError(path, "rows", f"expected a whole number ≥ 0, got {rows!r}")
+    kinds = doc.get("calibrated_kinds", [])
+    if not isinstance(kinds, list) or not all(isinstance(k, str) for k in kinds):
+        raise DataFileError(path, "calibrated_kinds", "expected a list of strings")
+    return EngineProfile(
+        name=doc["name"],
+        version=doc["version"],
+        engines=tuple(engines),
+        backend=doc["backend"],
+        parameters=_parameters(path, doc["parameters"]),
+        behaviour=_behaviour(path, doc.get("behaviour", {})),
+        decode_spread=_spread(path, "spread.decode", spread["decode"]),
+        prefill_spread=_spread(path, "spread.prefill", spread["prefill"]),
+        rows=rows,
+        calibrated_kinds=tuple(kinds),
+        uncalibrated_widening=_number(path, "uncalibrated_widening", doc.get("uncalibrated_widening", 1.5)),
+        source=str(doc.get("source", "")),
+        notes=str(doc.get("notes", "")),
+    )
+
+
+def read_profile(path: Path | str) -> EngineProfile:
+    """Read one profile file.
+
+    Raises:
+        DataFileError: not TOML, or a field missing, unknown or of the wrong type.
+    """
+    p = Path(path)
+    try:
+        doc = tomllib.loads(p.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise DataFileError(str(p), "toml", str(exc)) from None
+    return parse_profile(str(p), doc)
+
+
+@functools.cache
+def load_profiles() -> dict[str, EngineProfile]:
+    """Every shipped engine profile by name (read once per process)."""
+    folder = resources.files(PROFILE_PACKAGE).joinpath(PROFILE_FOLDER)
+    out: dict[str, EngineProfile] = {}
+    for entry in sorted(folder.iterdir(), key=lambda e: e.name):
+        if not entry.name.endswith(".toml"):
+            continue
+        try:
+            doc = tomllib.loads(entry.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as exc:
+            raise DataFileError(f"{PROFILE_FOLDER}/{entry.name}", "toml", str(exc)) from None
+        profile = parse_profile(f"{PROFILE_FOLDER}/{entry.name}", doc)
+        out[profile.name] = profile
+    return out
+
+
+def profile_rows(name: str) -> list[dict[str, Any]]:
+    """The ``[[data]]`` rows a shipped profile was fitted on (for reports and tests)."""
+    folder = resources.files(PROFILE_PACKAGE).joinpath(PROFILE_FOLDER)
+    for entry in folder.iterdir():
+        if entry.name.endswith(".toml"):
+            doc = tomllib.loads(entry.read_text(encoding="utf-8"))
+            if doc.get("name") == name:
+                return list(doc.get("data", []))
+    return []

@@ -1,0 +1,196 @@
+"""``rigplan calibrate`` (your own benchmark results) and ``rigplan accuracy`` (the model's)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from ..errors import InvalidValueError
+from . import app
+from .output import console, print_json, table
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+
+
+def _factor(value: float | None) -> str:
+    return "—" if value is None else f"×{value:.3f}"
+
+
+@app.command()
+def calibrate(
+    files: Annotated[
+        list[Path] | None,
+        typer.Argument(
+            help="llama-bench output (-o json, -o jsonl or its markdown table) or vllm bench serve --save-result JSON."
+        ),
+    ] = None,
+    engine: Annotated[
+        str | None,
+        typer.Option(help="Engine that produced the files (default: llama.cpp for llama-bench, vllm for vllm bench)."),
+    ] = None,
+    gpu: Annotated[
+        str | None,
+        typer.Option(
+            help="The rig the results came from, e.g. 'rtx-4090' or '2x rtx-3090' "
+            "(needed when the file does not name its GPUs)."
+        ),
+    ] = None,
+    model: Annotated[
+        str | None, typer.Option(help="Catalogue model id, when the file's model is not recognised.")
+    ] = None,
+    show: Annotated[bool, typer.Option("--show", help="List the stored calibration.")] = False,
+    reset: Annotated[bool, typer.Option("--reset", help="Delete the stored calibration.")] = False,
+    json: JsonOpt = False,
+) -> None:
+    """Fit rigplan's speed model to your own benchmark results and use them from now on.
+
+    Every result is compared with rigplan's prediction for the same model, quant, rig and test;
+    the geometric-mean correction per engine and GPU type is stored in your config dir and
+    applied to later estimates, which then say "calibrated on your results".
+
+    Example: rigplan calibrate bench.json --gpu '2x rtx-3090'
+    """
+    from ..calibration import user
+
+    if show or reset:
+        if files:
+            raise InvalidValueError("files", "--show and --reset take no files")
+        if reset:
+            removed = user.reset()
+            if json:
+                print_json({"reset": removed, "store": str(user.store_path())})
+            else:
+                console().print("stored calibration deleted" if removed else "no stored calibration")
+            return
+        entries = user.show()
+        if json:
+            print_json({"store": str(user.store_path()), "entries": entries})
+            return
+        if not entries:
+            console().print(f"no stored calibration ({user.store_path()})")
+            return
+        rows = [
+            [
+                e["engine"],
+                ", ".join(e["gpus"]),
+                _factor(e["decode_factor"]),
+                _factor(e["prefill_factor"]),
+                str(e["rows"]),
+                str(e["fitted_on"]),
+            ]
+            for e in entries
+        ]
+        console().print(
+            table(
+                f"your calibration ({user.store_path()})",
+                ["engine", "GPUs", "decode", "prefill", "rows", "fitted"],
+                rows,
+                right={2, 3, 4},
+            )
+        )
+        return
+    if not files:
+        raise InvalidValueError("files", "give one or more benchmark files (or --show / --reset)")
+    results = user.calibrate(files, engine=engine, gpu=gpu, model=model)
+    if json:
+        print_json({"results": [r.to_dict() for r in results]})
+        return
+    con = console()
+    for r in results:
+        rows = [
+            [
+                row["kind"],
+                row["model"],
+                row["quant"],
+                row["rig"],
+                str(row["prompt_tokens"] if row["kind"] == "prefill" else row["output_tokens"]),
+                f"{row['tokens_per_s']:.4g}",
+                f"{row['predicted']:.4g}",
+            ]
+            for row in r.rows
+        ]
+        con.print(
+            table(
+                f"{r.engine} on {', '.join(r.gpus)}",
+                ["test", "model", "quant", "rig", "tokens", "measured", "rigplan"],
+                rows,
+                right={4, 5, 6},
+            )
+        )
+        con.print(
+            f"correction: decode {_factor(r.decode_factor)}, prefill {_factor(r.prefill_factor)}"
+            f" — stored in {r.path}; later estimates say 'calibrated on your results'"
+        )
+
+
+@app.command()
+def accuracy(
+    refit: Annotated[
+        bool,
+        typer.Option(
+            "--refit", help="Refit every profile first (minutes) instead of using the stored held-out predictions."
+        ),
+    ] = False,
+    json: JsonOpt = False,
+) -> None:
+    """How well the speed model predicts published measurements on GPUs it was not fitted to.
+
+    Leave-one-GPU-out cross-validation per engine and test kind: MAPE, how often the range holds
+    the measurement, the same figures for a naive bandwidth roofline, and the worst rows.
+
+    Example: rigplan accuracy --json
+    """
+    from ..calibration.accuracy import accuracy_report
+
+    report = accuracy_report(refit=refit)
+    if json:
+        print_json(report.to_dict())
+        return
+    rows = []
+    for g in report.groups:
+        target = "" if g.meets is None else ("met" if g.meets else "NOT MET")
+        rows.append(
+            [
+                g.profile,
+                g.kind,
+                g.scope,
+                str(g.rows),
+                f"{g.mape:.1%}",
+                f"{g.coverage:.0%}",
+                f"{g.roofline_mape:.0%}",
+                target,
+            ]
+        )
+    con = console()
+    con.print(
+        table(
+            "leave-one-GPU-out accuracy",
+            ["profile", "test", "scope", "rows", "MAPE", "range holds", "roofline MAPE", "target"],
+            rows,
+            right={3, 4, 5, 6},
+        )
+    )
+    con.print(f"fits/OOM verdicts agree on {report.fits_agreement:.1%} of {report.fits_runs} runs")
+    worst = [
+        [
+            r.ref,
+            f"{r.gpu_count}× {r.gpu}",
+            r.model,
+            r.quant,
+            f"{r.kind} {r.tokens}",
+            f"{r.measured:.4g}",
+            f"{r.predicted:.4g}",
+            f"{r.error:+.0%}",
+        ]
+        for r in report.worst()
+    ]
+    con.print(
+        table(
+            "worst rows",
+            ["row", "rig", "model", "quant", "test", "measured", "predicted", "error"],
+            worst,
+            right={5, 6, 7},
+        )
+    )

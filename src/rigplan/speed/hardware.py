@@ -1,0 +1,134 @@
+"""What a GPU offers the speed model: memory class, bandwidth, SM throughput, matmul peak.
+
+Efficiencies in the engine profiles are tied to these derived quantities (memory technology,
+SM count × clock, architecture generation), never to a GPU id, so that a profile fitted on
+some GPUs carries over to the rest of the catalogue.
+"""
+
+from __future__ import annotations
+
+from ..catalog.records import GPU
+from ..units import GB, TERA
+
+#: Memory classes the efficiencies are keyed by.
+HBM, GDDR, UNIFIED = "hbm", "gddr", "unified"
+MEMORY_CLASSES = (HBM, GDDR, UNIFIED)
+
+#: Dense FP16 tensor FLOPs per SM per clock where the catalogue row lacks a tensor figure
+#: (FP16 accumulate on GeForce parts, which llama.cpp's cuBLAS calls use).  Derived from
+#: catalogue rows that do list it: RTX 3090 142 TF = 82 SM × 1.695 GHz × 1022; RTX 4090 330.3 =
+#: 128 × 2.52 × 1024; T4 65 = 40 × 1.59 × 1022; V100 125 = 80 × 1.53 × 1021; A100 312 = 108 ×
+#: 1.41 × 2049; H100 SXM 989 = 132 × 1.98 × 3784 [D from gpu_specs.csv].
+TENSOR_FLOPS_PER_SM_CLOCK: dict[str, float] = {
+    "volta": 1024.0,
+    "turing": 1024.0,
+    "ampere": 1024.0,
+    "ada": 1024.0,
+    "blackwell": 1024.0,
+    "hopper": 3784.0,
+    "cdna3": 2048.0,
+    "rdna3": 512.0,
+}
+#: Architectures without tensor cores: matmuls run on the FP32 units (Pascal's FP16 rate is
+#: 1/64 of FP32, so llama.cpp computes in FP32 there).
+NO_TENSOR_CORES = frozenset({"pascal", "maxwell", "kepler"})
+#: Integer dot-product (dp4a) rate relative to FP32 on Pascal GP102: 4 int8 MACs per FP32 FMA
+#: slot (NVIDIA Tesla P40 datasheet: 47 INT8 TOPS vs 12 FP32 TFLOPS).  llama.cpp's quantised
+#: matmul kernels (MMQ) use dp4a where there are no tensor cores.
+DP4A_SPEEDUP_OVER_FP32 = 4.0
+
+#: Apple GPUs: 128 FP32 ALUs per GPU core, FP16 at the same rate, 2 FLOPs per FMA (Apple
+#: Metal feature tables; the M2 Ultra's 27.2 TFLOPS = 76 cores × 128 × 2 × 1.398 GHz).
+APPLE_ALUS_PER_CORE = 128
+FLOPS_PER_FMA = 2
+#: GPU clock of each Apple generation in MHz (public spec tables, e.g. Wikipedia "Apple M2";
+#: Apple does not publish clocks): M1 1278, M2 1398, M3 1380, M4 1578 [D].
+APPLE_GPU_CLOCK_MHZ: dict[str, float] = {
+    "apple-m1": 1278.0,
+    "apple-m2": 1398.0,
+    "apple-m3": 1380.0,
+    "apple-m4": 1578.0,
+}
+#: Fallback for an Apple generation not in the table (the newest listed).
+APPLE_DEFAULT_CLOCK_MHZ = 1578.0
+#: Fallbacks when a catalogue row has no SM count or clock (a mid-range 2022 part: 60 SMs at
+#: 2.0 GHz); used only to keep the model defined, the range is widened for such rows.
+DEFAULT_SM_COUNT = 60
+DEFAULT_CLOCK_MHZ = 2000.0
+MHZ = 1e6
+
+
+def memory_class(gpu: GPU) -> str:
+    """ "hbm", "gddr" or "unified" (Apple's LPDDR shared with the CPU)."""
+    kind = gpu.memory_type.lower()
+    if gpu.is_apple or "lpddr" in kind or "unified" in kind:
+        return UNIFIED
+    if kind.startswith("hbm"):
+        return HBM
+    return GDDR
+
+
+def bandwidth_bytes_per_s(gpu: GPU) -> float:
+    """Peak memory bandwidth in bytes per second."""
+    return gpu.bandwidth_gb_per_s * GB
+
+
+def sm_clock_per_s(gpu: GPU) -> float:
+    """SM (Apple: GPU core) count × clock: SM-cycles per second, the unit ALU costs are in.
+
+    >>> from rigplan.catalog import load_catalog
+    >>> round(sm_clock_per_s(load_catalog().gpus["rtx-4090"]) / 1e9, 1)
+    322.6
+    """
+    sms = gpu.sm_count or DEFAULT_SM_COUNT
+    if gpu.is_apple:
+        mhz = APPLE_GPU_CLOCK_MHZ.get(gpu.architecture, APPLE_DEFAULT_CLOCK_MHZ)
+    else:
+        mhz = float(gpu.boost_clock_mhz or DEFAULT_CLOCK_MHZ)
+    return sms * mhz * MHZ
+
+
+def fp32_flops(gpu: GPU) -> float:
+    """Vector FP32 FLOP/s (Apple: cores × 128 ALUs × 2 × clock)."""
+    if gpu.fp32_tflops:
+        return gpu.fp32_tflops * TERA
+    if gpu.is_apple:
+        return sm_clock_per_s(gpu) * APPLE_ALUS_PER_CORE * FLOPS_PER_FMA
+    return sm_clock_per_s(gpu) * APPLE_ALUS_PER_CORE * FLOPS_PER_FMA
+
+
+def matmul_peak_flops(gpu: GPU, *, fp16_accumulate: bool, quantized: bool = False, precision: str = "16") -> float:
+    """Dense matmul peak the engine can reach on ``gpu``, in FLOP/s.
+
+    Args:
+        fp16_accumulate: the engine's GEMMs accumulate in FP16 (llama.cpp's cuBLAS calls use
+            CUBLAS_COMPUTE_16F), which runs at twice the FP32-accumulate rate on GeForce cards.
+        quantized: quantised weights on a GPU without tensor cores use dp4a integer kernels.
+        precision: "fp8" or "int8" where weights and activations run in 8 bits (vLLM-class FP8 /
+            W8A8 GEMMs) and the GPU has those tensor cores; else 16-bit.
+    """
+    if precision == "fp8" and gpu.fp8_tensor_tflops:
+        return gpu.fp8_tensor_tflops * TERA
+    if precision == "int8" and gpu.int8_tensor_tops:
+        return gpu.int8_tensor_tops * TERA
+    if gpu.is_apple:
+        return fp32_flops(gpu)
+    if gpu.architecture in NO_TENSOR_CORES:
+        return fp32_flops(gpu) * (DP4A_SPEEDUP_OVER_FP32 if quantized else 1.0)
+    if fp16_accumulate and gpu.fp16_acc16_tensor_tflops:
+        return gpu.fp16_acc16_tensor_tflops * TERA
+    if gpu.fp16_tensor_tflops:
+        return gpu.fp16_tensor_tflops * TERA
+    per_clock = TENSOR_FLOPS_PER_SM_CLOCK.get(gpu.architecture, TENSOR_FLOPS_PER_SM_CLOCK["ada"])
+    return sm_clock_per_s(gpu) * per_clock
+
+
+def is_calibrated_kind(gpu: GPU, kinds: tuple[str, ...]) -> bool:
+    """Whether ``gpu``'s hardware kind (memory class / architecture) appears in ``kinds``."""
+    return hardware_kind(gpu) in kinds
+
+
+def hardware_kind(gpu: GPU) -> str:
+    """A GPU's kind for "was this kind of hardware in the calibration data": memory class and
+    architecture generation ("gddr/ada", "hbm/hopper", "unified/apple-m2")."""
+    return f"{memory_class(gpu)}/{gpu.architecture}"

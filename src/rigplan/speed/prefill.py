@@ -1,0 +1,208 @@
+"""Prefill: processing the prompt in micro-batches, and the time to the first token.
+
+Per GPU and micro-batch of u tokens at position p (perf-model.md §4)::
+
+    matmuls    = 2 · weights · u / tensor throughput
+    dequant    = quantised weights · cycles / (SMs · clock)      (weights dequantised per batch)
+    attention  = 4 · n_h · d_h · layers · (p + u) · u / tensor throughput
+               + score passes · n_h · layers · (p + u) · u · 4 B / (η_mem · BW)   (no flash attention)
+    activations= passes · u · (d + d_ff) · 4 B · layers / (η_mem · BW)
+    overhead   = layers · per-layer overhead
+
+A layer split pipelines micro-batches across GPUs (llama.cpp pipeline parallelism: up to
+n_batch / n_ubatch micro-batches in flight, drained after each llama_decode call); tensor
+parallel GPUs share each micro-batch and all-reduce twice per layer; offloaded layers have their
+weights copied to the GPU for every micro-batch, as llama.cpp does for batches of 32 or more.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .. import arch
+from ..catalog.records import Model
+from . import hardware
+from .comm import ACTIVATION_BYTES_16, ACTIVATION_BYTES_32
+from .decode import (
+    ALL_REDUCES_PER_LAYER,
+    HOST_MEMORY_EFFICIENCY,
+    Topology,
+    gemm_precision,
+    memory_efficiency,
+    tensor_throughput,
+)
+from .profile import EngineBehaviour, SpeedParameters
+from .work import DeviceWork, ForwardWork, experts_active_fraction, experts_read_fraction
+
+#: Bytes of an f32 activation / attention-score element in llama.cpp's graph.
+F32_BYTES = 4
+#: Causal flash attention computes only the lower triangle: half the (p+u)·u score pairs of a
+#: micro-batch's own block (FlashAttention-2 skips masked tiles).
+CAUSAL_FRACTION = 0.5
+#: Share of PCIe bandwidth reached copying offloaded weights to the GPU per micro-batch
+#: (pageable host memory) [D].
+HOST_COPY_EFFICIENCY = 0.7
+#: llama.cpp moves an offloaded layer's matmul to the GPU from this many tokens up
+#: (ggml-backend scheduler, "offload op" for batches ≥ 32).
+HOST_OFFLOAD_MIN_BATCH = 32
+
+
+def micro_batches(prompt_tokens: int, size: int) -> list[tuple[int, int]]:
+    """(position, tokens) of each micro-batch of a prompt."""
+    out, pos = [], 0
+    while pos < prompt_tokens:
+        n = min(size, prompt_tokens - pos)
+        out.append((pos, n))
+        pos += n
+    return out
+
+
+def _ffn_width(model: Model) -> int:
+    if model.is_moe:
+        return model.moe_ffn_size * (model.moe_active_experts + model.moe_shared_experts)
+    return model.ffn_size
+
+
+@dataclass(frozen=True, slots=True)
+class MicroBatchCost:
+    matmul_s: float
+    dequant_s: float
+    attention_s: float
+    activation_s: float
+    overhead_s: float
+    comm_s: float
+
+    @property
+    def total_s(self) -> float:
+        return self.matmul_s + self.dequant_s + self.attention_s + self.activation_s + self.overhead_s + self.comm_s
+
+
+def device_micro_batch(
+    params: SpeedParameters,
+    behaviour: EngineBehaviour,
+    dev: DeviceWork,
+    model: Model,
+    position: int,
+    tokens: int,
+) -> MicroBatchCost:
+    """One GPU's share of one micro-batch (without communication)."""
+    gpu = dev.gpu
+    frac = experts_read_fraction(model, tokens)
+    weights = dev.dense.plus(dev.experts.scaled(frac))
+    quantized = weights.quantized_elements > 0
+    flops_s = tensor_throughput(params, behaviour, gpu, quantized=quantized, precision=gemm_precision(weights))
+    bw = memory_efficiency(params, gpu) * hardware.bandwidth_bytes_per_s(gpu)
+    layers = len(dev.layers)
+    # FLOPs: every token through the dense weights and k of E experts; the dequantisation
+    # works on every expert the micro-batch touches.
+    active = dev.dense.total_elements + dev.experts.total_elements * experts_active_fraction(model)
+    matmul = 2 * active * tokens / flops_s
+    dequant = weights.quantized_elements * params.dequant_sm_cycles_per_weight / hardware.sm_clock_per_s(gpu)
+    pairs: float = (position + tokens) * tokens
+    if behaviour.flash_attention:
+        pairs = (position + CAUSAL_FRACTION * tokens) * tokens
+    kv_layers = len(dev.kv_layers)
+    attention = 4 * arch.attention_width(model) * kv_layers * pairs / dev.shard / flops_s
+    attention += params.attention_score_passes * model.num_heads * kv_layers * pairs * F32_BYTES / dev.shard / bw
+    activation = params.activation_passes * tokens * (model.hidden_size + _ffn_width(model) / dev.shard)
+    activation *= F32_BYTES * layers / bw
+    overhead = layers * params.prefill_overhead_per_layer_s
+    return MicroBatchCost(matmul, dequant, attention, activation, overhead, 0.0)
+
+
+@dataclass(frozen=True, slots=True)
+class Prefill:
+    """Time to process one prompt (seconds), with the first stage's first micro-batch."""
+
+    total_s: float
+    micro_batches: int
+    pipelined: bool
+    first: MicroBatchCost | None
+    host_s: float
+
+
+def _pipeline(times: list[list[float]], hops: list[float], drain_every: int) -> float:
+    """Finish time of a linear pipeline: stage s starts micro-batch k when stage s−1 has
+    handed it over and stage s has finished k−1; the first stage waits for the pipeline to
+    drain every ``drain_every`` micro-batches."""
+    stages, n = len(times), len(times[0])
+    finish = [[0.0] * n for _ in range(stages)]
+    for k in range(n):
+        for s in range(stages):
+            start = finish[s][k - 1] if k else 0.0
+            if s:
+                start = max(start, finish[s - 1][k] + hops[s - 1])
+            elif k and k % drain_every == 0:
+                start = max(start, finish[-1][k - 1])
+            finish[s][k] = start + times[s][k]
+    return finish[-1][-1]
+
+
+def prefill_time(
+    params: SpeedParameters,
+    behaviour: EngineBehaviour,
+    work: ForwardWork,
+    model: Model,
+    prompt_tokens: int,
+    topo: Topology,
+    *,
+    layer_split_hops: bool,
+) -> Prefill:
+    """Time to process a prompt of ``prompt_tokens`` from an empty cache."""
+    batches = micro_batches(prompt_tokens, behaviour.micro_batch_tokens)
+    act = ACTIVATION_BYTES_32 if layer_split_hops else ACTIVATION_BYTES_16
+    times: list[list[float]] = []
+    first: MicroBatchCost | None = None
+    for stage in work.stages:
+        row: list[float] = []
+        ranks = len(stage)
+        link = topo.network if topo.tp_spans_nodes else topo.link
+        for pos, n in batches:
+            costs = [device_micro_batch(params, behaviour, d, model, pos, n) for d in stage]
+            worst = max(costs, key=lambda c: c.total_s)
+            comm = 0.0
+            if ranks > 1:
+                comm = (
+                    ALL_REDUCES_PER_LAYER
+                    * len(stage[0].layers)
+                    * link.all_reduce_s(n * model.hidden_size * ACTIVATION_BYTES_16, ranks)
+                )
+            if first is None:
+                first = MicroBatchCost(
+                    worst.matmul_s, worst.dequant_s, worst.attention_s, worst.activation_s, worst.overhead_s, comm
+                )
+            row.append(worst.total_s + comm)
+        # The prompt's last token goes through the output head (llama.cpp and vLLM compute
+        # logits only for the tokens that need them).
+        head = sum(d.output.nbytes for d in stage) / ranks
+        if head and row:
+            gpu = stage[0].gpu
+            row[-1] += head / (memory_efficiency(params, gpu) * hardware.bandwidth_bytes_per_s(gpu))
+        times.append(row)
+    hops = []
+    for a, b in zip(topo.stage_nodes, topo.stage_nodes[1:], strict=False):
+        link = topo.network if a != b else topo.link
+        hops.append(
+            params.pipeline_hop_s + behaviour.micro_batch_tokens * model.hidden_size * act / link.bus_bytes_per_s
+        )
+    host_s = 0.0
+    if work.host_layers:
+        host_bytes = work.host.nbytes + work.host_experts.nbytes
+        copy = host_bytes / (HOST_COPY_EFFICIENCY * topo.host_link_bytes_per_s)
+        first_gpu = work.stages[0][0].gpu if work.stages else None
+        for _pos, n in batches:
+            if n >= HOST_OFFLOAD_MIN_BATCH and first_gpu is not None:
+                active = work.host.total_elements + work.host_experts.total_elements * experts_active_fraction(model)
+                flops = 2 * active * n
+                host_s += copy + flops / tensor_throughput(params, behaviour, first_gpu, quantized=True)
+            else:
+                host_s += host_bytes / (topo.host_bandwidth_bytes_per_s * HOST_MEMORY_EFFICIENCY)
+    pipelined = behaviour.pipeline_parallel_prefill and len(times) > 1 and not work.host_layers and len(batches) > 1
+    if not times:
+        return Prefill(host_s, len(batches), False, None, host_s)
+    if pipelined:
+        drain = max(1, behaviour.batch_tokens // behaviour.micro_batch_tokens)
+        total = _pipeline(times, hops, drain)
+    else:
+        total = sum(sum(r) for r in times) + sum(hops) * len(batches)
+    return Prefill(total + host_s, len(batches), pipelined, first, host_s)

@@ -1,0 +1,186 @@
+"""Engine profiles: the parameters of the speed model for one engine on one backend.
+
+A profile is data (``calibration/profiles/*.toml``): fitted or prior parameters, the rows they
+came from, the fit date and the spread of the leave-one-GPU-out residuals that sets the ranges.
+This module only defines the typed records; the loader lives in ``rigplan.calibration``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, fields
+
+#: Kernel classes whose per-weight ALU cost differs (a profile's ``sm_cycles_per_weight`` keys).
+WEIGHT_CLASSES = (
+    "float",  # f32 / f16 / bf16: no dequantisation, only the FMA
+    "fp8",  # FP8 weights (converted or native FP8 MMA)
+    "int8",  # INT8 weights with per-channel scales
+    "int4",  # GPTQ / AWQ group-128 INT4 (Marlin / ExLlama kernels)
+    "nf4",  # bitsandbytes NF4 (table lookups)
+    "exl2",  # ExLlamaV2 variable-bit
+    "q8_0",  # ggml q8_0
+    "legacy",  # ggml block-32 types: q4_0, q4_1, q5_0, q5_1, iq4_nl
+    "k4",  # ggml q4_k, q5_k
+    "k6",  # ggml q6_k
+    "k_low",  # ggml q2_k, q3_k (bit-plane unpacking: ALU-bound at batch 1)
+    "iquant",  # ggml i-quants (lattice codebooks)
+)
+
+
+@dataclass(frozen=True, slots=True)
+class SpeedParameters:
+    """Every number the speed model takes from a profile, with its unit in the name.
+
+    Defaults are priors from ``reference/perf-model.md``; a profile overrides what it fits.
+    """
+
+    # --- decode (memory-bound streaming of weights and KV) ---
+    memory_efficiency_hbm: float = 0.75  # achieved / peak DRAM bandwidth (perf-model §3.2)
+    memory_efficiency_gddr: float = 0.85
+    memory_efficiency_unified: float = 0.80
+    #: SM-cycles one weight costs to decode and multiply at batch 1, per kernel class.
+    sm_cycles_per_weight: dict[str, float] = field(default_factory=dict)
+    #: CPU time to launch one layer's kernels; hidden while the GPU is slower (smooth max).
+    launch_overhead_per_layer_s: float = 5e-6
+    #: Per-layer cost that does not overlap GPU work (synchronisation; Metal command buffers).
+    serial_overhead_per_layer_s: float = 0.0
+    #: Fixed per decode step: sampling, scheduler, Python (engines with CUDA graphs: small).
+    step_overhead_s: float = 0.0
+    #: Layer split: synchronisation and activation copy at each GPU boundary, per token.
+    layer_split_hop_s: float = 100e-6
+    #: KV-cache bytes read per step as a multiple of the cache (llama.cpp without flash
+    #: attention reads each KV head once per query head: see ``kv_read_per_query_head``).
+    attention_read_factor: float = 1.0
+    # --- prefill (compute-bound matmuls in micro-batches) ---
+    tensor_efficiency: float = 0.55  # achieved / peak dense tensor FLOP/s on large GEMMs
+    #: Ceiling on GEMM throughput per SM-cycle (tile loads, epilogues), harmonic with the above.
+    sm_flops_per_cycle_cap: float = 4096.0
+    #: Dequantising a quantised weight for a prompt micro-batch, SM-cycles per weight.
+    dequant_sm_cycles_per_weight: float = 0.0
+    #: Passes over the f32 attention-score matrix (no flash attention; 0 with it).
+    attention_score_passes: float = 0.0
+    #: Passes over the per-token activations (norms, rope, residual adds) per layer.
+    activation_passes: float = 2.0
+    #: Per layer per micro-batch (launches, small kernels).
+    prefill_overhead_per_layer_s: float = 20e-6
+    #: Pipeline hop of one micro-batch between GPUs (latency; bytes go at the link's rate).
+    pipeline_hop_s: float = 50e-6
+
+    def cycles_per_weight(self, weight_class: str) -> float:
+        return self.sm_cycles_per_weight.get(weight_class, 0.0)
+
+    @classmethod
+    def names(cls) -> tuple[str, ...]:
+        """Scalar parameter names (``sm_cycles_per_weight.<class>`` for the mapping)."""
+        out: list[str] = []
+        for f in fields(cls):
+            if f.name == "sm_cycles_per_weight":
+                out.extend(f"sm_cycles_per_weight.{c}" for c in WEIGHT_CLASSES)
+            else:
+                out.append(f.name)
+        return tuple(out)
+
+    def get(self, name: str) -> float:
+        if name.startswith("sm_cycles_per_weight."):
+            return self.cycles_per_weight(name.split(".", 1)[1])
+        value = getattr(self, name)
+        assert isinstance(value, float)
+        return value
+
+    def with_values(self, values: dict[str, float]) -> SpeedParameters:
+        """A copy with ``values`` (names as :meth:`names` gives them) replaced."""
+        scalars = {k: float(v) for k, v in values.items() if not k.startswith("sm_cycles_per_weight.")}
+        cycles = dict(self.sm_cycles_per_weight)
+        for k, v in values.items():
+            if k.startswith("sm_cycles_per_weight."):
+                cycles[k.split(".", 1)[1]] = float(v)
+        current = {f.name: getattr(self, f.name) for f in fields(self)}
+        current.update(scalars)
+        current["sm_cycles_per_weight"] = cycles
+        return SpeedParameters(**current)
+
+
+@dataclass(frozen=True, slots=True)
+class EngineBehaviour:
+    """Facts of an engine's code the model needs (not fitted)."""
+
+    #: GEMMs accumulate in FP16 (llama.cpp: cuBLAS CUBLAS_COMPUTE_16F for f16 matmuls).
+    fp16_accumulate: bool = False
+    #: Without flash attention llama.cpp multiplies K and V per query head (GQA broadcast).
+    kv_read_per_query_head: bool = False
+    #: Prompt micro-batch (llama.cpp n_ubatch 512; vLLM chunked-prefill token budget).
+    micro_batch_tokens: int = 512
+    #: Tokens per llama_decode call (llama-bench n_batch 2048): the pipeline drains after each.
+    batch_tokens: int = 2048
+    #: Layer-split prefill overlaps micro-batches across GPUs (llama.cpp pipeline parallelism).
+    pipeline_parallel_prefill: bool = True
+    #: Attention is causal-skipping flash attention (FLOPs of the lower triangle only).
+    flash_attention: bool = False
+    #: CUDA graphs / compiled steps: launch overhead mostly gone.
+    cuda_graphs: bool = False
+    #: Custom one-shot all-reduce where GPUs have P2P (vLLM, SGLang, TRT-LLM).
+    custom_all_reduce: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Spread:
+    """Leave-one-GPU-out log-residual quantiles, log(measured / predicted)."""
+
+    low: float
+    high: float
+    mape: float | None = None
+    rows: int = 0
+
+    def factors(self) -> tuple[float, float]:
+        """Multipliers of the point estimate: (low ≤ 1, high ≥ 1)."""
+        return math.exp(min(self.low, 0.0)), math.exp(max(self.high, 0.0))
+
+
+@dataclass(frozen=True, slots=True)
+class EngineProfile:
+    """Parameters of one engine on one backend, with where they came from.
+
+    ``version`` is "fit-YYYY-MM-DD" for fitted profiles and "prior" for profiles taken from
+    published evidence without calibration rows of their own.
+    """
+
+    name: str
+    version: str
+    engines: tuple[str, ...]
+    backend: str
+    parameters: SpeedParameters
+    behaviour: EngineBehaviour
+    decode_spread: Spread
+    prefill_spread: Spread
+    rows: int = 0
+    #: Hardware kinds (memory class / architecture) present in the calibration rows.
+    calibrated_kinds: tuple[str, ...] = ()
+    #: Extra width (multiplier on the log-range) for hardware kinds not in the rows.
+    uncalibrated_widening: float = 1.5
+    source: str = ""
+    notes: str = ""
+
+    def label(self) -> str:
+        """What the output shows: "llama.cpp-cuda@fit-2026-11-26 (calibrated on 400 rows)"."""
+        if self.rows:
+            return f"{self.name}@{self.version} (calibrated on {self.rows} rows)"
+        lo, hi = self.decode_spread.factors()
+        return f"{self.name}@{self.version} (no calibration rows; range -{1 - lo:.0%}/+{hi - 1:.0%})"
+
+
+@dataclass(frozen=True, slots=True)
+class UserCorrection:
+    """The user's own results for one engine on one kind of GPU: multipliers of the profile's
+    predictions (geometric mean of measured / predicted) and their spread."""
+
+    engine: str
+    gpus: tuple[str, ...]
+    decode_factor: float | None
+    prefill_factor: float | None
+    decode_spread: Spread | None
+    prefill_spread: Spread | None
+    rows: int
+    fitted_on: str
+
+    def applies_to(self, engine_family_id: str, gpu_ids: tuple[str, ...]) -> bool:
+        return engine_family_id == self.engine and set(gpu_ids) <= set(self.gpus)
