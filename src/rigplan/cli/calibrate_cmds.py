@@ -138,15 +138,18 @@ def accuracy(
     """How well the speed model predicts published measurements on GPUs it was not fitted to.
 
     Leave-one-GPU-out cross-validation per engine and test kind: MAPE, how often the range holds
-    the measurement, the same figures for a naive bandwidth roofline, and the worst rows.
+    the measurement, the same figures for a naive bandwidth roofline, and the worst rows; then
+    training tokens/s per GPU, leave-one-model-size-out.
 
     Example: rigplan accuracy --json
     """
     from ..calibration.accuracy import accuracy_report
+    from ..training.fit import format_training_accuracy, training_accuracy
 
     report = accuracy_report(refit=refit)
+    training = training_accuracy(refit=refit)
     if json:
-        print_json(report.to_dict())
+        print_json({**report.to_dict(), "training": training})
         return
     rows = []
     for g in report.groups:
@@ -173,6 +176,7 @@ def accuracy(
         )
     )
     con.print(f"fits/OOM verdicts agree on {report.fits_agreement:.1%} of {report.fits_runs} runs")
+    con.print(format_training_accuracy(training))
     worst = [
         [
             r.ref,
