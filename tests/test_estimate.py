@@ -198,6 +198,7 @@ def test_public_api_is_pinned():
         "DataFileError",
         "Estimate",
         "InvalidValueError",
+        "Plan",
         "Rig",
         "RigSyntaxError",
         "RigplanError",
@@ -213,5 +214,54 @@ def test_public_api_is_pinned():
         "estimate_training",
         "load_catalog",
         "parse_rig",
+        "plan_rigs",
         "plan_training",
     }
+
+
+@pytest.mark.parametrize("engine", ["vllm", "transformers"])
+def test_tied_embeddings_are_held_once(engine):
+    """Gemma 2 ties its output head to the embedding table: one GPU holds that matrix once."""
+    e = estimate("gemma-2-9b", "h100-sxm", engine=engine)
+    assert e.memory.devices[0].weights_bytes == pytest.approx(e.memory.weights_bytes, rel=1e-6)
+
+
+def test_tensor_parallel_must_divide_the_heads():
+    with pytest.raises(UnsupportedError, match="64 attention heads do not divide by 3"):
+        estimate("llama-3-70b", "3x rtx-3090", engine="vllm", quant="int4")
+
+
+def test_llama_cpp_caches_mistral_v01_full_context_in_memory_and_speed():
+    """llama.cpp runs Mistral v0.1 as a plain llama graph: no window in its cache or its reads."""
+    old, new = (
+        estimate(m, "rtx-4090", prompt_tokens=16000, output_tokens=128, force=True)
+        for m in ("mistral-7b", "mistral-7b-v0.3")
+    )
+    assert old.memory.devices[0].kv_cache_bytes == new.memory.devices[0].kv_cache_bytes
+    assert old.speed.decode_tokens_per_s == pytest.approx(new.speed.decode_tokens_per_s, rel=0.01)
+
+
+def test_engines_without_offload_refuse_gpu_layers_and_treat_auto_as_all():
+    with pytest.raises(UnsupportedError, match="keeps every layer"):
+        estimate("llama-3-70b", "rtx-4090", engine="exllamav2", gpu_layers=40)
+    auto = estimate("llama-3-70b", "2x rtx-4090", engine="vllm", quant="int4", gpu_layers="auto")
+    assert auto.memory.placement.host_layers == ()
+
+
+def test_host_ram_limit_fails_the_fit_without_touching_gpu_figures():
+    free = estimate("llama-3-70b", "rtx-4090", quant="q4_k_m", gpu_layers="auto")
+    tight = estimate("llama-3-70b", "rtx-4090", quant="q4_k_m", gpu_layers="auto", host_ram_gb=8)
+    assert not tight.fits and free.fits
+    assert [d.usable_bytes for d in tight.memory.devices] == [d.usable_bytes for d in free.memory.devices]
+
+
+@pytest.mark.parametrize(("engine", "kv"), [("llama.cpp", "fp8"), ("vllm", "q4_0"), ("transformers", "fp8")])
+def test_kv_dtype_must_be_one_the_engine_offers(engine, kv):
+    with pytest.raises(InvalidValueError, match="kv_dtype"):
+        estimate("llama-3-8b", "rtx-4090", engine=engine, kv_dtype=kv, quant="bf16" if engine != "llama.cpp" else None)
+
+
+def test_llama_cpp_pipeline_split_is_its_layer_split():
+    layer = estimate("llama-3-8b", "2x rtx-3090", split="layer").to_dict()["memory"]
+    pipeline = estimate("llama-3-8b", "2x rtx-3090", split="pipeline").to_dict()["memory"]
+    assert layer == pipeline

@@ -216,3 +216,12 @@ def test_psu_covers_the_machine_and_grows_with_every_gpu(ids, cpu, base):
     assert more > sustained
     draw = gpu_draw_watts(gpus)
     assert 0 < draw <= sum(g.board_power_w for g in gpus)
+
+
+def test_row_split_keeps_every_gpu_busy_unlike_layer_split():
+    """Row split divides every matmul across the GPUs; layer split runs them one after another."""
+    from rigplan import estimate
+
+    row = estimate("llama-3-8b", "2x rtx-3090", split="row").power.draw_watts
+    layer = estimate("llama-3-8b", "2x rtx-3090", split="layer").power.draw_watts
+    assert row > layer

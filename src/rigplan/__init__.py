@@ -20,6 +20,7 @@ from .errors import (
     UnsupportedError,
 )
 from .estimate import Estimate, estimate
+from .planner import Plan, plan_rigs
 from .rig import Rig, parse_rig
 from .training import TrainingEstimate, TrainingPlan, estimate_training, plan_training
 
@@ -29,6 +30,7 @@ __all__ = [
     "DataFileError",
     "Estimate",
     "InvalidValueError",
+    "Plan",
     "Rig",
     "RigSyntaxError",
     "RigplanError",
@@ -44,5 +46,6 @@ __all__ = [
     "estimate_training",
     "load_catalog",
     "parse_rig",
+    "plan_rigs",
     "plan_training",
 ]

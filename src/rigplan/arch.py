@@ -219,11 +219,6 @@ def kv_tokens_in_layer(model: Model, layer: int, context: int, *, honor_window: 
     return context
 
 
-def kv_elements(model: Model, context: int, layers: range | None = None) -> int:
-    """KV-cache elements for one sequence of ``context`` tokens over ``layers``."""
-    span = layers if layers is not None else range(model.num_layers)
-    return sum(kv_elements_per_token(model, i) * kv_tokens_in_layer(model, i, context) for i in span)
-
 
 def attention_width(model: Model) -> int:
     """Query-head width n_h · d_h that attention FLOPs scale with."""

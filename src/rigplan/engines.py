@@ -32,6 +32,8 @@ class Engine:
     memory_utilization: float | None
     runs_on_apple: bool
     source: str
+    kv_dtypes: tuple[str, ...] = ("f16", "bf16")
+    offloads_layers: bool = False  # can keep layers in host RAM (llama.cpp -ngl, HF device_map)
 
 
 # vLLM: "gpu_memory_utilization ... default 0.9" (vLLM CacheConfig docstring).
@@ -42,6 +44,12 @@ SGLANG_MEM_FRACTION_STATIC = 0.88
 # TensorRT-LLM: kv_cache_free_gpu_mem_fraction 0.9 of memory left after weights
 # (TensorRT-LLM KvCacheConfig docs); modelled as a 0.9 share like vLLM.
 TRTLLM_FREE_GPU_MEM_FRACTION = 0.9
+
+# KV-cache types each engine offers: llama.cpp -ctk/-ctv (f16, bf16, q8_0, q4_0 …; no fp8),
+# vLLM/SGLang/TensorRT-LLM --kv-cache-dtype auto (the model's 16-bit type) or fp8, ExLlamaV2's
+# FP16/Q8/Q4 caches (Q8/Q4 sized like q8_0/q4_0), Transformers' 16-bit dynamic cache.
+LLAMA_CPP_KV_DTYPES = ("f16", "bf16", "q8_0", "q4_0")
+VLLM_KV_DTYPES = ("bf16", "f16", "fp8")
 
 ENGINES: dict[str, Engine] = {
     e.id: e
@@ -56,6 +64,8 @@ ENGINES: dict[str, Engine] = {
             None,
             True,
             "ggml-org/llama.cpp docs/multi-gpu.md; tools/llama-bench defaults",
+            kv_dtypes=LLAMA_CPP_KV_DTYPES,
+            offloads_layers=True,
         ),
         Engine(
             "ollama",
@@ -67,6 +77,8 @@ ENGINES: dict[str, Engine] = {
             None,
             True,
             "ollama runs llama.cpp; design.md: ollama = llama.cpp",
+            kv_dtypes=LLAMA_CPP_KV_DTYPES,
+            offloads_layers=True,
         ),
         Engine(
             "vllm",
@@ -78,6 +90,7 @@ ENGINES: dict[str, Engine] = {
             VLLM_GPU_MEMORY_UTILIZATION,
             False,
             "vLLM engine arguments (gpu_memory_utilization 0.9)",
+            kv_dtypes=VLLM_KV_DTYPES,
         ),
         Engine(
             "sglang",
@@ -89,6 +102,7 @@ ENGINES: dict[str, Engine] = {
             SGLANG_MEM_FRACTION_STATIC,
             False,
             "SGLang server arguments (mem_fraction_static)",
+            kv_dtypes=VLLM_KV_DTYPES,
         ),
         Engine(
             "tensorrt-llm",
@@ -100,6 +114,7 @@ ENGINES: dict[str, Engine] = {
             TRTLLM_FREE_GPU_MEM_FRACTION,
             False,
             "TensorRT-LLM KvCacheConfig",
+            kv_dtypes=VLLM_KV_DTYPES,
         ),
         Engine(
             "exllamav2",
@@ -111,6 +126,7 @@ ENGINES: dict[str, Engine] = {
             None,
             False,
             "turboderp/exllamav2 README (gpu_split, Q4/Q6/Q8 cache)",
+            kv_dtypes=("f16", "q8_0", "q4_0"),
         ),
         Engine(
             "transformers",
@@ -122,6 +138,8 @@ ENGINES: dict[str, Engine] = {
             None,
             True,
             "Hugging Face Transformers docs, device_map='auto'",
+            kv_dtypes=("bf16", "f16"),
+            offloads_layers=True,
         ),
     )
 }

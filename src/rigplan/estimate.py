@@ -6,29 +6,30 @@ inputs, then calls the pure models (placement → memory → speed → power).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from . import arch
+from .calibration.load import load_profiles
 from .catalog import load_catalog
 from .catalog.load import build_record
 from .catalog.records import Catalog, Model
 from .engines import VLLM, Engine, get_engine
 from .errors import InvalidValueError, UnsupportedError
-from .memory import MemoryEstimate, Workload, estimate_memory, usable_capacity
+from .memory import MemoryEstimate, Workload, estimate_memory
 from .placement import place
 from .power import PowerEstimate, estimate_power
 from .quant import Quant, engine_supports, resolve_quant
 from .rig import Rig, parse_rig, resolve_model
 from .speed import Link, SpeedEstimate, SpeedWorkload, estimate_speed
+from .units import GB
 
 LINKS = ("nvlink", "pcie3", "pcie4", "pcie5")
 # vLLM, SGLang and TensorRT-LLM need CUDA compute capability ≥ 7.0 (vLLM installation docs:
 # "GPU: compute capability 7.0 or higher"); Pascal cards such as the Tesla P40 are 6.1.
 ENGINE_MIN_ARCH = {VLLM: ("pascal",)}
 LANES = (16, 8, 4)
-KV_DTYPES = ("f16", "bf16", "fp8", "q8_0", "q4_0")
 
 
 @dataclass(frozen=True, slots=True)
@@ -286,8 +287,8 @@ def estimate(
     if not engine_supports(q, eng.id):
         raise UnsupportedError(f"{eng.name} cannot run quant {q.id}")
     kv = kv_dtype or eng.default_kv_dtype
-    if kv not in KV_DTYPES:
-        raise InvalidValueError("kv_dtype", f"must be one of {', '.join(KV_DTYPES)}, got {kv!r}")
+    if kv not in eng.kv_dtypes:
+        raise InvalidValueError("kv_dtype", f"{eng.name} offers {', '.join(eng.kv_dtypes)}, not {kv!r}")
     if host_ram_gb is not None and host_ram_gb < 0:
         raise InvalidValueError("host_ram_gb", f"must be ≥ 0, got {host_ram_gb}")
     the_link = default_link(the_rig, link, lanes)
@@ -308,20 +309,21 @@ def estimate(
             pipeline_parallel=pipeline_parallel,
             gpu_layers=layers,
         )
-        return estimate_memory(mdl, q, eng, placement, workload, file_weights=file_weights)
+        return estimate_memory(mdl, q, eng, placement, workload, file_weights=file_weights, host_limit_bytes=host_limit)
 
+    host_limit = None if host_ram_gb is None else int(host_ram_gb * GB)
     if gpu_layers == "auto":
-        mem = memory_for(None)
-        n = mdl.num_layers + 1
-        while not mem.fits and n > 0:
-            n -= 1
-            mem = memory_for(n)
+        mem = memory_for(None)  # engines that cannot offload treat "auto" as every layer
+        if eng.offloads_layers and not all(d.fits for d in mem.devices):
+            mem = _most_layers_that_fit(memory_for, mdl.num_layers)
     elif gpu_layers is None or (isinstance(gpu_layers, int) and not isinstance(gpu_layers, bool)):
+        if gpu_layers is not None and gpu_layers <= mdl.num_layers and not eng.offloads_layers:
+            raise UnsupportedError(
+                f"{eng.name} keeps every layer on the GPUs; gpu_layers needs llama.cpp or transformers"
+            )
         mem = memory_for(gpu_layers)
     else:
         raise InvalidValueError("gpu_layers", f"must be a whole number or 'auto', got {gpu_layers!r}")
-    if host_ram_gb is not None and mem.host_bytes > host_ram_gb * 1e9:
-        mem = _host_overflow(mem)
 
     user_profile = None
     if use_user_calibration:
@@ -338,6 +340,7 @@ def estimate(
         the_link,
         host_memory_bandwidth_gb_per_s=host_memory_bandwidth_gb_per_s,
         user_profile=user_profile,
+        profiles=load_profiles(),
     )
     power = estimate_power(the_rig, mem, speed, batch=batch)
     return Estimate(
@@ -355,12 +358,17 @@ def estimate(
     )
 
 
-def _host_overflow(mem: MemoryEstimate) -> MemoryEstimate:
-    """Host RAM too small for what stays on the host: mark every GPU as not fitting."""
-    import dataclasses
-
-    devices = tuple(dataclasses.replace(d, usable_bytes=min(d.usable_bytes, d.total_bytes - 1)) for d in mem.devices)
-    return dataclasses.replace(mem, devices=devices)
+def _most_layers_that_fit(memory_for: Callable[[int], MemoryEstimate], num_layers: int) -> MemoryEstimate:
+    """The placement with the most layers on the GPUs that still fits them (bisection: GPU
+    memory only grows with layers; ``-ngl`` counts the output head as one more)."""
+    low, high = 0, num_layers  # n = num_layers + 1 (everything) is known not to fit
+    while low < high:
+        mid = (low + high + 1) // 2
+        if all(d.fits for d in memory_for(mid).devices):
+            low = mid
+        else:
+            high = mid - 1
+    return memory_for(low)
 
 
 def _provenance(
@@ -406,9 +414,3 @@ def _provenance(
         kind = "user-calibrated" if speed.calibrated_on_user_results else "estimate"
         prov[f"speed.{key}"] = Provenance(kind, speed.engine_profile, text)
     return prov
-
-
-def usable_bytes(gpu_id: str, engine: str = "llama.cpp") -> int:
-    """Usable memory of one catalogue GPU under an engine's rules (for tables)."""
-    catalog = load_catalog()
-    return usable_capacity(catalog.gpus[gpu_id], get_engine(engine))

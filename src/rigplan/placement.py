@@ -3,7 +3,7 @@
 - layer split (llama.cpp default, ExLlamaV2 gpu_split, HF device_map): contiguous layer
   ranges in proportion to memory; llama.cpp counts the output head as one more layer and
   puts it on the last GPU (``llm_load_tensors``: ``upper_bound(splits, i / (n_layer + 1))``).
-- tensor parallel (vLLM class, llama.cpp ``tensor``): every layer divided by the TP degree
+- tensor parallel (vLLM class; llama.cpp's experimental ``tensor`` split): every layer divided by the TP degree
   inside a node; pipeline stages (layer ranges) across nodes.
 - llama.cpp ``row``: weight matrices divided across GPUs, KV cache and buffers on the main GPU.
 - partial offload (``-ngl``): the first layers stay in host RAM, the last ones go to GPUs.
@@ -46,7 +46,7 @@ class Placement:
 
     @property
     def gpu_layers(self) -> int:
-        """Blocks held by GPUs (llama.cpp ``-ngl`` counts the output head as one more)."""
+        """Blocks held by GPUs (llama.cpp's ``-ngl`` is this plus one when the output head is on a GPU)."""
         return len({i for d in self.devices for i in d.layers})
 
 
@@ -62,6 +62,22 @@ def _proportional_ranges(n_items: int, weights: list[float]) -> list[range]:
         range(owner.index(k), len(owner) - owner[::-1].index(k)) if k in owner else range(0)
         for k in range(len(weights))
     ]
+
+
+def tensor_parallel_problems(model: Model, tp: int) -> list[str]:
+    """Why a tensor-parallel degree cannot split ``model`` (empty when it can).
+
+    The degree must divide the attention heads, and the KV heads must divide it or be divided
+    by it (vLLM replicates KV heads when TP exceeds them); MLA's latent has no KV heads to split.
+    """
+    if tp <= 1:
+        return []
+    problems = []
+    if model.num_heads % tp:
+        problems.append(f"{model.num_heads} attention heads do not divide by {tp}")
+    if not model.is_mla and model.num_kv_heads % tp and tp % model.num_kv_heads:
+        problems.append(f"{model.num_kv_heads} KV heads and {tp} do not divide one another")
+    return problems
 
 
 def default_split(engine: Engine, rig: Rig) -> str:
@@ -91,6 +107,8 @@ def place(
         UnsupportedError: a split the engine does not have.
     """
     split = split or default_split(engine, rig)
+    if split == "pipeline" and engine.family == LLAMA_CPP:
+        split = "layer"  # llama.cpp's layer split is its pipeline parallelism
     if split not in SPLITS:
         raise InvalidValueError("split", f"must be one of {', '.join(SPLITS)}, got {split!r}")
     if split == "row" and engine.family != LLAMA_CPP:
@@ -121,6 +139,9 @@ def place(
         )
     if pp > n_layer:
         raise InvalidValueError("pipeline_parallel", f"PP {pp} exceeds the model's {n_layer} layers")
+    problems = tensor_parallel_problems(model, tp)
+    if problems:
+        raise UnsupportedError(f"tensor parallel {tp} on {model.id}: {'; '.join(problems)}")
     stages = _proportional_ranges(n_layer, [1.0] * pp)
     devices = []
     for s, layers in enumerate(stages):

@@ -30,6 +30,7 @@ from .errors import DataFileError, InvalidValueError, RigplanError, UnknownNameE
 from .estimate import Estimate, estimate, resolve_model_input
 from .memory import usable_capacity
 from .memory.kv_cache import kv_bytes
+from .placement import tensor_parallel_problems
 from .platforms import PLATFORM_CLASSES, PSU_INCLUDED_W, PlatformFit, choose_platform
 from .power import (
     CIRCUITS,
@@ -475,13 +476,7 @@ def _engine_runs_on(engine: str, gpus: Sequence[GPU]) -> bool:
 
 
 def _valid_tp(model: Model, n: int) -> bool:
-    """vLLM-class tensor parallel: the degree divides the attention heads, and the KV heads
-    divide it or it divides them (vLLM replicates KV heads when TP exceeds them)."""
-    if n == 1:
-        return True
-    if model.num_heads % n:
-        return False
-    return model.num_kv_heads % n == 0 or n % model.num_kv_heads == 0
+    return not tensor_parallel_problems(model, n)
 
 
 def _embedding_share(model: Model) -> float:

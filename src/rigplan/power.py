@@ -454,7 +454,8 @@ def gpu_draw_watts(
         idle = g.board_power_w * (IDLE_SHARE_DATACENTER if g.gpu_class == "datacenter" else IDLE_SHARE_DESKTOP)
         active = board * (PREFILL_SHARE if phase == "prefill" else _decode_share(g, batch))
         active = max(min(active, board), idle)
-        sequential = split in ("layer", "pipeline", "row") and batch <= 1 and phase == "decode"
+        # Row and tensor splits make every GPU work on every matmul; layer/pipeline take turns.
+        sequential = split in ("layer", "pipeline") and batch <= 1 and phase == "decode"
         duty = 1.0 / n if sequential and n > 1 else 1.0
         total += idle + (active - idle) * duty
     return total

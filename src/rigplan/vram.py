@@ -12,6 +12,7 @@ from .catalog.records import Catalog, Model
 from .engines import get_engine
 from .errors import RigplanError
 from .estimate import estimate, resolve_model_input
+from .memory.kv_cache import honors_window, kv_bytes
 from .quant import resolve_quant
 from .rig import Rig
 
@@ -34,10 +35,6 @@ class VramRow:
 def vram_dict(model: Model, engine: str, rows: list[VramRow]) -> dict[str, Any]:
     """The table as JSON (what ``rigplan vram --json`` and the web API print)."""
     return {"model": model.id, "engine": engine, "rows": [dataclasses.asdict(r) for r in rows]}
-
-
-def _total(est_dict: dict) -> int:  # type: ignore[type-arg]
-    return sum(int(d["total_bytes"]) for d in est_dict["memory"]["per_gpu"]) + int(est_dict["memory"]["host_bytes"])
 
 
 def smallest_rig(model: Model, quant: str, context: int, gpu_class: str, engine: str, catalog: Catalog) -> str | None:
@@ -114,11 +111,12 @@ def vram_table(
                 catalog=catalog,
                 use_user_calibration=False,
             )
-            d = e.to_dict()
             rigs = {c: smallest_rig(mdl, qid, ctx, c, engine, catalog) for c in CLASSES} if with_rigs else {}
-            rows.append(
-                VramRow(
-                    qid, ctx, e.memory.weights_bytes, sum(x.kv_cache_bytes for x in e.memory.devices), _total(d), rigs
-                )
+            # The KV one sequence of this context needs (a vLLM-class engine reserves a whole
+            # pool instead, which says nothing about the model).
+            kv = kv_bytes(
+                mdl, range(mdl.num_layers), ctx, e.workload.kv_dtype, honor_window=honors_window(mdl, eng.family)
             )
+            fixed = sum(d.weights_bytes + d.activations_bytes + d.overhead_bytes for d in e.memory.devices)
+            rows.append(VramRow(qid, ctx, e.memory.weights_bytes, kv, fixed + kv + e.memory.host_bytes, rigs))
     return mdl, rows

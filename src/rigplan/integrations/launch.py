@@ -177,8 +177,8 @@ def layout_problems(model: Model, tensor_parallel: int, pipeline_parallel: int) 
     - TP divides the vocabulary: the embedding and the output head are split by rows
       (Megatron-style; engines that pad the vocabulary would accept more, rigplan does not
       model the padding).
-    - PP divides the layers: rigplan models equal pipeline stages; a stage with one layer more
-      than the others bounds the pipeline's memory and speed.
+    - PP divides the layers, as the issue asks of a launch layout (rigplan's estimate accepts
+      uneven stages, as vLLM does, and sizes the largest).
     """
     tp, pp = tensor_parallel, pipeline_parallel
     problems = []

@@ -20,7 +20,7 @@ from ..placement import DeviceShare, Placement
 from ..quant import Quant, tensor_bytes
 from ..units import MIB
 from . import buffers
-from .kv_cache import kv_bytes, kv_bytes_per_token, llama_cpp_honors_window
+from .kv_cache import honors_window, kv_bytes, kv_bytes_per_token
 
 # macOS lets the GPU wire only part of unified memory by default (Metal's
 # recommendedMaxWorkingSetSize, tunable with `sysctl iogpu.wired_limit_mb`); llama.cpp logs
@@ -83,12 +83,15 @@ class MemoryEstimate:
     kv_bytes_per_token: float
     placement: Placement
     sequences: int = 1
+    host_limit_bytes: int | None = None  # the rig's host RAM, when stated
 
     @property
     def fits(self) -> bool:
         if self.max_concurrent_sequences is not None and self.max_concurrent_sequences < self.sequences:
             # A vLLM-class KV pool that cannot hold the requested sequences at once (below one,
             # the engine refuses to start: "No available memory for the cache blocks").
+            return False
+        if self.host_limit_bytes is not None and self.host_bytes > self.host_limit_bytes:
             return False
         return all(d.fits for d in self.devices)
 
@@ -134,12 +137,14 @@ def estimate_memory(
     workload: Workload,
     *,
     file_weights: WeightBytes | None = None,
+    host_limit_bytes: int | None = None,
 ) -> MemoryEstimate:
     """Per-GPU and host memory for ``model`` placed by ``placement`` running ``workload``.
 
     Args:
         workload: context per sequence, sequences at once, prompt length, KV dtype.
         file_weights: the real tensor sizes of a model file, used instead of the quant formula.
+        host_limit_bytes: host RAM of the rig; more kept on the host does not fit.
 
     Returns:
         A :class:`MemoryEstimate`; ``fits`` is False when any GPU exceeds its usable memory
@@ -158,13 +163,18 @@ def estimate_memory(
     pool_tokens: list[int] = []
     kv_per_token_total = kv_bytes_per_token(model, range(model.num_layers), workload.kv_dtype)
 
-    for share in placement.devices:
+    for index, share in enumerate(placement.devices):
         gpu = share.gpu
         usable = usable_capacity(gpu, engine)
         weights = math.ceil(sum(per_layer[i] for i in share.layers) / share.shard)
         if share.holds_output:
             weights += math.ceil(output / share.shard)
-        if share.holds_embedding and engine.family == VLLM:
+        # PyTorch engines keep the embedding table on the first GPU (vLLM: the first pipeline
+        # stage, vocabulary-parallel); a tied head on the same GPU is that same matrix.
+        embedding_here = (
+            share.holds_embedding if engine.family == VLLM else engine.family == TRANSFORMERS and index == 0
+        )
+        if embedding_here and not (model.tie_embeddings and share.holds_output):
             weights += math.ceil(token_embd / share.shard)
         kv_layers = share.layers if share.holds_kv else ()
         if engine.family == LLAMA_CPP and placement.split == "row" and share.holds_kv:
@@ -183,7 +193,7 @@ def estimate_memory(
             pool_tokens.append(tokens)
             kv = max(free, 0)  # the engine hands every remaining byte to the KV pool
         else:
-            window = engine.family != LLAMA_CPP or llama_cpp_honors_window(model)
+            window = honors_window(model, engine.family)
             kv = (
                 kv_bytes(model, kv_layers, workload.context, workload.kv_dtype, shard=kv_shard, honor_window=window)
                 * seqs
@@ -205,7 +215,8 @@ def estimate_memory(
                 activations = buffers.transformers_activation_bytes(model, workload.prompt_tokens, seqs)
                 overhead = buffers.TORCH_CUDA_CONTEXT_BYTES
             else:  # exllamav2: fixed-size cache plus a scratch buffer per GPU
-                activations = buffers.transformers_activation_bytes(model, min(workload.prompt_tokens, 2048), 1)
+                chunk = min(workload.prompt_tokens, buffers.EXLLAMAV2_MAX_INPUT_LEN)
+                activations = buffers.transformers_activation_bytes(model, chunk, 1)
                 overhead = buffers.TORCH_CUDA_CONTEXT_BYTES
         devices.append(DeviceMemory(gpu, gpu.memory_bytes, usable, weights, kv, activations, overhead, share.layers))
 
@@ -220,19 +231,6 @@ def estimate_memory(
             host += output
         if engine.family == LLAMA_CPP:
             host += buffers.llama_cpp_host_buffer_bytes(model, pipeline=n_gpus > 1 and placement.split == "layer")
-    if engine.family == TRANSFORMERS and devices:
-        first = devices[0]
-        devices[0] = DeviceMemory(
-            first.gpu,
-            first.capacity_bytes,
-            first.usable_bytes,
-            first.weights_bytes + token_embd,
-            first.kv_cache_bytes,
-            first.activations_bytes,
-            first.overhead_bytes,
-            first.layers,
-        )
-
     kv_pool = min(pool_tokens) if pool_tokens else None
     concurrent = kv_pool // workload.context if kv_pool is not None else None
     return MemoryEstimate(
@@ -244,6 +242,7 @@ def estimate_memory(
         kv_bytes_per_token=kv_per_token_total,
         placement=placement,
         sequences=seqs,
+        host_limit_bytes=host_limit_bytes,
     )
 
 

@@ -96,6 +96,10 @@ def transformers_activation_bytes(model: Model, prompt_tokens: int, batch: int) 
     return ffn + VLLM_ACTIVATION_ROWS * tokens * model.hidden_size * BF16 + batch * model.vocab_size * F32
 
 
+# ExLlamaV2 processes prompts in chunks of max_input_len tokens (ExLlamaV2Config default 2048).
+EXLLAMAV2_MAX_INPUT_LEN = 2048
+
+
 # ---- fixed per-GPU overheads -------------------------------------------------------------
 
 # llama.cpp's CUDA context with lazy module loading.  Bounded by measurement: 6× RTX 3090

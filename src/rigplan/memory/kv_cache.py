@@ -24,11 +24,16 @@ def kv_heads_fraction(model: Model, shard: int) -> float:
     return max(1, model.num_kv_heads // shard) / model.num_kv_heads
 
 
-def llama_cpp_honors_window(model: Model) -> bool:
-    """llama.cpp caches only the window for interleaved sliding-window models (Gemma 2/3: its
-    iSWA cache, llama.cpp PR #13194); Mistral v0.1 and Phi-3 run as plain llama/phi3
-    graphs with a full-context cache."""
-    return model.sliding_window_pattern >= 2
+def honors_window(model: Model, engine_family: str) -> bool:
+    """Whether an engine caches (and reads) only the window on sliding-window layers.
+
+    llama.cpp does so only for interleaved sliding-window models (Gemma 2/3: its iSWA cache,
+    llama.cpp PR #13194); Mistral v0.1 and Phi-3 run there as plain llama/phi3 graphs with a
+    full-context cache.  The other engines honour every window.
+    """
+    from ..engines import LLAMA_CPP
+
+    return engine_family != LLAMA_CPP or model.sliding_window_pattern >= 2
 
 
 def kv_bytes(

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from ..catalog.records import Model
 from ..engines import LLAMA_CPP, VLLM, Engine
 from ..memory import MemoryEstimate
+from ..memory.kv_cache import honors_window
 from ..quant import Quant
 from ..rig import Rig
 from ..units import GB
@@ -212,7 +213,7 @@ def predict(
     """
     assert quant is not None
     params, behaviour = profile.parameters, profile.behaviour
-    work = forward_work(model, quant, memory.placement)
+    work = forward_work(model, quant, memory.placement, honors_window(model, engine_family))
     topo = _topology(rig, work, link, behaviour, host_memory_bandwidth_gb_per_s)
     kv_bytes = _kv_element_bytes(model, memory, workload)
     hops = engine_family != VLLM  # sequential engines hop with the fitted cost; vLLM-class PP copies
@@ -260,14 +261,13 @@ def estimate_speed(
     Args:
         user_profile: a :class:`UserCorrection` from ``rigplan calibrate`` (ignored unless it
             matches the engine and GPUs).
-        profiles: engine profiles by name; None loads the shipped ones (package data).
+        profiles: engine profiles by name (``rigplan.calibration.load.load_profiles()``, read
+            at the API's edge).
         profile: use exactly this profile (the calibration fit passes trial profiles).
     """
     if profile is None:
         if profiles is None:
-            from ..calibration.load import load_profiles
-
-            profiles = load_profiles()
+            raise TypeError("estimate_speed needs profiles= or profile=")
         profile = select_profile(profiles, engine, rig)
     decode, prefill, work = predict(
         profile,

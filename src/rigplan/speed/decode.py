@@ -217,7 +217,7 @@ def step_time(
     if work.host_layers:
         frac = experts_read_fraction(model, batch)
         host_bytes = work.host.nbytes + work.host_experts.nbytes * frac
-        host_bytes += kv_read_bytes(model, work.host_layers, context, kv_element_bytes) * batch
+        host_bytes += kv_read_bytes(model, work.host_layers, context, kv_element_bytes, work.honor_window) * batch
         host_s = host_bytes / (HOST_MEMORY_EFFICIENCY * topo.host_bandwidth_bytes_per_s)
         host_s += params.layer_split_hop_s  # the activation crosses to the GPUs and back
     total = gpus_s + comm_s + hops_s + host_s + params.step_overhead_s

@@ -40,6 +40,10 @@ DP4A_SPEEDUP_OVER_FP32 = 4.0
 #: Apple GPUs: 128 FP32 ALUs per GPU core, FP16 at the same rate, 2 FLOPs per FMA (Apple
 #: Metal feature tables; the M2 Ultra's 27.2 TFLOPS = 76 cores × 128 × 2 × 1.398 GHz).
 APPLE_ALUS_PER_CORE = 128
+# FP32 lanes per NVIDIA SM since Ampere (GA102 whitepaper: 128 FP32 cores per SM; Turing and
+# Volta have 64) — used only when the catalogue has no FP32 figure.
+NVIDIA_FP32_LANES_PER_SM = {"volta": 64, "turing": 64}
+DEFAULT_FP32_LANES_PER_SM = 128
 FLOPS_PER_FMA = 2
 #: GPU clock of each Apple generation in MHz (public spec tables, e.g. Wikipedia "Apple M2";
 #: Apple does not publish clocks): M1 1278, M2 1398, M3 1380, M4 1578 [D].
@@ -94,7 +98,8 @@ def fp32_flops(gpu: GPU) -> float:
         return gpu.fp32_tflops * TERA
     if gpu.is_apple:
         return sm_clock_per_s(gpu) * APPLE_ALUS_PER_CORE * FLOPS_PER_FMA
-    return sm_clock_per_s(gpu) * APPLE_ALUS_PER_CORE * FLOPS_PER_FMA
+    lanes = NVIDIA_FP32_LANES_PER_SM.get(gpu.architecture, DEFAULT_FP32_LANES_PER_SM)
+    return sm_clock_per_s(gpu) * lanes * FLOPS_PER_FMA
 
 
 def matmul_peak_flops(gpu: GPU, *, fp16_accumulate: bool, quantized: bool = False, precision: str = "16") -> float:
@@ -122,10 +127,6 @@ def matmul_peak_flops(gpu: GPU, *, fp16_accumulate: bool, quantized: bool = Fals
     per_clock = TENSOR_FLOPS_PER_SM_CLOCK.get(gpu.architecture, TENSOR_FLOPS_PER_SM_CLOCK["ada"])
     return sm_clock_per_s(gpu) * per_clock
 
-
-def is_calibrated_kind(gpu: GPU, kinds: tuple[str, ...]) -> bool:
-    """Whether ``gpu``'s hardware kind (memory class / architecture) appears in ``kinds``."""
-    return hardware_kind(gpu) in kinds
 
 
 def hardware_kind(gpu: GPU) -> str:

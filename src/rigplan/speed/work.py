@@ -169,10 +169,11 @@ class ForwardWork:
     host_experts: WeightSet
     split: str
     tensor_parallel: int
+    honor_window: bool = True  # the engine caches only the window on sliding-window layers
 
 
 @functools.lru_cache(maxsize=1024)
-def forward_work(model: Model, quant: Quant, placement: Placement) -> ForwardWork:
+def forward_work(model: Model, quant: Quant, placement: Placement, honor_window: bool = True) -> ForwardWork:
     """Group ``placement``'s devices into pipeline stages and sum what each one holds."""
     mw = model_weights(model, quant)
     stages: list[list[DeviceWork]] = []
@@ -189,7 +190,7 @@ def forward_work(model: Model, quant: Quant, placement: Placement) -> ForwardWor
         else:
             kv_layers = tuple(share.layers) if share.holds_kv else ()
             kv_fraction = kv_heads_fraction(model, shard)
-        full, windowed = _kv_elements(model, kv_layers)
+        full, windowed = _kv_elements(model, kv_layers, honor_window)
         work = DeviceWork(
             gpu=share.gpu,
             layers=tuple(share.layers),
@@ -221,6 +222,7 @@ def forward_work(model: Model, quant: Quant, placement: Placement) -> ForwardWor
         host_experts,
         placement.split,
         placement.tensor_parallel,
+        honor_window,
     )
 
 
@@ -229,12 +231,14 @@ def _sum3(a: WeightSet, b: WeightSet, c: WeightSet) -> WeightSet:
     return a.plus(b).plus(c)
 
 
-def _kv_elements(model: Model, layers: tuple[int, ...]) -> tuple[float, tuple[tuple[float, int], ...]]:
+def _kv_elements(
+    model: Model, layers: tuple[int, ...], honor_window: bool
+) -> tuple[float, tuple[tuple[float, int], ...]]:
     full = 0.0
     windows: dict[int, float] = {}
     for i in layers:
         n = arch.kv_elements_per_token(model, i)
-        if arch.is_local_layer(model, i):
+        if honor_window and arch.is_local_layer(model, i):
             windows[model.sliding_window] = windows.get(model.sliding_window, 0.0) + n
         else:
             full += n
@@ -256,11 +260,16 @@ def experts_read_fraction(model: Model, tokens: float) -> float:
 
 
 @functools.lru_cache(maxsize=8192)
-def kv_read_bytes(model: Model, layers: tuple[int, ...], context: int, bytes_per_element: float) -> float:
+def kv_read_bytes(
+    model: Model, layers: tuple[int, ...], context: int, bytes_per_element: float, honor_window: bool = True
+) -> float:
     """KV-cache bytes one sequence of ``context`` tokens holds over ``layers`` (one read)."""
     if not layers or context <= 0:
         return 0.0
-    elements = sum(arch.kv_elements_per_token(model, i) * arch.kv_tokens_in_layer(model, i, context) for i in layers)
+    elements = sum(
+        arch.kv_elements_per_token(model, i) * arch.kv_tokens_in_layer(model, i, context, honor_window=honor_window)
+        for i in layers
+    )
     return elements * bytes_per_element
 
 
