@@ -73,3 +73,16 @@ def test_public_api_raises_only_rigplan_errors(
     else:
         assert isinstance(result.fits, bool)
         assert all(d.total_bytes >= 0 for d in result.memory.devices)
+
+
+def test_absurd_shapes_are_refused_not_enumerated():
+    """A corrupt config with 10^12 layers must fail at once (it used to hang)."""
+    import pytest
+
+    from rigplan import InvalidValueError
+
+    fields = {"hidden_size": 4096, "num_layers": 10**12, "num_heads": 32, "ffn_size": 14336, "vocab_size": 32000}
+    with pytest.raises(InvalidValueError, match="num_layers"):
+        estimate(fields, "rtx-4090")
+    with pytest.raises(InvalidValueError, match="num_layers"):
+        estimate({**fields, "num_layers": 0}, "rtx-4090")

@@ -76,6 +76,33 @@ def check_supported(model: Model) -> None:
         )
 
 
+# Sanity bounds on architecture fields from files or dicts: far beyond any published model
+# (DeepSeek V3: 61 layers, 129k vocabulary; Llama 3.1 405B: 126 layers, 16,384 hidden), and
+# small enough that enumerating tensors stays instant.
+SHAPE_LIMITS = {
+    "num_layers": 1024,
+    "hidden_size": 1 << 17,
+    "num_heads": 4096,
+    "num_kv_heads": 4096,
+    "ffn_size": 1 << 20,
+    "vocab_size": 1 << 23,
+    "moe_num_experts": 4096,
+    "max_context": 1 << 24,
+}
+
+
+def check_shapes(model: Model) -> Model:
+    """Refuse shapes that are zero or absurd (a corrupt config would hang or divide by zero)."""
+    from .errors import InvalidValueError
+
+    for name, limit in SHAPE_LIMITS.items():
+        value = getattr(model, name)
+        floor = 0 if name == "moe_num_experts" else 1
+        if not floor <= value <= limit:
+            raise InvalidValueError(f"{model.id}.{name}", f"must be {floor}–{limit:,}, got {value:,}")
+    return model
+
+
 def head_dim(model: Model) -> int:
     return model.head_dim or model.hidden_size // model.num_heads
 
@@ -217,7 +244,6 @@ def kv_tokens_in_layer(model: Model, layer: int, context: int, *, honor_window: 
     if honor_window and is_local_layer(model, layer):
         return min(context, model.sliding_window)
     return context
-
 
 
 def attention_width(model: Model) -> int:

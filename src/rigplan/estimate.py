@@ -6,6 +6,7 @@ inputs, then calls the pure models (placement → memory → speed → power).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,12 +24,16 @@ from .power import PowerEstimate, estimate_power
 from .quant import Quant, engine_supports, resolve_quant
 from .rig import Rig, parse_rig, resolve_model
 from .speed import Link, SpeedEstimate, SpeedWorkload, estimate_speed
-from .units import GB
+from .units import GIB
 
 LINKS = ("nvlink", "pcie3", "pcie4", "pcie5")
 # vLLM, SGLang and TensorRT-LLM need CUDA compute capability ≥ 7.0 (vLLM installation docs:
 # "GPU: compute capability 7.0 or higher"); Pascal cards such as the Tesla P40 are 6.1.
 ENGINE_MIN_ARCH = {VLLM: ("pascal",)}
+# gpu_layers="auto" leaves this much of each GPU free when it has to offload: the CUDA context
+# and allocator slack beyond llama.cpp's logged buffers vary by driver (0.1–0.5 GiB); packing a
+# GPU to the last MiB would fail on some machines.
+AUTO_GPU_LAYERS_HEADROOM_BYTES = 512 * 2**20
 LANES = (16, 8, 4)
 
 
@@ -85,6 +90,7 @@ class Estimate:
                 "max_concurrent_sequences": m.max_concurrent_sequences,
                 "gpu_layers": m.placement.gpu_layers,
                 "host_layers": len(m.placement.host_layers),
+                "problems": list(m.problems),
                 "per_gpu": [
                     {
                         "gpu": d.gpu.id,
@@ -143,6 +149,7 @@ def model_from_fields(fields: Mapping[str, Any]) -> Model:
     if "num_kv_heads" not in row and "num_heads" in row:
         row["num_kv_heads"] = row["num_heads"]
     model = build_record(Model, row, path="model", where="fields")
+    arch.check_shapes(model)  # before counting: a corrupt layer count must not enumerate tensors
     if model.published_param_count == 0:
         model = _replace_params(model)
     return model
@@ -157,9 +164,11 @@ def _replace_params(model: Model) -> Model:
 def resolve_model_input(model: str | Mapping[str, Any] | Model, catalog: Catalog) -> Model:
     """Catalogue id (wins over a same-named path), dict of fields, or a Model record."""
     if isinstance(model, Model):
-        return model
+        return arch.check_shapes(model)
     if isinstance(model, Mapping):
-        return model_from_fields(model)
+        return arch.check_shapes(model_from_fields(model))
+    if not isinstance(model, str) or not model.strip():
+        raise InvalidValueError("model", f"must be a model id, a path, a repo id or a dict of fields, got {model!r}")
     try:
         return resolve_model(model, catalog)
     except LookupError:
@@ -168,12 +177,15 @@ def resolve_model_input(model: str | Mapping[str, Any] | Model, catalog: Catalog
         found = load_model_source(model)
         if found is None:
             raise
-        return found
+        return arch.check_shapes(found)
 
 
 def resolve_rig_input(rig: str | Rig, catalog: Catalog, network: str | None = None) -> Rig:
+    """A rig string (or "local": the GPUs NVML finds here) or a :class:`Rig`."""
     if isinstance(rig, Rig):
         return rig
+    if not isinstance(rig, str):
+        raise InvalidValueError("rig", f"must be a rig string such as '2x rtx-4090', got {rig!r}")
     if rig.strip().lower() == "local":
         from .integrations.nvml import detect_rig
 
@@ -183,7 +195,7 @@ def resolve_rig_input(rig: str | Rig, catalog: Catalog, network: str | None = No
 
 def default_link(rig: Rig, link: str | None, lanes: int | None) -> Link:
     """The best link the rig's GPUs have without a bridge (SXM parts: NVLink)."""
-    lanes = lanes or 16
+    lanes = 16 if lanes is None else lanes
     if lanes not in LANES:
         raise InvalidValueError("lanes", f"must be one of {', '.join(map(str, LANES))}, got {lanes}")
     gpus = rig.gpus
@@ -206,6 +218,14 @@ def default_link(rig: Rig, link: str | None, lanes: int | None) -> Link:
             )
         return Link("nvlink", lanes, True)
     return Link(link, lanes, p2p)
+
+
+def check_number(name: str, value: Any, *, minimum: float, integer: bool = False) -> None:
+    """Refuse a value that is not a (whole, finite) number of at least ``minimum``."""
+    kinds = (int,) if integer else (int, float)
+    if isinstance(value, bool) or not isinstance(value, kinds) or not math.isfinite(value) or value < minimum:
+        what = "a whole number" if integer else "a number"
+        raise InvalidValueError(name, f"must be {what} ≥ {minimum:g}, got {value!r}")
 
 
 def _check_tokens(prompt_tokens: int, output_tokens: int, context: int | None, batch: int) -> int:
@@ -264,6 +284,24 @@ def estimate(
         RigplanError: unknown names (with suggestions), impossible values, unsupported layouts.
     """
     catalog = catalog or load_catalog()
+    for name, text in (
+        ("quant", quant),
+        ("kv_dtype", kv_dtype),
+        ("split", split),
+        ("link", link),
+        ("network", network),
+    ):
+        if text is not None and not isinstance(text, str):
+            raise InvalidValueError(name, f"must be a name, got {text!r}")
+    if not isinstance(engine, str):
+        raise InvalidValueError("engine", f"must be an engine id, got {engine!r}")
+    for name, number in (("tensor_parallel", tensor_parallel), ("pipeline_parallel", pipeline_parallel)):
+        if number is not None:
+            check_number(name, number, minimum=1, integer=True)
+    if host_ram_gb is not None:
+        check_number("host_ram_gb", host_ram_gb, minimum=0)
+    if host_memory_bandwidth_gb_per_s is not None:
+        check_number("host_memory_bandwidth_gb_per_s", host_memory_bandwidth_gb_per_s, minimum=1)
     mdl = resolve_model_input(model, catalog)
     from_file = isinstance(model, str) and mdl.id not in catalog.models
     if from_file and quant is None:
@@ -289,8 +327,6 @@ def estimate(
     kv = kv_dtype or eng.default_kv_dtype
     if kv not in eng.kv_dtypes:
         raise InvalidValueError("kv_dtype", f"{eng.name} offers {', '.join(eng.kv_dtypes)}, not {kv!r}")
-    if host_ram_gb is not None and host_ram_gb < 0:
-        raise InvalidValueError("host_ram_gb", f"must be ≥ 0, got {host_ram_gb}")
     the_link = default_link(the_rig, link, lanes)
     file_weights = None
     if from_file:
@@ -311,7 +347,10 @@ def estimate(
         )
         return estimate_memory(mdl, q, eng, placement, workload, file_weights=file_weights, host_limit_bytes=host_limit)
 
-    host_limit = None if host_ram_gb is None else int(host_ram_gb * GB)
+    # RAM is sold in JEDEC units: a "64 GB" kit holds 64 GiB.
+    host_limit = None if host_ram_gb is None else int(host_ram_gb * GIB)
+    if gpu_layers is None and eng.id == "ollama":
+        gpu_layers = "auto"  # Ollama sets num_gpu from free memory and offloads the rest by default
     if gpu_layers == "auto":
         mem = memory_for(None)  # engines that cannot offload treat "auto" as every layer
         if eng.offloads_layers and not all(d.fits for d in mem.devices):
@@ -364,7 +403,7 @@ def _most_layers_that_fit(memory_for: Callable[[int], MemoryEstimate], num_layer
     low, high = 0, num_layers  # n = num_layers + 1 (everything) is known not to fit
     while low < high:
         mid = (low + high + 1) // 2
-        if all(d.fits for d in memory_for(mid).devices):
+        if all(d.total_bytes + AUTO_GPU_LAYERS_HEADROOM_BYTES <= d.usable_bytes for d in memory_for(mid).devices):
             low = mid
         else:
             high = mid - 1

@@ -26,8 +26,8 @@ from .catalog import load_catalog
 from .catalog.query import best_price
 from .catalog.records import GPU, Catalog, Model, Price
 from .engines import LLAMA_CPP, VLLM, get_engine
-from .errors import DataFileError, InvalidValueError, RigplanError, UnknownNameError
-from .estimate import Estimate, estimate, resolve_model_input
+from .errors import DataFileError, InvalidValueError, RigplanError, UnknownNameError, UnsupportedError
+from .estimate import Estimate, estimate, resolve_model_input, resolve_rig_input
 from .memory import usable_capacity
 from .memory.kv_cache import kv_bytes
 from .placement import tensor_parallel_problems
@@ -1526,7 +1526,7 @@ def power_report(
         model: with a model, tokens/s come from an estimate and electricity per million tokens.
     """
     catalog = catalog or load_catalog()
-    the_rig = rig if isinstance(rig, Rig) else parse_rig(rig, catalog)
+    the_rig = resolve_rig_input(rig, catalog)
     if circuit is not None and circuit not in CIRCUITS:
         raise InvalidValueError("circuit", f"must be one of {', '.join(CIRCUITS)}, got {circuit!r}")
     _check_positive("kwh_price", kwh_price)
@@ -1558,6 +1558,8 @@ def power_report(
         mem, speed = est.memory, est.speed
         tokens = est.speed.decode_throughput_tokens_per_s or est.speed.decode_tokens_per_s
     power = estimate_power(the_rig, mem, speed, platform=fit.platform if fit else None)
+    if power_limit is not None and any(g.is_apple for g in node):
+        raise UnsupportedError("power_limit: an Apple chip's power cannot be capped (no nvidia-smi -pl)")
     cap = (
         _parse_cap(power_limit, node)
         if power_limit is not None

@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass
 
 from .catalog.records import GPU, Catalog, Model
-from .errors import RigSyntaxError, UnknownGPUError, UnknownModelError, closest
+from .errors import InvalidValueError, RigSyntaxError, UnknownGPUError, UnknownModelError, closest
 
 MAX_GPUS_PER_NODE = 16
 MAX_NODES = 1024
@@ -109,10 +109,10 @@ def parse_rig(text: str, catalog: Catalog, *, network: str = DEFAULT_NETWORK) ->
         RigSyntaxError: empty terms, zero or absurd counts.
         UnknownGPUError: a GPU name that is not in the catalogue.
     """
-    if not text or not text.strip():
-        raise RigSyntaxError(text, "the rig is empty")
+    if not isinstance(text, str) or not text.strip():
+        raise RigSyntaxError(str(text), "the rig is empty")
     if text.strip().lower() == "local":
-        raise RigSyntaxError(text, "'local' must be resolved by detection before parsing")
+        raise RigSyntaxError(text, "'local' (the GPUs of this machine) is not accepted here")
     nodes = 1
     body = text
     if m := _NODES.match(text):
@@ -130,11 +130,16 @@ def parse_rig(text: str, catalog: Catalog, *, network: str = DEFAULT_NETWORK) ->
             raise RigSyntaxError(text, f"the term {term.strip()!r} has a count but no GPU")
         if count < 1:
             raise RigSyntaxError(text, f"a GPU count must be at least 1, got {count}")
+        if len(gpus) + count > MAX_GPUS_PER_NODE:
+            raise RigSyntaxError(text, f"at most {MAX_GPUS_PER_NODE} GPUs per node, got {len(gpus) + count}")
         gpus.extend([resolve_gpu(name, catalog)] * count)
-    if len(gpus) > MAX_GPUS_PER_NODE:
-        raise RigSyntaxError(text, f"at most {MAX_GPUS_PER_NODE} GPUs per node, got {len(gpus)}")
     if any(g.is_apple for g in gpus) and (len(gpus) > 1 or nodes > 1):
         raise RigSyntaxError(text, "an Apple chip is a whole machine: use one per rig")
+    modules = {g.form_factor for g in gpus} & {"sxm", "oam"}
+    if modules and len({g.form_factor for g in gpus}) > 1:
+        raise RigSyntaxError(
+            text, "SXM/OAM modules sit on their own baseboard: they cannot share a node with other GPUs"
+        )
     if network not in NETWORKS:
-        raise RigSyntaxError(text, f"network must be one of {', '.join(NETWORKS)}")
+        raise InvalidValueError("network", f"must be one of {', '.join(NETWORKS)}, got {network!r}")
     return Rig(gpus=tuple(gpus), nodes=nodes, network=network)

@@ -155,6 +155,27 @@ def test_vram_table(capsys):
         pytest.param(["estimate", "llama-3-8b"], "rig", id="missing-rig"),
         pytest.param(["gpus", "--sort", "colour"], "sort", id="bad-sort"),
         pytest.param(["nonsense"], "No such command", id="unknown-command"),
+        pytest.param(["estimate", "llama-3-8b", "--rig", "1000000000000x rtx-4090"], "at most 16", id="huge-count"),
+        pytest.param(["estimate", "llama-3-8b", "--rig", "rtx-4090", "--host-ram", "nan"], "host_ram_gb", id="nan-ram"),
+        pytest.param(
+            ["estimate", "llama-3-8b", "--rig", "rtx-4090", "--gpu-layers", "10", "--host-ram-bandwidth", "0"],
+            "host_memory_bandwidth",
+            id="zero-host-bandwidth",
+        ),
+        pytest.param(
+            ["estimate", "llama-3-8b", "--rig", "2x rtx-4090", "--engine", "vllm", "--tensor-parallel", "0"],
+            "tensor_parallel",
+            id="zero-tp",
+        ),
+        pytest.param(["estimate", "llama-3-8b", "--rig", "rtx-4090", "--lanes", "0"], "lanes", id="zero-lanes"),
+        pytest.param(["power", "m2-ultra-192gb", "--power-limit", "70%"], "cannot be capped", id="apple-cap"),
+        pytest.param(["launch", "llama-3-8b", "--rig", "rtx-4090", "--out", "/dev/null"], "cannot write", id="bad-out"),
+        pytest.param(["launch", "llama-3-8b", "--rig", "rtx-4090", "--context", "0"], "context", id="launch-ctx-0"),
+        pytest.param(["compare", "llama-3-8b", "--rig", "rtx-4090", "--rig", "rtx-4909"], "did you mean", id="compare"),
+        pytest.param(["plan", "llama-3-8b", "--task", "lora", "--have", "rtx-3090"], "no effect", id="task-have"),
+        pytest.param(["plan", "llama-3-8b", "--task", "full", "--deadline", "24"], "deadline", id="deadline-unit"),
+        pytest.param(["gpus", "--class", "datacentre"], "did you mean datacenter", id="class-typo"),
+        pytest.param(["estimate", "llama-3-8b", "--rig", "h100-sxm + rtx-4090"], "baseboard", id="sxm-with-pcie"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(capsys, args, match):

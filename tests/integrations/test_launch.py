@@ -115,7 +115,7 @@ def test_vllm_too_small_does_not_fit_and_says_why():
 SGLANG_CASES = [
     ("llama-3-8b", "rtx-4090", 1, 1),
     ("llama-3-70b", "4x a100-sxm-80gb", 4, 1),
-    ("llama-3-70b", "2x a100-sxm-80gb + 2x a100-pcie-80gb", 4, 1),
+    ("llama-3-70b", "2x a100-pcie-80gb + 2x a100-pcie-40gb", 4, 1),
 ]
 
 

@@ -55,7 +55,7 @@ def test_train_help_has_example():
 
 @pytest.mark.parametrize(
     ("text", "seconds"),
-    [("24h", 86400), ("3d", 259200), ("90m", 5400), ("3600", 3600), ("1.5 hours", 5400), ("2w", 1209600)],
+    [("24h", 86400), ("3d", 259200), ("90m", 5400), ("3600s", 3600), ("1.5 hours", 5400), ("2w", 1209600)],
 )
 def test_parse_duration(text, seconds):
     assert parse_duration(text) == seconds
@@ -66,7 +66,7 @@ def test_parse_tokens(text, tokens):
     assert parse_tokens(text) == tokens
 
 
-@pytest.mark.parametrize("bad", ["soon", "-3h", "0"])
+@pytest.mark.parametrize("bad", ["soon", "-3h", "0", "24"])  # "24": a deadline needs a unit
 def test_parse_duration_bad(bad):
     with pytest.raises(InvalidValueError, match="deadline"):
         parse_duration(bad)

@@ -38,6 +38,9 @@ USER_QUANTILES = (0.10, 0.90)
 #: Fewer rows than this: the range is ±(largest deviation, at least 5 %), not quantiles [D].
 MIN_ROWS_FOR_QUANTILES = 5
 MIN_USER_HALF_WIDTH = math.log(1.05)
+# A user's result more than 5× off rigplan's estimate is a mislabelled file (wrong model, GPU or
+# unit), not a calibration: the worst held-out residual of the shipped fit is about 2×.
+MAX_USER_RATIO = 5.0
 #: How long a writer waits for the lock before giving up (seconds).
 LOCK_TIMEOUT_S = 30.0
 LOCK_POLL_S = 0.05
@@ -621,6 +624,14 @@ def calibrate(
     for m in measurements:
         gpus = tuple(sorted({g.id for g in parse_rig(m.rig, catalog).gpus}))
         predicted = _predict(m)
+        ratio = m.tokens_per_s / predicted
+        if not 1 / MAX_USER_RATIO <= ratio <= MAX_USER_RATIO:
+            raise DataFileError(
+                m.file,
+                m.kind,
+                f"{m.tokens_per_s:.4g} tok/s is {ratio:.3g}× rigplan's {predicted:.4g} for {m.model} on {m.rig}: "
+                "that is not a plausible measurement of this setup (check the model, quant and GPUs)",
+            )
         row = {
             **asdict(m),
             "predicted": round(predicted, 4),

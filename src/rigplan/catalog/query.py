@@ -7,9 +7,9 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import InvalidValueError
+from ..errors import InvalidValueError, closest
 from .load import load_catalog
-from .records import GPU, Catalog, Model, Price
+from .records import GPU, GPU_CLASSES, Catalog, Model, Price
 
 GPU_SORTS = ("memory", "bandwidth", "fp16", "power", "price", "year", "name")
 
@@ -56,8 +56,17 @@ def list_gpus(
     catalog = catalog or load_catalog()
     if sort not in GPU_SORTS:
         raise InvalidValueError("sort", f"must be one of {', '.join(GPU_SORTS)}, got {sort!r}")
-    if min_memory_gb is not None and min_memory_gb < 0:
-        raise InvalidValueError("min_memory", f"must be ≥ 0, got {min_memory_gb}")
+    if min_memory_gb is not None and not (min_memory_gb >= 0 and min_memory_gb != float("inf")):
+        raise InvalidValueError("min_memory", f"must be a number of GB ≥ 0, got {min_memory_gb}")
+    for field, value, choices in (
+        ("vendor", vendor, sorted({g.vendor for g in catalog.gpus.values()})),
+        ("class", gpu_class, list(GPU_CLASSES)),
+    ):
+        if value is not None and value.lower() not in choices:
+            hint = closest(value, choices)
+            raise InvalidValueError(
+                field, f"{value!r} is not one of {', '.join(choices)}" + (f" — did you mean {hint[0]}?" if hint else "")
+            )
     rows = []
     for g in catalog.gpus.values():
         if min_memory_gb is not None and g.memory_gb < min_memory_gb:

@@ -7,6 +7,7 @@ one line and exits 2; ``estimate`` exits 1 when the model does not fit.
 from __future__ import annotations
 
 import sys
+import warnings
 
 import typer
 
@@ -33,8 +34,13 @@ for _optional in ("plan_cmds", "device_cmds", "calibrate_cmds", "train_cmds", "s
             raise
 
 
+def _show_warning(message: Warning | str, category: type[Warning], *_: object, **__: object) -> None:
+    print(f"rigplan: warning: {message}", file=sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``rigplan`` script."""
+    warnings.showwarning = _show_warning  # one line, not a source excerpt
     try:
         app(args=argv, prog_name="rigplan")  # usage errors: click prints them and exits 2
     except RigplanError as exc:

@@ -52,7 +52,8 @@ def gpus(
                 link,
                 f"{g.board_power_w}",
                 format_usd(v.price.usd if v.price else None)
-                + (f" ({v.price.kind} {v.price.as_of:%Y-%m})" if v.price else ""),
+                + (f" ({v.price.kind})" if v.price and v.price.kind == "launch" else "")
+                + (f" ({v.price.kind}, {v.price.as_of:%Y-%m})" if v.price and v.price.kind != "launch" else ""),
                 v.correction or "",
             ]
         )

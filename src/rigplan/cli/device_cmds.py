@@ -162,9 +162,14 @@ def launch(
     for w in caught:
         _warn(str(w.message))
     if out is not None:
-        out.mkdir(parents=True, exist_ok=True)
-        for f in plan.files:
-            (out / f.name).write_text(f.text, encoding="utf-8")
+        if not str(out).strip():
+            raise InvalidValueError("out", "give a folder to write the files to")
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+            for f in plan.files:
+                (out / f.name).write_text(f.text, encoding="utf-8")
+        except OSError as exc:
+            raise InvalidValueError("out", f"cannot write to {str(out)!r}: {exc.strerror or exc}") from None
     if json:
         print_json(plan.to_dict())
     else:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Annotated, Any
 
 import typer
@@ -87,6 +88,8 @@ def render_estimate(d: dict[str, Any], explain: bool) -> None:
             f"KV pool {m['kv_pool_tokens']:,} tokens = {m['max_concurrent_sequences']} sequences of {d['context']:,}"
         )
     con.print("  ".join(extra))
+    for problem in m["problems"]:
+        con.print(f"does not fit: {problem}")
     con.print(
         f"decode {_speed_cell(s['decode_tokens_per_s'], s['decode_tokens_per_s_range'])} per sequence"
         + (
@@ -132,7 +135,9 @@ def estimate_cmd(
     gpu_layers: Annotated[str | None, typer.Option(help="Layers on GPUs (llama.cpp -ngl): a number or 'auto'.")] = None,
     link: Annotated[str | None, typer.Option(help="nvlink, pcie3, pcie4 or pcie5.")] = None,
     lanes: Annotated[int | None, typer.Option(help="PCIe lanes per GPU: 16, 8 or 4.")] = None,
-    host_ram: Annotated[float | None, typer.Option("--host-ram", help="Host RAM in GB.")] = None,
+    host_ram: Annotated[
+        float | None, typer.Option("--host-ram", help="Host RAM as sold (GB of DIMMs = GiB), e.g. 64.")
+    ] = None,
     host_ram_bandwidth: Annotated[
         float | None, typer.Option("--host-ram-bandwidth", help="Host memory bandwidth in GB/s.")
     ] = None,
@@ -196,9 +201,13 @@ def compare(
     batch: Annotated[int, typer.Option(help="Sequences at once.")] = 1,
     prompt_tokens: Annotated[int, typer.Option(help="Prompt length.")] = 512,
     output_tokens: Annotated[int, typer.Option(help="Generated tokens.")] = 128,
+    force: Annotated[bool, typer.Option("--force", help="Allow a context beyond the model's maximum.")] = False,
     json: JsonOpt = False,
 ) -> None:
     """Several rigs side by side for one model: fit, memory, speed, power.
+
+    Speeds are shown only for rigs where the model fits. Exit status: 0 when every rig could be
+    estimated, 2 when one could not (its error is printed below the table).
 
     Example: rigplan compare llama-3-70b --rig '2x rtx-3090' --rig rtx-5090 --rig m2-ultra-192gb
     """
@@ -218,32 +227,40 @@ def compare(
                     batch=batch,
                     prompt_tokens=prompt_tokens,
                     output_tokens=output_tokens,
+                    force=force,
                 ).to_dict()
             )
         except RigplanError as exc:
             results.append({"rig": r, "error": str(exc)})
+    errors = [d for d in results if "error" in d]
     if json:
         print_json({"model": model, "results": results})
-        return
-    rows = []
-    for d in results:
-        if "error" in d:
-            rows.append([d["rig"], "error", d["error"], "", "", "", ""])
-            continue
-        top = max(d["memory"]["per_gpu"], key=lambda g: g["total_bytes"] / g["usable_bytes"])
-        s = d["speed"]
-        rows.append(
-            [
-                d["rig"],
-                "yes" if d["fits"] else "NO",
-                d["quant"],
-                f"{format_gib(top['total_bytes'])} / {format_gib(top['usable_bytes'])}",
-                _speed_cell(s["decode_tokens_per_s"], s["decode_tokens_per_s_range"]),
-                _speed_cell(s["prefill_tokens_per_s"], s["prefill_tokens_per_s_range"]),
-                f"{d['power']['board_watts']} W",
-            ]
-        )
-    console().print(table(None, ["rig", "fits", "quant", "fullest GPU", "decode", "prefill", "board power"], rows))
+    else:
+        rows = []
+        for d in results:
+            if "error" in d:
+                continue
+            top = max(d["memory"]["per_gpu"], key=lambda g: g["total_bytes"] / g["usable_bytes"])
+            s = d["speed"]
+            fits = d["fits"]
+            rows.append(
+                [
+                    d["rig"],
+                    "yes" if fits else "NO",
+                    d["quant"],
+                    f"{format_gib(top['total_bytes'])} / {format_gib(top['usable_bytes'])}",
+                    _speed_cell(s["decode_tokens_per_s"], s["decode_tokens_per_s_range"]) if fits else "—",
+                    _speed_cell(s["prefill_tokens_per_s"], s["prefill_tokens_per_s_range"]) if fits else "—",
+                    f"{d['power']['board_watts']} W",
+                ]
+            )
+        if rows:
+            console().print(
+                table(None, ["rig", "fits", "quant", "fullest GPU", "decode", "prefill", "board power"], rows)
+            )
+        for d in errors:
+            print(f"rigplan: error: {d['rig']}: {d['error']}", file=sys.stderr)
+    raise typer.Exit(2 if errors else 0)
 
 
 @app.command()

@@ -168,6 +168,32 @@ def plan_cmd(
     Example: rigplan plan llama-2-70b --quant 4bit --budget 4000 --circuit 120v15a
     Example: rigplan plan llama-3-70b --task qlora --tokens 1e8 --deadline 24h
     """
+    from ..errors import InvalidValueError
+
+    mode_flags = (
+        {
+            "--tokens": tokens is not None,
+            "--deadline": deadline is not None,
+            "--seq-len": seq_len != 2048,
+            "--allow-offload": allow_offload,
+        }
+        if task is None
+        else {
+            "--engine": engine is not None,
+            "--users": users != 1,
+            "--min-tokens-per-s": min_tokens_per_s is not None,
+            "--have": bool(have),
+            "--price": bool(price),
+            "--nvlink": nvlink,
+            "--circuit": circuit is not None,
+            "--max-watts": max_watts is not None,
+            "--platform": platform is not None,
+        }
+    )
+    unused = [flag for flag, given in mode_flags.items() if given]
+    if unused:
+        mode = "with --task" if task is not None else "without --task"
+        raise InvalidValueError(unused[0].lstrip("-"), f"{', '.join(unused)} has no effect {mode}")
     if task is not None:
         from .train_cmds import training_plan_output
 
@@ -179,7 +205,6 @@ def plan_cmd(
             budget=budget,
             max_gpus=max_gpus,
             gpu_class=gpu_class,
-            gpus=have or None,
             seq_len=seq_len,
             objective=objective,
             allow_offload=allow_offload,
@@ -200,7 +225,7 @@ def plan_cmd(
             min_tokens_per_s=min_tokens_per_s,
             budget_usd=budget,
             max_watts=max_watts,
-            circuit=circuit,
+            circuit=circuit.lower() if circuit else None,
             max_gpus=max_gpus,
             gpu_class=gpu_class,
             platform=platform,
@@ -309,10 +334,18 @@ def render_power(report: PowerReport) -> None:
             ],
             [
                 "  speed at that limit",
-                f"decode ×{cap['decode_speed_factor']:.2f}, prefill ×{cap['prefill_speed_factor']:.2f}, "
-                f"training ×{cap['training_speed_factor']:.2f}",
+                ", ".join(
+                    f"{phase} ×{cap[f'{phase}_speed_factor']:.2f}"
+                    if cap[f"{phase}_speed_factor"] is not None
+                    else f"{phase} unknown"
+                    for phase in ("decode", "prefill", "training")
+                ),
             ],
-            ["  PSU / wall at that limit", f"{cap['psu_watts']:,} W{per_node} / {cap['wall_watts']:,} W"],
+            [
+                "  PSU / wall at that limit",
+                (f"{cap['psu_watts']:,} W{per_node}" if cap["psu_watts"] is not None else "built-in supply")
+                + (f" / {cap['wall_watts']:,} W" if cap["wall_watts"] is not None else ""),
+            ],
         ]
     if d["kwh_price"] is not None:
         rows.append(["electricity", f"${d['energy_usd_per_hour']:.2f} an hour at ~{p['workload_wall_watts']:,} W"])
@@ -359,6 +392,7 @@ def power_cmd(
     """
     from ..planner import power_report
 
+    circuit = circuit.lower() if circuit else None
     report = power_report(
         rig,
         platform=platform,

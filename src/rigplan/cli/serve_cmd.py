@@ -61,6 +61,25 @@ def serve(
     web_app = create_app(
         allow_paths=allow_paths, allow_network=allow_network, allowed_hosts=None if loopback else ["*"]
     )
+    _check_can_listen(host, port)
     shown = f"[{host}]" if ":" in host else host
     print(f"rigplan: serving on http://{shown}:{port}/ (Ctrl-C stops)", file=sys.stderr)
     uvicorn.run(web_app, host=host, port=port, log_level="warning", server_header=False)
+
+
+def _check_can_listen(host: str, port: int) -> None:
+    """Bind once before starting uvicorn, so a bad address or a busy port is one clear error."""
+    import socket
+
+    from ..errors import InvalidValueError
+
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        family, _, _, _, address = infos[0]
+        with socket.socket(family, socket.SOCK_STREAM) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind(address)
+    except (OSError, UnicodeError) as exc:
+        raise InvalidValueError(
+            "host", f"cannot listen on {host}:{port}: {getattr(exc, 'strerror', None) or exc}"
+        ) from None

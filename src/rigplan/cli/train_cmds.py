@@ -12,18 +12,18 @@ from ..units import format_gib, format_rate
 from . import app
 from .output import console, print_json, table
 
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|sec|m|min|h|hr|hours?|d|days?|w|weeks?)?\s*$", re.IGNORECASE)
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|sec|m|min|h|hr|hours?|d|days?|w|weeks?)\s*$", re.IGNORECASE)
 _SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 
 def parse_duration(text: str | None) -> float | None:
-    """``'24h'`` → 86400.0; ``'3d'``, ``'90m'``, ``'3600'`` (seconds) also work."""
+    """``'24h'`` → 86400.0; ``'3d'``, ``'90m'``, ``'3600s'`` also work (a unit is required)."""
     if text is None:
         return None
     m = _DURATION.match(text)
     if not m:
         raise InvalidValueError("deadline", f"cannot read {text!r}: use e.g. 24h, 3d, 90m")
-    unit = (m.group(2) or "s").lower()[0]
+    unit = m.group(2).lower()[0]
     value = float(m.group(1)) * _SECONDS["m" if unit == "m" else unit]
     if value <= 0:
         raise InvalidValueError("deadline", f"must be positive, got {text!r}")

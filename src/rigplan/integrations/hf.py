@@ -30,6 +30,25 @@ def _offline() -> bool:
     return environ_flag("HF_HUB_OFFLINE")
 
 
+# Seconds to wait for a TCP connection to the Hub before calling it unreachable: without this
+# check huggingface_hub retries five times with back-off (~25 s) before failing.
+HUB_CONNECT_TIMEOUT_S = 3.0
+
+
+def _hub_reachable() -> bool:
+    import os
+    import socket
+    from urllib.parse import urlparse
+
+    endpoint = urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co"))
+    port = endpoint.port or (443 if endpoint.scheme == "https" else 80)
+    try:
+        with socket.create_connection((endpoint.hostname or "huggingface.co", port), timeout=HUB_CONNECT_TIMEOUT_S):
+            return True
+    except OSError:
+        return False
+
+
 def _hub_cache_dir() -> str | None:
     # Read at call time: huggingface_hub reads its constants once at import.
     if os.environ.get("HF_HUB_CACHE"):
@@ -64,6 +83,14 @@ def download_config(repo_id: str, revision: str | None = None) -> Path:
             f"{repo_id}: reading Hugging Face repos needs huggingface_hub: pip install 'rigplan[hf]'"
         ) from None
     offline = _offline()
+    if not offline and not _hub_reachable():
+        cached = hub.try_to_load_from_cache(repo_id, "config.json", cache_dir=_hub_cache_dir(), revision=revision)
+        if isinstance(cached, str):
+            return Path(cached)
+        raise HubError(
+            f"{repo_id}: the Hugging Face Hub could not be reached and the repo is not in the local cache; "
+            "connect once, or pass a local config.json, model folder or .gguf path"
+        )
     try:
         path = hub.hf_hub_download(
             repo_id,

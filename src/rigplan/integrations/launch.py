@@ -306,7 +306,7 @@ def launch_plan(
         raise InvalidValueError("users", f"must be a whole number ≥ 1, got {users!r}")
     m = _resolve_model(model, catalog)
     the_rig = resolve_rig_input(rig, catalog, network)
-    ctx = context or min(m.model.max_context, DEFAULT_LAUNCH_CONTEXT)
+    ctx = min(m.model.max_context, DEFAULT_LAUNCH_CONTEXT) if context is None else context
     kv = kv_dtype or eng.default_kv_dtype
     _check_kv(eng.id, kv)
     if eng.family == VLLM:

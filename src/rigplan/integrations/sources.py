@@ -28,7 +28,7 @@ from typing import Any
 from .. import arch
 from ..catalog.load import build_record
 from ..catalog.records import Model
-from ..errors import CatalogError, DataFileError, UnsupportedError
+from ..errors import CatalogError, DataFileError, InvalidValueError, UnsupportedError
 
 
 class ModelSourceWarning(UserWarning):
@@ -693,6 +693,10 @@ def build_model(fields: Mapping[str, Any], *, where: str) -> Model:
             "num_key_value_heads",
             f"{model.num_kv_heads} does not divide {model.num_heads} attention heads",
         )
+    try:
+        arch.check_shapes(model)  # before counting: a corrupt layer count must not enumerate tensors
+    except InvalidValueError as exc:
+        raise DataFileError(where, exc.field.split(".")[-1], str(exc).split(": ", 1)[-1]) from None
     if model.published_param_count == 0:
         model = dataclasses.replace(model, published_param_count=arch.count_parameters(model))
     return model

@@ -18,7 +18,7 @@ from ..catalog.records import GPU, Model
 from ..engines import LLAMA_CPP, TRANSFORMERS, VLLM, Engine
 from ..placement import DeviceShare, Placement
 from ..quant import Quant, tensor_bytes
-from ..units import MIB
+from ..units import GIB, MIB
 from . import buffers
 from .kv_cache import honors_window, kv_bytes, kv_bytes_per_token
 
@@ -84,6 +84,25 @@ class MemoryEstimate:
     placement: Placement
     sequences: int = 1
     host_limit_bytes: int | None = None  # the rig's host RAM, when stated
+
+    @property
+    def problems(self) -> tuple[str, ...]:
+        """Why it does not fit, one line per reason (empty when it fits)."""
+        out = [
+            f"GPU {i} ({d.gpu.id}) needs {d.total_bytes / GIB:.1f} GiB of its {d.usable_bytes / GIB:.1f} GiB usable"
+            for i, d in enumerate(self.devices)
+            if not d.fits
+        ]
+        if self.max_concurrent_sequences is not None and self.max_concurrent_sequences < self.sequences:
+            out.append(
+                f"the KV pool holds {self.kv_pool_tokens:,} tokens: {self.max_concurrent_sequences} sequences "
+                f"at once, fewer than the {self.sequences} asked for"
+            )
+        if self.host_limit_bytes is not None and self.host_bytes > self.host_limit_bytes:
+            out.append(
+                f"host RAM: needs {self.host_bytes / GIB:.1f} GiB of the {self.host_limit_bytes / GIB:.1f} GiB given"
+            )
+        return tuple(out)
 
     @property
     def fits(self) -> bool:
