@@ -37,6 +37,10 @@ from .setup import (
 from .shape import ModelShape, model_shape
 from .speed import Interconnect, TrainingProfile, TrainingSpeed, estimate_training_speed, interconnect_for
 
+# bf16 arithmetic arrived with Ampere (CUDA compute capability 8.0); Pascal, Volta and Turing
+# lack it (torch.cuda.is_bf16_supported() is False there).
+NO_BF16_ARCHITECTURES = frozenset({"pascal", "volta", "turing"})
+
 # The speed range: ± twice the leave-one-model-size-out MAPE of the profile (for normally
 # distributed errors MAPE ≈ 0.8σ, so this is about ±1.6σ, ~90% of outcomes).
 RANGE_MAPE_MULTIPLE = 2
@@ -266,6 +270,8 @@ def build_setup(
             raise UnsupportedError("precision: QLoRA computes in bf16 or f16 over the NF4 base (bitsandbytes)")
         if gpu.vendor not in ("nvidia", "amd"):
             raise UnsupportedError(f"method qlora: bitsandbytes needs CUDA or ROCm; {gpu.id} has neither")
+    if prec is Precision.BF16 and gpu.architecture in NO_BF16_ARCHITECTURES:
+        raise UnsupportedError(f"precision bf16: {gpu.id} ({gpu.architecture}) has no bf16 support; use f16 or f32")
     if prec is Precision.FP8 and gpu.fp8_tensor_tflops is None:
         raise UnsupportedError(f"precision fp8: {gpu.id} has no FP8 tensor cores (Ada, Hopper and later have)")
     paged = (m is Method.QLORA) if paged_optimizer is None else bool(paged_optimizer)

@@ -18,8 +18,9 @@ import dataclasses
 from dataclasses import dataclass
 
 from ..catalog.records import GPU
+from ..engines import get_engine
+from ..memory import usable_capacity
 from ..memory.buffers import NCCL_BUFFER_BYTES, TORCH_CUDA_CONTEXT_BYTES
-from ..units import MIB
 from .setup import Checkpointing, Layout, Method, Optimizer, Precision, TrainingSetup
 from .shape import SIXTEEN_BIT_BYTES, ModelShape, lora_linears, lora_parameters
 
@@ -216,7 +217,7 @@ def estimate_training_memory(shape: ModelShape, setup: TrainingSetup, layout: La
     o_b = optimizer_bytes_per_param(setup.precision, setup.optimizer)
     lora = 0 if setup.method.trains_base else lora_parameters(shape, setup.lora_rank, setup.lora_targets)
     trainable = shape.total_params if setup.method.trains_base else lora
-    capacity = gpu.memory_mib * MIB
+    capacity = usable_capacity(gpu, get_engine("transformers"))  # Apple: the GPU's working-set share
     full_act, selective_act = activation_bytes_per_token_layer(shape, setup, tp)
     lora_act = _lora_activation_bytes_per_token_layer(shape, setup, tp)
     act_b = FLOAT32_BYTES if setup.precision is Precision.F32 else 2
