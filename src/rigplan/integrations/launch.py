@@ -37,7 +37,6 @@ Flags follow the engines' own documentation (checked 2026):
 from __future__ import annotations
 
 import json
-import math
 import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -46,6 +45,8 @@ from typing import Any
 from ..catalog.records import Catalog, Model
 from ..engines import VLLM, get_engine
 from ..errors import InvalidValueError, UnsupportedError
+from ..rig import Rig
+from ..training.estimate import NO_BF16_ARCHITECTURES
 from ..units import GIB
 
 SERVE_ENGINES = ("vllm", "sglang", "llama.cpp", "ollama")
@@ -569,20 +570,6 @@ def _ollama(
 # Training
 # ---------------------------------------------------------------------------------------------
 
-# Bytes per parameter of model states in mixed-precision Adam (ZeRO paper, arXiv:1910.02054
-# §3.1: 2 fp16/bf16 weights + 2 gradients + 12 fp32 master weights, momentum and variance).
-ADAM_WEIGHT_BYTES = 2
-ADAM_GRAD_BYTES = 2
-ADAM_OPTIMIZER_BYTES = 12
-# Frozen base weights in LoRA: bf16; in QLoRA: NF4 with double quantisation (quant.py).
-LORA_BASE_BYTES = 2
-# Share of each GPU's memory the model states may take; the rest holds activations (with
-# checkpointing), the CUDA context, NCCL buffers and allocator fragmentation.  A planning
-# margin, not a measurement: rigplan's training memory model refines it.
-TRAIN_STATE_FRACTION = 0.7
-# GPU architectures without bf16 tensor cores: train in fp16 with loss scaling there.
-_NO_BF16 = frozenset({"pascal", "volta", "turing"})
-
 
 @dataclass(frozen=True, slots=True)
 class ZeroChoice:
@@ -592,36 +579,42 @@ class ZeroChoice:
     state_bytes_per_gpu: int
 
 
-def choose_zero(task: str, parameters: int, n_gpus: int, budget_bytes: int) -> ZeroChoice:
-    """The lowest ZeRO stage (then CPU offload) whose model states fit ``budget_bytes`` per GPU.
+# ZeRO layouts tried, lowest first (then optimizer offload to CPU): full fine-tunes shard
+# optimizer states (1), gradients (2), parameters (3); LoRA/QLoRA have only a frozen base to shard.
+ZERO_LADDER = {
+    "full": ((0, None), (1, None), (2, None), (3, None), (3, "cpu")),
+    "lora": ((0, None), (3, None), (3, "cpu")),
+    "qlora": ((0, None), (3, None), (3, "cpu")),
+}
 
-    Full fine-tune, N GPUs, Ψ parameters (ZeRO paper Figure 1): stage 0 16Ψ; 1: 4Ψ + 12Ψ/N;
-    2: 2Ψ + 14Ψ/N; 3: 16Ψ/N.  LoRA/QLoRA: the frozen base (2Ψ or NF4) replicated, or /N at 3.
-    """
-    from ..quant import NF4_BITS_PER_WEIGHT
 
-    p, n = parameters, n_gpus
-    w, g, o = ADAM_WEIGHT_BYTES, ADAM_GRAD_BYTES, ADAM_OPTIMIZER_BYTES
-    if task == "full":
-        options = [
-            ZeroChoice(0, False, False, (w + g + o) * p),
-            ZeroChoice(1, False, False, (w + g) * p + o * p // n),
-            ZeroChoice(2, False, False, w * p + (g + o) * p // n),
-            ZeroChoice(3, False, False, (w + g + o) * p // n),
-            ZeroChoice(3, True, False, (w + g) * p // n),
-            ZeroChoice(3, True, True, 0),
-        ]
-    else:
-        base = LORA_BASE_BYTES * p if task == "lora" else math.ceil(p * NF4_BITS_PER_WEIGHT / 8)
-        options = [
-            ZeroChoice(0, False, False, base),
-            ZeroChoice(3, False, False, base // n),
-            ZeroChoice(3, False, True, 0),
-        ]
-    for choice in options:
-        if choice.state_bytes_per_gpu <= budget_bytes:
-            return choice
-    return options[-1]
+def choose_zero(model: Model, rig: Rig, task: str, *, bf16: bool, catalog: Catalog) -> tuple[ZeroChoice, bool]:
+    """The lowest ZeRO stage (then CPU offload) at which ``rigplan.estimate_training`` says the
+    job fits, with activation checkpointing; returns the choice and whether anything fits."""
+    from ..errors import RigplanError
+    from ..training import estimate_training
+
+    last: ZeroChoice | None = None
+    for stage, offload in ZERO_LADDER[task]:
+        try:
+            est = estimate_training(
+                model,
+                rig,
+                method=task,
+                zero_stage=stage,
+                offload=offload,
+                activation_checkpointing=True,
+                precision="bf16" if bf16 else "f16",
+                catalog=catalog,
+            )
+        except RigplanError:
+            continue
+        peak = est.memory.peak.total_bytes
+        # rigplan's CPU offload at ZeRO-3 moves parameters too (DeepSpeed offload_param).
+        last = ZeroChoice(stage, offload is not None, offload is not None and stage >= 3, peak)
+        if est.fits:
+            return last, True
+    return last or ZeroChoice(3, True, False, 0), False
 
 
 def _deepspeed_config(choice: ZeroChoice, bf16: bool) -> dict[str, Any]:
@@ -677,8 +670,8 @@ def training_plan(
 ) -> LaunchPlan:
     """torchrun (and accelerate) commands with a DeepSpeed ZeRO config for fine-tuning.
 
-    The ZeRO stage is the lowest whose model states (weights, gradients, Adam states; for
-    LoRA the frozen base) fit :data:`TRAIN_STATE_FRACTION` of the smallest GPU.
+    The ZeRO stage is the lowest at which :func:`rigplan.estimate_training` (with activation
+    checkpointing) says the job fits on every GPU.
 
     Raises:
         InvalidValueError: an unknown task.
@@ -697,17 +690,16 @@ def training_plan(
     per_node, nodes = the_rig.gpus_per_node, the_rig.nodes
     n_gpus = the_rig.gpu_count
     smallest = min(g.memory_bytes for g in the_rig.gpus)
-    params = m.model.published_param_count
-    choice = choose_zero(task, params, n_gpus, int(smallest * TRAIN_STATE_FRACTION))
-    bf16 = not any(g.architecture in _NO_BF16 for g in the_rig.gpus)
+    bf16 = not any(g.architecture in NO_BF16_ARCHITECTURES for g in the_rig.gpus)
+    choice, fits = choose_zero(m.model, the_rig, task, bf16=bf16, catalog=catalog)
     ds = json.dumps(_deepspeed_config(choice, bf16), indent=2) + "\n"
     notes = [
         f"ZeRO stage {choice.stage}"
         + (" with optimizer offload to CPU" if choice.offload_optimizer else "")
         + (" and parameter offload to CPU" if choice.offload_params else "")
-        + f": model states about {choice.state_bytes_per_gpu / GIB:.1f} GiB per GPU of "
-        f"{smallest / GIB:.1f} GiB (activations not included; a planning rule, not the full "
-        "training memory model)",
+        + f", activation checkpointing: about {choice.state_bytes_per_gpu / GIB:.1f} GiB per GPU of "
+        f"{smallest / GIB:.1f} GiB (rigplan train gives the breakdown)"
+        + ("" if fits else "; it does not fit even so: more or larger GPUs, or LoRA/QLoRA"),
         f"{script} is your training script (Hugging Face Trainer or accelerate); it reads "
         '--deepspeed ds_config.json, whose "auto" values come from the script\'s arguments',
     ]
@@ -761,7 +753,7 @@ def training_plan(
         task=task,
         model=m.model.id,
         rig=the_rig.describe(),
-        fits=not choice.offload_params,
+        fits=fits,
         tensor_parallel=1,
         pipeline_parallel=1,
         context=0,
@@ -774,7 +766,7 @@ def training_plan(
             "offload_optimizer": choice.offload_optimizer,
             "offload_params": choice.offload_params,
             "state_bytes_per_gpu": choice.state_bytes_per_gpu,
-            "parameters": params,
+            "parameters": m.model.published_param_count,
             "precision": "bf16" if bf16 else "fp16",
         },
     )
