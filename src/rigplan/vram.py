@@ -11,7 +11,7 @@ from .catalog import load_catalog
 from .catalog.records import Catalog, Model
 from .engines import get_engine
 from .errors import RigplanError
-from .estimate import estimate, resolve_model_input
+from .estimate import Estimate, estimate, resolve_model_input
 from .memory.kv_cache import honors_window, kv_bytes
 from .quant import resolve_quant
 from .rig import Rig
@@ -37,6 +37,22 @@ def vram_dict(model: Model, engine: str, rows: list[VramRow]) -> dict[str, Any]:
     return {"model": model.id, "engine": engine, "rows": [dataclasses.asdict(r) for r in rows]}
 
 
+def _memory_only(model: Model, rig: Rig, *, qid: str, engine: str, context: int, catalog: Catalog) -> Estimate:
+    """An estimate for a context of ``context`` tokens, no generation, whatever the model's maximum."""
+    return estimate(
+        model,
+        rig,
+        quant=qid,
+        engine=engine,
+        context=context,
+        prompt_tokens=0,
+        output_tokens=0,
+        force=True,
+        catalog=catalog,
+        use_user_calibration=False,
+    )
+
+
 def smallest_rig(model: Model, quant: str, context: int, gpu_class: str, engine: str, catalog: Catalog) -> str | None:
     """Fewest GPUs (then the lowest known price, then least memory) of one class that hold
     the model; None if none."""
@@ -52,18 +68,7 @@ def smallest_rig(model: Model, quant: str, context: int, gpu_class: str, engine:
                 break
             rig = Rig(gpus=(gpu,) * n)
             try:
-                e = estimate(
-                    model,
-                    rig,
-                    quant=quant,
-                    engine=engine,
-                    context=context,
-                    prompt_tokens=0,
-                    output_tokens=0,
-                    catalog=catalog,
-                    force=True,
-                    use_user_calibration=False,
-                )
+                e = _memory_only(model, rig, qid=quant, engine=engine, context=context, catalog=catalog)
             except RigplanError:
                 break
             if e.fits:
@@ -99,18 +104,7 @@ def vram_table(
     for q in quants:
         qid = resolve_quant(q, eng.id, gpu_has_fp8=False).id
         for ctx in ctxs:
-            e = estimate(
-                mdl,
-                reference,
-                quant=qid,
-                engine=engine,
-                context=ctx,
-                prompt_tokens=0,
-                output_tokens=0,
-                force=True,
-                catalog=catalog,
-                use_user_calibration=False,
-            )
+            e = _memory_only(mdl, reference, qid=qid, engine=engine, context=ctx, catalog=catalog)
             rigs = {c: smallest_rig(mdl, qid, ctx, c, engine, catalog) for c in CLASSES} if with_rigs else {}
             # The KV one sequence of this context needs (a vLLM-class engine reserves a whole
             # pool instead, which says nothing about the model).

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import functools
 import json
 import math
 import os
@@ -411,36 +412,14 @@ def _vllm_record(
     concurrency = doc.get("max_concurrency") or 1
     batch = _int(concurrency, path, "max_concurrency") or 1
     quant = str(doc.get("quantization") or "bf16")
-    out = [
-        UserMeasurement(
-            file=path,
-            engine=engine,
-            rig=gpu,
-            model=model,
-            quant=quant,
-            kind="decode",
-            prompt_tokens=prompt,
-            output_tokens=output,
-            batch=batch,
-            tokens_per_s=1000.0 / _positive(doc.get("mean_tpot_ms"), path, "mean_tpot_ms"),
-        )
-    ]
+    measured = functools.partial(
+        UserMeasurement, file=path, engine=engine, rig=gpu, model=model, quant=quant, prompt_tokens=prompt
+    )
+    tpot_s = _positive(doc.get("mean_tpot_ms"), path, "mean_tpot_ms") / 1000.0
+    out = [measured(kind="decode", output_tokens=output, batch=batch, tokens_per_s=1.0 / tpot_s)]
     if batch == 1 and doc.get("mean_ttft_ms"):
-        ttft = _positive(doc["mean_ttft_ms"], path, "mean_ttft_ms") / 1000.0
-        out.append(
-            UserMeasurement(
-                file=path,
-                engine=engine,
-                rig=gpu,
-                model=model,
-                quant=quant,
-                kind="prefill",
-                prompt_tokens=prompt,
-                output_tokens=0,
-                batch=1,
-                tokens_per_s=prompt / ttft,
-            )
-        )
+        ttft_s = _positive(doc["mean_ttft_ms"], path, "mean_ttft_ms") / 1000.0
+        out.append(measured(kind="prefill", output_tokens=0, batch=1, tokens_per_s=prompt / ttft_s))
     return out
 
 
