@@ -16,20 +16,20 @@ from .calibration.load import load_profiles
 from .catalog import load_catalog
 from .catalog.load import build_record
 from .catalog.records import Catalog, Model
-from .engines import VLLM, Engine, get_engine
+from .backends import check_backend, default_backend, parse_build
+from .catalog.support import load_support_rules
+from .engines import LLAMA_CPP, VLLM, Engine, get_engine
 from .errors import InvalidValueError, UnsupportedError
 from .memory import MemoryEstimate, Workload, estimate_memory
 from .placement import place
 from .power import PowerEstimate, estimate_power
 from .quant import Quant, engine_supports, resolve_quant
 from .rig import Rig, parse_rig, resolve_model
-from .speed import Link, SpeedEstimate, SpeedWorkload, estimate_speed
+from .speed import EngineSettings, Link, SpeedEstimate, SpeedWorkload, estimate_speed
+from .support import check_support
 from .units import GIB
 
 LINKS = ("nvlink", "pcie3", "pcie4", "pcie5")
-# vLLM, SGLang and TensorRT-LLM need CUDA compute capability ≥ 7.0 (vLLM installation docs:
-# "GPU: compute capability 7.0 or higher"); Pascal cards such as the Tesla P40 are 6.1.
-ENGINE_MIN_ARCH = {VLLM: ("pascal",)}
 # gpu_layers="auto" leaves this much of each GPU free when it has to offload: the CUDA context
 # and allocator slack beyond llama.cpp's logged buffers vary by driver (0.1–0.5 GiB); packing a
 # GPU to the last MiB would fail on some machines.
@@ -59,6 +59,8 @@ class Estimate:
     power: PowerEstimate
     link: Link
     provenance: dict[str, Provenance] = field(default_factory=dict)
+    #: Runs, but slowly or with a caveat (the engine × hardware table, the profile's reach).
+    warnings: tuple[str, ...] = ()
 
     @property
     def fits(self) -> bool:
@@ -121,6 +123,7 @@ class Estimate:
                 "range_widened_for": list(s.off_data),
             },
             "power": p.to_dict(),
+            "warnings": list(self.warnings),
             "provenance": {
                 k: {"kind": v.kind, "source": v.source, **({"formula": v.formula} if v.formula else {})}
                 for k, v in sorted(self.provenance.items())
@@ -267,6 +270,9 @@ def estimate(
     host_memory_bandwidth_gb_per_s: float | None = None,
     force: bool = False,
     catalog: Catalog | None = None,
+    engine_version: str | None = None,
+    backend: str | None = None,
+    flash_attention: bool | None = None,
 ) -> Estimate:
     """Estimate memory, speed and power of ``model`` on ``rig``.
 
@@ -279,6 +285,9 @@ def estimate(
         rig: rig string ("2x rtx-4090", "2 nodes x 8x h100-sxm") or "local".
         quant: quant id or "4bit"/"8bit"/"16bit"; None = the engine's default.
         gpu_layers: None = every layer on GPUs; "auto" = as many as fit; an int = that many.
+        engine_version: llama.cpp build ("b6400"); None = the newest engine profile.
+        backend: cuda, rocm, vulkan, metal, sycl or cpu; None = the GPU vendor's usual one.
+        flash_attention: None = the build's default.
 
     Raises:
         RigplanError: unknown names (with suggestions), impossible values, unsupported layouts.
@@ -316,14 +325,11 @@ def estimate(
         raise InvalidValueError(
             "context", f"{ctx} exceeds {mdl.id}'s maximum of {mdl.max_context} tokens (--force to allow)"
         )
-    if any(g.is_apple for g in the_rig.gpus) and not eng.runs_on_apple:
-        raise UnsupportedError(f"{eng.name} does not run on Apple silicon; use llama.cpp")
-    old = sorted({g.id for g in the_rig.gpus if g.architecture in ENGINE_MIN_ARCH.get(eng.family, ())})
-    if old:
-        raise UnsupportedError(f"{eng.name} needs compute capability 7.0 or newer; {', '.join(old)} is older")
+    settings = _engine_settings(eng, the_rig, engine_version, backend, flash_attention)
     q = resolve_quant(quant, eng.id, gpu_has_fp8=all(g.has_fp8 for g in the_rig.gpus))
     if not engine_supports(q, eng.id):
         raise UnsupportedError(f"{eng.name} cannot run quant {q.id}")
+    warnings = check_support(load_support_rules(), eng.id, the_rig.gpus, q.id, settings.backend)
     kv = kv_dtype or eng.default_kv_dtype
     if kv not in eng.kv_dtypes:
         raise InvalidValueError("kv_dtype", f"{eng.name} offers {', '.join(eng.kv_dtypes)}, not {kv!r}")
@@ -380,6 +386,7 @@ def estimate(
         host_memory_bandwidth_gb_per_s=host_memory_bandwidth_gb_per_s,
         user_profile=user_profile,
         profiles=load_profiles(),
+        settings=settings,
     )
     power = estimate_power(the_rig, mem, speed, batch=batch)
     return Estimate(
@@ -394,6 +401,25 @@ def estimate(
         power=power,
         link=the_link,
         provenance=_provenance(mdl, the_rig, eng, q, mem, speed),
+        warnings=tuple(warnings) + speed.warnings,
+    )
+
+
+def _engine_settings(
+    eng: Engine, rig: Rig, engine_version: str | None, backend: str | None, flash_attention: bool | None
+) -> EngineSettings:
+    """Validate the build / backend / flash-attention options; llama.cpp gets a default backend."""
+    if flash_attention is not None and not isinstance(flash_attention, bool):
+        raise InvalidValueError("flash_attention", f"must be true or false, got {flash_attention!r}")
+    chosen = check_backend(backend)
+    build = None
+    if eng.family == LLAMA_CPP:
+        build = parse_build(engine_version)
+        chosen = chosen or default_backend(rig.gpus)
+    elif engine_version is not None and not isinstance(engine_version, str):
+        raise InvalidValueError("engine_version", f"must be a version string, got {engine_version!r}")
+    return EngineSettings(
+        engine_version=engine_version, build=build, backend=chosen, flash_attention=flash_attention
     )
 
 

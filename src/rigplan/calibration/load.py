@@ -35,6 +35,10 @@ _TOP_KEYS = {
     "spread",
     "fit",
     "data",
+    "first_build",
+    "fitted_builds",
+    "calibrated_gpus",
+    "calibrated_model_kinds",
 }
 
 
@@ -129,9 +133,15 @@ def parse_profile(path: str, doc: Mapping[str, Any]) -> EngineProfile:
     rows = doc.get("rows", 0)
     if not isinstance(rows, int) or isinstance(rows, bool) or rows < 0:
         raise DataFileError(path, "rows", f"expected a whole number ≥ 0, got {rows!r}")
-    kinds = doc.get("calibrated_kinds", [])
-    if not isinstance(kinds, list) or not all(isinstance(k, str) for k in kinds):
-        raise DataFileError(path, "calibrated_kinds", "expected a list of strings")
+    kinds = _strings(path, doc, "calibrated_kinds")
+    first_build = doc.get("first_build", 0)
+    if not isinstance(first_build, int) or isinstance(first_build, bool) or first_build < 0:
+        raise DataFileError(path, "first_build", f"expected a whole number ≥ 0, got {first_build!r}")
+    fitted = doc.get("fitted_builds")
+    if fitted is not None and (
+        not isinstance(fitted, list) or len(fitted) != 2 or not all(isinstance(b, int) for b in fitted)
+    ):
+        raise DataFileError(path, "fitted_builds", f"expected [first, last] build numbers, got {fitted!r}")
     return EngineProfile(
         name=doc["name"],
         version=doc["version"],
@@ -146,7 +156,18 @@ def parse_profile(path: str, doc: Mapping[str, Any]) -> EngineProfile:
         uncalibrated_widening=_number(path, "uncalibrated_widening", doc.get("uncalibrated_widening", 1.5)),
         source=str(doc.get("source", "")),
         notes=str(doc.get("notes", "")),
+        first_build=first_build,
+        fitted_builds=(fitted[0], fitted[1]) if fitted else None,
+        calibrated_gpus=_strings(path, doc, "calibrated_gpus"),
+        calibrated_model_kinds=_strings(path, doc, "calibrated_model_kinds"),
     )
+
+
+def _strings(path: str, doc: Mapping[str, Any], key: str) -> tuple[str, ...]:
+    value = doc.get(key, [])
+    if not isinstance(value, list) or not all(isinstance(k, str) for k in value):
+        raise DataFileError(path, key, "expected a list of strings")
+    return tuple(value)
 
 
 def read_profile(path: Path | str) -> EngineProfile:

@@ -8,6 +8,7 @@ GPU reads in :mod:`.work`, links in :mod:`.comm`, hardware-derived quantities in
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -22,8 +23,9 @@ from ..units import GB
 from . import comm, hardware
 from .decode import Step, Topology, average_step, step_time
 from .prefill import Prefill, prefill_time
-from .profile import EngineBehaviour, EngineProfile, SpeedParameters, Spread, UserCorrection
+from .profile import EngineBehaviour, EngineProfile, EngineSettings, SpeedParameters, Spread, UserCorrection
 from .ranges import speed_range, widening
+from .select import BORROWED_BACKEND_WIDENING, choose_profile, hardware_case, model_kind, select_profile
 from .work import ForwardWork, forward_work, kv_element_bytes
 
 #: Host memory bandwidth when the rig does not say (GB/s): a desktop's dual-channel DDR5-5600
@@ -67,27 +69,22 @@ class SpeedEstimate:
     decode_step_s: float | None = None
     prefill_s: float | None = None
     off_data: tuple[str, ...] = ()
+    #: How far the estimate travels from the profile's rows ("GPU seen", "same architecture",
+    #: "new architecture", "new vendor", "prior profile"; then dense / MoE and the backend).
+    extrapolation: str = ""
+    #: Caveats of the speed itself (a backend without a profile of its own, a build outside
+    #: the profile's rows).
+    warnings: tuple[str, ...] = ()
+    flash_attention: bool | None = None
+    backend: str | None = None
 
 
-def backend_of(rig: Rig) -> str:
-    """ "metal" for Apple chips, else "cuda" (ROCm parts use the CUDA-class profile, widened)."""
-    return "metal" if any(g.is_apple for g in rig.gpus) else "cuda"
-
-
-def select_profile(profiles: Mapping[str, EngineProfile], engine: Engine, rig: Rig) -> EngineProfile:
-    """The profile for ``engine`` on ``rig``'s backend (falls back to the engine's other one).
-
-    Raises:
-        LookupError: no profile names the engine (a packaging error).
-    """
-    backend = backend_of(rig)
-    candidates = [p for p in profiles.values() if engine.id in p.engines]
-    for p in candidates:
-        if p.backend == backend:
-            return p
-    if candidates:
-        return candidates[0]
-    raise LookupError(f"no speed profile for engine {engine.id!r}")
+def with_settings(profile: EngineProfile, settings: EngineSettings | None) -> EngineProfile:
+    """``profile`` with the flash-attention choice of ``settings`` (None: the build's default)."""
+    if settings is None or settings.flash_attention is None:
+        return profile
+    behaviour = dataclasses.replace(profile.behaviour, flash_attention=settings.flash_attention)
+    return dataclasses.replace(profile, behaviour=behaviour)
 
 
 def _kv_element_bytes(model: Model, memory: MemoryEstimate, workload: SpeedWorkload) -> float:
@@ -129,12 +126,9 @@ def _topology(
 def _off_data(
     profile: EngineProfile, engine: Engine, rig: Rig, model: Model, work: ForwardWork, workload: SpeedWorkload
 ) -> list[str]:
-    """The ways this estimate leaves the conditions the profile was fitted on."""
+    """The ways this estimate leaves the conditions the profile was fitted on (hardware apart:
+    :func:`.select.hardware_case`)."""
     reasons = []
-    kinds = sorted({hardware.hardware_kind(g) for g in rig.gpus})
-    missing = [k for k in kinds if k not in profile.calibrated_kinds]
-    if missing:
-        reasons.append(f"hardware kind {', '.join(missing)} not in the calibration rows")
     if work.host_layers:
         reasons.append("layers offloaded to host RAM")
     if engine.family == LLAMA_CPP and work.split in ("row", "tensor"):
@@ -143,7 +137,7 @@ def _off_data(
         reasons.append("several nodes")
     if workload.batch > 1 and profile.rows:
         reasons.append("batch > 1 (profile fitted at batch 1)")
-    if model.is_moe:
+    if model.is_moe and "moe" not in profile.calibrated_model_kinds:
         reasons.append("mixture-of-experts model (profile fitted on dense models)")
     return reasons
 
@@ -250,6 +244,7 @@ def estimate_speed(
     user_profile: object | None = None,
     profiles: Mapping[str, EngineProfile] | None = None,
     profile: EngineProfile | None = None,
+    settings: EngineSettings | None = None,
 ) -> SpeedEstimate:
     """Decode and prefill speed of ``model`` on ``rig`` with ranges and the profile used.
 
@@ -264,11 +259,24 @@ def estimate_speed(
         profiles: engine profiles by name (``rigplan.calibration.load.load_profiles()``, read
             at the API's edge).
         profile: use exactly this profile (the calibration fit passes trial profiles).
+        settings: engine build, backend and flash attention (None: the newest profile and
+            the build's defaults).
     """
+    speed_warnings: list[str] = []
+    borrowed = False
+    backend = settings.backend if settings else None
     if profile is None:
         if profiles is None:
             raise TypeError("estimate_speed needs profiles= or profile=")
-        profile = select_profile(profiles, engine, rig)
+        choice = choose_profile(profiles, engine, rig, settings)
+        profile, borrowed, backend = choice.profile, choice.borrowed, choice.backend
+        if borrowed:
+            speed_warnings.append(
+                f"no {engine.family} profile for backend {backend}: speeds use {profile.name} with a wider range"
+            )
+        if settings and settings.build is not None and profile.first_build > settings.build:
+            speed_warnings.append(f"build b{settings.build} predates every profile; {profile.name} used")
+    profile = with_settings(profile, settings)
     decode, prefill, work = predict(
         profile,
         model,
@@ -282,8 +290,14 @@ def estimate_speed(
     )
     label = profile.label()
     reasons = _off_data(profile, engine, rig, model, work, workload)
-    kinds = {hardware.hardware_kind(g) for g in rig.gpus}
-    widen = widening(reasons, profile.uncalibrated_widening, bool(kinds - set(profile.calibrated_kinds)))
+    case, hardware_factor = hardware_case(profile, rig.gpus)
+    if case in ("new architecture", "new vendor"):
+        reasons.insert(0, f"hardware: {case} ({', '.join(sorted({hardware.hardware_kind(g) for g in rig.gpus}))})")
+    if borrowed:
+        hardware_factor *= BORROWED_BACKEND_WIDENING
+        reasons.append(f"backend {backend} borrows the {profile.backend} profile")
+    widen = widening(reasons, hardware_factor)
+    extrapolation = f"{case}; {model_kind(model)}; {'calibrated' if profile.rows else 'prior'} profile {profile.name}"
     decode_spread, prefill_spread = profile.decode_spread, profile.prefill_spread
     decode_factor = prefill_factor = 1.0
     user = None
@@ -309,7 +323,7 @@ def estimate_speed(
         decode_range = speed_range(decode_tps, decode_spread, user_widen)
         derivations["decode_tokens_per_s"] = _decode_text(mid, mean_s, workload, work, label)
         derivations["decode_throughput_tokens_per_s"] = f"batch {workload.batch} / step {_ms(step_s)}"
-        derivations["decode_tokens_per_s_range"] = _range_text(decode_spread, user_widen, reasons)
+        derivations["decode_tokens_per_s_range"] = _range_text(decode_spread, user_widen, reasons, extrapolation)
     prefill_tps = prefill_range = ttft = None
     prefill_s = None
     if prefill is not None and prefill.total_s > 0:
@@ -319,7 +333,7 @@ def estimate_speed(
         prefill_range = speed_range(prefill_tps, prefill_spread, user_widen)
         ttft = prefill_s
         derivations["prefill_tokens_per_s"] = _prefill_text(prefill, workload, label)
-        derivations["prefill_tokens_per_s_range"] = _range_text(prefill_spread, user_widen, reasons)
+        derivations["prefill_tokens_per_s_range"] = _range_text(prefill_spread, user_widen, reasons, extrapolation)
         derivations["ttft_s"] = (
             f"prefill of {workload.batch} prompt(s) of {workload.prompt_tokens} tokens = {ttft:.4g} s"
         )
@@ -339,6 +353,10 @@ def estimate_speed(
         decode_step_s=step_s,
         prefill_s=prefill_s,
         off_data=tuple(reasons),
+        extrapolation=extrapolation,
+        warnings=tuple(speed_warnings),
+        flash_attention=profile.behaviour.flash_attention,
+        backend=backend,
     )
 
 
@@ -346,18 +364,19 @@ def _finite(x: float | None) -> float | None:
     return x if x is not None and math.isfinite(x) else None
 
 
-def _range_text(spread: Spread, widen: float, reasons: list[str]) -> str:
+def _range_text(spread: Spread, widen: float, reasons: list[str], extrapolation: str) -> str:
     lo, hi = spread.factors()
     why = f"; widened ×{widen:.2f} for: {'; '.join(reasons)}" if widen > 1 else ""
     return (
         f"point × [{lo:.3f}, {hi:.3f}] = 10th–90th percentile of leave-one-GPU-out residuals "
-        f"(log {spread.low:+.3f} … {spread.high:+.3f}){why}"
+        f"(log {spread.low:+.3f} … {spread.high:+.3f}){why}; extrapolation: {extrapolation}"
     )
 
 
 __all__ = [
     "EngineBehaviour",
     "EngineProfile",
+    "EngineSettings",
     "Link",
     "SpeedEstimate",
     "SpeedParameters",
@@ -368,4 +387,5 @@ __all__ = [
     "predict",
     "select_profile",
     "step_time",
+    "with_settings",
 ]

@@ -90,6 +90,8 @@ def tensor_throughput(
     params: SpeedParameters, behaviour: EngineBehaviour, gpu: GPU, *, quantized: bool, precision: str = "16"
 ) -> float:
     """Achieved matmul FLOP/s: harmonic mix of the efficiency × peak and the per-SM ceiling."""
+    if quantized and precision == "16" and behaviour.int8_mma_prefill and gpu.int8_tensor_tops:
+        precision = "int8"  # llama.cpp MMQ: activations quantised to q8_1, INT8 MMA tiles
     peak = hardware.matmul_peak_flops(
         gpu, fp16_accumulate=behaviour.fp16_accumulate, quantized=quantized, precision=precision
     )
@@ -126,7 +128,8 @@ def device_step(
     frac = experts_read_fraction(model, batch)
     weights = dev.step_weights(frac)
     kv = dev.kv_bytes(context, kv_element_bytes) * batch
-    factor = params.attention_read_factor * (query_group(model) if behaviour.kv_read_per_query_head else 1.0)
+    broadcast = behaviour.kv_read_per_query_head and not behaviour.flash_attention
+    factor = params.attention_read_factor * (query_group(model) if broadcast else 1.0)
     bytes_read = weights.nbytes + kv * factor
     eta, bw = memory_efficiency(params, gpu), hardware.bandwidth_bytes_per_s(gpu)
     memory_s = bytes_read / (eta * bw)

@@ -103,7 +103,8 @@ def device_micro_batch(
         pairs = (position + CAUSAL_FRACTION * tokens) * tokens
     kv_layers = len(dev.kv_layers)
     attention = 4 * arch.attention_width(model) * kv_layers * pairs / dev.shard / flops_s
-    attention += params.attention_score_passes * model.num_heads * kv_layers * pairs * F32_BYTES / dev.shard / bw
+    if not behaviour.flash_attention:  # scores materialised in f32 and re-read by softmax
+        attention += params.attention_score_passes * model.num_heads * kv_layers * pairs * F32_BYTES / dev.shard / bw
     activation = params.activation_passes * tokens * (model.hidden_size + _ffn_width(model) / dev.shard)
     activation *= F32_BYTES * layers / bw
     overhead = layers * params.prefill_overhead_per_layer_s

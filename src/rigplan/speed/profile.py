@@ -120,6 +120,22 @@ class EngineBehaviour:
     cuda_graphs: bool = False
     #: Custom one-shot all-reduce where GPUs have P2P (vLLM, SGLang, TRT-LLM).
     custom_all_reduce: bool = False
+    #: Quantised prompt matmuls run on INT8 tensor cores (llama.cpp MMQ with MMA, 2025 builds),
+    #: where the GPU has them; else weights are dequantised to the 16-bit GEMM.
+    int8_mma_prefill: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class EngineSettings:
+    """The engine build, backend and flash attention an estimate asks for (None: defaults).
+
+    ``build`` is the llama.cpp build number parsed from ``engine_version`` ("b6400" → 6400).
+    """
+
+    engine_version: str | None = None
+    build: int | None = None
+    backend: str | None = None
+    flash_attention: bool | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,13 +175,25 @@ class EngineProfile:
     uncalibrated_widening: float = 1.5
     source: str = ""
     notes: str = ""
+    #: First llama.cpp build this profile describes (profiles of one engine and backend are
+    #: eras: a build uses the newest profile whose first_build it has reached).
+    first_build: int = 0
+    #: Lowest and highest build among the rows it was fitted on (None: not a llama.cpp fit).
+    fitted_builds: tuple[int, int] | None = None
+    #: GPU ids and model kinds ("dense", "moe") among the calibration rows.
+    calibrated_gpus: tuple[str, ...] = ()
+    calibrated_model_kinds: tuple[str, ...] = ()
 
     def label(self) -> str:
-        """What the output shows: "llama.cpp-cuda@fit-2026-11-26 (calibrated on 400 rows)"."""
+        """What the output shows: "llama.cpp-cuda@fit-2026-11-26 (builds b4000–b7000,
+        calibrated on 400 rows)"."""
+        builds = ""
+        if self.fitted_builds:
+            builds = f"builds b{self.fitted_builds[0]}–b{self.fitted_builds[1]}, "
         if self.rows:
-            return f"{self.name}@{self.version} (calibrated on {self.rows} rows)"
+            return f"{self.name}@{self.version} ({builds}calibrated on {self.rows} rows)"
         lo, hi = self.decode_spread.factors()
-        return f"{self.name}@{self.version} (no calibration rows; range -{1 - lo:.0%}/+{hi - 1:.0%})"
+        return f"{self.name}@{self.version} ({builds}no calibration rows; range -{1 - lo:.0%}/+{hi - 1:.0%})"
 
 
 @dataclass(frozen=True, slots=True)

@@ -33,8 +33,8 @@ def speed_range(point: float, spread: Spread, widen: float = 1.0) -> tuple[float
     return point * math.exp(low), point * math.exp(high)
 
 
-def widening(reasons: list[str], hardware_factor: float, hardware_uncalibrated: bool) -> float:
-    """The log-range multiplier for the reasons an estimate is off the data."""
-    factor = hardware_factor if hardware_uncalibrated else 1.0
-    others = [r for r in reasons if not r.startswith("hardware")]
-    return factor * OFF_DATA_WIDENING ** min(len(others), MAX_WIDENINGS)
+def widening(reasons: list[str], hardware_factor: float) -> float:
+    """The log-range multiplier: the hardware case's factor times OFF_DATA_WIDENING per other
+    reason (at most MAX_WIDENINGS of them)."""
+    others = [r for r in reasons if not r.startswith(("hardware", "backend"))]
+    return hardware_factor * OFF_DATA_WIDENING ** min(len(others), MAX_WIDENINGS)
