@@ -12,11 +12,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import arch
+from .backends import check_backend, default_backend, parse_build
 from .calibration.load import load_profiles
 from .catalog import load_catalog
 from .catalog.load import build_record
 from .catalog.records import Catalog, Model
-from .backends import check_backend, default_backend, parse_build
 from .catalog.support import load_support_rules
 from .engines import LLAMA_CPP, VLLM, Engine, get_engine
 from .errors import InvalidValueError, UnsupportedError
@@ -418,9 +418,7 @@ def _engine_settings(
         chosen = chosen or default_backend(rig.gpus)
     elif engine_version is not None and not isinstance(engine_version, str):
         raise InvalidValueError("engine_version", f"must be a version string, got {engine_version!r}")
-    return EngineSettings(
-        engine_version=engine_version, build=build, backend=chosen, flash_attention=flash_attention
-    )
+    return EngineSettings(engine_version=engine_version, build=build, backend=chosen, flash_attention=flash_attention)
 
 
 def _most_layers_that_fit(memory_for: Callable[[int], MemoryEstimate], num_layers: int) -> MemoryEstimate:

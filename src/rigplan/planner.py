@@ -25,7 +25,10 @@ from typing import Any
 from .catalog import load_catalog
 from .catalog.query import best_price
 from .catalog.records import GPU, Catalog, Model, Price
+from .backends import default_backend
+from .catalog.support import load_support_rules
 from .engines import LLAMA_CPP, VLLM, get_engine
+from .support import check_support
 from .errors import DataFileError, InvalidValueError, RigplanError, UnknownNameError, UnsupportedError
 from .estimate import Estimate, estimate, resolve_model_input, resolve_rig_input
 from .memory import usable_capacity
@@ -463,16 +466,16 @@ def _ladder(engine: str, quant: str, gpus: Sequence[GPU]) -> tuple[Quant, ...]:
     return tuple(out)
 
 
-#: vLLM needs NVIDIA compute capability 7.0 or newer (vLLM installation docs, "GPU: compute
-#: capability 7.0 or higher"), so Pascal cards (Tesla P40) cannot run vLLM-class engines.
-VLLM_UNSUPPORTED_ARCHITECTURES = frozenset({"pascal"})
-
-
-def _engine_runs_on(engine: str, gpus: Sequence[GPU]) -> bool:
+def _engine_runs_on(engine: str, gpus: Sequence[GPU], quant: str = "f16") -> bool:
+    """Whether the engine × hardware table lets ``engine`` run on ``gpus`` (a refused
+    combination is never ranked; estimate() refuses it too)."""
     eng = get_engine(engine)
-    if any(g.is_apple for g in gpus) and not eng.runs_on_apple:
+    backend = default_backend(gpus) if eng.family == LLAMA_CPP else None
+    try:
+        check_support(load_support_rules(), eng.id, gpus, quant, backend)
+    except UnsupportedError:
         return False
-    return not (eng.family == VLLM and any(g.architecture in VLLM_UNSUPPORTED_ARCHITECTURES for g in gpus))
+    return True
 
 
 def _valid_tp(model: Model, n: int) -> bool:
@@ -720,7 +723,7 @@ def _sweep_rig(
             sweep.exclude("dominated")
             continue
         eng = get_engine(engine)
-        if not _engine_runs_on(engine, node):
+        if not _engine_runs_on(engine, node, q.id):
             sweep.exclude("unsupported")
             continue
         if eng.family == VLLM and (rig.is_mixed or not _valid_tp(m, rig.gpus_per_node)):

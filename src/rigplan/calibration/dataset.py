@@ -8,6 +8,7 @@ them to catalogue ids, or to architecture fields for models the catalogue does n
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import functools
 import io
 import re
@@ -15,9 +16,16 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
+from ..catalog.records import GPU, Catalog
+
 MEASUREMENTS = "measurements"
 LLAMACPP_FILE = "llamacpp_multi_gpu.csv"
 ENGINES_FILE = "engine_benchmarks.csv"
+CURRENT_FILE = "llamacpp_current.csv"
+#: Eras of llama.cpp data: the May-2024 campaign (builds 2795–2843) and current builds.
+ERA_2024, ERA_CURRENT = "2024", "current"
+#: Source of every row of the May-2024 llama.cpp file (one campaign, one leave-out fold).
+XJD_SOURCE_ID = "XiongjieDai/GPU-Benchmarks-on-LLM-Inference"
 
 #: CSV GPU names → catalogue ids.
 GPU_IDS = {
@@ -78,6 +86,187 @@ EXTRA_MODELS: dict[str, dict[str, Any]] = {
     },
 }
 
+_GPT_OSS = {
+    "architecture": "Qwen3MoeForCausalLM",  # same tensor layout: attention, router, gated experts
+    "hidden_size": 2880,
+    "num_heads": 64,
+    "num_kv_heads": 8,
+    "head_dim": 64,
+    "ffn_size": 2880,
+    "moe_ffn_size": 2880,
+    "moe_active_experts": 4,
+    "vocab_size": 201088,
+    "max_context": 131072,
+    "attention_bias": True,
+    "sliding_window": 128,
+    "sliding_window_pattern": 2,
+    "notes": "gpt-oss: alternating 128-token sliding-window and full attention, attention sinks and "
+    "biases (tiny); modelled on the Qwen3-MoE tensor layout for calibration",
+}
+_GEMMA_3 = {
+    "architecture": "Gemma2ForCausalLM",  # Gemma 3's text stack has Gemma 2's tensors (+ q/k norms)
+    "vocab_size": 262208,
+    "max_context": 131072,
+    "tie_embeddings": True,
+    "sliding_window": 1024,
+    "sliding_window_pattern": 6,
+}
+_QWEN3_MOE = {
+    "architecture": "Qwen3MoeForCausalLM",
+    "num_heads": 32,
+    "num_kv_heads": 4,
+    "head_dim": 128,
+    "vocab_size": 151936,
+    "moe_num_experts": 128,
+    "moe_active_experts": 8,
+}
+# Architecture fields of the current models in llamacpp_current.csv that the catalogue lacks,
+# from each model's Hugging Face config.json (huggingface.co/<repo>/blob/main/config.json).
+EXTRA_MODELS.update(
+    {
+        "gpt-oss-20b": {
+            **_GPT_OSS,
+            "id": "gpt-oss-20b",
+            "name": "gpt-oss 20B",
+            "num_layers": 24,
+            "moe_num_experts": 32,
+            "source": "huggingface.co/openai/gpt-oss-20b config.json",
+        },
+        "gpt-oss-120b": {
+            **_GPT_OSS,
+            "id": "gpt-oss-120b",
+            "name": "gpt-oss 120B",
+            "num_layers": 36,
+            "moe_num_experts": 128,
+            "source": "huggingface.co/openai/gpt-oss-120b config.json",
+        },
+        "gemma-3-4b": {
+            **_GEMMA_3,
+            "id": "gemma-3-4b",
+            "name": "Gemma 3 4B",
+            "hidden_size": 2560,
+            "num_layers": 34,
+            "num_heads": 8,
+            "num_kv_heads": 4,
+            "head_dim": 256,
+            "ffn_size": 10240,
+            "source": "huggingface.co/google/gemma-3-4b-it config.json (text_config)",
+        },
+        "gemma-3-27b": {
+            **_GEMMA_3,
+            "id": "gemma-3-27b",
+            "name": "Gemma 3 27B",
+            "hidden_size": 5376,
+            "num_layers": 62,
+            "num_heads": 32,
+            "num_kv_heads": 16,
+            "head_dim": 128,
+            "ffn_size": 21504,
+            "source": "huggingface.co/google/gemma-3-27b-it config.json (text_config)",
+        },
+        "mistral-small-24b": {
+            "id": "mistral-small-24b",
+            "name": "Mistral Small 24B",
+            "architecture": "MistralForCausalLM",
+            "hidden_size": 5120,
+            "num_layers": 40,
+            "num_heads": 32,
+            "num_kv_heads": 8,
+            "head_dim": 128,
+            "ffn_size": 32768,
+            "vocab_size": 131072,
+            "max_context": 32768,
+            "source": "huggingface.co/mistralai/Mistral-Small-24B-Instruct-2501 config.json",
+        },
+        "qwen3-coder-30b-a3b": {
+            **_QWEN3_MOE,
+            "id": "qwen3-coder-30b-a3b",
+            "name": "Qwen3 Coder 30B-A3B",
+            "hidden_size": 2048,
+            "num_layers": 48,
+            "ffn_size": 6144,
+            "moe_ffn_size": 768,
+            "max_context": 262144,
+            "source": "huggingface.co/Qwen/Qwen3-Coder-30B-A3B-Instruct config.json",
+        },
+        "qwen3-235b-a22b": {
+            **_QWEN3_MOE,
+            "id": "qwen3-235b-a22b",
+            "name": "Qwen3 235B-A22B",
+            "hidden_size": 4096,
+            "num_layers": 94,
+            "num_heads": 64,
+            "ffn_size": 12288,
+            "moe_ffn_size": 1536,
+            "max_context": 40960,
+            "source": "huggingface.co/Qwen/Qwen3-235B-A22B config.json",
+        },
+    }
+)
+
+#: GPUs of the current rows that the catalogue may lack (the catalogue's own row wins when it
+#: has one), with their sources.  Used only to run the calibration rows.
+EXTRA_GPUS: dict[str, dict[str, Any]] = {
+    "dgx-spark": {
+        "id": "dgx-spark",
+        "name": "NVIDIA DGX Spark (GB10)",
+        "vendor": "nvidia",
+        "gpu_class": "workstation",
+        "architecture": "blackwell",
+        "launch_year": 2025,
+        "memory_gb": 128,
+        "memory_mib": 122570,
+        "memory_type": "LPDDR5x",
+        "bandwidth_gb_per_s": 273.0,
+        "sm_count": 48,
+        "boost_clock_mhz": 2418,
+        "fp16_tensor_tflops": 62.0,
+        "fp16_acc16_tensor_tflops": 124.0,
+        "int8_tensor_tops": 248.0,
+        "fp8_tensor_tflops": 248.0,
+        "fp32_tflops": 31.0,
+        "board_power_w": 140,
+        "power_connector": "integrated",
+        "power_connector_count": 0,
+        "slot_width": 0.0,
+        "cooling": "integrated",
+        "ecc": False,
+        "form_factor": "system",
+        "nvlink": "none",
+        "source": "nvidia.com/en-us/products/workstations/dgx-spark (128 GB LPDDR5x, 273 GB/s, GB10 "
+        "Blackwell, 1 PFLOP FP4 sparse); 6144 CUDA cores = 48 SMs; tensor rates scaled from 1 PFLOP "
+        "FP4 sparse (FP16 acc16 = 1/8, FP32 acc = 1/16, as on GeForce Blackwell)",
+        "as_of": "2026-12-06",
+    },
+    "ryzen-ai-max-395-128gb": {
+        "id": "ryzen-ai-max-395-128gb",
+        "name": "AMD Ryzen AI Max+ 395 (Radeon 8060S, 128 GB)",
+        "vendor": "amd",
+        "gpu_class": "workstation",
+        "architecture": "rdna3.5",
+        "launch_year": 2025,
+        "memory_gb": 128,
+        "memory_mib": 131072,
+        "memory_type": "LPDDR5x",
+        "bandwidth_gb_per_s": 256.0,
+        "sm_count": 40,
+        "boost_clock_mhz": 2900,
+        "fp16_tensor_tflops": 59.4,
+        "fp32_tflops": 29.7,
+        "board_power_w": 120,
+        "power_connector": "integrated",
+        "power_connector_count": 0,
+        "slot_width": 0.0,
+        "cooling": "integrated",
+        "ecc": False,
+        "form_factor": "system",
+        "nvlink": "none",
+        "source": "amd.com Ryzen AI Max+ 395 (40 RDNA 3.5 CUs at 2.9 GHz, 256-bit LPDDR5X-8000 = 256 "
+        "GB/s); FP16 WMMA 512 FLOP/CU/clock (RDNA3 ISA guide), FP32 256 with dual issue",
+        "as_of": "2026-12-06",
+    },
+}
+
 #: (pattern, model) in order: CSV model names → catalogue id or an EXTRA_MODELS key.
 MODEL_PATTERNS: tuple[tuple[str, str], ...] = (
     (r"^Llama-3-8B", "llama-3-8b"),
@@ -119,6 +308,13 @@ class Measurement:
     legacy: bool
     source: str
     notes: str
+    era: str = ERA_2024
+    backend: str = "cuda"
+    flash_attention: bool | None = None  # None: the profile's default (the 2024 rows: off)
+    build: int | None = None
+    source_id: str = ""
+    depth: int = 0  # tokens already in the cache before the test (llama-bench -d)
+    split: str | None = None
 
     @property
     def rig(self) -> str:
@@ -130,6 +326,23 @@ class Measurement:
         if fields is None:
             return self.model
         return {k: v for k, v in fields.items()}
+
+
+@functools.cache
+def calibration_catalog() -> Catalog:
+    """The shipped catalogue plus the EXTRA_GPUS it lacks (to run every calibration row)."""
+    import dataclasses
+
+    from ..catalog import load_catalog
+    from ..catalog.load import build_record
+
+    cat = load_catalog()
+    extra = {
+        k: build_record(GPU, {**v, "as_of": dt.date.fromisoformat(v["as_of"])}, path="dataset.py", where=k)
+        for k, v in EXTRA_GPUS.items()
+        if k not in cat.gpus
+    }
+    return dataclasses.replace(cat, gpus={**cat.gpus, **extra}) if extra else cat
 
 
 def model_key(name: str) -> str | None:
@@ -170,6 +383,63 @@ def _llamacpp_rows() -> list[Measurement]:
                 legacy="LEGACY" in r["notes"],
                 source=r["source"],
                 notes=r["notes"],
+                backend="metal" if gpu.startswith("m2-") else "cuda",
+                build=_build_number(r["notes"]),
+                source_id=XJD_SOURCE_ID,
+            )
+        )
+    return out
+
+
+_BUILD_IN_NOTES = re.compile(r"\((\d{3,5})\)")
+_TEST = re.compile(r"^(pp|tg)(\d+)(?:@d(\d+))?$")
+
+
+def _build_number(text: str) -> int | None:
+    """ "llama.cpp build 4426e298 (2824)" or "83bc2f28 (6077)" → 2824 / 6077; "b6400" → 6400."""
+    m = _BUILD_IN_NOTES.search(text)
+    if m:
+        return int(m.group(1))
+    m = re.search(r"\bb(\d{3,5})\b", text)
+    return int(m.group(1)) if m else None
+
+
+def _current_rows() -> list[Measurement]:
+    """Rows of ``llamacpp_current.csv`` (2024–26 builds) that map to rigplan's catalogue."""
+    out = []
+    for line, r in _read(CURRENT_FILE):
+        gpu = r["gpu"].strip()
+        model = r["model"].strip()
+        test = _TEST.match(r["test"].strip())
+        if not test or not r["tokens_per_s"]:
+            continue
+        kind, n, depth = test.group(1), int(test.group(2)), int(test.group(3) or r["depth"] or 0)
+        quant = QUANT_IDS.get(r["quant"].strip().lower(), r["quant"].strip().lower())
+        decode = kind == "tg"
+        split = r["split_mode"].strip().lower()
+        out.append(
+            Measurement(
+                ref=f"{CURRENT_FILE}:{line}",
+                engine="llama.cpp",
+                gpu=gpu,
+                gpu_count=int(r["n_gpus"] or 1),
+                model=model,
+                quant=quant,
+                kind="decode" if decode else "prefill",
+                prompt_tokens=depth if decode else n,
+                output_tokens=n if decode else 0,
+                tokens_per_s=float(r["tokens_per_s"]),
+                oom=False,
+                legacy=False,
+                source=r["source"],
+                notes=r["notes"],
+                era=ERA_CURRENT,
+                backend=r["backend"].strip().lower(),
+                flash_attention=r["fa"].strip() == "1",
+                build=_build_number(r["build"]),
+                source_id=r["source_id"].strip(),
+                depth=0 if decode else depth,
+                split=split if split in ("layer", "row") else None,
             )
         )
     return out
@@ -235,10 +505,14 @@ def _engine_rows() -> list[Measurement]:
     return out
 
 
+#: GGUF type names as printed → rigplan quant ids (gpt-oss ships MXFP4 experts, q8_0 elsewhere).
+QUANT_IDS = {"mxfp4": "mxfp4_moe", "mxfp4_moe": "mxfp4_moe"}
+
+
 @functools.cache
 def measurements() -> tuple[Measurement, ...]:
     """Every mapped row of the llama.cpp and engine CSVs (LEGACY and OOM rows included)."""
-    return tuple(_llamacpp_rows() + _engine_rows())
+    return tuple(_llamacpp_rows() + _engine_rows() + _current_rows())
 
 
 def throughput_rows() -> list[dict[str, str]]:

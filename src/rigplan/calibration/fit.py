@@ -13,20 +13,21 @@ ranges; every row is stored in the profile with its measured, fitted and held-ou
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime as dt
 import math
 import sys
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from ..errors import RigplanError
-from ..speed import Link, SpeedWorkload, predict
+from ..speed import Link, SpeedWorkload, predict, with_settings
 from ..speed.hardware import hardware_kind
-from ..speed.profile import EngineProfile, SpeedParameters, Spread
+from ..speed.profile import EngineProfile, EngineSettings, SpeedParameters, Spread
 from . import dataset, priors, tomlwrite
 from .dataset import Measurement
 
@@ -104,6 +105,7 @@ class Prepared:
 
     def predict(self, profile: EngineProfile) -> float:
         model, rig, memory, workload, link, family, quant = self.args
+        profile = with_settings(profile, EngineSettings(flash_attention=self.m.flash_attention))
         decode, prefill, _ = predict(profile, model, rig, memory, workload, link, engine_family=family, quant=quant)
         if self.m.kind == "decode":
             assert decode is not None
@@ -124,13 +126,17 @@ def prepare(m: Measurement) -> Prepared | None:
             engine=m.engine,
             prompt_tokens=m.prompt_tokens,
             output_tokens=m.output_tokens,
+            context=m.depth + m.prompt_tokens + m.output_tokens,
+            split=m.split,
             use_user_calibration=False,
             force=True,
+            catalog=dataset.calibration_catalog(),
+            backend=m.backend if m.engine == "llama.cpp" else None,
         )
     except RigplanError:
         return None
     workload = SpeedWorkload(
-        m.prompt_tokens, m.output_tokens, e.workload.context, e.workload.batch, e.workload.kv_dtype
+        m.prompt_tokens, m.output_tokens, e.workload.context, e.workload.batch, e.workload.kv_dtype, m.depth
     )
     link = Link(e.link.kind, e.link.lanes, e.link.p2p)
     args = (e.model, e.rig, e.memory, workload, link, e.engine.family, e.quant)
@@ -146,6 +152,9 @@ def profile_from(
     prefill: Spread | None = None,
     rows: int = 0,
     kinds: tuple[str, ...] = (),
+    gpus: tuple[str, ...] = (),
+    model_kinds: tuple[str, ...] = (),
+    builds: tuple[int, int] | None = None,
 ) -> EngineProfile:
     return EngineProfile(
         name=prior.name,
@@ -160,6 +169,10 @@ def profile_from(
         calibrated_kinds=kinds,
         source=prior.source,
         notes=prior.notes,
+        first_build=min(prior.first_build, builds[0]) if builds and prior.first_build else prior.first_build,
+        fitted_builds=builds,
+        calibrated_gpus=gpus,
+        calibrated_model_kinds=model_kinds,
     )
 
 
@@ -250,6 +263,8 @@ class FitResult:
     fitted: dict[str, float]  # ref -> prediction with all rows
     held_out: dict[str, float]  # ref -> prediction with the row's GPU left out
     names: tuple[str, ...]
+    #: ref -> prediction with the row's source left out (empty with a single source).
+    held_out_source: dict[str, float] = field(default_factory=dict)
 
 
 def _quantiles(logs: Sequence[float]) -> tuple[float, float]:
@@ -265,6 +280,45 @@ def _mape(pairs: Sequence[tuple[float, float]]) -> float | None:
     return float(np.mean([abs(p - m) / m for p, m in pairs]))
 
 
+Fitter = Callable[[Sequence[Prepared], Sequence[Prepared], SpeedParameters], SpeedParameters]
+
+
+def _leave_out(
+    rows: Sequence[Prepared],
+    key: Callable[[Prepared], str],
+    fit: Fitter,
+    start: SpeedParameters,
+    prior: priors.PriorProfile,
+    log: Callable[[str], None],
+) -> dict[str, float]:
+    """Held-out predictions: each fold (GPU or source) predicted by a fit on the others."""
+    folds = sorted({key(r) for r in rows})
+    out: dict[str, float] = {}
+    if len(folds) < 2:
+        return out
+    for fold in folds:
+        train = [r for r in rows if key(r) != fold]
+        params = fit([r for r in train if r.m.kind == "decode"], [r for r in train if r.m.kind == "prefill"], start)
+        prof = profile_from(prior, params)
+        for r in rows:
+            if key(r) == fold:
+                out[r.m.ref] = r.predict(prof)
+        log(f"    left out {fold}")
+    return out
+
+
+def _spread(rows: Sequence[Prepared], kind: str, sources: Sequence[dict[str, float]], widen: float) -> Spread | None:
+    """10th–90th percentile of the held-out log residuals of ``kind`` rows (every held-out
+    prediction in ``sources`` counts: leave-one-GPU-out and leave-one-source-out)."""
+    sel = [r for r in rows if r.m.kind == kind and r.m.tokens_per_s]
+    if not sel:
+        return None
+    logs = [math.log(r.m.tokens_per_s / src[r.m.ref]) for src in sources for r in sel if r.m.ref in src]  # type: ignore[operator]
+    lo, hi = _quantiles(logs)
+    mape = _mape([(sources[0][r.m.ref], r.m.tokens_per_s) for r in sel if r.m.ref in sources[0]])  # type: ignore[misc]
+    return Spread(min(lo * widen, 0.0), max(hi * widen, 0.0), mape, len(sel))
+
+
 def fit_profile(
     prior: priors.PriorProfile,
     rows: Sequence[Prepared],
@@ -274,9 +328,7 @@ def fit_profile(
     today: dt.date,
     log: Callable[[str], None] = print,
 ) -> FitResult:
-    """Fit on all rows, then leave each GPU out in turn for the held-out predictions."""
-    decode_rows = [r for r in rows if r.m.kind == "decode"]
-    prefill_rows = [r for r in rows if r.m.kind == "prefill"]
+    """Fit on all rows, then leave each GPU (and each source) out for held-out predictions."""
 
     def fit(
         dec: Sequence[Prepared],
@@ -287,48 +339,30 @@ def fit_profile(
         p = fit_parameters(dec, prior, start, decode_names, alternatives=alternatives) if decode_names else start
         return fit_parameters(pre, prior, p, prefill_names, alternatives=alternatives) if prefill_names else p
 
+    decode_rows = [r for r in rows if r.m.kind == "decode"]
+    prefill_rows = [r for r in rows if r.m.kind == "prefill"]
     full = fit(decode_rows, prefill_rows, prior.parameters, prior.alternative_starts)
     log(f"  {prior.name}: fitted on {len(decode_rows)} decode + {len(prefill_rows)} prefill rows")
-    full_profile = profile_from(prior, full)
-    fitted = {r.m.ref: r.predict(full_profile) for r in rows}
-    gpus = sorted({r.m.gpu for r in rows})
-    held_out: dict[str, float] = {}
-    if len(gpus) > 1:
-        for gpu in gpus:
-            train_d = [r for r in decode_rows if r.m.gpu != gpu]
-            train_p = [r for r in prefill_rows if r.m.gpu != gpu]
-            params = fit(train_d, train_p, full)
-            prof = profile_from(prior, params)
-            for r in rows:
-                if r.m.gpu == gpu:
-                    held_out[r.m.ref] = r.predict(prof)
-            log(f"    left out {gpu}")
-        source = held_out
-        widen = 1.0
-    else:
-        source = fitted
-        widen = SINGLE_GPU_SPREAD_WIDENING
-
-    def spread(kind: str, fallback: Spread) -> Spread:
-        sel = [r for r in rows if r.m.kind == kind]
-        if not sel:
-            return fallback
-        logs = [math.log(r.m.tokens_per_s / source[r.m.ref]) for r in sel if r.m.tokens_per_s]
-        lo, hi = _quantiles(logs)
-        mape = _mape([(source[r.m.ref], r.m.tokens_per_s) for r in sel if r.m.tokens_per_s])
-        return Spread(min(lo * widen, 0.0), max(hi * widen, 0.0), mape, len(sel))
-
-    kinds = tuple(sorted({r.kind for r in rows}))
+    fitted = {r.m.ref: r.predict(profile_from(prior, full)) for r in rows}
+    held_out = _leave_out(rows, lambda r: r.m.gpu, fit, full, prior, log)
+    by_source = _leave_out(rows, lambda r: r.m.source_id or r.m.source, fit, full, prior, log)
+    sources = [s for s in (held_out, by_source) if s] or [fitted]
+    widen = 1.0 if held_out else SINGLE_GPU_SPREAD_WIDENING
+    builds = sorted(r.m.build for r in rows if r.m.build)
     profile = profile_from(
         prior,
         full,
         version=f"fit-{today.isoformat()}",
-        decode=spread("decode", prior.spread()),
-        prefill=spread("prefill", prior.spread()),
+        decode=_spread(rows, "decode", sources, widen) or prior.spread(),
+        prefill=_spread(rows, "prefill", sources, widen) or prior.spread(),
         rows=len(rows),
-        kinds=kinds,
+        kinds=tuple(sorted({r.kind for r in rows})),
+        gpus=tuple(sorted({r.m.gpu for r in rows})),
+        model_kinds=tuple(sorted({"moe" if r.args[0].is_moe else "dense" for r in rows})),
+        builds=(builds[0], builds[-1]) if builds else None,
     )
-    return FitResult(profile, list(rows), fitted, held_out, tuple(decode_names) + tuple(prefill_names))
+    names = tuple(decode_names) + tuple(prefill_names)
+    return FitResult(profile, list(rows), fitted, held_out, names, by_source)
 
 
 def _parameters_doc(params: SpeedParameters) -> dict[str, Any]:
@@ -353,6 +387,10 @@ def profile_doc(
         "backend": profile.backend,
         "rows": profile.rows,
         "calibrated_kinds": list(profile.calibrated_kinds),
+        "calibrated_gpus": list(profile.calibrated_gpus),
+        "calibrated_model_kinds": list(profile.calibrated_model_kinds),
+        "first_build": profile.first_build,
+        **({"fitted_builds": list(profile.fitted_builds)} if profile.fitted_builds else {}),
         "uncalibrated_widening": profile.uncalibrated_widening,
         "source": profile.source,
         "notes": profile.notes,
@@ -365,6 +403,7 @@ def profile_doc(
             "flash_attention": b.flash_attention,
             "cuda_graphs": b.cuda_graphs,
             "custom_all_reduce": b.custom_all_reduce,
+            "int8_mma_prefill": b.int8_mma_prefill,
         },
         "parameters": _parameters_doc(profile.parameters),
         "spread": {
@@ -400,6 +439,19 @@ def _data_rows(result: FitResult) -> list[dict[str, Any]]:
         }
         if m.ref in result.held_out:
             row["held_out"] = round(result.held_out[m.ref], 3)
+        if m.ref in result.held_out_source:
+            row["held_out_source"] = round(result.held_out_source[m.ref], 3)
+        row.update(
+            {
+                "era": m.era,
+                "backend": m.backend,
+                "source_id": m.source_id,
+                "build": m.build or 0,
+                "depth": m.depth,
+                **({"flash_attention": m.flash_attention} if m.flash_attention is not None else {}),
+                "moe": bool(r.args[0].is_moe),
+            }
+        )
         out.append(row)
     return out
 
@@ -418,15 +470,16 @@ def write_profile(
     return path
 
 
-def calibration_rows(engine: str, backend: str, prepared: Sequence[Prepared]) -> list[Prepared]:
-    """Non-LEGACY, measured (not OOM) rows of one engine on one backend."""
+def calibration_rows(
+    engine: str, backend: str, prepared: Sequence[Prepared], era: str = dataset.ERA_2024
+) -> list[Prepared]:
+    """Non-LEGACY, measured (not OOM) rows of one engine on one backend from one era."""
     out = []
     for r in prepared:
         m = r.m
         if m.engine != engine or m.legacy or m.oom or not m.tokens_per_s:
             continue
-        apple = r.kind.startswith("unified/")
-        if (backend == "metal") != apple:
+        if m.backend != backend or (engine == "llama.cpp" and m.era != era):
             continue
         out.append(r)
     return out
@@ -437,26 +490,93 @@ def prepare_all(log: Callable[[str], None] = print) -> list[Prepared]:
     for m in dataset.measurements():
         p = prepare(m)
         if p is None:
-            log(f"  skipped {m.ref}: rigplan refuses this layout")
+            log(f"  skipped {m.ref}: rigplan refuses this layout or lacks the model/GPU")
             continue
         out.append(p)
     return out
 
 
-FITS = (
-    (priors.LLAMA_CPP_CUDA, "llama.cpp", "cuda", DECODE_CUDA, PREFILL_CUDA),
-    (priors.LLAMA_CPP_METAL, "llama.cpp", "metal", DECODE_METAL, PREFILL_METAL),
-    (priors.EXLLAMAV2, "exllamav2", "cuda", DECODE_EXLLAMA, ()),
+#: Current-era parameters refitted per backend (the CUDA fit is their prior and start).
+DECODE_BACKEND = (
+    "memory_efficiency_gddr",
+    "memory_efficiency_hbm",
+    "memory_efficiency_unified",
+    "sm_cycles_per_weight.k4",
+    "sm_cycles_per_weight.q8_0",
+    "launch_overhead_per_layer_s",
+    "serial_overhead_per_layer_s",
+    "attention_read_factor",
 )
+PREFILL_BACKEND = (
+    "tensor_efficiency",
+    "dequant_sm_cycles_per_weight",
+    "attention_score_passes",
+    "prefill_overhead_per_layer_s",
+)
+DECODE_CURRENT = (*DECODE_CUDA, "memory_efficiency_unified", "sm_cycles_per_weight.iquant")
+
+
+@dataclass(frozen=True, slots=True)
+class FitSpec:
+    prior: priors.PriorProfile
+    engine: str
+    backend: str
+    era: str
+    decode: tuple[str, ...]
+    prefill: tuple[str, ...]
+    based_on: str | None = None  # start from (and centre the prior on) this fitted profile
+
+
+FITS = (
+    FitSpec(priors.LLAMA_CPP_CUDA_2024, "llama.cpp", "cuda", dataset.ERA_2024, DECODE_CUDA, PREFILL_CUDA),
+    FitSpec(priors.LLAMA_CPP_METAL_2024, "llama.cpp", "metal", dataset.ERA_2024, DECODE_METAL, PREFILL_METAL),
+    FitSpec(priors.EXLLAMAV2, "exllamav2", "cuda", dataset.ERA_2024, DECODE_EXLLAMA, ()),
+    FitSpec(priors.LLAMA_CPP_CUDA, "llama.cpp", "cuda", dataset.ERA_CURRENT, DECODE_CURRENT, PREFILL_CUDA),
+    FitSpec(
+        priors.LLAMA_CPP_ROCM,
+        "llama.cpp",
+        "rocm",
+        dataset.ERA_CURRENT,
+        DECODE_BACKEND,
+        PREFILL_BACKEND,
+        "llama.cpp-cuda",
+    ),
+    FitSpec(
+        priors.LLAMA_CPP_VULKAN,
+        "llama.cpp",
+        "vulkan",
+        dataset.ERA_CURRENT,
+        DECODE_BACKEND,
+        PREFILL_BACKEND,
+        "llama.cpp-cuda",
+    ),
+    FitSpec(priors.LLAMA_CPP_METAL, "llama.cpp", "metal", dataset.ERA_CURRENT, DECODE_METAL, PREFILL_METAL),
+)
+
+
+def _fit_info(result: FitResult, today: dt.date) -> dict[str, Any]:
+    rows = result.rows
+    return {
+        "date": today,
+        "method": "MAP Levenberg-Marquardt on log(predicted/measured), Gaussian log priors; "
+        "spread = 10th-90th percentile of the held-out log residuals (leave-one-GPU-out and "
+        "leave-one-source-out together)",
+        "fitted": list(result.names),
+        "folds": sorted({r.m.gpu for r in rows}),
+        "source_folds": sorted({r.m.source_id for r in rows if r.m.source_id}),
+        "excluded": "LEGACY rows, out-of-memory rows, the source's own flagged outliers, rows whose "
+        "model or GPU rigplan lacks",
+    }
 
 
 def run(
     folder: Path, *, priors_only: bool = False, log: Callable[[str], None] = print, today: dt.date | None = None
 ) -> dict[str, FitResult]:
-    """Fit (or write the priors of) every profile into ``folder``."""
+    """Fit (or write the priors of) every profile into ``folder``; a current-era profile with no
+    rows is not written (its backend borrows another profile, and says so)."""
     folder.mkdir(parents=True, exist_ok=True)
     today = today or dt.date.today()
-    fitted_names = {p.name for p, *_ in FITS}
+    fitted_names = {spec.prior.name for spec in FITS}
     results: dict[str, FitResult] = {}
     for prior in priors.PRIORS:
         if priors_only or prior.name not in fitted_names:
@@ -465,21 +585,20 @@ def run(
         return results
     log("preparing rows …")
     prepared = prepare_all(log)
-    for prior, engine, backend, dec, pre in FITS:
-        rows = calibration_rows(engine, backend, prepared)
-        result = fit_profile(prior, rows, dec, pre, today=today, log=log)
+    for spec in FITS:
+        rows = calibration_rows(spec.engine, spec.backend, prepared, spec.era)
+        if not rows:
+            (folder / f"{spec.prior.name}.toml").unlink(missing_ok=True)
+            log(f"  {spec.prior.name}: no rows, not written")
+            continue
+        prior = spec.prior
+        if spec.based_on in results:
+            prior = dataclasses.replace(prior, parameters=results[spec.based_on].profile.parameters)
+        result = fit_profile(prior, rows, spec.decode, spec.prefill, today=today, log=log)
         results[prior.name] = result
-        fit_info = {
-            "date": today,
-            "method": "MAP Levenberg-Marquardt on log(predicted/measured), Gaussian log priors; "
-            "spread = 10th-90th percentile of leave-one-GPU-out log residuals",
-            "fitted": list(result.names),
-            "folds": sorted({r.m.gpu for r in rows}),
-            "excluded": "LEGACY rows, out-of-memory rows, the source's own flagged outliers",
-        }
-        write_profile(folder, result.profile, fit=fit_info, data=_data_rows(result))
+        write_profile(folder, result.profile, fit=_fit_info(result, today), data=_data_rows(result))
         s = result.profile
-        log(f"  {s.name}: decode LOO MAPE {s.decode_spread.mape}, prefill LOO MAPE {s.prefill_spread.mape}")
+        log(f"  {s.name}: decode held-out MAPE {s.decode_spread.mape}, prefill {s.prefill_spread.mape}")
     return results
 
 

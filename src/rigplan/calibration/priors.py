@@ -7,6 +7,7 @@ profile (fitted or prior) to ``profiles/*.toml``.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass, field
 
@@ -36,6 +37,8 @@ class PriorProfile:
     alternative_starts: tuple[dict[str, float], ...] = ()
     #: Prior uncertainty (log-sd) of each parameter the fit may move, for the MAP fit.
     prior_log_sd: dict[str, float] = field(default_factory=dict)
+    #: First llama.cpp build of the profile's era (the fit lowers it to its oldest row).
+    first_build: int = 0
 
     def spread(self) -> Spread:
         return Spread(-self.range_log, self.range_log)
@@ -43,8 +46,8 @@ class PriorProfile:
 
 # llama.cpp (CUDA) as in the calibration rows: builds 2824–2843 (May 2024), llama-bench
 # defaults (n_batch 2048, n_ubatch 512, layer split, no flash attention, f16 KV, no CUDA graphs).
-LLAMA_CPP_CUDA = PriorProfile(
-    name="llama.cpp-cuda",
+LLAMA_CPP_CUDA_2024 = PriorProfile(
+    name="llama.cpp-cuda-2024",
     engines=("llama.cpp", "ollama"),
     backend="cuda",
     parameters=SpeedParameters(
@@ -105,8 +108,8 @@ LLAMA_CPP_CUDA = PriorProfile(
     alternative_starts=({"sm_cycles_per_weight.float": 0.37, "memory_efficiency_hbm": 0.8},),
 )
 
-LLAMA_CPP_METAL = PriorProfile(
-    name="llama.cpp-metal",
+LLAMA_CPP_METAL_2024 = PriorProfile(
+    name="llama.cpp-metal-2024",
     engines=("llama.cpp", "ollama"),
     backend="metal",
     parameters=SpeedParameters(
@@ -290,8 +293,100 @@ TRANSFORMERS = PriorProfile(
     range_log=TRANSFORMERS_RANGE,
 )
 
-PRIORS: tuple[PriorProfile, ...] = (
+# llama.cpp as people install it in 2025–26 (builds ≳ b4000): CUDA graphs on by default
+# (ggml-org/llama.cpp#6766), flash attention on by default in llama-server/llama-cli since the
+# "-fa auto" change (llama-bench reports the fa it ran), quantised prompt matmuls on INT8
+# tensor cores (MMQ with MMA, ggml-org/llama.cpp#11048 era), fused MoE kernels (mul_mat_id).
+# Starting values: the 2024 fit, with launches mostly gone under CUDA graphs [D].
+CURRENT_ERA_FIRST_BUILD = 4000
+_CURRENT_PARAMETERS = SpeedParameters(
+    memory_efficiency_hbm=0.74,
+    memory_efficiency_gddr=0.86,
+    memory_efficiency_unified=0.80,
+    sm_cycles_per_weight={
+        "float": 0.23,
+        "q8_0": 0.05,
+        "legacy": 0.09,
+        "k4": 0.09,
+        "k6": 0.05,
+        "k_low": 0.21,
+        "iquant": 0.25,
+        "fp8": 0.05,
+        "int8": 0.05,
+    },
+    # CUDA graphs replay a whole decode step: a few µs per layer remain [D].
+    launch_overhead_per_layer_s=10e-6,
+    serial_overhead_per_layer_s=5e-6,
+    layer_split_hop_s=150e-6,
+    attention_read_factor=1.0,
+    # MMQ on INT8 tensor cores reaches a smaller share of its (2×) peak than cuBLAS FP16 [D].
+    tensor_efficiency=0.35,
+    sm_flops_per_cycle_cap=1760.0,
+    dequant_sm_cycles_per_weight=0.3,
+    attention_score_passes=3.8,
+    activation_passes=0.5,
+    prefill_overhead_per_layer_s=50e-6,
+    pipeline_hop_s=50e-6,
+)
+_CURRENT_BEHAVIOUR = EngineBehaviour(
+    fp16_accumulate=True,
+    kv_read_per_query_head=True,
+    micro_batch_tokens=512,
+    batch_tokens=2048,
+    pipeline_parallel_prefill=True,
+    flash_attention=True,
+    cuda_graphs=True,
+    custom_all_reduce=False,
+    int8_mma_prefill=True,
+)
+_CURRENT_NOTES = (
+    "llama.cpp builds of 2025–26: CUDA graphs, flash attention by default, MMQ on tensor cores, "
+    "fused MoE. Pass engine_version (e.g. b2843) for the May-2024 profile."
+)
+LLAMA_CPP_CUDA = PriorProfile(
+    name="llama.cpp-cuda",
+    engines=("llama.cpp", "ollama"),
+    backend="cuda",
+    parameters=_CURRENT_PARAMETERS,
+    behaviour=_CURRENT_BEHAVIOUR,
+    source="calibration/measurements/llamacpp_current.csv (CUDA rows); priors from the 2024 fit",
+    notes=_CURRENT_NOTES,
+    prior_log_sd={"memory_efficiency_hbm": 0.25, "memory_efficiency_gddr": 0.15, "memory_efficiency_unified": 0.25},
+    first_build=CURRENT_ERA_FIRST_BUILD,
+)
+#: Backends without CUDA's kernels: the CUDA-era fit as prior, efficiencies refitted on their
+#: own rows (ROCm = the CUDA code through HIP; Vulkan = its own shaders, no INT8 MMA prefill
+#: on most drivers) [D: ggml-org/llama.cpp#2059 ROCm vs Vulkan].
+LLAMA_CPP_ROCM = dataclasses.replace(
     LLAMA_CPP_CUDA,
+    name="llama.cpp-rocm",
+    backend="rocm",
+    source="calibration/measurements/llamacpp_current.csv (ROCm rows); the CUDA fit as prior",
+)
+LLAMA_CPP_VULKAN = dataclasses.replace(
+    LLAMA_CPP_CUDA,
+    name="llama.cpp-vulkan",
+    backend="vulkan",
+    behaviour=dataclasses.replace(_CURRENT_BEHAVIOUR, int8_mma_prefill=False, fp16_accumulate=False),
+    source="calibration/measurements/llamacpp_current.csv (Vulkan rows); the CUDA fit as prior",
+)
+LLAMA_CPP_METAL = dataclasses.replace(
+    LLAMA_CPP_CUDA,
+    name="llama.cpp-metal",
+    backend="metal",
+    parameters=LLAMA_CPP_METAL_2024.parameters,
+    behaviour=dataclasses.replace(
+        _CURRENT_BEHAVIOUR, int8_mma_prefill=False, fp16_accumulate=False, pipeline_parallel_prefill=False
+    ),
+    source="calibration/measurements/llamacpp_current.csv (Metal rows); the 2024 Metal fit as prior",
+)
+
+PRIORS: tuple[PriorProfile, ...] = (
+    LLAMA_CPP_CUDA_2024,
+    LLAMA_CPP_METAL_2024,
+    LLAMA_CPP_CUDA,
+    LLAMA_CPP_ROCM,
+    LLAMA_CPP_VULKAN,
     LLAMA_CPP_METAL,
     VLLM,
     SGLANG,

@@ -24,6 +24,17 @@ EngineOpt = Annotated[
     str, typer.Option(help="llama.cpp, ollama, vllm, sglang, tensorrt-llm, exllamav2 or transformers.")
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the estimate as JSON.")]
+EngineVersionOpt = Annotated[
+    str | None,
+    typer.Option("--engine-version", help="llama.cpp build, e.g. b2843 or b6400; default: the newest profile."),
+]
+BackendOpt = Annotated[
+    str | None, typer.Option(help="cuda, rocm, vulkan, metal, sycl or cpu; default: the GPU vendor's.")
+]
+FlashAttentionOpt = Annotated[
+    bool | None,
+    typer.Option("--flash-attention/--no-flash-attention", help="Flash attention; default: the build's default."),
+]
 
 
 def _estimate_kwargs(**kw: Any) -> dict[str, Any]:
@@ -90,6 +101,23 @@ def render_estimate(d: dict[str, Any], explain: bool) -> None:
     con.print("  ".join(extra))
     for problem in m["problems"]:
         con.print(f"does not fit: {problem}")
+    for warning in d.get("warnings", []):
+        con.print(f"warning: {warning}")
+    if not d["fits"]:
+        con.print("speed: not estimated — the model does not fit this rig (see above); --json has the model's figures")
+    else:
+        _render_speed(d, s)
+    psu = f"{p['psu_watts']} W PSU" if p.get("psu_watts") else "no PSU size"
+    con.print(f"power: {p['board_watts']} W board, ~{p['draw_watts']} W drawn, {psu}")
+    if explain:
+        con.print("\nhow each figure was made:")
+        for field, prov in d["provenance"].items():
+            formula = f"\n      = {prov['formula']}" if prov.get("formula") else ""
+            con.print(f"  {field} [{prov['kind']}] {prov['source']}{formula}")
+
+
+def _render_speed(d: dict[str, Any], s: dict[str, Any]) -> None:
+    con = console()
     con.print(
         f"decode {_speed_cell(s['decode_tokens_per_s'], s['decode_tokens_per_s_range'])} per sequence"
         + (
@@ -102,13 +130,6 @@ def render_estimate(d: dict[str, Any], explain: bool) -> None:
     )
     calibrated = "calibrated on your results" if s["calibrated_on_user_results"] else "catalogue estimate"
     con.print(f"speed profile: {s['engine_profile']} ({calibrated})")
-    psu = f"{p['psu_watts']} W PSU" if p.get("psu_watts") else "no PSU size"
-    con.print(f"power: {p['board_watts']} W board, ~{p['draw_watts']} W drawn, {psu}")
-    if explain:
-        con.print("\nhow each figure was made:")
-        for field, prov in d["provenance"].items():
-            formula = f"\n      = {prov['formula']}" if prov.get("formula") else ""
-            con.print(f"  {field} [{prov['kind']}] {prov['source']}{formula}")
 
 
 @app.command("estimate")
@@ -148,6 +169,9 @@ def estimate_cmd(
         bool, typer.Option("--no-user-calibration", help="Ignore your stored calibration.")
     ] = False,
     force: Annotated[bool, typer.Option("--force", help="Allow a context beyond the model's maximum.")] = False,
+    engine_version: EngineVersionOpt = None,
+    backend: BackendOpt = None,
+    flash_attention: FlashAttentionOpt = None,
     explain: Annotated[bool, typer.Option("--explain", help="Print how each figure was derived.")] = False,
     json: JsonOpt = False,
 ) -> None:
@@ -181,6 +205,9 @@ def estimate_cmd(
             host_memory_bandwidth_gb_per_s=host_ram_bandwidth,
             no_user_calibration=no_user_calibration,
             force=force,
+            engine_version=engine_version,
+            backend=backend,
+            flash_attention=flash_attention,
         ),
     )
     d = e.to_dict()

@@ -53,6 +53,7 @@ class SpeedWorkload:
     context: int
     batch: int = 1
     kv_dtype: str | None = None  # None: inferred from the memory estimate's KV bytes per token
+    depth: int = 0  # tokens already cached before the prompt (llama-bench -d)
 
 
 @dataclass(frozen=True, slots=True)
@@ -227,7 +228,9 @@ def predict(
         )
     prefill = None
     if workload.prompt_tokens > 0:
-        prefill = prefill_time(params, behaviour, work, model, workload.prompt_tokens, topo, layer_split_hops=hops)
+        prefill = prefill_time(
+            params, behaviour, work, model, workload.prompt_tokens, topo, layer_split_hops=hops, depth=workload.depth
+        )
     return decode, prefill, work
 
 

@@ -128,7 +128,6 @@ def matmul_peak_flops(gpu: GPU, *, fp16_accumulate: bool, quantized: bool = Fals
     return sm_clock_per_s(gpu) * per_clock
 
 
-
 def hardware_kind(gpu: GPU) -> str:
     """A GPU's kind for "was this kind of hardware in the calibration data": memory class and
     architecture generation ("gddr/ada", "hbm/hopper", "unified/apple-m2")."""

@@ -47,11 +47,11 @@ HOST_COPY_EFFICIENCY = 0.7
 HOST_OFFLOAD_MIN_BATCH = 32
 
 
-def micro_batches(prompt_tokens: int, size: int) -> list[tuple[int, int]]:
-    """(position, tokens) of each micro-batch of a prompt."""
-    out, pos = [], 0
-    while pos < prompt_tokens:
-        n = min(size, prompt_tokens - pos)
+def micro_batches(prompt_tokens: int, size: int, start: int = 0) -> list[tuple[int, int]]:
+    """(position, tokens) of each micro-batch of a prompt that follows ``start`` cached tokens."""
+    out, pos, end = [], start, start + prompt_tokens
+    while pos < end:
+        n = min(size, end - pos)
         out.append((pos, n))
         pos += n
     return out
@@ -148,9 +148,11 @@ def prefill_time(
     topo: Topology,
     *,
     layer_split_hops: bool,
+    depth: int = 0,
 ) -> Prefill:
-    """Time to process a prompt of ``prompt_tokens`` from an empty cache."""
-    batches = micro_batches(prompt_tokens, behaviour.micro_batch_tokens)
+    """Time to process a prompt of ``prompt_tokens`` after ``depth`` cached tokens (llama-bench
+    ``-d``; 0: an empty cache)."""
+    batches = micro_batches(prompt_tokens, behaviour.micro_batch_tokens, depth)
     act = ACTIVATION_BYTES_32 if layer_split_hops else ACTIVATION_BYTES_16
     times: list[list[float]] = []
     first: MicroBatchCost | None = None
