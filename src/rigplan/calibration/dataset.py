@@ -29,6 +29,7 @@ XJD_SOURCE_ID = "XiongjieDai/GPU-Benchmarks-on-LLM-Inference"
 
 #: CSV GPU names → catalogue ids.
 GPU_IDS = {
+    "RTX 2080 Ti": "rtx-2080-ti",
     "3090 24GB": "rtx-3090",
     "RTX 3090": "rtx-3090",
     "4090 24GB": "rtx-4090",
@@ -238,6 +239,68 @@ EXTRA_GPUS: dict[str, dict[str, Any]] = {
         "FP4 sparse (FP16 acc16 = 1/8, FP32 acc = 1/16, as on GeForce Blackwell)",
         "as_of": "2026-12-06",
     },
+    "rx-9070-xt": {
+        "id": "rx-9070-xt",
+        "name": "Radeon RX 9070 XT",
+        "vendor": "amd",
+        "gpu_class": "consumer",
+        "architecture": "rdna4",
+        "launch_year": 2025,
+        "memory_gb": 16,
+        "memory_mib": 16304,
+        "memory_type": "GDDR6",
+        "bandwidth_gb_per_s": 644.6,
+        "sm_count": 64,
+        "boost_clock_mhz": 2970,
+        "fp16_tensor_tflops": 194.7,
+        "int8_tensor_tops": 389.3,
+        "fp32_tflops": 48.7,
+        "board_power_w": 304,
+        "power_connector": "8-pin-pcie",
+        "power_connector_count": 2,
+        "slot_width": 2.5,
+        "cooling": "open-air",
+        "ecc": False,
+        "form_factor": "pcie",
+        "nvlink": "none",
+        "pcie_generation": 5,
+        "pcie_lanes": 16,
+        "source": "amd.com Radeon RX 9070 XT specifications (64 CUs, 2970 MHz boost, 16 GB GDDR6 at 20 Gbps on "
+        "256 bits = 644.6 GB/s, 304 W); FP16 matrix 1024 FLOP/CU/clock dense (RDNA4 WMMA, AMD "
+        "lists 389 TFLOPS FP16 with sparsity)",
+        "as_of": "2026-12-06",
+    },
+    "rtx-2080-ti": {
+        "id": "rtx-2080-ti",
+        "name": "GeForce RTX 2080 Ti",
+        "vendor": "nvidia",
+        "gpu_class": "consumer",
+        "architecture": "turing",
+        "launch_year": 2018,
+        "memory_gb": 11,
+        "memory_mib": 11264,
+        "memory_type": "GDDR6",
+        "bandwidth_gb_per_s": 616.0,
+        "sm_count": 68,
+        "boost_clock_mhz": 1545,
+        "fp16_tensor_tflops": 53.8,
+        "fp16_acc16_tensor_tflops": 107.6,
+        "int8_tensor_tops": 215.2,
+        "fp32_tflops": 13.4,
+        "board_power_w": 250,
+        "power_connector": "8-pin-pcie",
+        "power_connector_count": 2,
+        "slot_width": 2.0,
+        "cooling": "open-air",
+        "ecc": False,
+        "form_factor": "pcie",
+        "nvlink": "bridge",
+        "pcie_generation": 3,
+        "pcie_lanes": 16,
+        "source": "NVIDIA Turing architecture whitepaper appendix (RTX 2080 Ti: 68 SMs, 1545 MHz boost, 616 "
+        "GB/s, FP16 tensor 107.6 TFLOPS with FP16 accumulate, 53.8 with FP32 accumulate, INT8 215.2 TOPS)",
+        "as_of": "2026-12-06",
+    },
     "ryzen-ai-max-395-128gb": {
         "id": "ryzen-ai-max-395-128gb",
         "name": "AMD Ryzen AI Max+ 395 (Radeon 8060S, 128 GB)",
@@ -408,7 +471,7 @@ def _current_rows() -> list[Measurement]:
     """Rows of ``llamacpp_current.csv`` (2024–26 builds) that map to rigplan's catalogue."""
     out = []
     for line, r in _read(CURRENT_FILE):
-        gpu = r["gpu"].strip()
+        gpu = GPU_IDS.get(r["gpu"].strip(), r["gpu"].strip())
         model = r["model"].strip()
         test = _TEST.match(r["test"].strip())
         if not test or not r["tokens_per_s"]:

@@ -41,6 +41,8 @@ DEFAULT_PRIOR_LOG_SD = 1.0
 SINGLE_GPU_SPREAD_WIDENING = 2.0
 #: Levenberg–Marquardt: iterations, finite-difference step (log space), damping start.
 MAX_ITERATIONS = 60
+#: A held-out fold starts from the full fit, a few steps away from its optimum.
+FOLD_ITERATIONS = 10
 FD_STEP = 1e-4
 DAMPING_START = 1e-2
 #: Efficiencies are fractions of a peak: kept below this.
@@ -191,17 +193,18 @@ def fit_parameters(
     names: Sequence[str],
     *,
     alternatives: Sequence[dict[str, float]] = (),
+    iterations: int = MAX_ITERATIONS,
 ) -> SpeedParameters:
     """MAP fit of ``names`` on ``rows`` (log residuals + Gaussian log priors), from ``start``
     and from each alternative start; the lowest cost wins."""
     if not rows:
         return start
-    best, best_cost = _fit_from(rows, prior, start, names)
+    best, best_cost = _fit_from(rows, prior, start, names, iterations)
     for alt in alternatives:
         relevant = {k: v for k, v in alt.items() if k in names}
         if not relevant:
             continue
-        params, cost = _fit_from(rows, prior, start.with_values(relevant), names)
+        params, cost = _fit_from(rows, prior, start.with_values(relevant), names, iterations)
         if cost < best_cost:
             best, best_cost = params, cost
     return best
@@ -212,6 +215,7 @@ def _fit_from(
     prior: priors.PriorProfile,
     start: SpeedParameters,
     names: Sequence[str],
+    iterations: int = MAX_ITERATIONS,
 ) -> tuple[SpeedParameters, float]:
     x_prior = np.log([max(prior.parameters.get(n), 1e-12) for n in names])
     sd = np.array([prior.prior_log_sd.get(n, DEFAULT_PRIOR_LOG_SD) for n in names])
@@ -229,7 +233,7 @@ def _fit_from(
     r = residuals(x)
     cost = float(r @ r)
     lam = DAMPING_START
-    for _ in range(MAX_ITERATIONS):
+    for _ in range(iterations):
         jac = np.empty((len(r), len(x)))
         for j in range(len(x)):
             dx = np.zeros(len(x))
@@ -335,13 +339,15 @@ def fit_profile(
         pre: Sequence[Prepared],
         start: SpeedParameters,
         alternatives: Sequence[dict[str, float]] = (),
+        iterations: int = FOLD_ITERATIONS,
     ) -> SpeedParameters:
-        p = fit_parameters(dec, prior, start, decode_names, alternatives=alternatives) if decode_names else start
-        return fit_parameters(pre, prior, p, prefill_names, alternatives=alternatives) if prefill_names else p
+        kw: dict[str, Any] = {"alternatives": alternatives, "iterations": iterations}
+        p = fit_parameters(dec, prior, start, decode_names, **kw) if decode_names else start
+        return fit_parameters(pre, prior, p, prefill_names, **kw) if prefill_names else p
 
     decode_rows = [r for r in rows if r.m.kind == "decode"]
     prefill_rows = [r for r in rows if r.m.kind == "prefill"]
-    full = fit(decode_rows, prefill_rows, prior.parameters, prior.alternative_starts)
+    full = fit(decode_rows, prefill_rows, prior.parameters, prior.alternative_starts, MAX_ITERATIONS)
     log(f"  {prior.name}: fitted on {len(decode_rows)} decode + {len(prefill_rows)} prefill rows")
     fitted = {r.m.ref: r.predict(profile_from(prior, full)) for r in rows}
     held_out = _leave_out(rows, lambda r: r.m.gpu, fit, full, prior, log)
@@ -505,6 +511,7 @@ DECODE_BACKEND = (
     "sm_cycles_per_weight.q8_0",
     "launch_overhead_per_layer_s",
     "serial_overhead_per_layer_s",
+    "expert_overhead_per_layer_s",
     "attention_read_factor",
 )
 PREFILL_BACKEND = (
@@ -513,7 +520,12 @@ PREFILL_BACKEND = (
     "attention_score_passes",
     "prefill_overhead_per_layer_s",
 )
-DECODE_CURRENT = (*DECODE_CUDA, "memory_efficiency_unified", "sm_cycles_per_weight.iquant")
+DECODE_CURRENT = (
+    *DECODE_CUDA,
+    "memory_efficiency_unified",
+    "sm_cycles_per_weight.iquant",
+    "expert_overhead_per_layer_s",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -550,7 +562,15 @@ FITS = (
         PREFILL_BACKEND,
         "llama.cpp-cuda",
     ),
-    FitSpec(priors.LLAMA_CPP_METAL, "llama.cpp", "metal", dataset.ERA_CURRENT, DECODE_METAL, PREFILL_METAL),
+    FitSpec(
+        priors.LLAMA_CPP_METAL,
+        "llama.cpp",
+        "metal",
+        dataset.ERA_CURRENT,
+        (*DECODE_METAL, "expert_overhead_per_layer_s"),
+        PREFILL_METAL,
+        "llama.cpp-metal-2024",
+    ),
 )
 
 

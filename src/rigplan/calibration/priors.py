@@ -314,9 +314,14 @@ _CURRENT_PARAMETERS = SpeedParameters(
         "fp8": 0.05,
         "int8": 0.05,
     },
-    # CUDA graphs replay a whole decode step: a few µs per layer remain [D].
+    # CUDA graphs replay a whole decode step: a few µs of CPU per layer remain [D]; the ≈12–15
+    # small non-matmul kernels of a layer (norms, rope, attention, adds, copies) still run one
+    # after another on the GPU, ≈1.5 µs each → ≈20 µs per layer that does not overlap [D].
     launch_overhead_per_layer_s=10e-6,
-    serial_overhead_per_layer_s=5e-6,
+    serial_overhead_per_layer_s=20e-6,
+    # A MoE layer adds ≈8–10 small kernels (router mat-vec, softmax, top-k argsort, gathers,
+    # mul_mat_id for gate/up/down, weighted sum) of ≈4–5 µs each [D].
+    expert_overhead_per_layer_s=40e-6,
     layer_split_hop_s=150e-6,
     attention_read_factor=1.0,
     # MMQ on INT8 tensor cores reaches a smaller share of its (2×) peak than cuBLAS FP16 [D].
@@ -351,7 +356,21 @@ LLAMA_CPP_CUDA = PriorProfile(
     behaviour=_CURRENT_BEHAVIOUR,
     source="calibration/measurements/llamacpp_current.csv (CUDA rows); priors from the 2024 fit",
     notes=_CURRENT_NOTES,
-    prior_log_sd={"memory_efficiency_hbm": 0.25, "memory_efficiency_gddr": 0.15, "memory_efficiency_unified": 0.25},
+    # Efficiencies and kernel costs carry over from the 2024 fit (six GPUs) unless current rows
+    # say otherwise: tight priors; the terms the new builds changed are loose.
+    prior_log_sd={
+        "memory_efficiency_hbm": 0.1,
+        "memory_efficiency_gddr": 0.1,
+        "memory_efficiency_unified": 0.25,
+        "sm_cycles_per_weight.float": 0.3,
+        "sm_cycles_per_weight.q8_0": 0.3,
+        "sm_cycles_per_weight.legacy": 0.3,
+        "sm_cycles_per_weight.k4": 0.3,
+        "sm_cycles_per_weight.k6": 0.3,
+        "sm_cycles_per_weight.k_low": 0.3,
+        "tensor_efficiency": 0.4,
+        "sm_flops_per_cycle_cap": 0.3,
+    },
     first_build=CURRENT_ERA_FIRST_BUILD,
 )
 #: Backends without CUDA's kernels: the CUDA-era fit as prior, efficiencies refitted on their

@@ -149,6 +149,9 @@ def device_step(
     gpu_s = smooth_max(memory_s, alu_s, compute_s, p=KERNEL_MAX_EXPONENT)
     launch_s = len(dev.layers) * params.launch_overhead_per_layer_s
     serial_s = len(dev.layers) * params.serial_overhead_per_layer_s
+    if model.is_moe:
+        moe_layers = sum(1 for i in dev.layers if i >= model.moe_first_dense_layers)
+        serial_s += moe_layers * params.expert_overhead_per_layer_s
     total = smooth_max(gpu_s, launch_s) + serial_s
     return DeviceStep(memory_s, alu_s, compute_s, launch_s, total, bytes_read, gpu.id, eta, bw)
 

@@ -44,6 +44,9 @@ class SpeedParameters:
     launch_overhead_per_layer_s: float = 5e-6
     #: Per-layer cost that does not overlap GPU work (synchronisation; Metal command buffers).
     serial_overhead_per_layer_s: float = 0.0
+    #: Per mixture-of-experts layer and decode step: the router, top-k, gathers and the
+    #: expert mat-vec launches, small kernels that do not overlap the weight streaming.
+    expert_overhead_per_layer_s: float = 0.0
     #: Fixed per decode step: sampling, scheduler, Python (engines with CUDA graphs: small).
     step_overhead_s: float = 0.0
     #: Layer split: synchronisation and activation copy at each GPU boundary, per token.
