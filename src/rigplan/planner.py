@@ -22,13 +22,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .backends import default_backend
 from .catalog import load_catalog
 from .catalog.query import best_price
 from .catalog.records import GPU, Catalog, Model, Price
-from .backends import default_backend
 from .catalog.support import load_support_rules
 from .engines import LLAMA_CPP, VLLM, get_engine
-from .support import check_support
 from .errors import DataFileError, InvalidValueError, RigplanError, UnknownNameError, UnsupportedError
 from .estimate import Estimate, estimate, resolve_model_input, resolve_rig_input
 from .memory import usable_capacity
@@ -51,6 +50,7 @@ from .power import (
 )
 from .quant import Quant, engine_supports, get_quant, resolve_quant, weights_bytes
 from .rig import Rig, parse_rig, resolve_gpu
+from .support import check_support
 from .units import GIB, format_gib, format_rate, format_usd
 
 OBJECTIVES = ("cheapest", "fastest", "value", "efficiency")

@@ -33,12 +33,12 @@ from . import dataset
 from .fit import RANGE_QUANTILES, Prepared, prepare_all
 from .load import load_profiles, profile_rows, read_profile
 
-DECODE_MAPE_TARGET = 0.10
-PREFILL_MAPE_TARGET = 0.20
+DECODE_MAPE_TARGET = 0.08  # issue 12: May-2024 builds, leave-one-GPU-out
+PREFILL_MAPE_TARGET = 0.15
 COVERAGE_TARGET = 0.80
 FITS_AGREEMENT_TARGET = 0.995
 WORST_ROWS = 10
-TARGETED_PROFILE = "llama.cpp-cuda"
+TARGETED_PROFILE = "llama.cpp-cuda-2024"
 
 
 @dataclass(frozen=True, slots=True)
@@ -288,7 +288,8 @@ def throughput_results() -> list[RowResult]:
 def _profile_of(p: Prepared) -> str:
     if p.m.engine == "exllamav2":
         return "exllamav2"
-    return "llama.cpp-metal" if p.kind.startswith("unified/") else "llama.cpp-cuda"
+    era = "-2024" if p.m.era == dataset.ERA_2024 else ""
+    return f"llama.cpp-{p.m.backend}{era}"
 
 
 def accuracy_report(*, refit: bool = False, log: Callable[[str], None] | None = None) -> AccuracyReport:
@@ -320,7 +321,11 @@ def accuracy_report(*, refit: bool = False, log: Callable[[str], None] | None = 
     ]
     legacy = sum(1 for m in dataset.measurements() if m.legacy)
 
-    rows = [p for p in prepared if p.m.ref in held and not p.m.legacy and not p.m.oom and p.m.tokens_per_s]
+    rows = [
+        p
+        for p in prepared
+        if p.m.ref in held and not p.m.legacy and not p.m.oom and p.m.tokens_per_s and _profile_of(p) in profiles
+    ]
     data_gpus: dict[str, list[GPU]] = defaultdict(list)
     for p in rows:
         g = p.args[1].gpus[0]
@@ -456,7 +461,9 @@ def format_report(report: AccuracyReport) -> str:
             f" range {r.low:.4g}–{r.high:.4g} roofline {r.roofline:.4g}"
         )
     lines += ["", "profiles:"] + [f"  {label}" for label in sorted(report.profiles.values())]
-    return "\n".join(lines)
+    from .breakdown import held_out_rows, text_breakdown
+
+    return "\n".join(lines) + "\n\n" + text_breakdown(held_out_rows(report.profiles))
 
 
 def summary_counts(report: AccuracyReport) -> Counter[str]:
@@ -494,4 +501,7 @@ def markdown_report(report: AccuracyReport) -> str:
             f"| {r.measured:.4g} | {r.predicted:.4g} | {r.error:+.0%} | {r.low:.4g}–{r.high:.4g} |"
         )
     lines += ["", "Profiles: " + "; ".join(f"`{label}`" for label in sorted(report.profiles.values())) + "."]
-    return "\n".join(lines) + "\n"
+    from .breakdown import held_out_rows, markdown_breakdown
+
+    lines += ["", "### By build era, held-out method, backend, dense / MoE and GPU family", ""]
+    return "\n".join(lines) + "\n" + markdown_breakdown(held_out_rows(report.profiles))

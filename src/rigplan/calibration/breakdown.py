@@ -262,3 +262,39 @@ def text_breakdown(rows: Sequence[HeldOutRow]) -> str:
             f" predicted {r.predicted:8.2f} ({r.error:+.1%}) range {r.low:.4g}–{r.high:.4g}"
         )
     return "\n".join(out)
+
+
+def breakdown_dict(rows: Sequence[HeldOutRow]) -> dict[str, Any]:
+    """The breakdown for ``rigplan accuracy --json``."""
+    return {
+        "method": "held-out predictions stored in the profiles; ranges from the other folds' residuals",
+        "lines": [
+            {
+                "era": ln.era,
+                "held_out": ln.method,
+                "by": ln.by,
+                "group": ln.value,
+                "test": ln.kind,
+                "rows": ln.rows,
+                "mape": round(ln.mape, 4),
+                "range_coverage": round(ln.coverage, 4),
+                "target": list(ln.target) if ln.target else None,
+                "meets_target": ln.meets,
+            }
+            for ln in breakdown(rows)
+        ],
+        "worst_rows": [
+            {
+                "ref": r.ref,
+                "gpu": r.gpu,
+                "model": r.model,
+                "quant": r.quant,
+                "test": r.test,
+                "measured": r.measured,
+                "predicted": round(r.predicted, 2),
+                "range": [round(r.low, 2), round(r.high, 2)],
+                "error": round(r.error, 4),
+            }
+            for r in worst_rows(rows)
+        ],
+    }

@@ -30,6 +30,7 @@ XJD_SOURCE_ID = "XiongjieDai/GPU-Benchmarks-on-LLM-Inference"
 #: CSV GPU names → catalogue ids.
 GPU_IDS = {
     "RTX 2080 Ti": "rtx-2080-ti",
+    "AMD Radeon AI PRO R9700 (32GB, gfx1201)": "radeon-ai-pro-r9700",
     "3090 24GB": "rtx-3090",
     "RTX 3090": "rtx-3090",
     "4090 24GB": "rtx-4090",
@@ -268,6 +269,36 @@ EXTRA_GPUS: dict[str, dict[str, Any]] = {
         "source": "amd.com Radeon RX 9070 XT specifications (64 CUs, 2970 MHz boost, 16 GB GDDR6 at 20 Gbps on "
         "256 bits = 644.6 GB/s, 304 W); FP16 matrix 1024 FLOP/CU/clock dense (RDNA4 WMMA, AMD "
         "lists 389 TFLOPS FP16 with sparsity)",
+        "as_of": "2026-12-06",
+    },
+    "radeon-ai-pro-r9700": {
+        "id": "radeon-ai-pro-r9700",
+        "name": "Radeon AI PRO R9700",
+        "vendor": "amd",
+        "gpu_class": "workstation",
+        "architecture": "rdna4",
+        "launch_year": 2025,
+        "memory_gb": 32,
+        "memory_mib": 32624,
+        "memory_type": "GDDR6",
+        "bandwidth_gb_per_s": 644.6,
+        "sm_count": 64,
+        "boost_clock_mhz": 2920,
+        "fp16_tensor_tflops": 191.4,
+        "int8_tensor_tops": 382.7,
+        "fp32_tflops": 47.8,
+        "board_power_w": 300,
+        "power_connector": "12v-2x6",
+        "power_connector_count": 1,
+        "slot_width": 2.0,
+        "cooling": "blower",
+        "ecc": False,
+        "form_factor": "pcie",
+        "nvlink": "none",
+        "pcie_generation": 5,
+        "pcie_lanes": 16,
+        "source": "amd.com Radeon AI PRO R9700 specifications (64 CUs, 2920 MHz boost, 32 GB GDDR6 at 20 Gbps "
+        "on 256 bits = 644.6 GB/s, 300 W; 383 TFLOPS FP16 matrix with sparsity → 191 dense)",
         "as_of": "2026-12-06",
     },
     "rtx-2080-ti": {

@@ -144,12 +144,14 @@ def accuracy(
     Example: rigplan accuracy --json
     """
     from ..calibration.accuracy import accuracy_report
+    from ..calibration.breakdown import breakdown_dict, held_out_rows, text_breakdown
     from ..training.fit import format_training_accuracy, training_accuracy
 
     report = accuracy_report(refit=refit)
     training = training_accuracy(refit=refit)
+    held = held_out_rows(report.profiles)
     if json:
-        print_json({**report.to_dict(), "training": training})
+        print_json({**report.to_dict(), "breakdown": breakdown_dict(held), "training": training})
         return
     rows = []
     for g in report.groups:
@@ -198,3 +200,4 @@ def accuracy(
             right={5, 6, 7},
         )
     )
+    con.print(text_breakdown(held))
