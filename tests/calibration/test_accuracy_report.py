@@ -27,7 +27,7 @@ def group(profile, kind, scope="targeted"):
     ],
 )
 def test_llama_cpp_cuda_meets_targets_on_held_out_gpus(kind, mape, coverage):
-    g = group("llama.cpp-cuda", kind)
+    g = group("llama.cpp-cuda-2024", kind)
     assert g.rows >= 100
     assert g.mape <= mape
     assert g.coverage >= coverage
@@ -36,7 +36,7 @@ def test_llama_cpp_cuda_meets_targets_on_held_out_gpus(kind, mape, coverage):
 
 def test_model_beats_the_naive_roofline():
     for kind in ("decode", "prefill"):
-        g = group("llama.cpp-cuda", kind)
+        g = group("llama.cpp-cuda-2024", kind)
         assert g.mape < g.roofline_mape / 2
 
 
@@ -48,9 +48,9 @@ def test_fit_verdicts_agree_with_out_of_memory_runs():
 
 def test_hardware_alone_of_its_kind_is_reported_not_targeted():
     scopes = {(g.profile, g.scope) for g in report().groups}
-    assert ("llama.cpp-cuda", "reported: only HBM part") in scopes
-    assert ("llama.cpp-cuda", "reported: only pascal card") in scopes
-    assert any(p == "llama.cpp-metal" for p, _ in scopes)
+    assert ("llama.cpp-cuda-2024", "reported: only HBM part") in scopes
+    assert ("llama.cpp-cuda-2024", "reported: only pascal card") in scopes
+    assert any(p == "llama.cpp-metal-2024" for p, _ in scopes)
     gpus = load_catalog().gpus
     data = [gpus[g] for g in ("rtx-3090", "rtx-4090", "rtx-a6000", "h100-pcie", "tesla-p40")]
     assert accuracy.alone_of_kind(gpus["rtx-4090"], data) is None
@@ -64,3 +64,24 @@ def test_report_renders_and_serialises():
     d = report().to_dict()
     assert d["fits_agreement"]["rate"] >= accuracy.FITS_AGREEMENT_TARGET
     assert len(d["worst_rows"]) == accuracy.WORST_ROWS
+
+
+def test_breakdown_reports_both_held_out_methods_by_era_backend_model_and_family():
+    from rigplan.calibration.breakdown import breakdown, held_out_rows
+
+    lines = breakdown(held_out_rows())
+    keys = {(ln.era, ln.method, ln.by) for ln in lines}
+    for by in ("all", "backend", "model", "GPU family"):
+        assert ("current", "leave-one-source-out", by) in keys
+        assert ("current", "leave-one-GPU-out", by) in keys
+        assert ("2024", "leave-one-GPU-out", by) in keys
+    targeted = [ln for ln in lines if ln.target]
+    assert {(ln.era, ln.method) for ln in targeted} == set(accuracy_targets())
+    may = [ln for ln in targeted if ln.era == "2024"]
+    assert all(ln.meets for ln in may), may  # May-2024 LOGO: decode ≤ 8 %, prefill ≤ 15 %
+
+
+def accuracy_targets():
+    from rigplan.calibration.breakdown import TARGETS
+
+    return TARGETS.keys()

@@ -31,7 +31,11 @@ def test_every_engine_has_a_profile_and_llama_cpp_one_per_backend():
 @pytest.mark.parametrize(
     ("name", "pattern"),
     [
-        ("llama.cpp-cuda", r"^llama\.cpp-cuda@fit-\d{4}-\d\d-\d\d \(calibrated on \d+ rows\)$"),
+        ("llama.cpp-cuda", r"^llama\.cpp-cuda@fit-\d{4}-\d\d-\d\d \(builds b\d+–b\d+, calibrated on \d+ rows\)$"),
+        (
+            "llama.cpp-cuda-2024",
+            r"^llama\.cpp-cuda-2024@fit-\d{4}-\d\d-\d\d \(builds b2824–b2843, calibrated on \d+ rows\)$",
+        ),
         ("exllamav2", r"^exllamav2@fit-\d{4}-\d\d-\d\d \(calibrated on \d+ rows\)$"),
         ("vllm", r"^vllm@prior \(no calibration rows; range -\d+%/\+35%\)$"),
         ("transformers", r"^transformers@prior \(no calibration rows; range"),
@@ -55,10 +59,11 @@ def test_profiles_are_sane():
             assert spread.low <= 0 <= spread.high
 
 
-def test_fitted_profiles_keep_their_rows_with_held_out_predictions():
-    rows = profile_rows("llama.cpp-cuda")
-    assert len(rows) == load_profiles()["llama.cpp-cuda"].rows
-    assert all("held_out" in r and r["measured"] > 0 for r in rows)
+@pytest.mark.parametrize("name", ["llama.cpp-cuda-2024", "llama.cpp-cuda"])
+def test_fitted_profiles_keep_their_rows_with_held_out_predictions(name):
+    rows = profile_rows(name)
+    assert len(rows) == load_profiles()[name].rows
+    assert all(("held_out" in r or "held_out_source" in r) and r["measured"] > 0 for r in rows)
     refs = {m.ref for m in measurements() if not m.legacy}
     assert {r["ref"] for r in rows} <= refs
 
@@ -66,19 +71,16 @@ def test_fitted_profiles_keep_their_rows_with_held_out_predictions():
 def test_stored_predictions_match_the_current_code():
     """A profile written by an older version of the model would silently mis-predict: the
     stored in-sample predictions must be what the code computes today (rerun fit.py if not)."""
-    stored = {r["ref"]: r for name in ("llama.cpp-cuda", "llama.cpp-metal", "exllamav2") for r in profile_rows(name)}
+    names = ("llama.cpp-cuda-2024", "llama.cpp-metal-2024", "exllamav2", "llama.cpp-cuda")
+    stored = {r["ref"]: (name, r) for name in names for r in profile_rows(name)}
     sample = random.Random(7).sample(sorted(stored), 40)
     by_ref = {m.ref: m for m in measurements()}
     profiles = load_profiles()
     for ref in sample:
         prepared = fit.prepare(by_ref[ref])
         assert prepared is not None
-        name = (
-            "exllamav2"
-            if prepared.m.engine == "exllamav2"
-            else ("llama.cpp-metal" if prepared.kind.startswith("unified/") else "llama.cpp-cuda")
-        )
-        assert prepared.predict(profiles[name]) == pytest.approx(stored[ref]["fitted"], rel=0.005), ref
+        name, row = stored[ref]
+        assert prepared.predict(profiles[name]) == pytest.approx(row["fitted"], rel=0.005), ref
 
 
 GOOD = {

@@ -362,6 +362,32 @@ def render_power(report: PowerReport) -> None:
             con.print(f"note: {note}")
 
 
+#: Shares of the top power limit the curve is shown at.
+CURVE_SHARES = (1.0, 0.9, 0.8, 0.7, 0.6, 0.5)
+
+
+def _curve_points(curves: dict[str, Any]) -> dict[str, Any]:
+    return {
+        phase: {
+            "knee": c.knee,
+            "sharpness": c.sharpness,
+            "fitted_on": f"{c.rows} points of {c.sweeps} published sweeps (power_limit_sweeps.csv)",
+            "mape": c.mape,
+            "retention": {f"{share:.0%}": round(c.retention(share), 3) for share in CURVE_SHARES},
+        }
+        for phase, c in curves.items()
+    }
+
+
+def _render_curve(curves: dict[str, Any]) -> None:
+    con = console()
+    phases = sorted(curves)
+    rows = [[f"{share:.0%}", *(f"{curves[p].retention(share):.0%}" for p in phases)] for share in CURVE_SHARES]
+    con.print(table("speed at a power limit", ["limit", *phases], rows, right={1, 2}))
+    fitted = "; ".join(f"{p}: {curves[p].sweeps} sweeps, MAPE {curves[p].mape:.1%}" for p in phases)
+    con.print(f"fitted to published llama.cpp/vLLM power-limit sweeps ({fitted})")
+
+
 @app.command("power")
 def power_cmd(
     rig: Annotated[str, typer.Argument(help="Rig: 'rtx-4090', '2x rtx-3090', '8x h100-sxm'.")],
@@ -403,9 +429,13 @@ def power_cmd(
         quant=quant,
         engine=engine,
     )
+    from ..calibration.power_curve import load_power_curves
+
+    curves = load_power_curves()
     if json:
-        print_json(report.to_dict())
+        print_json({**report.to_dict(), "power_curve": _curve_points(curves)})
     else:
         render_power(report)
+        _render_curve(curves)
     ok = circuit is None or report.power.circuits[circuit].fits
     raise typer.Exit(0 if ok else 1)
