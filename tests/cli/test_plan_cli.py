@@ -173,3 +173,21 @@ def test_power_on_a_named_platform(capsys):
 def test_help_ends_with_an_example(capsys, command):
     code, out, _ = run(capsys, command, "--help")
     assert code == 0 and "Example: rigplan " + command in out
+
+
+def test_plan_never_ranks_an_fp16_bound_engine_on_pascal(capsys):
+    # Issue 12 done-when: `rigplan plan llama-3-70b --budget 2000` proposes no ExLlamaV2 (or any
+    # FP16-bound engine) on a Pascal card.
+    code, out, _ = run(capsys, "plan", "llama-3-70b", "--budget", "2000", "--json")
+    assert code in (0, 1)
+    recs = json.loads(out)["recommendations"]
+    for r in recs:
+        if "tesla-p40" in r["rig"]:
+            assert r["engine"] in ("llama.cpp", "ollama"), r
+
+
+def test_estimate_explains_why_exllamav2_cannot_run_on_a_p40(capsys):
+    code, out, err = run(capsys, "estimate", "llama-3-8b", "--rig", "tesla-p40", "--engine", "exllamav2")
+    assert code == 2
+    assert "FP16" in err and "1/64" in err and "llama.cpp" in err
+    assert "Traceback" not in err
