@@ -187,7 +187,7 @@ def test_plan_never_ranks_an_fp16_bound_engine_on_pascal(capsys):
 
 
 def test_estimate_explains_why_exllamav2_cannot_run_on_a_p40(capsys):
-    code, out, err = run(capsys, "estimate", "llama-3-8b", "--rig", "tesla-p40", "--engine", "exllamav2")
+    code, _out, err = run(capsys, "estimate", "llama-3-8b", "--rig", "tesla-p40", "--engine", "exllamav2")
     assert code == 2
     assert "FP16" in err and "1/64" in err and "llama.cpp" in err
     assert "Traceback" not in err

@@ -56,7 +56,7 @@ class PowerCurve:
 def _series(rows: Sequence[dict[str, str]]) -> list[tuple[str, list[tuple[float, float]]]]:
     """Split the rows into sweeps: by source, GPU, engine and test; several models measured at
     the same limits are told apart by rank (the k-th value at each limit is series k)."""
-    groups: dict[tuple[str, ...], dict[float, list[float]]] = defaultdict(lambda: defaultdict(list))
+    groups: dict[tuple[str, str, str, str], dict[float, list[float]]] = defaultdict(lambda: defaultdict(list))
     for r in rows:
         key = (r["source_id"], r["gpu"], r["engine"], r["test"])
         groups[key][float(r["power_limit_w"])].append(float(r["tokens_per_s"]))
