@@ -35,7 +35,7 @@ STATS = {"mean", "median", "p99"}
 QUANTS = {"bf16", "f16", "f32", "fp8", "int8", "int4-awq", "int4-gptq", "fp4", "mxfp4"}
 # GPU ids named in design.md §3 for the second round that a catalogue branch may add later, and
 # GH200 (no rigplan id). Any other GPU without an id must say it is written "as printed".
-EXTRA_GPU_IDS = {"gb200", "rtx-pro-6000-server", "b300", "gh200"}
+EXTRA_GPU_IDS = {"gb200", "rtx-pro-6000-server", "b300", "dgx-spark", "gh200"}
 # The brief's targets for this data set.
 MIN_SERVING_ROWS = 250
 MIN_SERVING_SOURCES = 15
