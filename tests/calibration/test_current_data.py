@@ -25,7 +25,7 @@ POWER_COLUMNS = _names("source source_id date gpu engine test power_limit_w toke
 # Two rows are the same figure when all of these agree.
 FIGURE_KEY = _names("source build backend gpu n_gpus model_printed quant fa n_ubatch n_batch test tokens_per_s notes")
 BACKENDS = {"cuda", "rocm", "vulkan", "metal", "sycl", "cpu"}
-SPLIT_MODES = {"layer", "row", "none"}
+SPLIT_MODES = {"layer", "row", "tensor", "none"}
 TEST = re.compile(r"^(pp\d+|tg\d+|pp\d+\+tg\d+)(@d(\d+))?$")
 
 

@@ -27,7 +27,8 @@ import numpy as np
 from ..errors import RigplanError
 from ..speed import Link, SpeedWorkload, predict, with_settings
 from ..speed.hardware import hardware_kind
-from ..speed.profile import EngineProfile, EngineSettings, SpeedParameters, Spread
+from ..speed.profile import EngineProfile, SpeedParameters, Spread
+from ..speed.settings import SpeedSettings
 from . import dataset, priors, tomlwrite
 from .dataset import Measurement
 
@@ -107,7 +108,7 @@ class Prepared:
 
     def predict(self, profile: EngineProfile) -> float:
         model, rig, memory, workload, link, family, quant = self.args
-        profile = with_settings(profile, EngineSettings(flash_attention=self.m.flash_attention))
+        profile = with_settings(profile, SpeedSettings(flash_attention=self.m.flash_attention))
         decode, prefill, _ = predict(profile, model, rig, memory, workload, link, engine_family=family, quant=quant)
         if self.m.kind == "decode":
             assert decode is not None

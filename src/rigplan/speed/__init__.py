@@ -23,9 +23,10 @@ from ..units import GB
 from . import comm, hardware
 from .decode import Step, Topology, average_step, step_time
 from .prefill import Prefill, prefill_time
-from .profile import EngineBehaviour, EngineProfile, EngineSettings, SpeedParameters, Spread, UserCorrection
+from .profile import EngineBehaviour, EngineProfile, SpeedParameters, Spread, UserCorrection
 from .ranges import speed_range, widening
-from .select import BORROWED_BACKEND_WIDENING, choose_profile, hardware_case, model_kind, select_profile
+from .select import BORROWED_BACKEND_WIDENING, build_of, choose_profile, hardware_case, model_kind, select_profile
+from .settings import SpeedSettings
 from .work import ForwardWork, forward_work, kv_element_bytes
 
 #: Host memory bandwidth when the rig does not say (GB/s): a desktop's dual-channel DDR5-5600
@@ -80,7 +81,7 @@ class SpeedEstimate:
     backend: str | None = None
 
 
-def with_settings(profile: EngineProfile, settings: EngineSettings | None) -> EngineProfile:
+def with_settings(profile: EngineProfile, settings: SpeedSettings | None) -> EngineProfile:
     """``profile`` with the flash-attention choice of ``settings`` (None: the build's default)."""
     if settings is None or settings.flash_attention is None:
         return profile
@@ -247,7 +248,7 @@ def estimate_speed(
     user_profile: object | None = None,
     profiles: Mapping[str, EngineProfile] | None = None,
     profile: EngineProfile | None = None,
-    settings: EngineSettings | None = None,
+    settings: SpeedSettings | None = None,
 ) -> SpeedEstimate:
     """Decode and prefill speed of ``model`` on ``rig`` with ranges and the profile used.
 
@@ -262,8 +263,8 @@ def estimate_speed(
         profiles: engine profiles by name (``rigplan.calibration.load.load_profiles()``, read
             at the API's edge).
         profile: use exactly this profile (the calibration fit passes trial profiles).
-        settings: engine build, backend and flash attention (None: the newest profile and
-            the build's defaults).
+        settings: engine build, backend and flash attention (None: the newest profile, the
+            GPU vendor's backend and the build's defaults).
     """
     speed_warnings: list[str] = []
     borrowed = False
@@ -277,8 +278,9 @@ def estimate_speed(
             speed_warnings.append(
                 f"no {engine.family} profile for backend {backend}: speeds use {profile.name} with a wider range"
             )
-        if settings and settings.build is not None and profile.first_build > settings.build:
-            speed_warnings.append(f"build b{settings.build} predates every profile; {profile.name} used")
+        build = build_of(settings)
+        if build is not None and profile.first_build > build:
+            speed_warnings.append(f"build b{build} predates every profile; {profile.name} used")
     profile = with_settings(profile, settings)
     decode, prefill, work = predict(
         profile,
@@ -379,10 +381,10 @@ def _range_text(spread: Spread, widen: float, reasons: list[str], extrapolation:
 __all__ = [
     "EngineBehaviour",
     "EngineProfile",
-    "EngineSettings",
     "Link",
     "SpeedEstimate",
     "SpeedParameters",
+    "SpeedSettings",
     "SpeedWorkload",
     "Spread",
     "UserCorrection",

@@ -129,19 +129,6 @@ class EngineBehaviour:
 
 
 @dataclass(frozen=True, slots=True)
-class EngineSettings:
-    """The engine build, backend and flash attention an estimate asks for (None: defaults).
-
-    ``build`` is the llama.cpp build number parsed from ``engine_version`` ("b6400" → 6400).
-    """
-
-    engine_version: str | None = None
-    build: int | None = None
-    backend: str | None = None
-    flash_attention: bool | None = None
-
-
-@dataclass(frozen=True, slots=True)
 class Spread:
     """Leave-one-GPU-out log-residual quantiles, log(measured / predicted)."""
 

@@ -11,11 +11,13 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from ..backends import parse_build
 from ..catalog.records import GPU, Model
 from ..engines import Engine
 from ..rig import Rig
 from . import hardware
-from .profile import EngineProfile, EngineSettings
+from .profile import EngineProfile
+from .settings import SpeedSettings
 
 #: Log-range multiplier when the backend has no profile of its own and borrows another's [D].
 BORROWED_BACKEND_WIDENING = 1.5
@@ -33,20 +35,25 @@ class Choice:
     borrowed: bool  # the backend has no profile of its own
 
 
+def build_of(settings: SpeedSettings | None) -> int | None:
+    """The llama.cpp build number of ``settings.engine_version`` ("b6400" → 6400), or None."""
+    return parse_build(settings.engine_version) if settings else None
+
+
 def base_backend(rig: Rig) -> str:
     """ "metal" for Apple chips, else "cuda"."""
     return "metal" if any(g.is_apple for g in rig.gpus) else "cuda"
 
 
 def choose_profile(
-    profiles: Mapping[str, EngineProfile], engine: Engine, rig: Rig, settings: EngineSettings | None = None
+    profiles: Mapping[str, EngineProfile], engine: Engine, rig: Rig, settings: SpeedSettings | None = None
 ) -> Choice:
     """The profile for ``engine`` on ``rig`` with ``settings`` (backend, build).
 
     Raises:
         LookupError: no profile names the engine (a packaging error).
     """
-    settings = settings or EngineSettings()
+    settings = settings or SpeedSettings()
     backend = settings.backend or base_backend(rig)
     candidates = [p for p in profiles.values() if engine.id in p.engines]
     if not candidates:
@@ -55,8 +62,9 @@ def choose_profile(
     borrowed = not same
     if borrowed:
         same = [p for p in candidates if p.backend == base_backend(rig)] or candidates
-    if settings.build is not None:
-        reached = [p for p in same if p.first_build <= settings.build]
+    build = build_of(settings) if engine.family == "llama.cpp" else None
+    if build is not None:
+        reached = [p for p in same if p.first_build <= build]
         pick = max(reached, key=lambda p: p.first_build) if reached else min(same, key=lambda p: p.first_build)
     else:
         pick = max(same, key=lambda p: p.first_build)
@@ -64,7 +72,7 @@ def choose_profile(
 
 
 def select_profile(
-    profiles: Mapping[str, EngineProfile], engine: Engine, rig: Rig, settings: EngineSettings | None = None
+    profiles: Mapping[str, EngineProfile], engine: Engine, rig: Rig, settings: SpeedSettings | None = None
 ) -> EngineProfile:
     """The profile for ``engine`` on ``rig``'s backend (see :func:`choose_profile`)."""
     return choose_profile(profiles, engine, rig, settings).profile
