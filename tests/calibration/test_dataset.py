@@ -55,4 +55,5 @@ def test_extra_models_estimate():
 
     for key in dataset.EXTRA_MODELS:
         m = next(x for x in dataset.measurements() if x.model == key)
-        assert estimate(m.model_input(), m.rig, quant=m.quant, engine=m.engine).speed.decode_tokens_per_s
+        e = estimate(m.model_input(), m.rig, quant=m.quant, engine=m.engine, catalog=dataset.calibration_catalog())
+        assert e.speed.decode_tokens_per_s
