@@ -12,9 +12,9 @@ from typing import Annotated
 
 import typer
 
-from .safety import fail, pipe_closed, quiet_exit_on_closed_pipe
-
 from ..errors import RigplanError
+from .ranges import BoundedGroup
+from .safety import fail, pipe_closed, quiet_exit_on_closed_pipe
 
 app = typer.Typer(
     name="rigplan",
@@ -24,6 +24,7 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
+    cls=BoundedGroup,
 )
 
 # Commands register themselves on ``app`` when their module is imported.

@@ -76,7 +76,7 @@ class FoldingTable:
         lead = 2 if self.columns[0] == "#" and len(self.columns) > 1 else 1
         for row in self.rows:
             yield Text(". ".join(cell for cell in row[:lead] if cell))
-            fields = [f"{name}: {value}" for name, value in zip(self.columns[lead:], row[lead:]) if value]
+            fields = [f"{name}: {value}" for name, value in zip(self.columns[lead:], row[lead:], strict=False) if value]
             yield Padding(Text("; ".join(fields)), (0, 0, 0, FOLD_INDENT), expand=False)
 
 

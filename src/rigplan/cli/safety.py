@@ -37,3 +37,19 @@ def quiet_exit_on_closed_pipe() -> NoReturn:
     except (OSError, ValueError):  # no file descriptor behind stdout (a test runner's capture)
         pass
     sys.exit(EXIT_CLOSED_PIPE)
+
+
+def refuse_flags(given: dict[str, bool], reason: str) -> None:
+    """Refuse flags that have no effect here instead of ignoring them silently.
+
+    >>> refuse_flags({"--engine": False}, "has no effect with --show")
+
+    Raises:
+        InvalidValueError: naming every given flag and ``reason``.
+    """
+    from ..errors import InvalidValueError
+
+    on = [flag for flag, is_given in given.items() if is_given]
+    if on:
+        verb = "have" if len(on) > 1 else "has"
+        raise InvalidValueError(on[0].lstrip("-"), f"{', '.join(on)} {verb} no effect {reason}")

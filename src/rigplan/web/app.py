@@ -10,18 +10,19 @@ from __future__ import annotations
 
 import functools
 import importlib.util
+import json
 import logging
 import pathlib
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Annotated, Any
 
-from fastapi import APIRouter, FastAPI, Path, Query, Request
+from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 
@@ -64,8 +65,12 @@ class ErrorBody(BaseModel):
 
 
 ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorBody, "description": "A body that is not JSON, or a Host header other than loopback."},
+    413: {"model": ErrorBody, "description": "A body over 64 KiB."},
+    414: {"model": ErrorBody, "description": "A query string over 8 KiB."},
     404: {"model": ErrorBody, "description": "Unknown model, GPU, quant or engine (with suggestions)."},
     422: {"model": ErrorBody, "description": "Invalid or unsupported input; names the field and why."},
+    500: {"model": ErrorBody, "description": "A bug in rigplan (logged with its traceback)."},
 }
 
 
@@ -114,10 +119,11 @@ def _install_error_handlers(app: FastAPI) -> None:
     async def on_http_error(request: Request, exc: Exception) -> JSONResponse:
         # Starlette's own refusals (unknown route, wrong method, unreadable body), same shape.
         assert isinstance(exc, StarletteHTTPException)
+        headers = dict(getattr(exc, "headers", None) or {})
+        if exc.status_code == 405:  # Starlette names only the first route's methods
+            headers["Allow"] = ", ".join(allowed_methods(request))
         return JSONResponse(
-            {"detail": str(exc.detail), "error": "HTTPError"},
-            status_code=exc.status_code,
-            headers=getattr(exc, "headers", None),
+            {"detail": str(exc.detail), "error": "HTTPError"}, status_code=exc.status_code, headers=headers or None
         )
 
     async def on_bug(request: Request, exc: Exception) -> JSONResponse:
@@ -132,6 +138,15 @@ def _install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, on_validation_error)
     app.add_exception_handler(StarletteHTTPException, on_http_error)
     app.add_exception_handler(Exception, on_bug)
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Every method some route of the app answers at the request's path (for 405's ``Allow``)."""
+    methods: set[str] = set()
+    for route in request.app.routes:
+        if getattr(route, "path", None) == request.url.path:
+            methods |= set(getattr(route, "methods", None) or ())
+    return sorted(methods)
 
 
 def has_module(name: str) -> bool:
@@ -215,9 +230,39 @@ def _models_listing() -> dict[str, Any]:
 
 def _estimate_kwargs(req: schemas.EstimateRequest, inputs: Inputs) -> dict[str, Any]:
     kw = req.model_dump()
+    kw["lanes"] = None if req.lanes is None else int(req.lanes)
     kw["model"] = inputs.model(req.model)
     kw["rig"] = inputs.rig(req.rig)
     return kw
+
+
+def strict_json(request_model: type[schemas.Request]) -> Callable[[Request], Awaitable[None]]:
+    """A dependency that re-checks a JSON body strictly: ``"5"`` is not an integer and ``0`` is
+    not a boolean in JSON, as the schema says (FastAPI's own check is lax, for query strings)."""
+
+    async def check(request: Request) -> None:
+        try:
+            data = json.loads(await request.body())
+        except ValueError:
+            return  # FastAPI's own body parsing answers with 400
+        try:
+            request_model.model_validate_json(json.dumps(_whole_floats_as_ints(data)), strict=True)
+        except ValidationError as exc:
+            errors = [{**e, "loc": ("body", *e.get("loc", ()))} for e in exc.errors(include_url=False)]
+            raise RequestValidationError(errors) from None
+
+    return check
+
+
+def _whole_floats_as_ints(data: Any) -> Any:
+    # JSON Schema's "integer" admits 1.0; pydantic's strict mode would not.
+    if isinstance(data, float) and data.is_integer():
+        return int(data)
+    if isinstance(data, list):
+        return [_whole_floats_as_ints(x) for x in data]
+    if isinstance(data, dict):
+        return {k: _whole_floats_as_ints(v) for k, v in data.items()}
+    return data
 
 
 def build_api(inputs: Inputs) -> APIRouter:
@@ -232,13 +277,17 @@ def build_api(inputs: Inputs) -> APIRouter:
         def get(params: Any) -> Any:
             return handler(params)
 
-        def post(body: Any) -> Any:
+        def post(body: Any, _: Any) -> Any:
             return handler(body)
 
         # Real objects, not strings: this module's annotations are postponed (PEP 563) and
         # ``request_model`` is local, so FastAPI could not resolve the names.
         get.__annotations__ = {"params": Annotated[request_model, Query()], "return": Any}
-        post.__annotations__ = {"body": request_model, "return": Any}
+        post.__annotations__ = {
+            "body": request_model,
+            "_": Annotated[None, Depends(strict_json(request_model))],
+            "return": Any,
+        }
 
         name = path.strip("/").replace("/", "_")
         api.add_api_route(
