@@ -14,6 +14,7 @@ import json
 import logging
 import pathlib
 import re
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Annotated, Any
 
@@ -24,6 +25,7 @@ from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, ConfigDict, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.middleware.gzip import GZipMiddleware
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from .. import __version__
@@ -53,7 +55,13 @@ PAGE_CSP = (
     "connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
 )
 SECONDS_PER_HOUR = 3600
-VRAM_CACHE_SIZE = 64  # vram tables take up to seconds (smallest-rig search): keep recent ones
+# Compress answers above this size (Starlette's default): the GPU list is ~60 KB of JSON.
+GZIP_MIN_BYTES = 500
+VRAM_CACHE_SIZE = 1024  # vram cells take up to a second (smallest-rig search): keep recent ones
+# Work one /api/vram request may do before it is refused (checked between cells; one cell of a
+# 405B model at 128k context with the rig search takes ~1 s on an idle core): answer or refuse
+# within 3 s.
+VRAM_BUDGET_S = 1.5
 
 
 class ErrorBody(BaseModel):
@@ -213,12 +221,37 @@ def _with_hint(exc: UnknownModelError, hints: list[str]) -> UnknownModelError:
 
 
 @functools.lru_cache(maxsize=VRAM_CACHE_SIZE)
-def _vram_cached(
-    model: str, quants: tuple[str, ...], contexts: tuple[int, ...], engine: str, rigs: bool
-) -> dict[str, Any]:
-    from ..vram import vram_dict, vram_table
+def _vram_cell(model: str, quant: str, context: int, engine: str, rigs: bool) -> tuple[Any, list[Any]]:
+    from ..vram import vram_table
 
-    mdl, rows = vram_table(model, quants=quants, contexts=contexts or None, engine=engine, with_rigs=rigs)
+    return vram_table(model, quants=(quant,), contexts=(context,), engine=engine, with_rigs=rigs)
+
+
+def vram_bounded(
+    model: str, quants: Sequence[str], contexts: Sequence[int], engine: str, rigs: bool, *, cache: bool
+) -> dict[str, Any]:
+    """The vram table cell by cell, refusing once it has taken :data:`VRAM_BUDGET_S`.
+
+    Raises:
+        InvalidValueError: the request needs more work than one request may take.
+    """
+    from ..catalog import load_catalog as catalogue
+    from ..estimate import resolve_model_input
+    from ..vram import default_contexts, vram_dict
+
+    cell = _vram_cell if cache else _vram_cell.__wrapped__
+    mdl = resolve_model_input(model, catalogue())
+    started = time.monotonic()
+    rows: list[Any] = []
+    for quant in quants:
+        for context in contexts or default_contexts(mdl):
+            if time.monotonic() - started > VRAM_BUDGET_S:
+                raise InvalidValueError(
+                    "quant",
+                    f"this table needs more than {VRAM_BUDGET_S:g} s of work: ask for fewer quants or "
+                    "contexts, or rigs=false (the smallest-rig search is the slow part)",
+                )
+            rows += cell(model, quant, context, engine, rigs)[1]
     return vram_dict(mdl, engine, rows)
 
 
@@ -391,8 +424,8 @@ def build_api(inputs: Inputs) -> APIRouter:
     def vram(req: schemas.VramRequest) -> dict[str, Any]:
         """Memory per quant and context, and the smallest rig of each GPU class (`rigplan vram`)."""
         model = inputs.model(req.model)
-        table = _vram_cached if model in load_catalog().models else _vram_cached.__wrapped__
-        return table(model, tuple(req.quant), tuple(req.context), req.engine, req.rigs)
+        cache = model in load_catalog().models
+        return vram_bounded(model, req.quant, req.context, req.engine, req.rigs, cache=cache)
 
     def gpus(req: schemas.GpusRequest) -> dict[str, Any]:
         """The GPU catalogue, filtered and sorted (`rigplan gpus --json`)."""
@@ -650,5 +683,6 @@ def create_app(
 
     hosts = list(allowed_hosts) if allowed_hosts is not None else list(LOOPBACK_HOSTS)
     app.add_middleware(TrustedHostMiddleware, allowed_hosts=hosts)
+    app.add_middleware(GZipMiddleware, minimum_size=GZIP_MIN_BYTES)
     app.add_middleware(RequestSizeLimit)
     return app
