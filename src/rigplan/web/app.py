@@ -236,7 +236,7 @@ def vram_bounded(
         InvalidValueError: the request needs more work than one request may take.
     """
     from ..catalog import load_catalog as catalogue
-    from ..estimate import resolve_model_input
+    from ..edge import resolve_model_input
     from ..vram import default_contexts, vram_dict
 
     cell = _vram_cell if cache else _vram_cell.__wrapped__
