@@ -8,20 +8,25 @@ or the network unless the app was created with ``allow_paths`` / ``allow_network
 
 from __future__ import annotations
 
+import asyncio
+import collections
 import functools
+import gzip
 import importlib.util
 import json
 import logging
+import os
 import pathlib
 import re
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Annotated, Any
+from typing import Annotated, Any, NamedTuple
 
 from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, ConfigDict, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -55,8 +60,14 @@ PAGE_CSP = (
     "connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
 )
 SECONDS_PER_HOUR = 3600
+# Answers kept per operation (a plan is ~100 KB of dicts: at most a few tens of MB in all).
+ANSWER_CACHE_SIZE = 128
 # Compress answers above this size (Starlette's default): the GPU list is ~60 KB of JSON.
 GZIP_MIN_BYTES = 500
+# zlib level for cached answers: 6 is zlib's default balance of size and time.
+GZIP_LEVEL = 6
+# Answers computed at once: one per core, so worker threads do not fight over the GIL.
+COMPUTE_SLOTS = max(1, os.cpu_count() or 1)
 VRAM_CACHE_SIZE = 1024  # vram cells take up to a second (smallest-rig search): keep recent ones
 # Work one /api/vram request may do before it is refused (checked between cells; one cell of a
 # 405B model at 128k context with the rig search takes ~1 s on an idle core): answer or refuse
@@ -269,6 +280,84 @@ def _estimate_kwargs(req: schemas.EstimateRequest, inputs: Inputs) -> dict[str, 
     return kw
 
 
+class AnswerCache:
+    """Recent answers by operation and request, kept as encoded JSON and its gzip.
+
+    Every operation is a pure function of its request, the shipped catalogue and the user's
+    files (config.toml, stored calibration), so an answer is reused until one of those files
+    changes.  A hit is served on the event loop at once (bytes: no encoding, no compression);
+    a miss is computed in a worker thread, at most :data:`COMPUTE_SLOTS` at a time so threads
+    do not fight over the GIL, and once for any number of clients asking the same question.
+    Errors are never cached.
+    """
+
+    def __init__(self, size: int = ANSWER_CACHE_SIZE) -> None:
+        self.size = size
+        self.slots: asyncio.Semaphore | None = None  # made on the server's event loop
+
+    def remember(self, path: str, handler: Callable[[Any], Any]) -> Callable[[Any, Request], Awaitable[Response]]:
+        store: collections.OrderedDict[tuple[str, tuple[tuple[str, int], ...]], Encoded] = collections.OrderedDict()
+        pending: dict[str, asyncio.Lock] = {}
+
+        def compute(key: str, request_model: type[schemas.Request]) -> Encoded:
+            result = handler(request_model.model_validate_json(key))
+            raw = json.dumps(jsonable_encoder(result), ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+            body = raw.encode()
+            return Encoded(body, gzip.compress(body, compresslevel=GZIP_LEVEL, mtime=0))
+
+        async def run(req: schemas.Request, request: Request) -> Response:
+            key = req.model_dump_json()
+            slot = (key, user_files_signature())
+            answer = store.get(slot)
+            if answer is None:
+                lock = pending.setdefault(key, asyncio.Lock())
+                async with lock:  # the first request computes; the others wait for its answer
+                    answer = store.get(slot)
+                    if answer is None:
+                        async with self._slots():
+                            answer = await run_in_threadpool(compute, key, type(req))
+                        store[slot] = answer
+                        if len(store) > self.size:
+                            store.popitem(last=False)
+                pending.pop(key, None)
+            store.move_to_end(slot)
+            return encoded_response(answer, request)
+
+        return run
+
+    def _slots(self) -> asyncio.Semaphore:
+        if self.slots is None:
+            self.slots = asyncio.Semaphore(COMPUTE_SLOTS)
+        return self.slots
+
+
+def encoded_response(answer: Encoded, request: Request) -> Response:
+    """The cached JSON, gzipped when the client accepts it and it is worth it."""
+    if "gzip" in request.headers.get("accept-encoding", "") and len(answer.body) >= GZIP_MIN_BYTES:
+        headers = {"Content-Encoding": "gzip", "Vary": "Accept-Encoding"}
+        return Response(answer.gzipped, media_type="application/json", headers=headers)
+    return Response(answer.body, media_type="application/json", headers={"Vary": "Accept-Encoding"})
+
+
+class Encoded(NamedTuple):
+    body: bytes
+    gzipped: bytes
+
+
+def user_files_signature() -> tuple[tuple[str, int], ...]:
+    """(path, modification time) of each user file an answer may depend on."""
+    from ..calibration.user import store_path
+    from ..edge import user_config_path
+
+    out = []
+    for path in (user_config_path(), store_path()):
+        try:
+            out.append((str(path), os.stat(path).st_mtime_ns))  # the server's own files, never a client's
+        except OSError:
+            out.append((str(path), 0))
+    return tuple(out)
+
+
 def strict_json(request_model: type[schemas.Request]) -> Callable[[Request], Awaitable[None]]:
     """A dependency that re-checks a JSON body strictly: ``"5"`` is not an integer and ``0`` is
     not a boolean in JSON, as the schema says (FastAPI's own check is lax, for query strings)."""
@@ -301,23 +390,27 @@ def _whole_floats_as_ints(data: Any) -> Any:
 def build_api(inputs: Inputs) -> APIRouter:
     """The /api routes.  Each operation answers GET (query) and POST (JSON) alike."""
     api = APIRouter(prefix="/api", responses=ERRORS)
+    answers = AnswerCache()
 
     def both(
         path: str, request_model: type[schemas.Request], handler: Callable[[Any], Any], *, summary: str, tags: list[str]
     ) -> None:
         """Register ``handler`` for GET with query parameters and POST with a JSON body."""
 
-        def get(params: Any) -> Any:
-            return handler(params)
+        cached = answers.remember(path, handler)
 
-        def post(body: Any, _: Any) -> Any:
-            return handler(body)
+        async def get(params: Any, request: Request) -> Any:
+            return await cached(params, request)
+
+        async def post(body: Any, request: Request, _: Any) -> Any:
+            return await cached(body, request)
 
         # Real objects, not strings: this module's annotations are postponed (PEP 563) and
         # ``request_model`` is local, so FastAPI could not resolve the names.
-        get.__annotations__ = {"params": Annotated[request_model, Query()], "return": Any}
+        get.__annotations__ = {"params": Annotated[request_model, Query()], "request": Request, "return": Any}
         post.__annotations__ = {
             "body": request_model,
+            "request": Request,
             "_": Annotated[None, Depends(strict_json(request_model))],
             "return": Any,
         }
