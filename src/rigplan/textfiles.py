@@ -38,7 +38,7 @@ def read_text(path: Path | str, *, max_bytes: int = MAX_TEXT_BYTES) -> str:
         with p.open("rb") as f:
             raw = f.read(max_bytes + 1)
     except OSError as exc:
-        raise DataFileError(str(p), "file", f"cannot be read ({exc.strerror or exc})") from None
+        raise DataFileError(str(p), "file", f"cannot read ({exc.strerror or exc})") from None
     if len(raw) > max_bytes:
         raise DataFileError(str(p), "file", f"larger than {max_bytes // 2**20} MiB; is it the right file?")
     return decode_text(raw, str(p))
