@@ -108,6 +108,11 @@ def check_name_chars(name: str, error: UnknownModelError | UnknownGPUError) -> N
         raise error
 
 
+def _looks_like_path(name: str) -> bool:
+    text = name.strip()
+    return text.startswith((".", "/", "~")) or "\\" in text or text.count("/") > 1
+
+
 def resolve_model(name: str, catalog: Catalog) -> Model:
     """A catalogue model by id or alias: case, punctuation, an ``org/`` prefix and the tuning
     words -instruct, -chat, -it, -hf, -base do not matter.
@@ -118,6 +123,8 @@ def resolve_model(name: str, catalog: Catalog) -> Model:
     key = _norm(name)
     if key in catalog.models:
         return catalog.models[key]
+    if _looks_like_path(name):  # "./llama-3-8b" is a folder, never the catalogue model
+        raise UnknownModelError(name, closest(key, catalog.models))
     wanted = model_key(name)
     check_name_chars(name, UnknownModelError(name, closest(wanted, catalog.models) or closest(key, catalog.models)))
     for model in catalog.models.values():
