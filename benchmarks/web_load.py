@@ -56,7 +56,15 @@ PAGE_MIX: list[tuple[str, dict[str, object]]] = [
     ("/api/launch", {"model": "llama-3-70b", "rig": "2x tesla-p40", "quant": "q4_k_m"}),
     ("/api/power", {"rig": "2x tesla-p40", "kwh_price": 0.3}),
 ]
-MIXES = {"api": API_MIX, "page": PAGE_MIX}
+# "plan": what the page asks most, a plan, for several models and constraints (issue 16's figure:
+# throughput with 64 clients against one client).
+PLAN_MIX: list[tuple[str, dict[str, object]]] = [
+    ("/api/plan", {"model": "llama-3-70b", "quant": "4bit", "top": 10}),
+    ("/api/plan", {"model": "llama-3-8b", "top": 10}),
+    ("/api/plan", {"model": "mixtral-8x7b", "quant": "8bit", "budget": 6000}),
+    ("/api/plan", {"model": "qwen2.5-32b", "context": 16384, "users": 4}),
+]
+MIXES = {"api": API_MIX, "page": PAGE_MIX, "plan": PLAN_MIX}
 
 
 @dataclass
@@ -96,21 +104,23 @@ def start_server(port: int) -> subprocess.Popen[bytes]:
     raise SystemExit("the server did not start")
 
 
-async def client(base: str, mix: list[tuple[str, dict[str, object]]], index: int, stop_at: float, tally: Tally) -> None:
-    async with httpx.AsyncClient(base_url=base, timeout=30) as http:
-        i = index
-        while time.monotonic() < stop_at:
-            path, params = mix[i % len(mix)]
-            i += 1
-            t0 = time.perf_counter()
-            try:
-                r = await http.get(path, params=params)  # type: ignore[arg-type]
-            except httpx.HTTPError as exc:
-                tally.error(f"{path}: {type(exc).__name__}: {exc}")
-                continue
-            tally.latencies_s.append(time.perf_counter() - t0)
-            if r.status_code != 200:
-                tally.error(f"{path} {params}: HTTP {r.status_code} {r.text[:200]}")
+async def client(
+    http: httpx.AsyncClient, mix: list[tuple[str, dict[str, object]]], index: int, stop_at: float, tally: Tally
+) -> None:
+    # One shared client for all loops: building an AsyncClient (its TLS context) costs ~50 ms.
+    i = index
+    while time.monotonic() < stop_at:
+        path, params = mix[i % len(mix)]
+        i += 1
+        t0 = time.perf_counter()
+        try:
+            r = await http.get(path, params=params)  # type: ignore[arg-type]
+        except httpx.HTTPError as exc:
+            tally.error(f"{path}: {type(exc).__name__}: {exc}")
+            continue
+        tally.latencies_s.append(time.perf_counter() - t0)
+        if r.status_code != 200:
+            tally.error(f"{path} {params}: HTTP {r.status_code} {r.text[:200]}")
 
 
 def percentile(sorted_values: list[float], q: float) -> float:
@@ -123,44 +133,76 @@ def percentile(sorted_values: list[float], q: float) -> float:
 async def run_load(
     base: str, mix: list[tuple[str, dict[str, object]]], clients: int, seconds: float, warmup_s: float
 ) -> tuple[Tally, float]:
-    # Warm-up: fill caches and the server's thread pool, not counted.
-    await asyncio.gather(*(client(base, mix, i, time.monotonic() + warmup_s, Tally()) for i in range(clients)))
-    tally = Tally()
-    t0 = time.monotonic()
-    await asyncio.gather(*(client(base, mix, i, t0 + seconds, tally) for i in range(clients)))
-    return tally, time.monotonic() - t0
+    """Warm up, then ``clients`` concurrent request loops for ``seconds``, over one connection pool
+    with a connection per client (made once, so the measured window times the server only)."""
+    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+    async with httpx.AsyncClient(base_url=base, timeout=30, limits=limits) as http:
+        await asyncio.gather(*(client(http, mix, i, time.monotonic() + warmup_s, Tally()) for i in range(clients)))
+        tally = Tally()
+        t0 = time.monotonic()
+        await asyncio.gather(*(client(http, mix, i, t0 + seconds, tally) for i in range(clients)))
+        return tally, time.monotonic() - t0
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--clients", type=int, default=16, help=f"concurrent clients (1–{MAX_CLIENTS})")
+    parser.add_argument(
+        "--clients",
+        type=int,
+        nargs="+",
+        default=[16],
+        help=f"concurrent clients (1–{MAX_CLIENTS}); several: one run each",
+    )
     parser.add_argument("--seconds", type=float, default=10.0, help=f"measured duration (≤ {MAX_SECONDS:g})")
     parser.add_argument("--warmup", type=float, default=1.0, help="seconds of unmeasured warm-up")
     parser.add_argument("--mix", choices=sorted(MIXES), default="api", help="which requests (see the module)")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     args = parser.parse_args(argv)
-    if not 1 <= args.clients <= MAX_CLIENTS:
+    if not all(1 <= n <= MAX_CLIENTS for n in args.clients):
         parser.error(f"--clients must be 1–{MAX_CLIENTS}")
     if not 0 < args.seconds <= MAX_SECONDS or not 0 <= args.warmup <= MAX_SECONDS:
         parser.error(f"--seconds must be in (0, {MAX_SECONDS:g}]")
 
+    errors = 0
+    results = []
+    for clients in args.clients:
+        result, tally = measure(args.mix, clients, args.seconds, args.warmup)
+        results.append(result)
+        errors += tally.errors
+        if not args.json:
+            print(
+                f"{result['mix']} mix, {result['clients']} clients × {result['seconds']} s: "
+                f"{result['requests']} requests, {result['requests_per_s']} requests/s, "
+                f"p50 {result['p50_ms']} ms, p99 {result['p99_ms']} ms, errors {result['errors']}"
+            )
+        for line in tally.first_errors:
+            print(f"  error: {line}", file=sys.stderr)
+    if args.json:
+        print(json.dumps(results if len(results) > 1 else results[0], indent=2))
+    elif len(results) > 1:
+        base = results[0]["requests_per_s"] or 1.0
+        for r in results[1:]:
+            ratio = r["requests_per_s"] / base
+            print(f"{r['clients']} clients serve {ratio:.2f}× the throughput of {results[0]['clients']}")
+    return 1 if errors else 0
+
+
+def measure(mix: str, clients: int, seconds: float, warmup: float) -> tuple[dict[str, object], Tally]:
+    """One server, one load of ``clients`` for ``seconds``: the figures and the tally."""
     port = free_port()
     server = start_server(port)
     try:
-        tally, elapsed = asyncio.run(
-            run_load(f"http://127.0.0.1:{port}", MIXES[args.mix], args.clients, args.seconds, args.warmup)
-        )
+        tally, elapsed = asyncio.run(run_load(f"http://127.0.0.1:{port}", MIXES[mix], clients, seconds, warmup))
     finally:
         server.terminate()
         try:
             server.wait(timeout=10)
         except subprocess.TimeoutExpired:
             server.kill()
-
     lat = sorted(tally.latencies_s)
     result = {
-        "mix": args.mix,
-        "clients": args.clients,
+        "mix": mix,
+        "clients": clients,
         "seconds": round(elapsed, 2),
         "requests": len(lat),
         "requests_per_s": round(len(lat) / elapsed, 1),
@@ -171,17 +213,7 @@ def main(argv: list[str] | None = None) -> int:
         "cpus": os.cpu_count(),
         "python": sys.version.split()[0],
     }
-    if args.json:
-        print(json.dumps(result, indent=2))
-    else:
-        print(
-            f"{result['mix']} mix, {result['clients']} clients × {result['seconds']} s: {result['requests']} requests, "
-            f"{result['requests_per_s']} requests/s, p50 {result['p50_ms']} ms, p99 {result['p99_ms']} ms, "
-            f"errors {result['errors']}"
-        )
-    for line in tally.first_errors:
-        print(f"  error: {line}", file=sys.stderr)
-    return 1 if tally.errors else 0
+    return result, tally
 
 
 if __name__ == "__main__":

@@ -187,15 +187,12 @@ def load_user_prices(path: Path | None = None, catalog: Catalog | None = None) -
     Raises:
         DataFileError: unreadable TOML, a GPU name not in the catalogue, a price that is not > 0.
     """
-    import tomllib
+    from .textfiles import read_toml
 
     path = path or user_config_path()
     if not path.is_file():
         return {}
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise DataFileError(str(path), "toml", str(exc)) from None
+    data = read_toml(path)
     table = data.get("prices", {})
     if not isinstance(table, dict):
         raise DataFileError(str(path), "prices", "expected a table of gpu = usd")

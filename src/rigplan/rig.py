@@ -73,6 +73,7 @@ def resolve_gpu(name: str, catalog: Catalog) -> GPU:
     key = _norm(name)
     if key in catalog.gpus:
         return catalog.gpus[key]
+    check_name_chars(name, UnknownGPUError(name, closest(key, catalog.gpus)))
     squashed = _squash(name).removeprefix("nvidia").removeprefix("geforce")
     for gpu in catalog.gpus.values():
         forms = {_squash(gpu.id), _squash(gpu.name)} | {_squash(a) for a in gpu.aliases}
@@ -81,15 +82,54 @@ def resolve_gpu(name: str, catalog: Catalog) -> GPU:
     raise UnknownGPUError(name, closest(key, catalog.gpus))
 
 
+# Characters a model or GPU name may hold: letters, digits, space, "." "_" "-" "/" (org/name).
+# Anything else is a typo, and dropping it silently could pick the wrong model.
+_NAME_CHARS = re.compile(r"^[A-Za-z0-9 ._/-]+$")
+# Words that name a tuning or packaging of the same weights' shapes ("Llama-3-70B-Instruct",
+# "llama-2-7b-chat-hf", "gemma-2-9b-it"); memory and speed do not depend on them.
+_TUNING_WORDS = frozenset({"instruct", "chat", "it", "hf", "base"})
+
+
+def model_key(text: str) -> str:
+    """The one form model names are compared in: no org prefix, case, punctuation or tuning word.
+
+    >>> model_key("Qwen/Qwen2.5-72B-Instruct") == model_key("qwen2.5-72b")
+    True
+    """
+    words = re.split(r"[\s_-]+", text.strip().lower().rsplit("/", 1)[-1])
+    return "".join(re.sub(r"[^a-z0-9.]", "", w) for w in words if w not in _TUNING_WORDS)
+
+
+def check_name_chars(name: str, error: UnknownModelError | UnknownGPUError) -> None:
+    """Raise ``error`` (with the offending character named) when ``name`` holds junk."""
+    if not _NAME_CHARS.match(name.strip()):
+        bad = next((c for c in name.strip() if not _NAME_CHARS.match(c)), name)
+        error.args = (f"{error}; {bad!r} cannot be part of a name",)
+        raise error
+
+
+def _looks_like_path(name: str) -> bool:
+    text = name.strip()
+    return text.startswith((".", "/", "~")) or "\\" in text or text.count("/") > 1
+
+
 def resolve_model(name: str, catalog: Catalog) -> Model:
-    """A catalogue model by id or alias, case-insensitively."""
+    """A catalogue model by id or alias: case, punctuation, an ``org/`` prefix and the tuning
+    words -instruct, -chat, -it, -hf, -base do not matter.
+
+    Raises:
+        UnknownModelError: with the closest ids; also for a name with characters no name has.
+    """
     key = _norm(name)
     if key in catalog.models:
         return catalog.models[key]
-    squashed = _squash(name)
+    if _looks_like_path(name):  # "./llama-3-8b" is a folder, never the catalogue model
+        raise UnknownModelError(name, closest(key, catalog.models))
+    wanted = model_key(name)
+    check_name_chars(name, UnknownModelError(name, closest(wanted, catalog.models) or closest(key, catalog.models)))
     for model in catalog.models.values():
-        forms = {_squash(model.id), _squash(model.name), _squash(model.hf_repo)}
-        if squashed in forms | {_squash(a) for a in model.aliases}:
+        forms = {model.id, model.name, model.hf_repo, *model.aliases}
+        if wanted and wanted in {model_key(f) for f in forms}:
             return model
     raise UnknownModelError(name, closest(key, catalog.models))
 

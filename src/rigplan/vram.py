@@ -81,6 +81,13 @@ def smallest_rig(model: Model, quant: str, context: int, gpu_class: str, engine:
     return best[3] if best else None
 
 
+def default_contexts(mdl: Model) -> tuple[int, ...]:
+    """The table's contexts when none are asked for: the guide's, up to the model's maximum."""
+    return tuple(
+        sorted({c for c in DEFAULT_CONTEXTS if c < mdl.max_context} | {min(mdl.max_context, DEFAULT_CONTEXTS[-1])})
+    )
+
+
 def vram_table(
     model: str | Model,
     *,
@@ -96,9 +103,7 @@ def vram_table(
     """
     catalog = load_catalog()
     mdl = resolve_model_input(model, catalog)
-    ctxs = contexts or tuple(
-        sorted({c for c in DEFAULT_CONTEXTS if c < mdl.max_context} | {min(mdl.max_context, DEFAULT_CONTEXTS[-1])})
-    )
+    ctxs = contexts or default_contexts(mdl)
     reference = Rig(gpus=(catalog.gpus["h200-sxm"],))  # a large single GPU: totals, not fits
     eng = get_engine(engine)
     rows = []

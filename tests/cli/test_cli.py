@@ -132,7 +132,7 @@ def test_vram_table(capsys):
         pytest.param(["estimate", "llama-3-8b", "--rig", "0x rtx-4090"], "at least 1", id="zero-gpus"),
         pytest.param(
             ["estimate", "llama-3-8b", "--rig", "rtx-4090", "--output-tokens", "-3"],
-            "output_tokens",
+            "--output-tokens",
             id="negative-tokens",
         ),
         pytest.param(
@@ -156,15 +156,15 @@ def test_vram_table(capsys):
         pytest.param(["gpus", "--sort", "colour"], "sort", id="bad-sort"),
         pytest.param(["nonsense"], "No such command", id="unknown-command"),
         pytest.param(["estimate", "llama-3-8b", "--rig", "1000000000000x rtx-4090"], "at most 16", id="huge-count"),
-        pytest.param(["estimate", "llama-3-8b", "--rig", "rtx-4090", "--host-ram", "nan"], "host_ram_gb", id="nan-ram"),
+        pytest.param(["estimate", "llama-3-8b", "--rig", "rtx-4090", "--host-ram", "nan"], "--host-ram", id="nan-ram"),
         pytest.param(
             ["estimate", "llama-3-8b", "--rig", "rtx-4090", "--gpu-layers", "10", "--host-ram-bandwidth", "0"],
-            "host_memory_bandwidth",
+            "--host-ram-bandwidth",
             id="zero-host-bandwidth",
         ),
         pytest.param(
             ["estimate", "llama-3-8b", "--rig", "2x rtx-4090", "--engine", "vllm", "--tensor-parallel", "0"],
-            "tensor_parallel",
+            "--tensor-parallel",
             id="zero-tp",
         ),
         pytest.param(["estimate", "llama-3-8b", "--rig", "rtx-4090", "--lanes", "0"], "lanes", id="zero-lanes"),

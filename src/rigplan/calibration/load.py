@@ -176,11 +176,10 @@ def read_profile(path: Path | str) -> EngineProfile:
     Raises:
         DataFileError: not TOML, or a field missing, unknown or of the wrong type.
     """
+    from ..textfiles import read_toml
+
     p = Path(path)
-    try:
-        doc = tomllib.loads(p.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as exc:
-        raise DataFileError(str(p), "toml", str(exc)) from None
+    doc = read_toml(p)
     return parse_profile(str(p), doc)
 
 

@@ -45,6 +45,8 @@ MAX_USER_RATIO = 5.0
 #: How long a writer waits for the lock before giving up (seconds).
 LOCK_TIMEOUT_S = 30.0
 LOCK_POLL_S = 0.05
+# llama-bench -o json and vllm bench results nest 2–3 levels; deeper input is not a result file.
+MAX_RESULT_DEPTH = 16
 #: Parameter counts of a llama-bench model and a catalogue model agree within this fraction.
 PARAM_MATCH_TOLERANCE = 0.02
 #: llama-bench reports -ngl 99 for "every layer"; anything at or above a model's layer count is.
@@ -150,9 +152,11 @@ def _write_atomic(path: Path, doc: dict[str, Any]) -> None:
 def _read_store(path: Path) -> dict[str, Any]:
     if not path.exists():
         return {"schema": SCHEMA, "entries": []}
+    from ..textfiles import read_json
+
     try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        doc = read_json(path)
+    except DataFileError as exc:
         raise DataFileError(
             str(path), "json", f"unreadable ({exc}); `rigplan calibrate --reset` starts again"
         ) from None
@@ -488,14 +492,15 @@ def parse_file(
     """
     p = Path(path)
     name = str(p)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise DataFileError(name, "file", f"cannot read ({exc})") from None
+    from ..textfiles import json_depth, read_text
+
+    text = read_text(p)
     stripped = text.lstrip()
     if not stripped:
         raise DataFileError(name, "file", "empty")
     if stripped.startswith(("[", "{")):
+        if json_depth(text) > MAX_RESULT_DEPTH:
+            raise DataFileError(name, "json", f"nested deeper than {MAX_RESULT_DEPTH} levels; not a benchmark result")
         try:
             doc = json.loads(text)
             records = doc if isinstance(doc, list) else [doc]

@@ -161,8 +161,7 @@ def load_catalog() -> Catalog:
 
 def load_catalog_file(cls: type[R], path: Path) -> dict[str, R]:
     """Load a user's own catalogue file of ``cls`` rows (e.g. extra GPUs)."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise CatalogError(str(path), "file", exc.strerror or str(exc)) from None
+    from ..textfiles import read_text
+
+    text = read_text(path)
     return load_table(cls, text, str(path))

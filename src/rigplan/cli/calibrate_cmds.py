@@ -10,6 +10,7 @@ import typer
 from ..errors import InvalidValueError
 from . import app
 from .output import console, print_json, table
+from .safety import refuse_flags
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 
@@ -54,9 +55,15 @@ def calibrate(
     """
     from ..calibration import user
 
+    if show and reset:
+        raise InvalidValueError("reset", "--show and --reset are two different actions; give one")
     if show or reset:
         if files:
             raise InvalidValueError("files", "--show and --reset take no files")
+        action = "--show" if show else "--reset"
+        refuse_flags(
+            {"--engine": engine is not None, "--gpu": gpu is not None, "--model": model is not None}, f"with {action}"
+        )
         if reset:
             removed = user.reset()
             if json:

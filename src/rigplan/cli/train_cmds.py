@@ -15,6 +15,10 @@ from .output import console, print_json, table
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|sec|m|min|h|hr|hours?|d|days?|w|weeks?)\s*$", re.IGNORECASE)
 _SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
+# The web API's bounds (rigplan.web.schemas): far past any real run, short of absurd figures.
+MAX_TRAIN_TOKENS = 1e15  # ~70x the largest published pre-training corpus (Llama 3: 15T tokens)
+MAX_DEADLINE_S = 100_000 * 3600  # 100,000 hours, ~11 years
+
 
 def parse_duration(text: str | None) -> float | None:
     """``'24h'`` → 86400.0; ``'3d'``, ``'90m'``, ``'3600s'`` also work (a unit is required)."""
@@ -25,8 +29,10 @@ def parse_duration(text: str | None) -> float | None:
         raise InvalidValueError("deadline", f"cannot read {text!r}: use e.g. 24h, 3d, 90m")
     unit = m.group(2).lower()[0]
     value = float(m.group(1)) * _SECONDS["m" if unit == "m" else unit]
-    if value <= 0:
-        raise InvalidValueError("deadline", f"must be positive, got {text!r}")
+    if value <= 0 or value > MAX_DEADLINE_S:
+        raise InvalidValueError(
+            "deadline", f"must be above 0 and at most {MAX_DEADLINE_S // 86400:,} days, got {text!r}"
+        )
     return value
 
 
@@ -39,8 +45,8 @@ def parse_tokens(text: str | None) -> float | None:
         raise InvalidValueError("tokens", f"cannot read {text!r}: use e.g. 1e9, 500M, 2B")
     scale = {"k": 1e3, "m": 1e6, "b": 1e9, "t": 1e12}.get((m.group(2) or "").lower(), 1.0)
     value = float(m.group(1)) * scale
-    if value <= 0:
-        raise InvalidValueError("tokens", f"must be positive, got {text!r}")
+    if value <= 0 or value > MAX_TRAIN_TOKENS:
+        raise InvalidValueError("tokens", f"must be above 0 and at most {MAX_TRAIN_TOKENS:.0e}, got {text!r}")
     return value
 
 

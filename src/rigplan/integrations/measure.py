@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -216,10 +215,9 @@ def load_measured(path: Path | None = None) -> MeasuredProfile | None:
     path = path or measured_path()
     if not path.is_file():
         return None
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as exc:
-        raise DataFileError(str(path), "toml", str(exc)) from None
+    from ..textfiles import read_toml
+
+    data = read_toml(path)
     head = data.get("measured")
     if not isinstance(head, dict):
         raise DataFileError(str(path), "measured", "missing [measured] table")

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import json
 import os
 import re
 import struct
@@ -240,12 +239,9 @@ _SPLIT_NAME = re.compile(r"-(\d{5})-of-(\d{5})\.gguf$")
 
 def read_json(path: Path) -> dict[str, Any]:
     """A JSON object from ``path``; a malformed file names itself and the position."""
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise DataFileError(str(path), "json", f"not valid JSON ({exc.msg} at line {exc.lineno})") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise DataFileError(str(path), "file", f"cannot be read ({exc})") from None
+    from ..textfiles import read_json as read_limited
+
+    data = read_limited(path)
     if not isinstance(data, dict):
         raise DataFileError(str(path), "json", "expected a JSON object at the top level")
     return data
@@ -319,10 +315,9 @@ def read_safetensors_header(path: Path) -> dict[str, TensorHeader]:
         raise DataFileError(str(path), "file", f"cannot be read ({exc})") from None
     if len(raw) < length:
         raise DataFileError(str(path), "header", f"truncated: {len(raw)} of {length} header bytes")
-    try:
-        table = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise DataFileError(str(path), "header", f"not valid JSON ({exc})") from None
+    from ..textfiles import decode_text, loads_json
+
+    table = loads_json(decode_text(raw, str(path)), str(path))
     if not isinstance(table, dict):
         raise DataFileError(str(path), "header", "expected a JSON object")
     return tensor_table(table, str(path))

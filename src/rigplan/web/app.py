@@ -8,21 +8,29 @@ or the network unless the app was created with ``allow_paths`` / ``allow_network
 
 from __future__ import annotations
 
+import asyncio
+import collections
 import functools
+import gzip
 import importlib.util
+import json
 import logging
+import os
 import pathlib
 import re
-from collections.abc import Callable, Sequence
-from typing import Annotated, Any
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Annotated, Any, NamedTuple
 
-from fastapi import APIRouter, FastAPI, Path, Query, Request
+from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.middleware.gzip import GZipMiddleware
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from .. import __version__
@@ -52,7 +60,19 @@ PAGE_CSP = (
     "connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
 )
 SECONDS_PER_HOUR = 3600
-VRAM_CACHE_SIZE = 64  # vram tables take up to seconds (smallest-rig search): keep recent ones
+# Answers kept per operation (a plan is ~100 KB of dicts: at most a few tens of MB in all).
+ANSWER_CACHE_SIZE = 128
+# Compress answers above this size (Starlette's default): the GPU list is ~60 KB of JSON.
+GZIP_MIN_BYTES = 500
+# zlib level for cached answers: 6 is zlib's default balance of size and time.
+GZIP_LEVEL = 6
+# Answers computed at once: one per core, so worker threads do not fight over the GIL.
+COMPUTE_SLOTS = max(1, os.cpu_count() or 1)
+VRAM_CACHE_SIZE = 1024  # vram cells take up to a second (smallest-rig search): keep recent ones
+# Work one /api/vram request may do before it is refused (checked between cells; one cell of a
+# 405B model at 128k context with the rig search takes ~1 s on an idle core): answer or refuse
+# within 3 s.
+VRAM_BUDGET_S = 1.5
 
 
 class ErrorBody(BaseModel):
@@ -64,8 +84,12 @@ class ErrorBody(BaseModel):
 
 
 ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorBody, "description": "A body that is not JSON, or a Host header other than loopback."},
+    413: {"model": ErrorBody, "description": "A body over 64 KiB."},
+    414: {"model": ErrorBody, "description": "A query string over 8 KiB."},
     404: {"model": ErrorBody, "description": "Unknown model, GPU, quant or engine (with suggestions)."},
     422: {"model": ErrorBody, "description": "Invalid or unsupported input; names the field and why."},
+    500: {"model": ErrorBody, "description": "A bug in rigplan (logged with its traceback)."},
 }
 
 
@@ -114,10 +138,11 @@ def _install_error_handlers(app: FastAPI) -> None:
     async def on_http_error(request: Request, exc: Exception) -> JSONResponse:
         # Starlette's own refusals (unknown route, wrong method, unreadable body), same shape.
         assert isinstance(exc, StarletteHTTPException)
+        headers = dict(getattr(exc, "headers", None) or {})
+        if exc.status_code == 405:  # Starlette names only the first route's methods
+            headers["Allow"] = ", ".join(allowed_methods(request))
         return JSONResponse(
-            {"detail": str(exc.detail), "error": "HTTPError"},
-            status_code=exc.status_code,
-            headers=getattr(exc, "headers", None),
+            {"detail": str(exc.detail), "error": "HTTPError"}, status_code=exc.status_code, headers=headers or None
         )
 
     async def on_bug(request: Request, exc: Exception) -> JSONResponse:
@@ -132,6 +157,15 @@ def _install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, on_validation_error)
     app.add_exception_handler(StarletteHTTPException, on_http_error)
     app.add_exception_handler(Exception, on_bug)
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Every method some route of the app answers at the request's path (for 405's ``Allow``)."""
+    methods: set[str] = set()
+    for route in request.app.routes:
+        if getattr(route, "path", None) == request.url.path:
+            methods |= set(getattr(route, "methods", None) or ())
+    return sorted(methods)
 
 
 def has_module(name: str) -> bool:
@@ -198,12 +232,37 @@ def _with_hint(exc: UnknownModelError, hints: list[str]) -> UnknownModelError:
 
 
 @functools.lru_cache(maxsize=VRAM_CACHE_SIZE)
-def _vram_cached(
-    model: str, quants: tuple[str, ...], contexts: tuple[int, ...], engine: str, rigs: bool
-) -> dict[str, Any]:
-    from ..vram import vram_dict, vram_table
+def _vram_cell(model: str, quant: str, context: int, engine: str, rigs: bool) -> tuple[Any, list[Any]]:
+    from ..vram import vram_table
 
-    mdl, rows = vram_table(model, quants=quants, contexts=contexts or None, engine=engine, with_rigs=rigs)
+    return vram_table(model, quants=(quant,), contexts=(context,), engine=engine, with_rigs=rigs)
+
+
+def vram_bounded(
+    model: str, quants: Sequence[str], contexts: Sequence[int], engine: str, rigs: bool, *, cache: bool
+) -> dict[str, Any]:
+    """The vram table cell by cell, refusing once it has taken :data:`VRAM_BUDGET_S`.
+
+    Raises:
+        InvalidValueError: the request needs more work than one request may take.
+    """
+    from ..catalog import load_catalog as catalogue
+    from ..edge import resolve_model_input
+    from ..vram import default_contexts, vram_dict
+
+    cell = _vram_cell if cache else _vram_cell.__wrapped__
+    mdl = resolve_model_input(model, catalogue())
+    started = time.monotonic()
+    rows: list[Any] = []
+    for quant in quants:
+        for context in contexts or default_contexts(mdl):
+            if time.monotonic() - started > VRAM_BUDGET_S:
+                raise InvalidValueError(
+                    "quant",
+                    f"this table needs more than {VRAM_BUDGET_S:g} s of work: ask for fewer quants or "
+                    "contexts, or rigs=false (the smallest-rig search is the slow part)",
+                )
+            rows += cell(model, quant, context, engine, rigs)[1]
     return vram_dict(mdl, engine, rows)
 
 
@@ -215,30 +274,146 @@ def _models_listing() -> dict[str, Any]:
 
 def _estimate_kwargs(req: schemas.EstimateRequest, inputs: Inputs) -> dict[str, Any]:
     kw = req.model_dump()
+    kw["lanes"] = None if req.lanes is None else int(req.lanes)
     kw["model"] = inputs.model(req.model)
     kw["rig"] = inputs.rig(req.rig)
     return kw
 
 
+class AnswerCache:
+    """Recent answers by operation and request, kept as encoded JSON and its gzip.
+
+    Every operation is a pure function of its request, the shipped catalogue and the user's
+    files (config.toml, stored calibration), so an answer is reused until one of those files
+    changes.  A hit is served on the event loop at once (bytes: no encoding, no compression);
+    a miss is computed in a worker thread, at most :data:`COMPUTE_SLOTS` at a time so threads
+    do not fight over the GIL, and once for any number of clients asking the same question.
+    Errors are never cached.
+    """
+
+    def __init__(self, size: int = ANSWER_CACHE_SIZE) -> None:
+        self.size = size
+        self.slots: asyncio.Semaphore | None = None  # made on the server's event loop
+
+    def remember(self, path: str, handler: Callable[[Any], Any]) -> Callable[[Any, Request], Awaitable[Response]]:
+        store: collections.OrderedDict[tuple[str, tuple[tuple[str, int], ...]], Encoded] = collections.OrderedDict()
+        pending: dict[str, asyncio.Lock] = {}
+
+        def compute(key: str, request_model: type[schemas.Request]) -> Encoded:
+            result = handler(request_model.model_validate_json(key))
+            raw = json.dumps(jsonable_encoder(result), ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+            body = raw.encode()
+            return Encoded(body, gzip.compress(body, compresslevel=GZIP_LEVEL, mtime=0))
+
+        async def run(req: schemas.Request, request: Request) -> Response:
+            key = req.model_dump_json()
+            slot = (key, user_files_signature())
+            answer = store.get(slot)
+            if answer is None:
+                lock = pending.setdefault(key, asyncio.Lock())
+                async with lock:  # the first request computes; the others wait for its answer
+                    answer = store.get(slot)
+                    if answer is None:
+                        async with self._slots():
+                            answer = await run_in_threadpool(compute, key, type(req))
+                        store[slot] = answer
+                        if len(store) > self.size:
+                            store.popitem(last=False)
+                pending.pop(key, None)
+            store.move_to_end(slot)
+            return encoded_response(answer, request)
+
+        return run
+
+    def _slots(self) -> asyncio.Semaphore:
+        if self.slots is None:
+            self.slots = asyncio.Semaphore(COMPUTE_SLOTS)
+        return self.slots
+
+
+def encoded_response(answer: Encoded, request: Request) -> Response:
+    """The cached JSON, gzipped when the client accepts it and it is worth it."""
+    if "gzip" in request.headers.get("accept-encoding", "") and len(answer.body) >= GZIP_MIN_BYTES:
+        headers = {"Content-Encoding": "gzip", "Vary": "Accept-Encoding"}
+        return Response(answer.gzipped, media_type="application/json", headers=headers)
+    return Response(answer.body, media_type="application/json", headers={"Vary": "Accept-Encoding"})
+
+
+class Encoded(NamedTuple):
+    body: bytes
+    gzipped: bytes
+
+
+def user_files_signature() -> tuple[tuple[str, int], ...]:
+    """(path, modification time) of each user file an answer may depend on."""
+    from ..calibration.user import store_path
+    from ..edge import user_config_path
+
+    out = []
+    for path in (user_config_path(), store_path()):
+        try:
+            out.append((str(path), os.stat(path).st_mtime_ns))  # the server's own files, never a client's
+        except OSError:
+            out.append((str(path), 0))
+    return tuple(out)
+
+
+def strict_json(request_model: type[schemas.Request]) -> Callable[[Request], Awaitable[None]]:
+    """A dependency that re-checks a JSON body strictly: ``"5"`` is not an integer and ``0`` is
+    not a boolean in JSON, as the schema says (FastAPI's own check is lax, for query strings)."""
+
+    async def check(request: Request) -> None:
+        try:
+            data = json.loads(await request.body())
+        except ValueError:
+            return  # FastAPI's own body parsing answers with 400
+        try:
+            request_model.model_validate_json(json.dumps(_whole_floats_as_ints(data)), strict=True)
+        except ValidationError as exc:
+            errors = [{**e, "loc": ("body", *e.get("loc", ()))} for e in exc.errors(include_url=False)]
+            raise RequestValidationError(errors) from None
+
+    return check
+
+
+def _whole_floats_as_ints(data: Any) -> Any:
+    # JSON Schema's "integer" admits 1.0; pydantic's strict mode would not.
+    if isinstance(data, float) and data.is_integer():
+        return int(data)
+    if isinstance(data, list):
+        return [_whole_floats_as_ints(x) for x in data]
+    if isinstance(data, dict):
+        return {k: _whole_floats_as_ints(v) for k, v in data.items()}
+    return data
+
+
 def build_api(inputs: Inputs) -> APIRouter:
     """The /api routes.  Each operation answers GET (query) and POST (JSON) alike."""
     api = APIRouter(prefix="/api", responses=ERRORS)
+    answers = AnswerCache()
 
     def both(
         path: str, request_model: type[schemas.Request], handler: Callable[[Any], Any], *, summary: str, tags: list[str]
     ) -> None:
         """Register ``handler`` for GET with query parameters and POST with a JSON body."""
 
-        def get(params: Any) -> Any:
-            return handler(params)
+        cached = answers.remember(path, handler)
 
-        def post(body: Any) -> Any:
-            return handler(body)
+        async def get(params: Any, request: Request) -> Any:
+            return await cached(params, request)
+
+        async def post(body: Any, request: Request, _: Any) -> Any:
+            return await cached(body, request)
 
         # Real objects, not strings: this module's annotations are postponed (PEP 563) and
         # ``request_model`` is local, so FastAPI could not resolve the names.
-        get.__annotations__ = {"params": Annotated[request_model, Query()], "return": Any}
-        post.__annotations__ = {"body": request_model, "return": Any}
+        get.__annotations__ = {"params": Annotated[request_model, Query()], "request": Request, "return": Any}
+        post.__annotations__ = {
+            "body": request_model,
+            "request": Request,
+            "_": Annotated[None, Depends(strict_json(request_model))],
+            "return": Any,
+        }
 
         name = path.strip("/").replace("/", "_")
         api.add_api_route(
@@ -342,8 +517,8 @@ def build_api(inputs: Inputs) -> APIRouter:
     def vram(req: schemas.VramRequest) -> dict[str, Any]:
         """Memory per quant and context, and the smallest rig of each GPU class (`rigplan vram`)."""
         model = inputs.model(req.model)
-        table = _vram_cached if model in load_catalog().models else _vram_cached.__wrapped__
-        return table(model, tuple(req.quant), tuple(req.context), req.engine, req.rigs)
+        cache = model in load_catalog().models
+        return vram_bounded(model, req.quant, req.context, req.engine, req.rigs, cache=cache)
 
     def gpus(req: schemas.GpusRequest) -> dict[str, Any]:
         """The GPU catalogue, filtered and sorted (`rigplan gpus --json`)."""
@@ -601,5 +776,6 @@ def create_app(
 
     hosts = list(allowed_hosts) if allowed_hosts is not None else list(LOOPBACK_HOSTS)
     app.add_middleware(TrustedHostMiddleware, allowed_hosts=hosts)
+    app.add_middleware(GZipMiddleware, minimum_size=GZIP_MIN_BYTES)
     app.add_middleware(RequestSizeLimit)
     return app

@@ -7,6 +7,7 @@ beyond the model's maximum, a rig the grammar refuses) and says why.
 
 from __future__ import annotations
 
+from enum import IntEnum
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -37,6 +38,9 @@ MAX_TRAIN_TOKENS = 1e15
 MAX_DEADLINE_HOURS = 1e5
 MAX_TRAIN_GPUS = 16_384
 
+# GPU=USD, as the planner's parse_price_overrides reads it.
+PRICE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9 ._-]*=[0-9]{1,9}(\.[0-9]{1,2})?$"
+
 Name = Annotated[str, Field(min_length=1, max_length=MAX_NAME_CHARS)]
 ShortId = Annotated[str, Field(min_length=1, max_length=MAX_ID_CHARS)]
 Tokens = Annotated[int, Field(ge=0, le=MAX_TOKENS)]
@@ -53,7 +57,17 @@ ENGINE_HELP = "llama.cpp, ollama, vllm, sglang, tensorrt-llm, exllamav2 or trans
 KvDtype = Literal["f16", "bf16", "fp8", "q8_0", "q4_0"]
 Split = Literal["layer", "row", "tensor", "pipeline"]
 LinkKind = Literal["nvlink", "pcie3", "pcie4", "pcie5"]
-Lanes = Literal[16, 8, 4]
+
+
+class LaneCount(IntEnum):
+    """PCIe lanes per GPU. An int enum, not a Literal: a query string's "16" must validate."""
+
+    X16 = 16
+    X8 = 8
+    X4 = 4
+
+
+Lanes = LaneCount
 Network = Literal["ib-ndr", "ib-hdr", "roce-400g", "eth-100g", "eth-25g", "eth-10g"]
 GpuClass = Literal["consumer", "workstation", "datacenter", "apple"]
 PlatformClass = Literal["desktop", "hedt", "server"]
@@ -72,7 +86,7 @@ GpuSort = Literal["memory", "bandwidth", "fp16", "power", "price", "year", "name
 class Request(BaseModel):
     """Base of every request: unknown keys are an error, never ignored."""
 
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    model_config = ConfigDict(extra="forbid")
 
 
 class Workload(Request):
@@ -101,7 +115,7 @@ class EstimateRequest(Workload):
     link: LinkKind | None = None
     lanes: Lanes | None = None
     host_ram_gb: float | None = Field(None, ge=0, le=MAX_HOST_RAM_GB, allow_inf_nan=False)
-    host_memory_bandwidth_gb_per_s: float | None = Field(None, gt=0, le=MAX_BANDWIDTH_GB_PER_S, allow_inf_nan=False)
+    host_memory_bandwidth_gb_per_s: float | None = Field(None, ge=1, le=MAX_BANDWIDTH_GB_PER_S, allow_inf_nan=False)
     network: Network | None = Field(None, description="Between nodes (multi-node rigs).")
     force: bool = Field(False, description="Allow a context beyond the model's maximum.")
 
@@ -160,13 +174,13 @@ class PlanRequest(Request):
     )
     users: int = Field(1, ge=1, le=MAX_USERS, description="Users served at once, each with the full context.")
     min_tokens_per_s: float | None = Field(
-        None, ge=0, le=MAX_TOKENS_PER_S, allow_inf_nan=False, description="Decode speed each user must get."
+        None, gt=0, le=MAX_TOKENS_PER_S, allow_inf_nan=False, description="Decode speed each user must get."
     )
     budget: float | None = Field(
-        None, ge=0, le=MAX_USD, allow_inf_nan=False, description="Whole-rig budget in USD (GPUs, platform, PSU)."
+        None, gt=0, le=MAX_USD, allow_inf_nan=False, description="Whole-rig budget in USD (GPUs, platform, PSU)."
     )
     max_watts: float | None = Field(
-        None, ge=0, le=MAX_WATTS, allow_inf_nan=False, description="Limit on the machine's rated draw."
+        None, gt=0, le=MAX_WATTS, allow_inf_nan=False, description="Limit on the machine's rated draw."
     )
     circuit: Circuit | None = Field(None, description="Wall circuit that must carry the machine.")
     max_gpus: int | None = Field(None, ge=1, le=MAX_PLAN_GPUS, description="Most GPUs in the rig.")
@@ -179,7 +193,7 @@ class PlanRequest(Request):
     engine: ShortId | None = Field(None, description="One engine (default: llama.cpp, vllm and exllamav2).")
     objective: Objective = "cheapest"
     top: int = Field(5, ge=1, le=MAX_TOP, description="How many rigs to return.")
-    price: list[Annotated[str, Field(min_length=3, max_length=MAX_ID_CHARS)]] = Field(
+    price: list[Annotated[str, Field(min_length=3, max_length=MAX_ID_CHARS, pattern=PRICE_PATTERN)]] = Field(
         default_factory=list, max_length=MAX_PRICES, description="Your price for a GPU: GPU=USD, e.g. rtx-3090=700."
     )
     kwh_price: float | None = Field(

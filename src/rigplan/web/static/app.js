@@ -67,7 +67,9 @@ function writeForm(values) {
   }
 }
 
-function pushUrl() {
+// A submitted question gets its own history entry (Back returns to the previous plan); a row
+// selection or a sort only updates the current one.
+function pushUrl(newEntry = false) {
   const values = readForm();
   const qs = new URLSearchParams();
   for (const [k, v] of Object.entries(values)) if (v !== "" && v !== FIELDS[k]) qs.set(k, v);
@@ -75,7 +77,9 @@ function pushUrl() {
   if (state.gpuSort !== "-memory_gb") qs.set("gpusort", state.gpuSort);
   if (state.gpuClass) qs.set("gpuclass", state.gpuClass);
   const url = qs.toString() ? `?${qs}` : location.pathname;
-  history.replaceState(null, "", url);
+  const target = url === location.pathname ? location.pathname : `${location.pathname}${url}`;
+  if (newEntry && target !== `${location.pathname}${location.search}`) history.pushState(null, "", url);
+  else history.replaceState(null, "", url);
 }
 
 function readUrl() {
@@ -198,14 +202,41 @@ function duration(seconds) {
   return `${fmt(seconds / 86400, 3)} days`;
 }
 
+// The planner's constraint keys in the page's words.
+const EXCLUDED_WORDS = {
+  fits: "did not fit in memory", budget: "over the budget", watts: "over the power limit",
+  circuit: "too much for the wall circuit", max_gpus: "too many GPUs", gpu_class: "another GPU class",
+  platform: "another platform class", nvlink: "no NVLink", min_tokens_per_s: "too slow",
+  users: "too few users served", have: "not the GPUs you own", price_unknown: "no known price",
+  engine: "the engine cannot run it", slots: "not enough slots", lanes: "not enough PCIe lanes",
+};
+// CLI flags in the planner's notes, as the page's fields are called.
+const FLAG_WORDS = [
+  [/--price GPU=USD/g, "the “Your prices” field"], [/--price/g, "“Your prices”"], [/--budget/g, "the budget"],
+  [/--max-watts/g, "the power limit"], [/--max-gpus/g, "“Max GPUs”"], [/--context/g, "the context"],
+  [/--users/g, "“Users at once”"], [/--have/g, "“GPUs you own”"], [/--engine/g, "the engine"],
+  [/ \(`rigplan [a-z]+` lists all\)/g, ""], [/--quant/g, "the quant"], [/--class/g, "the GPU class"], [/--nvlink/g, "NVLink"], [/--force/g, "a forced run"],
+];
+
+export function plainWords(text) {
+  let out = String(text);
+  for (const [flag, words] of FLAG_WORDS) out = out.replace(flag, words);
+  return out;
+}
+
+function excludedText(key, n) {
+  const words = EXCLUDED_WORDS[key] || key.replace(/_/g, " ");
+  return `${n.toLocaleString("en-US")} ${words}`;
+}
+
 function planNote(data) {
   const parts = [];
-  if (data.notes && data.notes.length) parts.push(data.notes.join(" "));
+  if (data.notes && data.notes.length) parts.push(plainWords(data.notes.join(" ")));
   if (!data.recommendations.length) {
-    const ex = Object.entries(data.excluded || {}).map(([k, n]) => `${k} ${n.toLocaleString("en-US")}`);
-    if (ex.length) parts.push(`Excluded: ${ex.join(", ")}.`);
+    const ex = Object.entries(data.excluded || {}).map(([k, n]) => excludedText(k, n));
+    if (ex.length) parts.push(`Rigs left out: ${ex.join(", ")}.`);
     const miss = data.nearest_miss;
-    if (miss) parts.push(`Nearest miss: ${miss.rig} (${miss.quant}, ${miss.engine}, ${usd(miss.cost_usd)}): ${miss.failed.join("; ")}.`);
+    if (miss) parts.push(plainWords(`Nearest miss: ${miss.rig} (${miss.quant}, ${miss.engine}, ${usd(miss.cost_usd)}): ${miss.failed.join("; ")}.`));
   }
   return parts.join(" ") || null;
 }
@@ -338,6 +369,19 @@ function renderRigs() {
     }
     for (const [, show] of columns) cell(tr, ...show(r, r.estimate));
     tr.addEventListener("click", () => select(i));
+    makeSelectable(tr, () => select(i), `Show rig ${i + 1}: ${r.rig}`);
+  });
+}
+
+// A table row that Tab reaches and Enter or Space selects, announced as a button.
+function makeSelectable(tr, act, label) {
+  tr.tabIndex = 0;
+  tr.setAttribute("aria-label", label);
+  tr.addEventListener("keydown", (ev) => {
+    if (ev.key === "Enter" || ev.key === " ") {
+      ev.preventDefault();
+      act();
+    }
   });
 }
 
@@ -362,6 +406,9 @@ function renderWhy(row) {
 }
 
 function put(figure, svg, sub) {
+  // Drawn at its viewBox width or wider, never shrunk: 11 px text stays 11 px on a phone.
+  const box = svg.viewBox && svg.viewBox.baseVal;
+  if (box && box.width) svg.style.minWidth = `${box.width}px`;
   $(`${figure} .chart`).replaceChildren(svg);
   $(`${figure} .sub`).textContent = sub || "";
 }
@@ -600,7 +647,11 @@ async function loadTrainingDetail(row, v) {
 function select(i) {
   if (!state.rows.length) return;
   state.selected = Math.min(Math.max(0, i), state.rows.length - 1);
-  $$("#rigs tbody tr").forEach((tr) => tr.classList.toggle("selected", Number(tr.dataset.index) === state.selected));
+  $$("#rigs tbody tr").forEach((tr) => {
+    const on = Number(tr.dataset.index) === state.selected;
+    tr.classList.toggle("selected", on);
+    tr.setAttribute("aria-current", on ? "true" : "false");
+  });
   const row = state.rows[state.selected];
   const v = readForm();
   renderWhy(row);
@@ -648,13 +699,20 @@ function renderGpus() {
   const head = table.createTHead().insertRow();
   for (const [k, label] of GPU_COLUMNS) {
     const th = document.createElement("th");
-    th.textContent = label + (k === key ? (desc ? " ▼" : " ▲") : "");
+    th.scope = "col";
     th.dataset.key = k;
     th.className = "sortable";
-    th.addEventListener("click", () => {
+    th.setAttribute("aria-sort", k === key ? (desc ? "descending" : "ascending") : "none");
+    const button = document.createElement("button");
+    button.type = "button";
+    button.className = "sort";
+    button.textContent = label + (k === key ? (desc ? " ▼" : " ▲") : "");
+    th.append(button);
+    button.addEventListener("click", () => {
       state.gpuSort = key === k && !desc ? `-${k}` : key === k ? k : (k === "id" || k === "gpu_class" ? k : `-${k}`);
       renderGpus();
       pushUrl();
+      $(`#gpus th[data-key="${k}"] button`).focus();
     });
     head.append(th);
   }
@@ -692,7 +750,7 @@ function setStatus(text, kind = "") {
 
 function showError(err) {
   const s = $("#status");
-  setStatus(err.message, "error");
+  setStatus(plainWords(err.message), "error");
   const sugg = err.body && err.body.suggestions;
   if (sugg && sugg.length && err.body.error === "UnknownModelError") {
     s.append(" ");
@@ -713,9 +771,20 @@ function showError(err) {
 
 let runId = 0;
 
-async function run() {
+function clearResults() {
+  state.rows = [];
+  $("#results").hidden = true;
+  $("#rigs").replaceChildren();
+  for (const id of ["#why", "#launch-command"]) { const n = $(id); if (n) n.replaceChildren(); }
+  for (const fig of ["#memory-chart", "#scaling-chart", "#scatter-chart"]) $(`${fig} .chart`).replaceChildren();
+  markGpus();
+}
+
+async function run({ newEntry = true } = {}) {
   const v = readForm();
-  pushUrl();
+  pushUrl(newEntry);
+  clearResults();
+  delete document.body.dataset.ready;
   if (!v.model) {
     setStatus("Pick a model to start.");
     return;
@@ -728,7 +797,7 @@ async function run() {
     if (mine !== runId) return;
     state.rows = rows;
     if (state.selected >= rows.length) state.selected = 0;
-    $("#results").hidden = false;
+    $("#results").hidden = !rows.length;
     renderRigs();
     const fitting = rows.filter((r) => r.kind === "training" || (r.estimate && r.estimate.fits)).length;
     setStatus(rows.length ? `${rows.length} rigs, ${fitting} fit.${note ? ` ${note}` : ""}` : (note || "No rig qualifies."), rows.length ? "ok" : "error");
@@ -736,6 +805,7 @@ async function run() {
     document.body.dataset.ready = "1";
   } catch (err) {
     if (mine !== runId) return;
+    clearResults();
     showError(err);
     document.body.dataset.ready = "error";
   } finally {
@@ -785,7 +855,18 @@ async function init() {
     try { await navigator.clipboard.writeText($("#launch-command").textContent); } catch { /* no clipboard */ }
   });
   document.body.dataset.loaded = "1";
-  if (values.model) await run();
+  window.addEventListener("popstate", () => {
+    // Back / Forward: the URL holds the whole question; ask it again without a new entry.
+    const again = readUrl();
+    writeForm(again);
+    $("#gpu-class-filter").value = state.gpuClass;
+    applyMode();
+    describeModel();
+    renderGpus();
+    if (again.model) run({ newEntry: false });
+    else { clearResults(); setStatus("Pick a model to start."); }
+  });
+  if (values.model) await run({ newEntry: false });
   else setStatus("Pick a model to start.");
 }
 
