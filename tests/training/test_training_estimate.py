@@ -76,7 +76,7 @@ def test_defaults_and_aliases():
     ("kwargs", "error", "match"),
     [
         pytest.param({"tensor_parallel": 3}, InvalidValueError, "must divide the 32 attention heads", id="tp-heads"),
-        pytest.param({"pipeline_parallel": 5}, InvalidValueError, "must divide the 32 layers", id="pp-layers"),
+        pytest.param({"pipeline_parallel": 40}, InvalidValueError, "exceed the 32 layers", id="pp-layers"),
         pytest.param(
             {"tensor_parallel": 4, "pipeline_parallel": 4}, InvalidValueError, "must divide the rig", id="tp-pp-gpus"
         ),

@@ -36,7 +36,8 @@ from .setup import (
     parse_zero,
 )
 from .shape import ModelShape, model_shape
-from .speed import Interconnect, TrainingProfile, TrainingSpeed, estimate_training_speed, interconnect_for
+from .speed import Interconnect, TrainingProfile, TrainingSpeed, interconnect_for
+from .step import estimate_training_speed
 
 # bf16 arithmetic arrived with Ampere (CUDA compute capability 8.0); Pascal, Volta and Turing
 # lack it (torch.cuda.is_bf16_supported() is False there).

@@ -37,7 +37,8 @@ from .setup import (
     parse_precision,
 )
 from .shape import ModelShape, model_shape
-from .speed import Interconnect, TrainingProfile, TrainingSpeed, estimate_training_speed, interconnect_for
+from .speed import Interconnect, TrainingProfile, TrainingSpeed, interconnect_for
+from .step import estimate_training_speed
 
 # GPUs per node tried, and node counts for HGX-class (SXM / OAM) servers, which come as 8-GPU
 # nodes on InfiniBand; other GPUs are planned as one workstation or server of up to 8 cards.
