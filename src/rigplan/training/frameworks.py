@@ -71,6 +71,9 @@ class FrameworkProfile:
     sources: tuple[str, ...]
     basis: str  # "fitted" or how it was derived
     note: str = ""
+    # × the expert (grouped) GEMM efficiency: token permutation, routing and grouped-GEMM kernels
+    # of the framework's MoE layer (fitted on its MoE rows; 1.0 where it has none).
+    moe_factor: float = 1.0
 
 
 def parse_framework(value: Any) -> Framework:
@@ -129,6 +132,7 @@ def _profile(name: str, f: dict[str, Any]) -> FrameworkProfile:
         sources=tuple(f.get("sources", ())),
         basis=f["basis"],
         note=f.get("note", ""),
+        moe_factor=f.get("moe_factor", 1.0),
     )
 
 

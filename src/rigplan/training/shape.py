@@ -67,6 +67,7 @@ class ModelShape:
     active_experts: int = 0  # routed experts each token uses (top-k)
     expert_params: int = 0  # every routed expert of every layer: what expert parallelism splits
     moe_layers: int = 0
+    expert_ffn_width: int = 0  # one routed expert's FFN width
 
     @property
     def block_params_per_layer(self) -> float:
@@ -142,6 +143,7 @@ def model_shape(model: Model) -> ModelShape:
         active_experts=model.moe_active_experts,
         expert_params=sum(t.n_elements for t in tensors if t.role == arch.EXPERT),
         moe_layers=(model.num_layers - model.moe_first_dense_layers) if model.is_moe else 0,
+        expert_ffn_width=model.moe_ffn_size if model.is_moe else 0,
     )
 
 

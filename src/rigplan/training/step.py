@@ -131,6 +131,7 @@ def _compute(
 
     eta = efficiency(tokens)
     eta_expert = efficiency(_expert_tokens(shape, tokens, layout))
+    eta_expert *= framework.moe_factor
     dense_flops = tokens * (passes * (block_dense * layers + head) + adapter_passes * lora) / tp
     expert_flops = tokens * passes * block_expert * layers / tp
     t_mm = dense_flops / (f_mm * eta) + (expert_flops / (f_mm * eta_expert) if expert_flops else 0.0)
