@@ -22,7 +22,7 @@ from ..edge import resolve_model_input
 from ..errors import InvalidValueError, UnsupportedError
 from ..rig import DEFAULT_NETWORK, NETWORKS, Rig
 from ..units import format_gib, format_rate, format_usd
-from .estimate import TrainingCost, training_cost
+from .cost import TrainingCost, training_cost
 from .memory import TrainingMemory, estimate_training_memory
 from .profile import load_profile
 from .setup import (

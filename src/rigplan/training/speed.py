@@ -28,7 +28,7 @@ import math
 from dataclasses import dataclass, field
 
 from ..catalog.records import GPU
-from ..errors import UnsupportedError
+from ..errors import InvalidValueError, UnsupportedError
 from ..speed import hardware
 from ..units import GB, TERA
 from .frameworks import NEUTRAL, FrameworkProfile
@@ -296,9 +296,32 @@ def intra_node_busbw(gpus: tuple[GPU, ...]) -> tuple[float, float, str]:
     )
 
 
-def interconnect_for(gpus: tuple[GPU, ...], network: str, nodes: int) -> Interconnect:
-    """The links of a rig: ``gpus`` of one node, the node network class, the node count."""
-    intra, latency, what = intra_node_busbw(gpus)
+LINKS = ("nvlink", "pcie3", "pcie4", "pcie5")
+
+
+def _forced_link(gpus: tuple[GPU, ...], link: str) -> tuple[float, float, str]:
+    """Bus bandwidth of ``link`` between the GPUs of a node (as ``estimate --link`` sets it).
+
+    Raises:
+        InvalidValueError: an unknown link, or NVLink on GPUs without it.
+    """
+    if link not in LINKS:
+        raise InvalidValueError("link", f"must be one of {', '.join(LINKS)}, got {link!r}")
+    if link == "nvlink":
+        g = gpus[0]
+        if not (g.nvlink and g.nvlink_gb_per_s) or (g.nvlink == "bridge" and len(gpus) > (g.nvlink_max_gpus or 2)):
+            raise InvalidValueError("link", f"{g.id} × {len(gpus)} cannot all be joined by NVLink")
+        return intra_node_busbw(gpus)
+    gen = int(link[-1])
+    p2p = all(x.p2p_stock_driver for x in gpus)
+    bw = PCIE_GEN_X16_BYTES_PER_S[gen] * PCIE_EFFICIENCY * (1 if p2p else PCIE_NO_P2P_FACTOR)
+    return bw, PCIE_LATENCY_S, f"PCIe {gen}.0 x16{'' if p2p else ' without P2P'}"
+
+
+def interconnect_for(gpus: tuple[GPU, ...], network: str, nodes: int, *, link: str | None = None) -> Interconnect:
+    """The links of a rig: ``gpus`` of one node, the node network class, the node count, and
+    optionally the link between a node's GPUs (None: the best they support)."""
+    intra, latency, what = intra_node_busbw(gpus) if link is None or len(gpus) == 1 else _forced_link(gpus, link)
     nics = len(gpus) if network in RDMA_NETWORKS else 1
     eff = RDMA_EFFICIENCY if network in RDMA_NETWORKS else TCP_EFFICIENCY
     node_bw = NETWORK_NIC_GBIT[network] * 1e9 / BITS_PER_BYTE * nics * eff
