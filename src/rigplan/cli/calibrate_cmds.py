@@ -145,11 +145,13 @@ def accuracy(
     """
     from ..calibration.accuracy import accuracy_report
     from ..training.fit import format_training_accuracy, training_accuracy
+    from ..training.validate import format_framework_accuracy, framework_accuracy
 
     report = accuracy_report(refit=refit)
     training = training_accuracy(refit=refit)
+    frameworks = framework_accuracy(refit=refit)
     if json:
-        print_json({**report.to_dict(), "training": training})
+        print_json({**report.to_dict(), "training": {**training, "frameworks": frameworks}})
         return
     rows = []
     for g in report.groups:
@@ -177,6 +179,7 @@ def accuracy(
     )
     con.print(f"fits/OOM verdicts agree on {report.fits_agreement:.1%} of {report.fits_runs} runs")
     con.print(format_training_accuracy(training))
+    con.print(format_framework_accuracy(frameworks))
     worst = [
         [
             r.ref,

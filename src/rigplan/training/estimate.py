@@ -18,7 +18,7 @@ from ..errors import InvalidValueError, UnsupportedError
 from ..results import Provenance
 from ..rig import Rig
 from .cost import TrainingCost, training_cost
-from .frameworks import Framework, FrameworkProfile, load_framework, parse_framework
+from .frameworks import Framework, FrameworkProfile, default_framework, load_framework, parse_framework
 from .memory import TrainingMemory, estimate_training_memory
 from .profile import load_profile
 from .setup import (
@@ -430,13 +430,6 @@ def estimate_training(
         ),
         provenance=_provenance(mdl, the_rig, setup, profile, speed, cost),
     )
-
-
-def default_framework(layout: Layout) -> Framework:
-    """The framework assumed when none is named: Megatron-Core for layouts that use TP, PP, CP or
-    EP (what the published runs of such layouts use), PyTorch FSDP otherwise."""
-    mp = layout.tensor_parallel * layout.pipeline_parallel * layout.context_parallel * layout.expert_parallel
-    return Framework.MEGATRON if mp > 1 else Framework.FSDP
 
 
 def _provenance(

@@ -19,6 +19,7 @@ from importlib import resources
 from typing import Any
 
 from ..errors import InvalidValueError
+from .setup import Layout
 
 
 class Framework(StrEnum):
@@ -141,3 +142,10 @@ def load_framework(framework: Framework) -> FrameworkProfile:
     """The shipped profile of ``framework``."""
     data = frameworks_data()["framework"]
     return _profile(framework.value, data[framework.value])
+
+
+def default_framework(layout: Layout) -> Framework:
+    """The framework assumed when none is named: Megatron-Core for layouts that use TP, PP, CP or
+    EP (what the published runs of such layouts use), PyTorch FSDP otherwise."""
+    mp = layout.tensor_parallel * layout.pipeline_parallel * layout.context_parallel * layout.expert_parallel
+    return Framework.MEGATRON if mp > 1 else Framework.FSDP

@@ -15,7 +15,7 @@ import csv
 import functools
 import io
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any
@@ -80,7 +80,7 @@ def _int(value: str, default: int = 1) -> int:
     return int(value) if value and value.lower() not in ("n/a", "-") else default
 
 
-def _setup(r: dict[str, str], dp: int) -> TrainingSetup:  # noqa: C901 - one rule per column
+def _setup(r: dict[str, str], dp: int) -> TrainingSetup:
     framework = r["framework"]
     method = Method(r["method"]) if r["method"] in {m.value for m in Method} else Method.PRETRAIN
     micro = _int(r["micro_batch"])
@@ -389,19 +389,55 @@ def _toml(value: Any) -> str:
     return repr(value)
 
 
-def group_errors(pairs: Sequence[tuple[Row, float]]) -> dict[str, dict[str, Any]]:
-    """Held-out errors by framework, by dense / MoE, by GPU architecture."""
+def group_errors(
+    pairs: Sequence[tuple[Row, float]], bounds: Mapping[str, tuple[float, float]] | None = None
+) -> dict[str, dict[str, Any]]:
+    """Held-out errors by framework, by dense / MoE, by GPU architecture; with ``bounds``
+    (framework → relative range) also how often the range holds the measurement."""
     catalog = load_catalog()
     groups: dict[str, list[tuple[Row, float]]] = {}
     for r, p in pairs:
-        for key in (
-            f"framework {r.framework}",
-            "MoE" if r.moe else "dense",
-            f"GPU {catalog.gpus[r.gpu_id].architecture}",
-        ):
+        arch = catalog.gpus[r.gpu_id].architecture
+        for key in (f"framework {r.framework}", "MoE" if r.moe else "dense", f"GPU {arch}"):
             groups.setdefault(key, []).append((r, p))
     groups["all"] = list(pairs)
-    return {k: error_summary(v) for k, v in sorted(groups.items())}
+    out = {}
+    for k, v in sorted(groups.items()):
+        out[k] = error_summary(v)
+        if bounds:
+            held = [bounds[r.framework][0] <= r.measured / p - 1 <= bounds[r.framework][1] for r, p in v]
+            out[k]["coverage"] = sum(held) / len(held)
+    return out
+
+
+def framework_accuracy(*, refit: bool = False) -> dict[str, dict[str, Any]]:
+    """Leave-one-source-out accuracy groups: from the shipped profiles file, or recomputed."""
+    if refit:
+        profiles, pairs = build_profiles()
+        return group_errors(pairs, {k: (v["range_low"], v["range_high"]) for k, v in profiles.items()})
+    from .frameworks import frameworks_data
+
+    return {k: dict(v) for k, v in frameworks_data().get("accuracy", {}).items()}
+
+
+# Targets of issue 14 for held-out tokens/s per GPU: dense and MoE MAPE, range coverage.
+TARGET_MAPE = {"dense": 0.15, "MoE": 0.25}
+TARGET_COVERAGE = 0.8
+
+
+def format_framework_accuracy(groups: Mapping[str, Mapping[str, Any]]) -> str:
+    """Text lines for ``rigplan accuracy``."""
+    lines = ["training by framework (leave-one-source-out on training_frameworks.csv; tokens/s per GPU):"]
+    for key, g in groups.items():
+        if not g.get("rows"):
+            continue
+        target = ""
+        if key in TARGET_MAPE:
+            ok = g["mape"] <= TARGET_MAPE[key] and g.get("coverage", 0) >= TARGET_COVERAGE
+            target = f"  target ≤ {TARGET_MAPE[key]:.0%}, ≥ {TARGET_COVERAGE:.0%} covered: {'met' if ok else 'NOT MET'}"
+        cover = f", range holds {g['coverage']:.0%}" if "coverage" in g else ""
+        lines.append(f"  {key:20} n={g['rows']:3}  MAPE {g['mape']:.1%}  bias {g['bias']:+.1%}{cover}{target}")
+    return "\n".join(lines)
 
 
 def profiles_toml(profiles: dict[str, dict[str, Any]], pairs: Sequence[tuple[Row, float]]) -> str:
@@ -415,7 +451,8 @@ def profiles_toml(profiles: dict[str, dict[str, Any]], pairs: Sequence[tuple[Row
         lines.append(f"[framework.{name}]")
         lines += [f"{k} = {_toml(v)}" for k, v in table.items() if v is not None]
         lines.append("")
-    for key, s in group_errors(pairs).items():
+    bounds = {k: (v["range_low"], v["range_high"]) for k, v in profiles.items()}
+    for key, s in group_errors(pairs, bounds).items():
         lines.append(f'[accuracy."{key}"]')
         lines += [f"{k} = {_toml(round(v, 4) if isinstance(v, float) else v)}" for k, v in s.items() if v is not None]
         lines.append("")
@@ -428,7 +465,8 @@ def main() -> None:  # pragma: no cover - writes the profiles file
     profiles, pairs = build_profiles()
     path = Path(__file__).parent / "profiles" / "frameworks.toml"
     path.write_text(profiles_toml(profiles, pairs), encoding="utf-8")
-    for key, s in group_errors(pairs).items():
+    bounds = {k: (v["range_low"], v["range_high"]) for k, v in profiles.items()}
+    for key, s in group_errors(pairs, bounds).items():
         print(
             f"{key:24} n={s['rows']:3} MAPE {s['mape']:.1%} bias {s['bias']:+.1%} p10 {s['p10']:+.1%} p90 {s['p90']:+.1%}"
         )
