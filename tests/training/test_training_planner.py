@@ -98,8 +98,15 @@ def test_render_columns():
     text = render_training_plan(plan_training("llama-3-8b", task="qlora", limit=3))
     lines = text.splitlines()
     assert lines[0].startswith("llama-3-8b · qlora")
-    assert lines[2].split() == ["#", "rig", "layout", "peak/GPU", "tok/s", "MFU", "time", "GPUs", "cost", "notes"]
-    assert "rent not ranked" in text
+    assert lines[2].split() == ["#", "rig", "layout", "peak/GPU", "tok/s", "MFU", "time", "buy", "rent", "notes"]
+    assert "rent = the same GPUs on demand" in text
+
+
+def test_rank_by_rent():
+    plan = plan_training("llama-3-8b", task="qlora", objective="rent", limit=5)
+    rents = [o.rent_usd for o in plan.options if o.rent_usd is not None]
+    assert rents == sorted(rents) and rents
+    assert "cheapest to rent" in plan.options[0].why[0]
 
 
 @pytest.mark.parametrize(("seconds", "text"), [(30, "30 s"), (90, "2 min"), (5400, "1.5 h"), (3 * 86400, "3.0 days")])

@@ -127,7 +127,7 @@ def _compute(
     adapter_passes = forwards + BACKWARD_FLOPS_PER_PARAM
 
     def efficiency(t: float) -> float:
-        return framework.compute_factor * mm_factor * profile.matmul_efficiency * t / (t + profile.matmul_half_tokens)
+        return mm_factor * profile.matmul_efficiency * t / (t + profile.matmul_half_tokens)
 
     eta = efficiency(tokens)
     eta_expert = efficiency(_expert_tokens(shape, tokens, layout))
@@ -151,7 +151,7 @@ def _compute(
             for lin in lora_linears(shape, setup.lora_targets)
         )
         adapters = per_layer * act_b * (adapter_passes / FORWARD_FLOPS_PER_PARAM) / tp
-    t_ew = tokens * layers * (traffic + adapters) / bandwidth
+    t_ew = tokens * layers * (traffic + adapters) / bandwidth / framework.compute_factor
     t_dequant = 0.0
     if setup.method is Method.QLORA:
         dequant_passes = DEQUANT_PASSES + (1 if recompute else 0)
