@@ -401,12 +401,20 @@ def group_errors(
         for key in (f"framework {r.framework}", "MoE" if r.moe else "dense", f"GPU {arch}"):
             groups.setdefault(key, []).append((r, p))
     groups["all"] = list(pairs)
+    moe = estimate_range([(r, p) for r, p in pairs if r.moe]) if any(r.moe for r, _ in pairs) else None
+
+    def holds(r: Row, p: float) -> bool:
+        # The range an estimate prints (uncertainty.speed_range): MoE rows get the MoE bounds too.
+        lo, hi = bounds[r.framework] if bounds else (0.0, 0.0)
+        if r.moe and moe is not None:
+            lo, hi = min(lo, moe[0]), max(hi, moe[1])
+        return p * (1 + lo) <= r.measured <= p * (1 + hi)
+
     out = {}
     for k, v in sorted(groups.items()):
         out[k] = error_summary(v)
         if bounds:
-            held = [bounds[r.framework][0] <= r.measured / p - 1 <= bounds[r.framework][1] for r, p in v]
-            out[k]["coverage"] = sum(held) / len(held)
+            out[k]["coverage"] = sum(holds(r, p) for r, p in v) / len(v)
     return out
 
 
