@@ -15,6 +15,7 @@ as they are (a GPT-3-shaped model with dropout gives back 34·h + 5·a·s; see t
 from __future__ import annotations
 
 import dataclasses
+import functools
 from dataclasses import dataclass
 
 from ..catalog.records import GPU
@@ -194,6 +195,7 @@ def _lora_activation_bytes_per_token_layer(shape: ModelShape, setup: TrainingSet
     return sum(lin.copies * setup.lora_rank for lin in lora_linears(shape, setup.lora_targets)) * act / tp
 
 
+@functools.lru_cache(maxsize=4096)
 def stage_params(shape: ModelShape, stage: int, pp: int) -> float:
     """Parameters pipeline stage ``stage`` holds (first: embedding; last: final norm + head;
     a tied head on its own last stage keeps a copy of the embedding, as Megatron does).
@@ -208,6 +210,7 @@ def stage_params(shape: ModelShape, stage: int, pp: int) -> float:
     return params
 
 
+@functools.lru_cache(maxsize=4096)
 def gpu_params(shape: ModelShape, stage: int, layout: Layout) -> float:
     """Parameters one GPU of pipeline stage ``stage`` holds before ZeRO sharding: dense weights
     ÷ TP; routed experts ÷ EP when expert parallel (expert tensor parallelism 1, as the

@@ -7,6 +7,7 @@ be trained (every message names the field and the allowed values).
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -254,6 +255,7 @@ def check_layout(
     return Layout(tp, pp, dp, gpus_per_node, max(1, gpus // gpus_per_node), cp, ep, vp)
 
 
+@functools.lru_cache(maxsize=1024)
 def stage_layers(num_layers: int, pp: int) -> tuple[int, ...]:
     """Layers of each pipeline stage: equal stages where they divide, else the remainder spread
     one each over the first and last stages first (they also hold the embedding and the head, so
