@@ -196,3 +196,13 @@ def test_nvlink_link_beats_forced_pcie_for_tensor_parallel():
     assert "PCIe 4.0" in pcie.interconnect.description
     with pytest.raises(InvalidValueError, match="NVLink"):
         estimate_training("llama-3-8b", "4x rtx-4090", link="nvlink")
+
+
+def test_request_path_carries_the_framework():
+    """edge.training_request → core.evaluate_training passes ``framework`` through."""
+    from rigplan.core import Context, evaluate_training
+    from rigplan.edge import training_request
+
+    req = training_request("llama-3-8b", "rtx-4090", framework="unsloth", method="qlora")
+    e = evaluate_training(req, Context(catalog=load_catalog(), profiles={}))
+    assert e.to_dict()["speed"]["framework"] == "unsloth"
