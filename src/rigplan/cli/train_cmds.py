@@ -105,8 +105,8 @@ def load_training_config(path: Path | None = None) -> TrainingConfig:
     import tomllib
 
     from ..catalog import load_catalog
+    from ..edge import load_user_prices, user_config_path
     from ..errors import DataFileError
-    from ..planner import load_user_prices, user_config_path
 
     path = path or user_config_path()
     if not path.is_file():
