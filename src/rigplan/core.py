@@ -224,13 +224,18 @@ def evaluate(request: InferenceRequest, context: Context) -> Estimate:
 def evaluate_training(request: TrainingRequest, context: Context) -> TrainingEstimate:
     """The training twin of :func:`evaluate`: a :class:`rigplan.TrainingEstimate`.
 
-    The training model reads its own fitted profile (package data, cached); ``framework`` is
-    carried for the frameworks of design.md §3 and only the default is modelled so far.
+    The training model reads its own fitted profiles (package data, cached); ``framework`` picks
+    the framework profile (None: the default for the layout, named in the result).
     """
     from .training.estimate import estimate_training
 
     return estimate_training(
-        request.model, request.rig, **dict(request.settings), force=request.force, catalog=context.catalog
+        request.model,
+        request.rig,
+        **dict(request.settings),
+        framework=request.framework,
+        force=request.force,
+        catalog=context.catalog,
     )
 
 

@@ -78,3 +78,62 @@ def test_plan_helper_prints(capsys):
     assert out.startswith("llama-3-8b · qlora · 1e+08 tokens")
     training_plan_output("llama-3-8b", task="lora", limit=2, json=True)
     assert json.loads(capsys.readouterr().out)["task"] == "lora"
+
+
+def test_train_prints_buy_rent_electricity_with_sources():
+    """The issue's done-when command."""
+    r = runner.invoke(app, ["train", "llama-3-8b", "--rig", "8x h100-sxm", "--method", "full", "--tokens", "1e10"])
+    assert r.exit_code == 1, r.output  # ZeRO-0 does not fit; the cost lines print anyway
+    out = " ".join(r.output.split())
+    assert "buy: $199,000 — DGX H100" in out
+    assert "rent on-demand: $4.76/GPU-hour (RunPod, 2026-03-10)" in out
+    assert "rent spot: $2.69/GPU-hour" in out
+    assert "electricity:" in out and "kWh" in out and "EIA" in out
+    assert "break-even:" in out and "source: https://" in out
+    assert "framework fsdp (default)" in out
+
+
+def test_user_config_rental_and_electricity(tmp_path):
+    from rigplan.cli.train_cmds import load_training_config
+    from rigplan.errors import DataFileError
+
+    cfg = tmp_path / "config.toml"
+    cfg.write_text("[rental]\nrtx-4090 = 0.5\n[electricity]\nusd_per_kwh = 0.3\n", encoding="utf-8")
+    conf = load_training_config(cfg)
+    assert conf.rental == {"rtx-4090": 0.5} and conf.usd_per_kwh == 0.3
+    cfg.write_text("[rental]\nrtx-9999 = 0.5\n", encoding="utf-8")
+    with pytest.raises(DataFileError, match="rental"):
+        load_training_config(cfg)
+
+
+def test_train_framework_and_link_flags():
+    r = runner.invoke(
+        app,
+        [
+            "train",
+            "llama-3-70b",
+            "--rig",
+            "8x h100-sxm",
+            "--tensor-parallel",
+            "8",
+            "--framework",
+            "nemo",
+            "--link",
+            "pcie5",
+            "--zero-stage",
+            "1",
+            "--json",
+        ],
+    )
+    d = json.loads(r.output)
+    assert d["speed"]["framework"] == "megatron" and d["speed"]["framework_default"] is False
+    assert "PCIe 5.0" in d["interconnect"]
+
+
+def test_unknown_framework_is_a_one_line_error(capsys):
+    from rigplan.cli import main
+
+    with pytest.raises(SystemExit) as exc:
+        main(["train", "llama-3-8b", "--rig", "rtx-4090", "--framework", "jax"])
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and "framework" in err and "Traceback" not in err

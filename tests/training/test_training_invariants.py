@@ -12,7 +12,8 @@ from rigplan.training.memory import estimate_training_memory
 from rigplan.training.profile import load_profile
 from rigplan.training.setup import Checkpointing, Layout, Method, Optimizer, Precision, TrainingSetup
 from rigplan.training.shape import model_shape
-from rigplan.training.speed import estimate_training_speed, interconnect_for
+from rigplan.training.speed import interconnect_for
+from rigplan.training.step import estimate_training_speed
 
 CATALOG = load_catalog()
 MODELS = [m for m in CATALOG.models.values() if m.architecture != "Qwen3MoeForCausalLM"]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 
 import pytest
 
@@ -88,18 +87,19 @@ def test_bad_plan_inputs(kwargs, match):
         plan_training("llama-3-8b", **kwargs)
 
 
-def test_plan_is_fast():
-    start = time.perf_counter()
-    plan_training("llama-3-70b", task="pretrain", tokens=1e12)
-    assert time.perf_counter() - start < 3.0  # typically ~0.2 s; slack for loaded CI machines
-
-
 def test_render_columns():
     text = render_training_plan(plan_training("llama-3-8b", task="qlora", limit=3))
     lines = text.splitlines()
     assert lines[0].startswith("llama-3-8b · qlora")
-    assert lines[2].split() == ["#", "rig", "layout", "peak/GPU", "tok/s", "MFU", "time", "GPUs", "cost", "notes"]
-    assert "rent not ranked" in text
+    assert lines[2].split() == ["#", "rig", "layout", "peak/GPU", "tok/s", "MFU", "time", "buy", "rent", "notes"]
+    assert "rent = the same GPUs on demand" in text
+
+
+def test_rank_by_rent():
+    plan = plan_training("llama-3-8b", task="qlora", objective="rent", limit=5)
+    rents = [o.rent_usd for o in plan.options if o.rent_usd is not None]
+    assert rents == sorted(rents) and rents
+    assert "cheapest to rent" in plan.options[0].why[0]
 
 
 @pytest.mark.parametrize(("seconds", "text"), [(30, "30 s"), (90, "2 min"), (5400, "1.5 h"), (3 * 86400, "3.0 days")])

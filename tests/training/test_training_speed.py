@@ -146,8 +146,18 @@ def test_fp8_faster_than_bf16_but_not_twice():
     assert 1.05 < fp8.speed.tokens_per_s / bf16.speed.tokens_per_s < 1.6
 
 
-def test_speed_unknown_without_tensor_figure():
-    e = estimate_training("llama-3.2-1b", "rtx-3080-ti", method="lora")
+def test_speed_unknown_on_apple_with_a_reason():
+    e = estimate_training("llama-3.2-1b", "m2-ultra-192gb", method="lora")
     assert e.speed is None
-    assert "no dense FP16/BF16 tensor figure" in (e.speed_unavailable or "")
+    assert "MPS" in (e.speed_unavailable or "")
     assert e.to_dict()["speed"]["tokens_per_s"] is None
+
+
+def test_geforce_rate_derived_when_catalogue_lacks_it():
+    """RTX 3080 Ti has no tensor figure in the catalogue: 80 SMs × 1.665 GHz × 1024 FLOPs per
+    SM-clock × ½ (FP32 accumulate on GeForce) = 68.2 TFLOPS, the GA102 class rate."""
+    from rigplan.catalog import load_catalog
+    from rigplan.training.speed import bf16_peak_flops
+
+    gpu = load_catalog().gpus["rtx-3080-ti"]
+    assert bf16_peak_flops(gpu) / 1e12 == pytest.approx(68.2, rel=0.02)

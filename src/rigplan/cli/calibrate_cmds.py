@@ -153,12 +153,14 @@ def accuracy(
     from ..calibration.accuracy import accuracy_report
     from ..calibration.breakdown import breakdown_dict, held_out_rows, text_breakdown
     from ..training.fit import format_training_accuracy, training_accuracy
+    from ..training.validate import format_framework_accuracy, framework_accuracy
 
     report = accuracy_report(refit=refit)
     training = training_accuracy(refit=refit)
     held = held_out_rows(report.profiles)
+    frameworks = framework_accuracy(refit=refit)
     if json:
-        print_json({**report.to_dict(), "breakdown": breakdown_dict(held), "training": training})
+        print_json({**report.to_dict(), "breakdown": breakdown_dict(held), "training": {**training, "frameworks": frameworks}})
         return
     rows = []
     for g in report.groups:
@@ -186,6 +188,7 @@ def accuracy(
     )
     con.print(f"fits/OOM verdicts agree on {report.fits_agreement:.1%} of {report.fits_runs} runs")
     con.print(format_training_accuracy(training))
+    con.print(format_framework_accuracy(frameworks))
     worst = [
         [
             r.ref,

@@ -138,7 +138,11 @@ def plan_cmd(
     ] = None,
     engine: Annotated[str | None, typer.Option(help="One engine (default: llama.cpp, vllm and exllamav2).")] = None,
     objective: Annotated[
-        str, typer.Option(help="cheapest, fastest, value (tok/s per $) or efficiency (tokens per joule).")
+        str,
+        typer.Option(
+            help="cheapest, fastest, value (tok/s per $) or efficiency (tokens per joule); with --task: cheapest "
+            "(buy the whole machine), rent (same GPUs on demand) or fastest."
+        ),
     ] = "cheapest",
     top: Annotated[int, typer.Option(help="How many rigs to show.")] = 5,
     price: Annotated[

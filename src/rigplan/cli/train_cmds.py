@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -90,6 +92,48 @@ def training_plan_output(
     return plan
 
 
+@dataclass(frozen=True)
+class TrainingConfig:
+    """The parts of the user's config.toml training reads: [prices], [rental], [electricity]."""
+
+    prices: dict[str, float]
+    rental: dict[str, float]
+    usd_per_kwh: float | None
+
+
+def load_training_config(path: Path | None = None) -> TrainingConfig:
+    """Read config.toml (the CLI's edge): ``[rental] h100-sxm = 2.5`` ($/GPU-hour on demand),
+    ``[electricity] usd_per_kwh = 0.30``, and the ``[prices]`` the planner reads.
+
+    Raises:
+        DataFileError: unreadable TOML or a value that is not a positive number / GPU id.
+    """
+    import tomllib
+
+    from ..catalog import load_catalog
+    from ..edge import load_user_prices, user_config_path
+    from ..errors import DataFileError
+
+    path = path or user_config_path()
+    if not path.is_file():
+        return TrainingConfig({}, {}, None)
+    catalog = load_catalog()
+    prices = load_user_prices(path, catalog)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise DataFileError(str(path), "toml", str(exc)) from None
+    rental: dict[str, float] = {}
+    for gpu, usd in dict(data.get("rental", {})).items():
+        if gpu not in catalog.gpus or isinstance(usd, bool) or not isinstance(usd, int | float) or usd <= 0:
+            raise DataFileError(str(path), "rental", f"{gpu} = {usd!r}: expected a catalogue GPU id = $/GPU-hour > 0")
+        rental[gpu] = float(usd)
+    kwh = dict(data.get("electricity", {})).get("usd_per_kwh")
+    if kwh is not None and (isinstance(kwh, bool) or not isinstance(kwh, int | float) or kwh <= 0):
+        raise DataFileError(str(path), "electricity", f"usd_per_kwh = {kwh!r}: expected a number > 0")
+    return TrainingConfig(prices, rental, None if kwh is None else float(kwh))
+
+
 def render_training_estimate(d: dict[str, Any]) -> None:
     con = console()
     verdict = "fits" if d["fits"] else "DOES NOT FIT"
@@ -143,18 +187,56 @@ def render_training_estimate(d: dict[str, Any]) -> None:
         con.print(f"speed unknown: {sp['unavailable_reason']}")
     else:
         lo, hi = sp["tokens_per_s_range"]
+        default = " (default)" if sp["framework_default"] else ""
         con.print(
             f"{format_rate(sp['tokens_per_s'])} ({lo:,.0f}–{hi:,.0f}), "
             f"{format_rate(sp['tokens_per_s_per_gpu'])} per GPU, "
-            f"MFU {sp['mfu']:.0%}, step {sp['step_time_s']:.2f} s · profile {sp['profile']}"
+            f"MFU {sp['mfu']:.0%}, step {sp['step_time_s']:.2f} s · framework {sp['framework']}{default} "
+            f"· profile {sp['profile']}"
         )
     if d["time_to_train_s"] is not None:
         from ..training.planner import format_duration
 
         con.print(f"time to train {d['tokens']:.3g} tokens: {format_duration(d['time_to_train_s'])}")
+    render_training_cost(d)
+    for w in d["warnings"]:
+        con.print(f"warning: {w}")
+
+
+def _usd(value: float | None) -> str:
+    return "unknown" if value is None else f"${value:,.0f}"
+
+
+def render_training_cost(d: dict[str, Any]) -> None:
+    """Buy (whole machine) vs rent, electricity and break-even, each with its source and date."""
+    con = console()
     cost = d["cost"]
-    buy = f"${cost['buy_usd']:,.0f}" if cost["buy_usd"] is not None else "price unknown"
-    con.print(f"GPUs to buy: {buy} ({cost['buy_note']}); rent: not estimated")
+    items = "; ".join(
+        f"{i['item']} {_usd(i['usd'])} ({i['kind']}" + (f", {i['as_of']}" if i["as_of"] else "") + ")"
+        for i in cost["machine_items"]
+    )
+    con.print(f"buy: {_usd(cost['machine_usd'])} — {items}")
+    for note in cost["notes"]:
+        con.print(f"  {note}")
+    if cost["energy_kwh"] is not None:
+        con.print(
+            f"electricity: {cost['energy_kwh']:,.0f} kWh at {cost['wall_watts']:,} W from the wall = "
+            f"{_usd(cost['electricity_usd'])} at ${cost['usd_per_kwh']:.3f}/kWh ({cost['kwh_source']})"
+        )
+    for q in cost["rent"]:
+        total = cost["rent_on_demand_usd"] if q["tier"] == "on-demand" else cost["rent_spot_usd"]
+        when = f", {q['as_of']}" if q["as_of"] else ""
+        con.print(
+            f"rent {q['tier']}: ${q['usd_per_gpu_hour']:.2f}/GPU-hour ({q['provider']}{when}) → "
+            f"{_usd(total) if total is not None else 'per run: give --tokens'}"
+        )
+    if not cost["rent"]:
+        con.print("rent: no sourced hourly price for this GPU (add one to config.toml [rental])")
+    if cost["break_even_runs"] is not None:
+        con.print(f"break-even: buying pays off after {cost['break_even_runs']:,} such runs (vs renting on demand)")
+    sources = sorted({q["source"] for q in cost["rent"]} | {i["source"] for i in cost["machine_items"]})
+    for src in sources:
+        con.print(f"  source: {src}")
 
 
 @app.command("train")
@@ -174,7 +256,7 @@ def train_cmd(
         str,
         typer.Option("--checkpointing", "--activation-checkpointing", help="none, selective or full recomputation."),
     ] = "none",
-    precision: Annotated[str, typer.Option(help="bf16, f16, fp8 or f32.")] = "bf16",
+    precision: Annotated[str, typer.Option(help="bf16, f16, fp8, mxfp8, fp4 (NVFP4) or f32.")] = "bf16",
     optimizer: Annotated[str, typer.Option(help="adamw, adamw-8bit or sgd.")] = "adamw",
     lora_rank: Annotated[int, typer.Option(help="LoRA rank r.")] = 16,
     lora_targets: Annotated[str, typer.Option(help="all-linear, attention or qv.")] = "all-linear",
@@ -183,19 +265,32 @@ def train_cmd(
     ] = None,
     tensor_parallel: Annotated[int, typer.Option(help="Tensor-parallel degree.")] = 1,
     pipeline_parallel: Annotated[int, typer.Option(help="Pipeline-parallel degree.")] = 1,
+    context_parallel: Annotated[int, typer.Option(help="Context-parallel degree (ring attention).")] = 1,
+    expert_parallel: Annotated[int, typer.Option(help="Expert-parallel degree (MoE models).")] = 1,
+    virtual_pipeline: Annotated[int, typer.Option(help="Interleaved pipeline chunks per rank.")] = 1,
+    framework: Annotated[
+        str | None,
+        typer.Option(
+            help="fsdp (torchtitan), megatron, deepspeed, hf-trainer or unsloth; default named in the output."
+        ),
+    ] = None,
     tokens: Annotated[str | None, typer.Option(help="Training tokens for the time to train: 1e9, 500M, 2B.")] = None,
     network: Annotated[
         str | None, typer.Option(help="Between nodes: ib-ndr, ib-hdr, roce-400g, eth-100g, eth-25g, eth-10g.")
     ] = None,
+    link: Annotated[str | None, typer.Option(help="Between a node's GPUs: nvlink, pcie3, pcie4 or pcie5.")] = None,
+    kwh_price: Annotated[float | None, typer.Option("--kwh-price", help="Electricity price per kWh.")] = None,
     json: Annotated[bool, typer.Option("--json", help="Print the estimate as JSON.")] = False,
 ) -> None:
-    """Training memory per GPU, tokens/s, MFU, time and GPU cost of MODEL on a rig.
+    """Training memory per GPU, tokens/s, MFU, time, and buy-vs-rent cost of MODEL on a rig.
 
     Exit status: 0 when it fits, 1 when it does not, 2 when it cannot be estimated.
 
     Example: rigplan train llama-3-8b --rig '8x h100-sxm' --zero-stage 3 --checkpointing full --tokens 1e9
     """
     from ..training import estimate_training
+
+    config = load_training_config()
 
     ckpt: Any = {"none": False, "full": True}.get(checkpointing.lower(), checkpointing)
     zero: Any = int(zero_stage) if zero_stage.isdigit() else zero_stage
@@ -217,6 +312,14 @@ def train_cmd(
         pipeline_parallel=pipeline_parallel,
         tokens=parse_tokens(tokens),
         network=network,
+        framework=framework,
+        context_parallel=context_parallel,
+        expert_parallel=expert_parallel,
+        virtual_pipeline=virtual_pipeline,
+        link=link,
+        prices=config.prices,
+        rental=config.rental,
+        kwh_price=kwh_price if kwh_price is not None else config.usd_per_kwh,
     )
     d = e.to_dict()
     if json:

@@ -12,12 +12,13 @@ from typing import Any
 
 from .. import arch
 from ..catalog import load_catalog
-from ..catalog.query import best_price
-from ..catalog.records import GPU, Catalog, Model, Price
+from ..catalog.records import GPU, Catalog, Model
 from ..edge import resolve_model_input, resolve_rig_input
 from ..errors import InvalidValueError, UnsupportedError
 from ..results import Provenance
 from ..rig import Rig
+from .cost import TrainingCost, training_cost
+from .frameworks import Framework, FrameworkProfile, default_framework, load_framework, parse_framework
 from .memory import TrainingMemory, estimate_training_memory
 from .profile import load_profile
 from .setup import (
@@ -36,7 +37,9 @@ from .setup import (
     parse_zero,
 )
 from .shape import ModelShape, model_shape
-from .speed import Interconnect, TrainingProfile, TrainingSpeed, estimate_training_speed, interconnect_for
+from .speed import Interconnect, TrainingProfile, TrainingSpeed, interconnect_for
+from .step import estimate_training_speed
+from .uncertainty import bubble_warning, speed_range, speed_warnings
 
 # bf16 arithmetic arrived with Ampere (CUDA compute capability 8.0); Pascal, Volta and Turing
 # lack it (torch.cuda.is_bf16_supported() is False there).
@@ -45,16 +48,6 @@ NO_BF16_ARCHITECTURES = frozenset({"pascal", "volta", "turing"})
 # The speed range: ± twice the leave-one-model-size-out MAPE of the profile (for normally
 # distributed errors MAPE ≈ 0.8σ, so this is about ±1.6σ, ~90% of outcomes).
 RANGE_MAPE_MULTIPLE = 2
-SECONDS_PER_HOUR = 3600
-JOULES_PER_KWH = 3.6e6
-
-
-@dataclass(frozen=True, slots=True)
-class TrainingCost:
-    buy_usd: float | None  # GPUs only, at the catalogue's default price
-    prices: tuple[Price, ...]
-    missing_prices: tuple[str, ...]  # GPU ids with no price in the catalogue
-    energy_kwh: float | None  # GPU board power × time (an upper bound on the GPUs' draw)
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,9 +67,11 @@ class TrainingEstimate:
     global_batch: int
     tokens: int | None
     cost: TrainingCost
-    provenance: dict[str, Provenance] = field(default_factory=dict)
+    framework: FrameworkProfile | None = None
+    framework_default: bool = True
     #: runs, but slowly or with a caveat (design.md §3, second round)
     warnings: tuple[str, ...] = ()
+    provenance: dict[str, Provenance] = field(default_factory=dict)
 
     @property
     def fits(self) -> bool:
@@ -92,8 +87,11 @@ class TrainingEstimate:
     def tokens_per_s_range(self) -> tuple[float, float] | None:
         if self.speed is None:
             return None
-        spread = RANGE_MAPE_MULTIPLE * (self.profile.mape or 0.0)
-        return self.speed.tokens_per_s * (1 - spread), self.speed.tokens_per_s * (1 + spread)
+        if self.framework is None:
+            spread = RANGE_MAPE_MULTIPLE * (self.profile.mape or 0.0)
+            return self.speed.tokens_per_s * (1 - spread), self.speed.tokens_per_s * (1 + spread)
+        lo, hi = speed_range(self.framework, self.shape, self.rig.gpus[0])
+        return self.speed.tokens_per_s * (1 + lo), self.speed.tokens_per_s * (1 + hi)
 
     def to_dict(self) -> dict[str, Any]:
         """Nested JSON (bytes as integers), in the style of :meth:`rigplan.Estimate.to_dict`."""
@@ -144,6 +142,9 @@ class TrainingEstimate:
             "parallel": {
                 "tensor": lay.tensor_parallel,
                 "pipeline": lay.pipeline_parallel,
+                "context": lay.context_parallel,
+                "expert": lay.expert_parallel,
+                "virtual_pipeline": lay.virtual_pipeline,
                 "data": lay.data_parallel,
                 "sequence_parallel": s.sequence_parallel and lay.tensor_parallel > 1,
             },
@@ -163,50 +164,20 @@ class TrainingEstimate:
                 "tokens_per_step": sp.tokens_per_step if sp else None,
                 "breakdown_s": dict(sp.breakdown_s) if sp else None,
                 "profile": self.profile.name,
+                "framework": self.framework.name if self.framework else None,
+                "framework_default": self.framework_default,
+                "framework_basis": self.framework.basis if self.framework else None,
                 "unavailable_reason": self.speed_unavailable,
             },
             "tokens": self.tokens,
             "time_to_train_s": self.time_to_train_s,
-            "cost": {
-                "buy_usd": self.cost.buy_usd,
-                "buy_note": _price_note(self.cost),
-                "rent_usd": None,
-                "rent_note": "no sourced hourly price in the catalogue; rent not estimated",
-                "energy_kwh": self.cost.energy_kwh,
-            },
+            "cost": {"buy_usd": self.cost.buy_usd, **self.cost.to_dict(self.rig.gpu_count)},
             "warnings": list(self.warnings),
             "provenance": {
                 k: {"kind": v.kind, "source": v.source, **({"formula": v.formula} if v.formula else {})}
                 for k, v in sorted(self.provenance.items())
             },
         }
-
-
-def _price_note(cost: TrainingCost) -> str:
-    if cost.missing_prices:
-        return f"price unknown for {', '.join(cost.missing_prices)}"
-    kinds = sorted({f"{p.gpu} {p.kind} ${p.usd:,.0f} ({p.as_of})" for p in cost.prices})
-    return "GPUs only: " + "; ".join(kinds)
-
-
-def training_cost(rig: Rig, catalog: Catalog, time_s: float | None) -> TrainingCost:
-    """Cost to buy the rig's GPUs at the catalogue's default prices, and the GPUs' energy."""
-    prices: list[Price] = []
-    missing: list[str] = []
-    total = 0.0
-    for gpu in rig.all_gpus:
-        p = best_price(catalog, gpu.id)
-        if p is None:
-            if gpu.id not in missing:
-                missing.append(gpu.id)
-            continue
-        if p not in prices:
-            prices.append(p)
-        total += p.usd
-    energy = None
-    if time_s is not None:
-        energy = sum(g.board_power_w for g in rig.all_gpus) * time_s / JOULES_PER_KWH
-    return TrainingCost(None if missing else total, tuple(prices), tuple(missing), energy)
 
 
 def _positive_tokens(tokens: Any) -> int | None:
@@ -240,6 +211,7 @@ def build_setup(
     sequence_parallel: bool,
     paged_optimizer: bool | None,
     force: bool,
+    framework: Framework = Framework.FSDP,
 ) -> TrainingSetup:
     """Check every option and build the :class:`TrainingSetup` (raises with the field named)."""
     m = parse_method(method)
@@ -258,10 +230,11 @@ def build_setup(
         raise InvalidValueError("offload", f"must be None or one of {', '.join(OFFLOADS)}, got {offload!r}")
     if offload and stage == 0:
         raise InvalidValueError("offload", "CPU offload needs zero_stage ≥ 1 (ZeRO-Offload / FSDP CPUOffload)")
-    if pipeline_parallel > 1 and stage >= 2:
+    if pipeline_parallel > 1 and stage >= 2 and framework in (Framework.MEGATRON, Framework.DEEPSPEED):
         raise UnsupportedError(
             "zero_stage: ZeRO-2/3 shard gradients that pipeline parallelism accumulates across micro-batches; "
-            "DeepSpeed and Megatron allow only ZeRO-1 with pipeline_parallel > 1"
+            "DeepSpeed and Megatron allow only ZeRO-1 with pipeline_parallel > 1 (torchtitan's FSDP + PP does: "
+            "framework='fsdp')"
         )
     if not m.trains_base:
         if isinstance(lora_rank, bool) or not isinstance(lora_rank, int) or lora_rank < 1:
@@ -276,8 +249,12 @@ def build_setup(
             raise UnsupportedError(f"method qlora: bitsandbytes needs CUDA or ROCm; {gpu.id} has neither")
     if prec is Precision.BF16 and gpu.architecture in NO_BF16_ARCHITECTURES:
         raise UnsupportedError(f"precision bf16: {gpu.id} ({gpu.architecture}) has no bf16 support; use f16 or f32")
-    if prec is Precision.FP8 and gpu.fp8_tensor_tflops is None:
-        raise UnsupportedError(f"precision fp8: {gpu.id} has no FP8 tensor cores (Ada, Hopper and later have)")
+    if prec.low_bit and gpu.fp8_tensor_tflops is None:
+        raise UnsupportedError(f"precision {prec.value}: {gpu.id} has no FP8 tensor cores (Ada, Hopper and later have)")
+    if prec in (Precision.MXFP8, Precision.FP4) and gpu.architecture != "blackwell":
+        raise UnsupportedError(
+            f"precision {prec.value}: {gpu.id} ({gpu.architecture}) has no block-scaled tensor cores; Blackwell has"
+        )
     paged = (m is Method.QLORA) if paged_optimizer is None else bool(paged_optimizer)
     return TrainingSetup(
         method=m,
@@ -322,6 +299,14 @@ def estimate_training(
     network: str | None = None,
     force: bool = False,
     catalog: Catalog | None = None,
+    framework: str | None = None,
+    context_parallel: int = 1,
+    expert_parallel: int = 1,
+    virtual_pipeline: int = 1,
+    link: str | None = None,
+    prices: Mapping[str, float] | None = None,
+    rental: Mapping[str, float] | None = None,
+    kwh_price: float | None = None,
 ) -> TrainingEstimate:
     """Memory per GPU, tokens/s, time to train and cost of training ``model`` on ``rig``.
 
@@ -340,6 +325,14 @@ def estimate_training(
         offload: None or "cpu" (optimizer states, and gradients/weights at ZeRO-2/3, in host RAM).
         tokens: training tokens, for the time to train.
         paged_optimizer: None = paged for QLoRA (Dettmers et al. 2023), else not.
+        framework: fsdp (torchtitan), megatron, deepspeed, hf-trainer or unsloth; None = megatron
+            when the layout uses TP, PP, CP or EP, else fsdp (named in the result).
+        context_parallel, expert_parallel, virtual_pipeline: Megatron-style CP, EP (MoE) and
+            interleaved pipeline chunks per rank.
+        link: "nvlink" | "pcie3" | "pcie4" | "pcie5" between the GPUs of a node (None: the best
+            the GPUs support), as for :func:`rigplan.estimate`.
+        prices, rental, kwh_price: the user's GPU prices ($), on-demand rent ($/GPU-hour) and
+            electricity ($/kWh) over the catalogue's (the CLI reads them from config.toml).
 
     Raises:
         RigplanError: unknown names, impossible values, divisibility rules broken, unsupported
@@ -353,7 +346,19 @@ def estimate_training(
         raise UnsupportedError("training estimates need identical GPUs; the rig mixes " + the_rig.describe())
     gpu = the_rig.gpus[0]
     shape = model_shape(mdl)
-    layout = check_layout(shape, the_rig.gpu_count, the_rig.gpus_per_node, tensor_parallel, pipeline_parallel)
+    layout = check_layout(
+        shape,
+        the_rig.gpu_count,
+        the_rig.gpus_per_node,
+        tensor_parallel,
+        pipeline_parallel,
+        context_parallel=context_parallel,
+        expert_parallel=expert_parallel,
+        virtual_pipeline=virtual_pipeline,
+    )
+    fw = default_framework(layout) if framework is None else parse_framework(framework)
+    if fw is Framework.UNSLOTH and the_rig.gpu_count > 1:
+        raise UnsupportedError("framework unsloth: open-source Unsloth trains on one GPU; use fsdp or deepspeed")
     if isinstance(micro_batch, int) and not isinstance(micro_batch, bool) and micro_batch >= 1:
         per_step = micro_batch * layout.data_parallel
     else:
@@ -387,26 +392,28 @@ def estimate_training(
         sequence_parallel=sequence_parallel,
         paged_optimizer=paged_optimizer,
         force=force,
+        framework=fw,
     )
     n_tokens = _positive_tokens(tokens)
     memory = estimate_training_memory(shape, setup, layout, gpu)
-    link = interconnect_for(the_rig.gpus, the_rig.network, the_rig.nodes)
+    connection = interconnect_for(the_rig.gpus, the_rig.network, the_rig.nodes, link=link)
     profile = load_profile()
+    fprofile = load_framework(fw)
     speed: TrainingSpeed | None = None
     reason = None
     try:
-        speed = estimate_training_speed(shape, setup, layout, gpu, link, profile)
+        speed = estimate_training_speed(shape, setup, layout, gpu, connection, profile, fprofile)
     except UnsupportedError as exc:
         reason = str(exc)
     time_s = n_tokens / speed.tokens_per_s if (n_tokens and speed) else None
-    cost = training_cost(the_rig, catalog, time_s)
+    cost = training_cost(the_rig, catalog, time_s, prices=prices, rental=rental, usd_per_kwh=kwh_price)
     return TrainingEstimate(
         model=mdl,
         rig=the_rig,
         shape=shape,
         setup=setup,
         layout=layout,
-        interconnect=link,
+        interconnect=connection,
         memory=memory,
         speed=speed,
         speed_unavailable=reason,
@@ -414,6 +421,13 @@ def estimate_training(
         global_batch=global_batch,
         tokens=n_tokens,
         cost=cost,
+        framework=fprofile,
+        framework_default=framework is None,
+        warnings=(
+            speed_warnings(fprofile, shape, gpu, setup.precision) + bubble_warning(speed.breakdown_s, speed.step_time_s)
+            if speed
+            else ()
+        ),
         provenance=_provenance(mdl, the_rig, setup, profile, speed, cost),
     )
 
@@ -468,6 +482,9 @@ def _provenance(
             speed.derivation,
         )
         prov["speed.mfu"] = Provenance("formula", "PaLM App. B", "(6N + 12·L·d·s) × tokens/s per GPU / dense BF16 peak")
-    if cost.prices:
-        prov["cost.buy_usd"] = Provenance("catalogue", "; ".join(sorted({p.source for p in cost.prices})))
+    priced = sorted({f"{i.item}: {i.source}" + (f" ({i.as_of})" if i.as_of else "") for i in cost.machine_items})
+    if priced:
+        prov["cost.machine_usd"] = Provenance("catalogue", "; ".join(priced))
+    if cost.rent:
+        prov["cost.rent"] = Provenance("catalogue", "; ".join(f"{q.tier}: {q.source} ({q.as_of})" for q in cost.rent))
     return prov

@@ -34,9 +34,9 @@ from .speed import (
     RDMA_EFFICIENCY,
     Interconnect,
     TrainingProfile,
-    estimate_training_speed,
     interconnect_for,
 )
+from .step import estimate_training_speed
 
 PROFILE_NAME = "training-fit-1"
 

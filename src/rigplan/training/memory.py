@@ -15,13 +15,14 @@ as they are (a GPT-3-shaped model with dropout gives back 34·h + 5·a·s; see t
 from __future__ import annotations
 
 import dataclasses
+import functools
 from dataclasses import dataclass
 
 from ..catalog.records import GPU
 from ..engines import get_engine
 from ..memory import usable_capacity
 from ..memory.buffers import NCCL_BUFFER_BYTES, TORCH_CUDA_CONTEXT_BYTES
-from .setup import Checkpointing, Layout, Method, Optimizer, Precision, TrainingSetup
+from .setup import Checkpointing, Layout, Method, Optimizer, Precision, TrainingSetup, stage_layers
 from .shape import SIXTEEN_BIT_BYTES, ModelShape, lora_linears, lora_parameters
 
 # ---- bytes per parameter (ZeRO paper §3.1; Transformer Math 101 "Model Parameters",
@@ -29,11 +30,27 @@ from .shape import SIXTEEN_BIT_BYTES, ModelShape, lora_linears, lora_parameters
 
 # Working copy of the weights and of the gradients, by training precision.  fp8 training
 # (Transformer Engine) keeps bf16 weights and casts them per layer, so it stores as bf16.
-WEIGHT_BYTES = {Precision.BF16: 2, Precision.F16: 2, Precision.FP8: 2, Precision.F32: 4}
+# FP8 / FP4 training keeps bf16 weights and gradients; the low-bit copies are per-step temporaries
+# (Transformer Engine; NVIDIA "Using FP8 with Transformer Engine", Megatron-Core fp8 recipes).
+WEIGHT_BYTES = {
+    Precision.BF16: 2,
+    Precision.F16: 2,
+    Precision.FP8: 2,
+    Precision.MXFP8: 2,
+    Precision.FP4: 2,
+    Precision.F32: 4,
+}
 GRADIENT_BYTES = WEIGHT_BYTES
 # Mixed precision keeps an fp32 master copy of every trained weight (the "4" of K = 12 in ZeRO);
 # pure f32 training updates the weights in place.
-MASTER_WEIGHT_BYTES = {Precision.BF16: 4, Precision.F16: 4, Precision.FP8: 4, Precision.F32: 0}
+MASTER_WEIGHT_BYTES = {
+    Precision.BF16: 4,
+    Precision.F16: 4,
+    Precision.FP8: 4,
+    Precision.MXFP8: 4,
+    Precision.FP4: 4,
+    Precision.F32: 0,
+}
 # Optimizer states proper: AdamW momentum + variance in fp32 (4 + 4); bitsandbytes 8-bit AdamW
 # 1 + 1 (TM101: "8-bit optimizers … 2 bytes per param" + the fp32 copy); SGD momentum 4.
 OPTIMIZER_STATE_BYTES = {Optimizer.ADAMW: 8, Optimizer.ADAMW_8BIT: 2, Optimizer.SGD: 4}
@@ -178,10 +195,12 @@ def _lora_activation_bytes_per_token_layer(shape: ModelShape, setup: TrainingSet
     return sum(lin.copies * setup.lora_rank for lin in lora_linears(shape, setup.lora_targets)) * act / tp
 
 
+@functools.lru_cache(maxsize=4096)
 def stage_params(shape: ModelShape, stage: int, pp: int) -> float:
     """Parameters pipeline stage ``stage`` holds (first: embedding; last: final norm + head;
-    a tied head on its own last stage keeps a copy of the embedding, as Megatron does)."""
-    params = shape.block_params / pp
+    a tied head on its own last stage keeps a copy of the embedding, as Megatron does).
+    Stages hold :func:`stage_layers` blocks (uneven when PP does not divide the layers)."""
+    params = shape.block_params * stage_layers(shape.num_layers, pp)[stage] / shape.num_layers
     if stage == 0:
         params += shape.embedding_params
     if stage == pp - 1:
@@ -189,6 +208,19 @@ def stage_params(shape: ModelShape, stage: int, pp: int) -> float:
         if shape.tie_embeddings and pp > 1:
             params += shape.embedding_params
     return params
+
+
+@functools.lru_cache(maxsize=4096)
+def gpu_params(shape: ModelShape, stage: int, layout: Layout) -> float:
+    """Parameters one GPU of pipeline stage ``stage`` holds before ZeRO sharding: dense weights
+    ÷ TP; routed experts ÷ EP when expert parallel (expert tensor parallelism 1, as the
+    Megatron-Bridge MoE recipes set it), else ÷ TP like the rest."""
+    pp, tp, ep = layout.pipeline_parallel, layout.tensor_parallel, layout.expert_parallel
+    params = stage_params(shape, stage, pp)
+    experts = shape.expert_params * stage_layers(shape.num_layers, pp)[stage] / shape.num_layers
+    if ep > 1:
+        return (params - experts) / tp + experts / ep
+    return params / tp
 
 
 def _base_bytes(shape: ModelShape, setup: TrainingSetup, stage: int, pp: int) -> float:
@@ -209,7 +241,8 @@ def in_flight_microbatches(stage: int, pp: int, microbatches: int) -> int:
 def estimate_training_memory(shape: ModelShape, setup: TrainingSetup, layout: Layout, gpu: GPU) -> TrainingMemory:
     """Memory of the GPUs of each pipeline stage for one training configuration (pure)."""
     tp, pp, dp = layout.tensor_parallel, layout.pipeline_parallel, layout.data_parallel
-    shard = dp
+    # Megatron's distributed optimizer and FSDP shard over the data- and context-parallel ranks.
+    shard = dp * layout.context_parallel
     if setup.hybrid_shard:
         shard = max(1, min(dp, layout.gpus_per_node // min(layout.gpus_per_node, layout.model_parallel)))
     z = setup.zero_stage if shard > 1 else 0
@@ -227,18 +260,18 @@ def estimate_training_memory(shape: ModelShape, setup: TrainingSetup, layout: La
         Checkpointing.SELECTIVE: selective_act + lora_act,
         Checkpointing.FULL: layer_input,
     }[setup.checkpointing]
-    tokens = setup.micro_batch_tokens
-    layers = shape.num_layers // pp
+    tokens = setup.micro_batch_tokens / layout.context_parallel  # CP splits every sequence
     host = 0.0
     stages = []
     for s in range(pp):
-        params = stage_params(shape, s, pp) / tp
+        layers = stage_layers(shape.num_layers, pp)[s]
+        params = gpu_params(shape, s, layout)
         if setup.method.trains_base:
             trained = params
             weights = params * w_b
             block_bytes_per_param: float = w_b + g_b  # gathered weights and their gradients
         else:
-            trained = lora / pp / tp
+            trained = lora * layers / shape.num_layers / tp
             base = _base_bytes(shape, setup, s, pp) / tp
             weights = base + trained * w_b
             block_bytes_per_param = base / max(params, 1.0)  # frozen: no gradient to gather

@@ -22,7 +22,8 @@ from ..edge import resolve_model_input
 from ..errors import InvalidValueError, UnsupportedError
 from ..rig import DEFAULT_NETWORK, NETWORKS, Rig
 from ..units import format_gib, format_rate, format_usd
-from .estimate import TrainingCost, training_cost
+from .cost import TrainingCost, training_cost
+from .frameworks import default_framework, load_framework
 from .memory import TrainingMemory, estimate_training_memory
 from .profile import load_profile
 from .setup import (
@@ -37,7 +38,8 @@ from .setup import (
     parse_precision,
 )
 from .shape import ModelShape, model_shape
-from .speed import Interconnect, TrainingProfile, TrainingSpeed, estimate_training_speed, interconnect_for
+from .speed import Interconnect, TrainingProfile, TrainingSpeed, bf16_peak_flops, interconnect_for
+from .step import estimate_training_speed
 
 # GPUs per node tried, and node counts for HGX-class (SXM / OAM) servers, which come as 8-GPU
 # nodes on InfiniBand; other GPUs are planned as one workstation or server of up to 8 cards.
@@ -61,8 +63,17 @@ PRETRAIN_BATCH_TOKENS = 4 * 1024 * 1024
 FINETUNE_GLOBAL_BATCH = 128
 # A rig whose step is more than this share exposed communication gets a warning line.
 COMM_BOUND_SHARE = 0.3
-OBJECTIVES = ("cheapest", "fastest")
-COMMUNICATION_KEYS = ("tensor_parallel", "pipeline_send", "pipeline_bubble", "data_parallel_exposed", "offload_copies")
+# cheapest: the whole machine to buy; rent: renting the same GPUs on demand for the run; fastest.
+OBJECTIVES = ("cheapest", "rent", "fastest")
+COMMUNICATION_KEYS = (
+    "tensor_parallel",
+    "pipeline_send",
+    "pipeline_bubble",
+    "context_parallel",
+    "expert_all_to_all",
+    "data_parallel_exposed",
+    "offload_copies",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,10 +90,15 @@ class TrainingOption:
     cost: TrainingCost
     pareto: bool = False
     why: tuple[str, ...] = ()
+    framework: str = "fsdp"
 
     @property
     def buy_usd(self) -> float | None:
         return self.cost.buy_usd
+
+    @property
+    def rent_usd(self) -> float | None:
+        return self.cost.rent_usd("on-demand", self.rig.gpu_count)
 
     def to_dict(self) -> dict[str, Any]:
         s, lay, peak = self.setup, self.layout, self.memory.peak
@@ -109,7 +125,11 @@ class TrainingOption:
             "time_to_train_s": self.time_to_train_s,
             "buy_usd": self.cost.buy_usd,
             "price_note": None if not self.cost.missing_prices else "price unknown",
+            "unpriced": list(self.cost.unpriced),
+            "rent_on_demand_usd": self.rent_usd,
+            "electricity_usd": self.cost.electricity_usd,
             "energy_kwh": self.cost.energy_kwh,
+            "framework": self.framework,
             "pareto": self.pareto,
             "why": list(self.why),
         }
@@ -145,7 +165,7 @@ class TrainingPlan:
             "notes": list(self.notes),
             "warnings": list(self.warnings),
             "speed_profile": self.profile,
-            "rent": "not ranked: no sourced hourly GPU prices in the catalogue",
+            "rent": "renting the same GPUs on demand (catalog/data/rental.toml) for the run",
         }
 
 
@@ -279,7 +299,8 @@ def best_layout(
                     mem = estimate_training_memory(shape, setup, layout, gpu)
                     if not mem.fits:
                         continue
-                    speed = estimate_training_speed(shape, setup, layout, gpu, link, profile)
+                    framework = load_framework(default_framework(layout))
+                    speed = estimate_training_speed(shape, setup, layout, gpu, link, profile, framework)
                     cand = _Candidate(layout, setup, mem, speed)
                     if mem.peak.paged_to_host_bytes:
                         if spilled is None or speed.tokens_per_s > spilled.speed.tokens_per_s:
@@ -390,7 +411,7 @@ def plan_training(
         wanted = {resolve_gpu(x, catalog).id for x in gpus}
     profile = load_profile()
     notes: list[str] = []
-    unknown_speed: list[str] = []
+    unknown_speed: list[tuple[str, str]] = []
     options: list[TrainingOption] = []
     considered = 0
     for gpu in catalog.gpus.values():
@@ -398,8 +419,10 @@ def plan_training(
             continue
         if gpu_class and gpu.gpu_class != gpu_class.lower():
             continue
-        if gpu.is_apple or gpu.fp16_tensor_tflops is None:
-            unknown_speed.append(gpu.id)
+        try:
+            bf16_peak_flops(gpu)
+        except UnsupportedError as exc:
+            unknown_speed.append((gpu.id, str(exc).split(": ", 1)[-1].split(";")[0]))
             continue
         if method is Method.QLORA and gpu.vendor not in ("nvidia", "amd"):
             continue
@@ -426,11 +449,17 @@ def plan_training(
             cand, link = found
             time_s = n_tokens / cand.speed.tokens_per_s
             cost = training_cost(rig, catalog, time_s)
-            options.append(TrainingOption(rig, cand.layout, cand.setup, cand.memory, cand.speed, link, time_s, cost))
+            fw = default_framework(cand.layout).value
+            options.append(
+                TrainingOption(rig, cand.layout, cand.setup, cand.memory, cand.speed, link, time_s, cost, framework=fw)
+            )
     if not allow_offload and method.trains_base:
         notes.append("CPU offload not considered (allow_offload=True / --allow-offload to include it)")
     if unknown_speed:
-        notes.append(f"skipped (no dense tensor FLOP figure in the catalogue): {', '.join(sorted(unknown_speed))}")
+        by_reason: dict[str, list[str]] = {}
+        for gid, why in unknown_speed:
+            by_reason.setdefault(why, []).append(gid)
+        notes += [f"not estimated ({why}): {', '.join(ids)}" for why, ids in sorted(by_reason.items())]
     if deadline_s is not None:
         late = [o for o in options if o.time_to_train_s > deadline_s]
         options = [o for o in options if o.time_to_train_s <= deadline_s]
@@ -448,6 +477,8 @@ def plan_training(
     options = _mark(_pareto_per_gpu(options))
     if objective == "cheapest":
         options.sort(key=lambda o: (o.buy_usd is None, o.buy_usd or 0.0, o.time_to_train_s))
+    elif objective == "rent":
+        options.sort(key=lambda o: (o.rent_usd is None, o.rent_usd or 0.0, o.time_to_train_s))
     else:
         options.sort(key=lambda o: (o.time_to_train_s, o.buy_usd is None, o.buy_usd or 0.0))
     ranked = tuple(_explain(o, i, objective) for i, o in enumerate(options[:limit]))
@@ -506,6 +537,8 @@ def _explain(o: TrainingOption, rank: int, objective: str) -> TrainingOption:
         why.append(
             "cheapest rig that fits"
             if objective == "cheapest" and o.buy_usd is not None
+            else "cheapest to rent for this run"
+            if objective == "rent" and o.rent_usd is not None
             else "fastest rig"
             if objective == "fastest"
             else "first of the rigs without a price"
@@ -514,6 +547,10 @@ def _explain(o: TrainingOption, rank: int, objective: str) -> TrainingOption:
         why.append("no cheaper rig trains faster")
     if o.buy_usd is None:
         why.append(f"price unknown for {o.rig.gpus[0].id}")
+    elif o.cost.unpriced:
+        kinds = ("baseboard", "platform", "network")
+        what = next((k for k in kinds if any(k in u for u in o.cost.unpriced)), "part")
+        why.append(f"+ unpriced {what}")
     comm = sum(o.speed.breakdown_s.get(k, 0.0) for k in COMMUNICATION_KEYS)
     if comm > COMM_BOUND_SHARE * o.speed.step_time_s:
         why.append(f"{comm / o.speed.step_time_s:.0%} of each step is communication ({o.interconnect.description})")
@@ -565,7 +602,7 @@ def render_training_plan(plan: TrainingPlan) -> str:
         f"global batch {plan.global_batch} · ranked {plan.objective} first "
         f"({plan.rigs_considered} rigs considered)"
     )
-    cols = ["#", "rig", "layout", "peak/GPU", "tok/s", "MFU", "time", "GPUs cost", "notes"]
+    cols = ["#", "rig", "layout", "peak/GPU", "tok/s", "MFU", "time", "buy", "rent", "notes"]
     rows = []
     for i, o in enumerate(plan.options, 1):
         rows.append(
@@ -578,11 +615,12 @@ def render_training_plan(plan: TrainingPlan) -> str:
                 f"{o.speed.mfu:.0%}",
                 format_duration(o.time_to_train_s),
                 format_usd(o.buy_usd),
+                format_usd(o.rent_usd) if o.rent_usd is not None else "n/a",
                 "; ".join(o.why),
             ]
         )
     widths = [max(len(c), *(len(r[j]) for r in rows)) if rows else len(c) for j, c in enumerate(cols)]
-    right = {0, 3, 4, 5, 6, 7}
+    right = {0, 3, 4, 5, 6, 7, 8}
 
     def line(cells: Sequence[str]) -> str:
         out = [c.rjust(w) if j in right else c.ljust(w) for j, (c, w) in enumerate(zip(cells, widths, strict=True))]
@@ -593,8 +631,9 @@ def render_training_plan(plan: TrainingPlan) -> str:
         lines.append("(no rig fits the constraints)")
     lines.append("")
     lines.append(
-        "GPU cost = GPUs only at catalogue prices; rent not ranked (no sourced hourly prices). "
-        f"Speed profile {plan.profile}."
+        "buy = whole machine (GPUs, platform, PSU; SXM GPUs as DGX systems where priced); rent = the same GPUs "
+        f"on demand for the run (RunPod, March 2026). Speed profile {plan.profile}; framework megatron for TP/PP "
+        "layouts, fsdp otherwise."
     )
     lines += [f"note: {n}" for n in plan.notes]
     return "\n".join(lines)

@@ -7,6 +7,7 @@ be trained (every message names the field and the allowed values).
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -30,10 +31,20 @@ class Method(StrEnum):
 
 
 class Precision(StrEnum):
+    """Compute precision of the linear layers.  fp8: per-tensor scaling (Transformer Engine delayed
+    or current scaling, torchao float8); mxfp8: 32-element block scaling (Blackwell); fp4: NVFP4
+    (Blackwell).  Attention, norms and the optimizer stay in bf16/fp32 in every case."""
+
     BF16 = "bf16"
     F16 = "f16"
     FP8 = "fp8"
+    MXFP8 = "mxfp8"
+    FP4 = "fp4"
     F32 = "f32"
+
+    @property
+    def low_bit(self) -> bool:
+        return self in (Precision.FP8, Precision.MXFP8, Precision.FP4)
 
 
 class Optimizer(StrEnum):
@@ -96,21 +107,26 @@ class TrainingSetup:
 
 @dataclass(frozen=True, slots=True)
 class Layout:
-    """How the GPUs are used: tensor × pipeline × data parallel, and where nodes begin."""
+    """How the GPUs are used: tensor × pipeline × context × data parallel, where nodes begin,
+    experts split over ``expert_parallel`` ranks (carved from the TP × CP × DP ranks of a stage,
+    as Megatron-Core does) and ``virtual_pipeline`` model chunks per pipeline rank."""
 
     tensor_parallel: int
     pipeline_parallel: int
     data_parallel: int
     gpus_per_node: int
     nodes: int
+    context_parallel: int = 1
+    expert_parallel: int = 1
+    virtual_pipeline: int = 1
 
     @property
     def gpus(self) -> int:
-        return self.tensor_parallel * self.pipeline_parallel * self.data_parallel
+        return self.tensor_parallel * self.pipeline_parallel * self.context_parallel * self.data_parallel
 
     @property
     def model_parallel(self) -> int:
-        return self.tensor_parallel * self.pipeline_parallel
+        return self.tensor_parallel * self.pipeline_parallel * self.context_parallel
 
 
 def _choice(field: str, value: Any, enum: type[StrEnum], aliases: dict[str, str] | None = None) -> Any:
@@ -134,7 +150,18 @@ def parse_method(value: Any) -> Method:
 
 
 def parse_precision(value: Any) -> Precision:
-    return _choice("precision", value, Precision, {"fp16": "f16", "fp32": "f32", "bfloat16": "bf16"})  # type: ignore[no-any-return]
+    aliases = {
+        "fp16": "f16",
+        "fp32": "f32",
+        "bfloat16": "bf16",
+        "fp8-cs": "fp8",
+        "fp8-delayed": "fp8",
+        "fp8-current": "fp8",
+        "float8": "fp8",
+        "fp8-mx": "mxfp8",
+        "nvfp4": "fp4",
+    }
+    return _choice("precision", value, Precision, aliases)  # type: ignore[no-any-return]
 
 
 def parse_optimizer(value: Any) -> Optimizer:
@@ -170,29 +197,45 @@ def parse_checkpointing(value: Any) -> Checkpointing:
 
 
 def check_layout(
-    shape: ModelShape, gpus: int, gpus_per_node: int, tensor_parallel: int, pipeline_parallel: int
+    shape: ModelShape,
+    gpus: int,
+    gpus_per_node: int,
+    tensor_parallel: int,
+    pipeline_parallel: int,
+    *,
+    context_parallel: int = 1,
+    expert_parallel: int = 1,
+    virtual_pipeline: int = 1,
 ) -> Layout:
-    """Divisibility rules of Megatron-style 3D parallelism.
+    """Divisibility rules of Megatron-style 4D parallelism (+ experts).
 
     TP divides the attention heads and the KV heads (Megatron-LM requires both:
-    ``num_attention_heads % tp == 0`` and ``num_query_groups % tp == 0``); PP divides the layers
-    (equal stages); TP × PP divides the GPU count, the rest is data parallel.
+    ``num_attention_heads % tp == 0`` and ``num_query_groups % tp == 0``); PP needs at least one
+    layer per stage but not equal stages (Megatron's ``decoder_first/last_pipeline_num_layers``
+    take the remainder; :func:`stage_layers`); TP × PP × CP divides the GPU count, the rest is
+    data parallel; EP divides the experts and the TP × CP × DP ranks of a stage.
 
     Raises:
         InvalidValueError: a rule is broken (the message says which and how to fix it).
     """
     tp = _whole("tensor_parallel", tensor_parallel)
     pp = _whole("pipeline_parallel", pipeline_parallel)
+    cp = _whole("context_parallel", context_parallel)
+    ep = _whole("expert_parallel", expert_parallel)
+    vp = _whole("virtual_pipeline", virtual_pipeline)
     if shape.num_heads % tp or shape.num_kv_heads % tp:
         raise InvalidValueError(
             "tensor_parallel",
             f"{tp} must divide the {shape.num_heads} attention heads and {shape.num_kv_heads} KV heads",
         )
-    if shape.num_layers % pp:
-        raise InvalidValueError("pipeline_parallel", f"{pp} must divide the {shape.num_layers} layers")
-    if gpus % (tp * pp):
+    if pp * vp > shape.num_layers:
         raise InvalidValueError(
-            "tensor_parallel", f"TP × PP = {tp * pp} must divide the rig's {gpus} GPUs (the rest is data parallel)"
+            "pipeline_parallel", f"{pp} stages × {vp} virtual chunks exceed the {shape.num_layers} layers"
+        )
+    if gpus % (tp * pp * cp):
+        raise InvalidValueError(
+            "tensor_parallel",
+            f"TP × PP × CP = {tp * pp * cp} must divide the rig's {gpus} GPUs (the rest is data parallel)",
         )
     if tp > gpus_per_node and tp % gpus_per_node:
         raise InvalidValueError(
@@ -200,7 +243,36 @@ def check_layout(
         )
     if tp < gpus_per_node and gpus_per_node % tp:
         raise InvalidValueError("tensor_parallel", f"{tp} must divide the {gpus_per_node} GPUs of a node")
-    return Layout(tp, pp, gpus // (tp * pp), gpus_per_node, max(1, gpus // gpus_per_node))
+    if ep > 1:
+        if shape.num_experts <= 1:
+            raise InvalidValueError("expert_parallel", f"{shape.model_id} has no experts to split")
+        if shape.num_experts % ep or (gpus // pp) % ep:
+            raise InvalidValueError(
+                "expert_parallel",
+                f"{ep} must divide the {shape.num_experts} experts and the {gpus // pp} GPUs of a pipeline stage",
+            )
+    dp = gpus // (tp * pp * cp)
+    return Layout(tp, pp, dp, gpus_per_node, max(1, gpus // gpus_per_node), cp, ep, vp)
+
+
+@functools.lru_cache(maxsize=1024)
+def stage_layers(num_layers: int, pp: int) -> tuple[int, ...]:
+    """Layers of each pipeline stage: equal stages where they divide, else the remainder spread
+    one each over the first and last stages first (they also hold the embedding and the head, so
+    Megatron users give them fewer layers; here the middle stages take the extra layers).
+
+    >>> stage_layers(126, 8)
+    (15, 16, 16, 16, 16, 16, 16, 15)
+    >>> stage_layers(32, 4)
+    (8, 8, 8, 8)
+    """
+    base, extra = divmod(num_layers, pp)
+    layers = [base] * pp
+    # Give the extra layers to the middle stages, outermost last.
+    order = sorted(range(pp), key=lambda s: min(s, pp - 1 - s), reverse=True)
+    for s in order[:extra]:
+        layers[s] += 1
+    return tuple(layers)
 
 
 def lora_target_check(targets: str) -> str:

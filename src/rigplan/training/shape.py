@@ -63,6 +63,11 @@ class ModelShape:
     nf4_linear_bytes: int  # every block linear in NF4 with double quantisation
     nf4_other_bytes: int  # embeddings, head, norms, routers kept 16-bit by bitsandbytes
     block_linear_params: int
+    num_experts: int = 0  # routed experts per MoE layer (0: dense)
+    active_experts: int = 0  # routed experts each token uses (top-k)
+    expert_params: int = 0  # every routed expert of every layer: what expert parallelism splits
+    moe_layers: int = 0
+    expert_ffn_width: int = 0  # one routed expert's FFN width
 
     @property
     def block_params_per_layer(self) -> float:
@@ -134,6 +139,11 @@ def model_shape(model: Model) -> ModelShape:
         nf4_linear_bytes=nf4_linear,
         nf4_other_bytes=sum(sizes) - nf4_linear,
         block_linear_params=sum(t.n_elements for t in block_linear),
+        num_experts=model.moe_num_experts,
+        active_experts=model.moe_active_experts,
+        expert_params=sum(t.n_elements for t in tensors if t.role == arch.EXPERT),
+        moe_layers=(model.num_layers - model.moe_first_dense_layers) if model.is_moe else 0,
+        expert_ffn_width=model.moe_ffn_size if model.is_moe else 0,
     )
 
 

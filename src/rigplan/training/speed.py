@@ -17,6 +17,7 @@ Per micro-batch on one GPU (the busiest pipeline stage):
   bubble ((p − 1) micro-batch slots per step; Narayanan et al. 2021 §2.2);
 * the optimizer step (memory bound) and, with CPU offload, the host step and PCIe copies.
 
+The step itself is composed in :mod:`.step`.
 The efficiencies come from ``profiles/training.toml`` (fitted by :mod:`rigplan.training.fit`
 to llm-foundry and torchtitan measurements).
 """
@@ -27,18 +28,12 @@ import math
 from dataclasses import dataclass, field
 
 from ..catalog.records import GPU
-from ..errors import UnsupportedError
+from ..errors import InvalidValueError, UnsupportedError
+from ..speed import hardware
 from ..units import GB, TERA
-from .memory import (
-    FLOAT32_BYTES,
-    GRADIENT_BYTES,
-    WEIGHT_BYTES,
-    activation_bytes_per_token_layer,
-    optimizer_bytes_per_param,
-    stage_params,
-)
-from .setup import Checkpointing, Layout, Method, Precision, TrainingSetup
-from .shape import SIXTEEN_BIT_BYTES, ModelShape, lora_linears, lora_parameters
+from .frameworks import NEUTRAL, FrameworkProfile
+from .setup import Layout, Precision, TrainingSetup
+from .shape import ModelShape, lora_parameters
 
 # ---- FLOP accounting ----------------------------------------------------------------------
 # Forward FLOPs per parameter per token (a multiply-add), backward twice that (TM101 §Compute).
@@ -67,10 +62,22 @@ DIRECTIONS = 2
 BACKWARD_SHARE = BACKWARD_FLOPS_PER_PARAM / (FORWARD_FLOPS_PER_PARAM + BACKWARD_FLOPS_PER_PARAM)
 
 # ---- precision ----------------------------------------------------------------------------
-# FP8 linears (Transformer Engine) run at the FP8 peak but reach a smaller share of it: llm-foundry
-# H100 MPT-3B/1B (2048–512 tokens) gain ×1.16–1.35 end to end over bf16, not ×2
+# Low-bit linears run at the FP8 (or FP4) tensor peak but reach a smaller share of it than bf16
+# GEMMs reach of theirs (casts, amax/scale updates, bf16 attention and wgrad paths).  The share is
+# a framework property (FrameworkProfile.fp8_share, fitted); this is the value for a framework
+# with no FP8 rows: llm-foundry H100 MPT-3B/1B gain ×1.16–1.35 over bf16, not ×2
 # (mosaicml/llm-foundry scripts/train/benchmarking/README.md @061f2c7c, "H100 80GB BF16/FP8").
 FP8_MATMUL_EFFICIENCY_RATIO = 0.6
+# MXFP8 (32-element block scales) runs on Blackwell's block-scaled tensor cores only.
+MX_ARCHITECTURES = frozenset({"blackwell"})
+# Dense FP4 (NVFP4) peak over the FP8 peak per generation: B200 9 vs 4.5 PFLOPS dense (NVIDIA
+# DGX B200 / HGX B200 datasheets: 72 PF FP8 and 144 PF FP4 per 8 GPUs, sparse halves).
+FP4_PER_FP8 = {"blackwell": 2.0}
+# GeForce parts run FP16 tensor math with FP32 accumulation (what bf16 training uses) at half
+# the FP16-accumulate rate (NVIDIA Ada whitepaper Appendix A: RTX 4090 165.2 vs 330.3 TFLOPS;
+# GA102 whitepaper: RTX 3090 71 vs 142); used when the catalogue lacks the figure and the rate
+# is derived from SM count × clock (rigplan.speed.hardware).
+GEFORCE_FP32_ACCUMULATE_SHARE = 0.5
 
 # ---- QLoRA / LoRA extra traffic -------------------------------------------------------------
 # bitsandbytes dequantises each NF4 linear to 16-bit before its matmul, in the forward, the
@@ -134,24 +141,58 @@ class TrainingSpeed:
     derivation: str = ""
 
 
-def peak_flops(gpu: GPU, precision: Precision) -> tuple[float, float]:
-    """(matmul peak, attention peak) in FLOP/s for ``precision`` on ``gpu``.
+def bf16_peak_flops(gpu: GPU) -> float:
+    """Dense bf16/fp16 tensor FLOP/s with FP32 accumulation (what training uses).
+
+    The catalogue's figure where it has one; else derived from SM count × clock and the
+    architecture's tensor FLOPs per SM-clock (:mod:`rigplan.speed.hardware`), halved on GeForce.
 
     Raises:
-        UnsupportedError: the catalogue has no dense tensor figure for it (speed unknown).
+        UnsupportedError: the GPU has no tensor cores, or is an Apple GPU (no training stack modelled).
     """
-    bf16 = gpu.fp16_tensor_tflops
+    if gpu.fp16_tensor_tflops is not None:
+        return gpu.fp16_tensor_tflops * TERA
+    if gpu.is_apple:
+        raise UnsupportedError(
+            f"{gpu.id}: Apple GPUs train through PyTorch MPS / MLX, for which rigplan has no published "
+            "throughput (and the catalogue no tensor rate); training speed not estimated"
+        )
+    if gpu.architecture in hardware.NO_TENSOR_CORES:
+        raise UnsupportedError(f"{gpu.id} ({gpu.architecture}): no tensor cores and no bf16; use precision f32")
+    derived = hardware.matmul_peak_flops(gpu, fp16_accumulate=False)
+    geforce = gpu.vendor == "nvidia" and gpu.gpu_class == "consumer"
+    return derived * (GEFORCE_FP32_ACCUMULATE_SHARE if geforce else 1.0)
+
+
+def peak_flops(gpu: GPU, precision: Precision, framework: FrameworkProfile = NEUTRAL) -> tuple[float, float]:
+    """(matmul rate, attention peak) in FLOP/s for ``precision`` on ``gpu``: the low-bit matmul
+    rate includes the framework's share of the FP8/FP4 peak; attention runs in bf16.
+
+    Raises:
+        UnsupportedError: the GPU lacks the tensor cores for it (the message says which).
+    """
     if precision is Precision.F32:
         if gpu.fp32_tflops is None:
             raise UnsupportedError(f"{gpu.id}: no FP32 throughput in the catalogue; training speed unknown")
         return gpu.fp32_tflops * TERA, gpu.fp32_tflops * TERA
-    if bf16 is None:
-        raise UnsupportedError(f"{gpu.id}: no dense FP16/BF16 tensor figure in the catalogue; training speed unknown")
+    bf16 = bf16_peak_flops(gpu)
+    if not precision.low_bit:
+        return bf16, bf16
+    if gpu.fp8_tensor_tflops is None:
+        raise UnsupportedError(
+            f"precision {precision.value}: {gpu.id} has no FP8 tensor cores (Ada, Hopper and later have)"
+        )
+    fp8 = gpu.fp8_tensor_tflops * TERA
     if precision is Precision.FP8:
-        if gpu.fp8_tensor_tflops is None:
-            raise UnsupportedError(f"precision fp8: {gpu.id} has no FP8 tensor cores")
-        return gpu.fp8_tensor_tflops * TERA * FP8_MATMUL_EFFICIENCY_RATIO, bf16 * TERA
-    return bf16 * TERA, bf16 * TERA
+        return fp8 * framework.fp8_share, bf16
+    if gpu.architecture not in MX_ARCHITECTURES:
+        raise UnsupportedError(
+            f"precision {precision.value}: {gpu.id} ({gpu.architecture}) has no block-scaled (MXFP8/NVFP4) "
+            "tensor cores; Blackwell has"
+        )
+    if precision is Precision.MXFP8:
+        return fp8 * framework.fp8_share, bf16
+    return fp8 * FP4_PER_FP8[gpu.architecture] * framework.fp4_share, bf16
 
 
 def model_flops_per_token(shape: ModelShape, setup: TrainingSetup) -> float:
@@ -195,178 +236,6 @@ def _group(ranks: int, ranks_per_node: int, layout: Layout, link: Interconnect) 
         return _Group(ranks, link.intra_node_bytes_per_s, link.intra_node_latency_s)
     share = link.node_network_bytes_per_s * ranks_per_node / layout.gpus_per_node
     return _Group(ranks, min(link.intra_node_bytes_per_s, share), link.network_latency_s)
-
-
-def estimate_training_speed(
-    shape: ModelShape,
-    setup: TrainingSetup,
-    layout: Layout,
-    gpu: GPU,
-    link: Interconnect,
-    profile: TrainingProfile,
-) -> TrainingSpeed:
-    """Tokens per second, MFU and the time of one optimizer step (pure).
-
-    Raises:
-        UnsupportedError: no peak FLOP figure for the GPU at this precision.
-    """
-    tp, pp, dp = layout.tensor_parallel, layout.pipeline_parallel, layout.data_parallel
-    gpn = layout.gpus_per_node
-    f_mm, f_attn = peak_flops(gpu, setup.precision)
-    mm_factor, attn_factor = profile.factors(gpu.architecture)
-    bandwidth = gpu.bandwidth_gb_per_s * GB
-    tokens = setup.micro_batch_tokens
-    layers = shape.num_layers / pp
-    full = setup.method.trains_base
-    recompute = setup.checkpointing is Checkpointing.FULL
-    act_b = FLOAT32_BYTES if setup.precision is Precision.F32 else 2
-
-    # -- compute of one micro-batch on the last (busiest) stage --------------------------------
-    head = shape.vocab_size * shape.hidden_size
-    block_mm = (shape.matmul_params_per_token - head) / shape.num_layers
-    stage_mm = block_mm * layers + head
-    lora = 0 if full else lora_parameters(shape, setup.lora_rank, setup.lora_targets) / pp
-    backward = BACKWARD_FLOPS_PER_PARAM if full else FROZEN_BACKWARD_FLOPS_PER_PARAM
-    passes = FORWARD_FLOPS_PER_PARAM * (2 if recompute else 1) + backward
-    adapter_passes = FORWARD_FLOPS_PER_PARAM * (2 if recompute else 1) + BACKWARD_FLOPS_PER_PARAM
-    mm_flops = tokens * (passes * stage_mm + adapter_passes * lora) / tp
-    attn_flops_conv = ATTENTION_FLOPS_PER_TOKEN_LAYER * layers * shape.attention_width * setup.seq_len
-    attn_share = 1 + (ATTENTION_FORWARD_SHARE if setup.checkpointing is not Checkpointing.NONE else 0)
-    attn_flops = tokens * attn_flops_conv * attn_share * CAUSAL_FRACTION / tp
-    eta_mm = mm_factor * profile.matmul_efficiency * tokens / (tokens + profile.matmul_half_tokens)
-    t_mm = mm_flops / (f_mm * eta_mm)
-    t_attn = attn_flops / (f_attn * profile.attention_efficiency * attn_factor)
-    kept, _ = activation_bytes_per_token_layer(shape, setup, tp)
-    scores = 0 if setup.flash_attention else shape.num_heads * setup.seq_len * act_b / tp
-    traffic = (kept - scores) * profile.elementwise_traffic * (1 + (RECOMPUTE_TRAFFIC_SHARE if recompute else 0))
-    adapters = 0.0
-    if not full:
-        per_layer = sum(
-            lin.copies * (lin.in_features + lin.out_features + 2 * setup.lora_rank)
-            for lin in lora_linears(shape, setup.lora_targets)
-        )
-        adapters = per_layer * act_b * (adapter_passes / FORWARD_FLOPS_PER_PARAM) / tp
-    t_ew = tokens * layers * (traffic + adapters) / bandwidth
-    t_dequant = 0.0
-    if setup.method is Method.QLORA:
-        dequant_passes = DEQUANT_PASSES + (1 if recompute else 0)
-        t_dequant = dequant_passes * shape.block_linear_params / pp / tp * NF4_DEQUANT_BYTES_PER_PARAM / bandwidth
-    t_compute = t_mm + t_attn + t_ew + t_dequant
-
-    # -- tensor and pipeline parallel communication (critical path) ----------------------------
-    tp_group = _group(tp, gpn, layout, link)
-    message = tokens * shape.hidden_size * act_b
-    tp_collectives = TP_ALLREDUCES_PER_LAYER + (TP_ALLREDUCES_PER_RECOMPUTE if recompute else 0)
-    t_tp = (
-        layers * tp_collectives * _collective_s(message, tp, tp_group.bytes_per_s, tp_group.latency_s, all_reduce=True)
-    )
-    t_pp = 0.0
-    if pp > 1:
-        crosses_nodes = tp * dp >= gpn
-        p2p = (link.node_network_bytes_per_s / gpn) if crosses_nodes else link.intra_node_bytes_per_s
-        latency = link.network_latency_s if crosses_nodes else link.intra_node_latency_s
-        t_pp = 2 * (message / (tp if setup.sequence_parallel else 1) / p2p + latency)
-
-    # -- data-parallel (ZeRO / FSDP) communication ---------------------------------------------
-    params_gpu = stage_params(shape, pp - 1, pp) / tp
-    w_b, g_b = WEIGHT_BYTES[setup.precision], GRADIENT_BYTES[setup.precision]
-    trained = params_gpu if full else lora / tp
-    if full:
-        gather_bytes = params_gpu * w_b
-    elif setup.method is Method.QLORA:
-        gather_bytes = (
-            shape.nf4_linear_bytes / pp / tp + (params_gpu - shape.block_linear_params / pp / tp) * SIXTEEN_BIT_BYTES
-        )
-    else:
-        gather_bytes = params_gpu * w_b
-    grad_bytes = trained * g_b
-    dp_ranks_per_node = max(1, gpn // min(gpn, tp))
-    z, hybrid = setup.zero_stage, setup.hybrid_shard
-    shard = min(dp, dp_ranks_per_node) if hybrid else dp
-    shard_group = _group(shard, dp_ranks_per_node, layout, link)
-    dp_group = _group(dp, dp_ranks_per_node, layout, link)
-    units = max(1.0, layers)  # FSDP / ZeRO-3 wrap each block
-    per_mb = 0.0  # overlappable with this micro-batch's compute
-    per_step_overlap = 0.0  # overlappable with the last backward
-    per_step_exposed = 0.0
-    if dp > 1:
-        if z >= 3:
-            per_mb = 2 * _collective_s(gather_bytes, shard, shard_group.bytes_per_s, shard_group.latency_s) + (
-                _collective_s(grad_bytes, shard, shard_group.bytes_per_s, shard_group.latency_s)
-            )
-            if hybrid and dp > shard:
-                rep = _group(dp // shard, 1, layout, link)
-                per_step_overlap = _collective_s(
-                    grad_bytes / shard, rep.ranks, rep.bytes_per_s, rep.latency_s, all_reduce=True
-                )
-        elif z == 2:
-            per_mb = _collective_s(grad_bytes, dp, dp_group.bytes_per_s, dp_group.latency_s)
-            per_step_exposed = _collective_s(trained * w_b, dp, dp_group.bytes_per_s, dp_group.latency_s)
-        elif z == 1:
-            per_step_overlap = _collective_s(grad_bytes, dp, dp_group.bytes_per_s, dp_group.latency_s)
-            per_step_exposed = _collective_s(trained * w_b, dp, dp_group.bytes_per_s, dp_group.latency_s)
-        else:
-            per_step_overlap = _collective_s(grad_bytes, dp, dp_group.bytes_per_s, dp_group.latency_s, all_reduce=True)
-    exposed_mb = max(per_mb - t_compute, per_mb / units, profile.exposed_comm_fraction * per_mb) if per_mb else 0.0
-    exposed_step = (
-        max(per_step_overlap - BACKWARD_SHARE * t_compute, per_step_overlap / units) if per_step_overlap else 0.0
-    )
-
-    # -- optimizer step ------------------------------------------------------------------------
-    o_b = optimizer_bytes_per_param(setup.precision, setup.optimizer)
-    opt_shard = trained / (shard if (dp > 1 and z >= 1) else 1)
-    step_bytes = opt_shard * (w_b + g_b + 2 * o_b + w_b)  # read w, g, states; write w, states
-    t_opt = step_bytes / bandwidth
-    t_offload = 0.0
-    offload_mb = 0.0
-    if setup.offload == "cpu":
-        # CPU Adam over the GPUs of a node sharing the host's memory bandwidth; gradients down
-        # and updated weights up over PCIe once per step.
-        t_opt = opt_shard * (g_b + 2 * o_b + w_b) / HOST_ADAM_BYTES_PER_S * min(gpn, layout.gpus)
-        t_offload = opt_shard * (g_b + w_b) / link.host_link_bytes_per_s
-        if z >= 2:  # ZeRO-Offload moves each micro-batch's reduced gradient shard to the host
-            offload_mb += trained / shard * g_b / link.host_link_bytes_per_s
-        if z >= 3:  # and fetches the weight shard for the forward and the backward
-            offload_mb += 2 * gather_bytes / shard / link.host_link_bytes_per_s
-
-    # -- one optimizer step ----------------------------------------------------------------------
-    m = setup.grad_accumulation
-    t_mb = t_compute + t_tp + t_pp + exposed_mb + offload_mb
-    bubble = (pp - 1) * t_mb
-    step = m * t_mb + bubble + exposed_step + per_step_exposed + t_opt + t_offload
-    tokens_per_step = m * setup.micro_batch * dp * setup.seq_len
-    tps = tokens_per_step / step
-    per_gpu = tps / layout.gpus
-    bf16_peak = f_attn
-    mfu = model_flops_per_token(shape, setup) * per_gpu / bf16_peak
-    breakdown = {
-        "matmul": m * t_mm,
-        "attention": m * t_attn,
-        "elementwise": m * t_ew,
-        "dequantize": m * t_dequant,
-        "tensor_parallel": m * t_tp,
-        "pipeline_send": m * t_pp,
-        "pipeline_bubble": bubble,
-        "data_parallel_exposed": m * exposed_mb + exposed_step + per_step_exposed,
-        "optimizer": t_opt,
-        "offload_copies": t_offload + m * offload_mb,
-    }
-    derivation = (
-        f"step = {m} micro-batches × {t_mb * 1e3:.1f} ms (compute {t_compute * 1e3:.1f}, TP {t_tp * 1e3:.1f}, "
-        f"PP send {t_pp * 1e3:.1f}, exposed ZeRO/FSDP {exposed_mb * 1e3:.1f}) + bubble {bubble * 1e3:.1f} ms + "
-        f"exposed gradient sync {(exposed_step + per_step_exposed) * 1e3:.1f} ms + "
-        f"optimizer {(t_opt + t_offload) * 1e3:.1f} ms; "
-        f"matmul efficiency {eta_mm:.2f} of {f_mm / TERA:.0f} TFLOP/s, profile {profile.name}"
-    )
-    return TrainingSpeed(
-        tokens_per_s=tps,
-        tokens_per_s_per_gpu=per_gpu,
-        mfu=mfu,
-        step_time_s=step,
-        tokens_per_step=tokens_per_step,
-        breakdown_s=breakdown,
-        derivation=derivation,
-    )
 
 
 # ---- links ----------------------------------------------------------------------------------
@@ -427,9 +296,32 @@ def intra_node_busbw(gpus: tuple[GPU, ...]) -> tuple[float, float, str]:
     )
 
 
-def interconnect_for(gpus: tuple[GPU, ...], network: str, nodes: int) -> Interconnect:
-    """The links of a rig: ``gpus`` of one node, the node network class, the node count."""
-    intra, latency, what = intra_node_busbw(gpus)
+LINKS = ("nvlink", "pcie3", "pcie4", "pcie5")
+
+
+def _forced_link(gpus: tuple[GPU, ...], link: str) -> tuple[float, float, str]:
+    """Bus bandwidth of ``link`` between the GPUs of a node (as ``estimate --link`` sets it).
+
+    Raises:
+        InvalidValueError: an unknown link, or NVLink on GPUs without it.
+    """
+    if link not in LINKS:
+        raise InvalidValueError("link", f"must be one of {', '.join(LINKS)}, got {link!r}")
+    if link == "nvlink":
+        g = gpus[0]
+        if not (g.nvlink and g.nvlink_gb_per_s) or (g.nvlink == "bridge" and len(gpus) > (g.nvlink_max_gpus or 2)):
+            raise InvalidValueError("link", f"{g.id} × {len(gpus)} cannot all be joined by NVLink")
+        return intra_node_busbw(gpus)
+    gen = int(link[-1])
+    p2p = all(x.p2p_stock_driver for x in gpus)
+    bw = PCIE_GEN_X16_BYTES_PER_S[gen] * PCIE_EFFICIENCY * (1 if p2p else PCIE_NO_P2P_FACTOR)
+    return bw, PCIE_LATENCY_S, f"PCIe {gen}.0 x16{'' if p2p else ' without P2P'}"
+
+
+def interconnect_for(gpus: tuple[GPU, ...], network: str, nodes: int, *, link: str | None = None) -> Interconnect:
+    """The links of a rig: ``gpus`` of one node, the node network class, the node count, and
+    optionally the link between a node's GPUs (None: the best they support)."""
+    intra, latency, what = intra_node_busbw(gpus) if link is None or len(gpus) == 1 else _forced_link(gpus, link)
     nics = len(gpus) if network in RDMA_NETWORKS else 1
     eff = RDMA_EFFICIENCY if network in RDMA_NETWORKS else TCP_EFFICIENCY
     node_bw = NETWORK_NIC_GBIT[network] * 1e9 / BITS_PER_BYTE * nics * eff

@@ -1,0 +1,76 @@
+"""How far a training estimate can be off, and what it should warn about.
+
+The range comes from the framework profile's leave-one-source-out errors (``profiles/
+frameworks.toml``); it widens where the estimate extrapolates beyond the published runs:
+MoE models (the held-out MoE errors), GPU architectures with no training row, derived profiles.
+"""
+
+from __future__ import annotations
+
+import functools
+
+from ..catalog.records import GPU
+from .frameworks import FrameworkProfile, frameworks_data
+from .setup import Precision
+from .shape import ModelShape
+
+# Architectures with published training rows in the calibration data (A100 llm-foundry and
+# torchtitan; H100/H200 everything; B200 Megatron-Bridge; RTX 4090 / RTX A6000 torchtune).
+CALIBRATED_ARCHITECTURES = frozenset({"ampere", "hopper", "blackwell", "ada"})
+# Outside them (RDNA3, CDNA3, Turing, Volta…) the kernels the frameworks run are different code
+# (ROCm hipBLASLt / CK flash attention; no FlashAttention-2 before Ampere): the range is widened
+# by this factor [estimate: no published fine-tuning throughput was found for an RX 7900 XTX].
+UNCALIBRATED_WIDENING = 2.0
+
+
+@functools.cache
+def _moe_bounds() -> tuple[float, float] | None:
+    acc = frameworks_data().get("accuracy", {}).get("MoE")
+    if not acc or "p10" not in acc:
+        return None
+    # measured = predicted / (1 + e): the error quantiles inverted into bounds on the estimate
+    return 1 / (1 + acc["p90"]) - 1, 1 / (1 + acc["p10"]) - 1
+
+
+def speed_range(framework: FrameworkProfile, shape: ModelShape, gpu: GPU) -> tuple[float, float]:
+    """Relative (low, high) bounds of a tokens/s estimate (−0.2 = 20% below)."""
+    lo, hi = framework.range_low, framework.range_high
+    if shape.num_experts > 1 and (moe := _moe_bounds()) is not None:
+        lo, hi = min(lo, moe[0]), max(hi, moe[1])
+    if gpu.architecture not in CALIBRATED_ARCHITECTURES:
+        lo, hi = max(-0.9, lo * UNCALIBRATED_WIDENING), hi * UNCALIBRATED_WIDENING
+    return lo, hi
+
+
+def speed_warnings(framework: FrameworkProfile, shape: ModelShape, gpu: GPU, precision: Precision) -> tuple[str, ...]:
+    """Caveats a user should read next to the number."""
+    out = []
+    if framework.basis != "fitted":
+        out.append(f"framework {framework.name}: {framework.note}")
+    if gpu.architecture not in CALIBRATED_ARCHITECTURES:
+        out.append(
+            f"{gpu.id} ({gpu.architecture}): no published training run on this architecture in rigplan's data; "
+            f"range widened ×{UNCALIBRATED_WIDENING:g}"
+        )
+    if gpu.fp16_tensor_tflops is None:
+        out.append(f"{gpu.id}: bf16 tensor rate derived from SM count × clock (not in the catalogue)")
+    if shape.num_experts > 1:
+        out.append("MoE: balanced routing assumed (as the published benchmarks force); real routing is slower")
+    if precision is Precision.FP4:
+        out.append(f"precision fp4: NVFP4 share of peak assumed equal to FP8's ({framework.fp4_share:.2f}); not fitted")
+    return tuple(out)
+
+
+# A pipeline bubble above this share of the step is worth a warning: more micro-batches per step
+# (global_batch) or virtual stages shrink it (Narayanan et al. 2021 §2.2).
+BUBBLE_WARNING_SHARE = 0.25
+
+
+def bubble_warning(breakdown: dict[str, float], step_s: float) -> tuple[str, ...]:
+    bubble = breakdown.get("pipeline_bubble", 0.0)
+    if step_s > 0 and bubble / step_s > BUBBLE_WARNING_SHARE:
+        return (
+            f"pipeline bubble is {bubble / step_s:.0%} of the step: raise global_batch (more micro-batches per step) "
+            "or virtual_pipeline",
+        )
+    return ()

@@ -1,0 +1,485 @@
+"""Framework profiles fitted and checked on published runs, leave one source out.
+
+``calibration/measurements/training_frameworks.csv`` holds one row per published figure (NeMo /
+Megatron-Bridge, NeMo AutoModel, torchtitan, torchtune, Unsloth), each with a ``source_id``.  This
+module turns a row into the speed model's inputs, fits each framework's two numbers
+(:class:`~.frameworks.FrameworkProfile`: ``compute_factor`` and ``fp8_share``), and scores every
+row with a profile fitted on the *other* sources of its framework.  The ranges the estimates
+print come from those held-out errors.  ``python -m rigplan.training.validate`` refits and
+rewrites ``profiles/frameworks.toml``.
+"""
+
+from __future__ import annotations
+
+import csv
+import functools
+import io
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any
+
+from ..catalog import load_catalog
+from ..catalog.records import GPU, Catalog
+from ..errors import RigplanError
+from .fit import nelder_mead
+from .frameworks import NEUTRAL, FrameworkProfile
+from .profile import load_profile
+from .setup import Checkpointing, Layout, Method, Optimizer, Precision, TrainingSetup, check_layout
+from .shape import ModelShape, model_shape
+from .speed import Interconnect, TrainingProfile, interconnect_for
+from .step import estimate_training_speed
+
+GPUS_PER_NODE = 8
+# DGX / HGX H100, B200 and the torchtitan / Trainy hosts: one 400 Gb/s NIC per GPU.
+DGX_NETWORK = "ib-ndr"
+# LoRA settings the sources do not print: NeMo 2.0's default LoRA is rank 32 on every linear
+# (nemo.collections.llm.peft.LoRA: dim=32, target_modules linear_qkv/proj/fc1/fc2); PEFT-based
+# stacks (AutoModel, torchtune, Unsloth) rank 16 [estimate, the common recipe default].
+LORA_RANK = {"megatron": 32}
+DEFAULT_LORA_RANK = 16
+# Megatron's distributed optimizer shards optimizer states over data parallel (ZeRO-1); the
+# tables' FSDP column > 0 means Megatron FSDP (ZeRO-3).
+MEGATRON_ZERO = {False: 1, True: 3}
+# The least rows a framework needs before its fitted numbers are trusted over the neutral ones.
+MIN_ROWS_TO_FIT = 4
+# Start of the MoE factor search.
+MOE_START = 1.0
+# Start and bounds of (compute_factor, fp8_share).
+START = (1.0, 0.6)
+# compute_factor scales attention and elementwise kernels (fusion, FlashAttention generation): ×0.3–3.
+BOUNDS = ((0.3, 3.0), (0.2, 1.0))
+MOE_BOUNDS = (0.1, 2.0)
+# Range quantiles over the held-out log errors: the 10th and 90th percentile bracket 80%.
+RANGE_QUANTILES = (0.1, 0.9)
+# Never print a range tighter than this (a few rows cannot promise better).
+MIN_RANGE = 0.1
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    """A scored row of training_frameworks.csv, in the speed model's terms."""
+
+    source_id: str
+    framework: str
+    label: str
+    model_id: str
+    gpu_id: str
+    moe: bool
+    measured: float  # tokens/s per GPU
+    args: tuple[ModelShape, TrainingSetup, Layout, GPU, Interconnect]
+
+
+def packaged_csv() -> str:
+    return resources.files("rigplan.calibration").joinpath("measurements", "training_frameworks.csv").read_text("utf-8")
+
+
+def _int(value: str, default: int = 1) -> int:
+    value = value.strip()
+    return int(value) if value and value.lower() not in ("n/a", "-") else default
+
+
+def _setup(r: dict[str, str], dp: int) -> TrainingSetup:
+    framework = r["framework"]
+    method = Method(r["method"]) if r["method"] in {m.value for m in Method} else Method.PRETRAIN
+    micro = _int(r["micro_batch"])
+    global_batch = _int(r["global_batch"], micro * dp)
+    accumulation = max(1, global_batch // max(1, micro * dp))
+    if framework == "torchtitan" and _int(r["pp"]) > 1:
+        # torchtitan splits the local batch into pipeline micro-batches of 1
+        # (pipeline_parallel_microbatch_size default 1).
+        micro, accumulation = 1, micro
+    sharded = _int(r["fsdp"], 0) > 0
+    zero = MEGATRON_ZERO[sharded] if framework == "megatron" else (3 if sharded or dp > 1 else 0)
+    ckpt = r["checkpointing"] or ("full" if r["source_id"] == "torchtune-readme" else "none")
+    optimizer = Optimizer.ADAMW
+    if r["source_id"] == "torchtune-readme" and method is Method.FULL:
+        optimizer = Optimizer.ADAMW_8BIT  # the single-device full recipe (README note)
+    return TrainingSetup(
+        method=method,
+        precision=Precision(r["precision"]),
+        optimizer=optimizer,
+        seq_len=_int(r["seq_len"]),
+        micro_batch=micro,
+        grad_accumulation=accumulation,
+        zero_stage=zero if method.trains_base else (3 if dp > 1 and framework != "megatron" else 0),
+        hybrid_shard=False,
+        checkpointing=Checkpointing(ckpt),
+        offload=None,
+        lora_rank=0 if method.trains_base else LORA_RANK.get(framework, DEFAULT_LORA_RANK),
+        lora_targets="all-linear",
+    )
+
+
+def _row(r: dict[str, str], catalog: Catalog, base: str) -> Row:
+    """One CSV row → :class:`Row`.  Raises KeyError / ValueError / RigplanError when it cannot be scored."""
+    model = catalog.models[r["model_id"]]
+    gpu = catalog.gpus[r["gpu_id"]]
+    shape = model_shape(model)
+    gpus = _int(r["gpus"])
+    gpn = min(gpus, GPUS_PER_NODE)
+    layout = check_layout(
+        shape,
+        gpus,
+        gpn,
+        _int(r["tp"]),
+        _int(r["pp"]),
+        context_parallel=_int(r["cp"]),
+        expert_parallel=_int(r["ep"]),
+        virtual_pipeline=_int(r["vp"]),
+    )
+    setup = _setup(r, layout.data_parallel)
+    link = interconnect_for((gpu,) * gpn, DGX_NETWORK, max(1, gpus // GPUS_PER_NODE))
+    value = float(r["value"])
+    measured = value / gpus if r["metric"] == "tokens_per_s" else value
+    return Row(
+        r["source_id"],
+        base,
+        r["model"],
+        r["model_id"],
+        r["gpu_id"],
+        model.is_moe,
+        measured,
+        (shape, setup, layout, gpu, link),
+    )
+
+
+def _scorable(r: dict[str, str]) -> str | None:
+    """Why a row is kept as data but not scored (None: scored)."""
+    if r["metric"] not in ("tokens_per_s_per_gpu", "tokens_per_s"):
+        return f"metric {r['metric']} is a ratio, not a throughput"
+    if not r["seq_len"] or not r["micro_batch"]:
+        return "sequence length or batch not printed"
+    if r["metric"] == "tokens_per_s" and _int(r["gpus"]) > 1:
+        return "whole-job tokens/s of a multi-GPU run with the per-GPU split unstated"
+    return None
+
+
+@functools.cache
+def load_rows(text: str | None = None) -> tuple[tuple[Row, ...], tuple[tuple[str, str], ...]]:
+    """(scored rows, (label, reason) of rows kept as data only)."""
+    catalog = load_catalog()
+    rows: list[Row] = []
+    skipped: list[tuple[str, str]] = []
+    for r in csv.DictReader(io.StringIO(text or packaged_csv())):
+        label = f"{r['source_id']}: {r['model']} on {r['gpus']}x {r['gpu_id'] or r['gpu']} {r['precision']}"
+        why = _scorable(r)
+        if why is None and r["model_id"] not in catalog.models:
+            why = f"model {r['model'] or '?'} not in the catalogue"
+        if why is None and r["gpu_id"] not in catalog.gpus:
+            why = f"GPU {r['gpu_id']} not in the catalogue"
+        if why is not None:
+            skipped.append((label, why))
+            continue
+        try:
+            rows.append(_row(r, catalog, r["framework"].replace("torchtitan", "fsdp")))
+        except (RigplanError, ValueError, KeyError) as exc:
+            skipped.append((label, f"layout not modelled: {exc}"))
+    return tuple(rows), tuple(skipped)
+
+
+def predict(row: Row, framework: FrameworkProfile, profile: TrainingProfile | None = None) -> float:
+    """Tokens/s per GPU the model gives for ``row`` under ``framework``."""
+    return estimate_training_speed(*row.args, profile or load_profile(), framework).tokens_per_s_per_gpu
+
+
+def _with(base: FrameworkProfile, x: Sequence[float], moe_factor: float = 1.0) -> FrameworkProfile:
+    cf = min(max(x[0], BOUNDS[0][0]), BOUNDS[0][1])
+    fp8 = min(max(x[1], BOUNDS[1][0]), BOUNDS[1][1])
+    moe = min(max(moe_factor, MOE_BOUNDS[0]), MOE_BOUNDS[1])
+    return FrameworkProfile(
+        base.name, base.label, cf, fp8, fp8, base.range_low, base.range_high, None, 0, (), "fitted", base.note, moe
+    )
+
+
+def _loss(rows: Sequence[Row], profile: TrainingProfile) -> Callable[[Sequence[float]], float]:
+    def f(x: Sequence[float]) -> float:
+        fw = _with(NEUTRAL, x)
+        return sum(math.log(predict(r, fw, profile) / r.measured) ** 2 for r in rows) / len(rows)
+
+    return f
+
+
+def fit_framework(rows: Sequence[Row], profile: TrainingProfile | None = None) -> tuple[float, float]:
+    """(compute_factor, fp8_share) minimising the squared log error over ``rows``; the FP8 share
+    stays at its prior where the rows hold no low-bit run."""
+    prof = profile or load_profile()
+    if not any(r.args[1].precision.low_bit for r in rows):
+        x = nelder_mead(lambda v: _loss(rows, prof)((v[0], START[1])), (START[0],), steps=120)
+        return max(BOUNDS[0][0], min(BOUNDS[0][1], x[0])), START[1]
+    x = nelder_mead(_loss(rows, prof), START, steps=200)
+    fw = _with(NEUTRAL, x)
+    return fw.compute_factor, fw.fp8_share
+
+
+def fit_moe_factor(rows: Sequence[Row], numbers: tuple[float, float], profile: TrainingProfile) -> float:
+    """The MoE factor minimising the squared log error over the MoE ``rows`` (1.0 without any)."""
+    moe = [r for r in rows if r.moe]
+    if not moe:
+        return 1.0
+
+    def loss(v: Sequence[float]) -> float:
+        return sum(math.log(predict(r, _with(NEUTRAL, numbers, v[0]), profile) / r.measured) ** 2 for r in moe)
+
+    return min(max(nelder_mead(loss, (MOE_START,), steps=80)[0], MOE_BOUNDS[0]), MOE_BOUNDS[1])
+
+
+def fit_profile(rows: Sequence[Row], profile: TrainingProfile) -> FrameworkProfile:
+    """One framework's numbers: (compute_factor, fp8_share) on its dense rows, then the MoE factor
+    on its MoE rows (too few dense rows: the neutral numbers)."""
+    dense = [r for r in rows if not r.moe]
+    numbers = fit_framework(dense, profile) if len(dense) >= MIN_ROWS_TO_FIT else (START[0], START[1])
+    return _with(NEUTRAL, numbers, fit_moe_factor(rows, numbers, profile))
+
+
+def _fold(rows: Sequence[Row], held_source: str, profile: TrainingProfile) -> dict[str, FrameworkProfile]:
+    """Profiles fitted on every source but ``held_source``."""
+    rest = [r for r in rows if r.source_id != held_source]
+    return {
+        name: fit_profile([r for r in rest if r.framework == name], profile) for name in {r.framework for r in rows}
+    }
+
+
+def leave_one_source_out(rows: Sequence[Row], profile: TrainingProfile | None = None) -> list[tuple[Row, float]]:
+    """(row, predicted) with each source's rows predicted from profiles fitted on the other
+    sources (:func:`_fold`)."""
+    prof = profile or load_profile()
+    out = []
+    for src in sorted({r.source_id for r in rows}):
+        fold = _fold(rows, src, prof)
+        out += [(r, predict(r, fold[r.framework], prof)) for r in rows if r.source_id == src]
+    return out
+
+
+def quantile(values: Sequence[float], q: float) -> float:
+    s = sorted(values)
+    if not s:
+        return 0.0
+    i = q * (len(s) - 1)
+    lo, hi = math.floor(i), math.ceil(i)
+    return s[lo] + (s[hi] - s[lo]) * (i - lo)
+
+
+def error_summary(pairs: Sequence[tuple[Row, float]]) -> dict[str, Any]:
+    """MAPE, signed mean, 10th/90th percentile of predicted/measured − 1, and n."""
+    errs = [p / r.measured - 1 for r, p in pairs]
+    if not errs:
+        return {"rows": 0, "mape": None, "bias": None, "p10": None, "p90": None}
+    return {
+        "rows": len(errs),
+        "mape": sum(abs(e) for e in errs) / len(errs),
+        "bias": sum(errs) / len(errs),
+        "p10": quantile(errs, RANGE_QUANTILES[0]),
+        "p90": quantile(errs, RANGE_QUANTILES[1]),
+    }
+
+
+def estimate_range(pairs: Sequence[tuple[Row, float]]) -> tuple[float, float]:
+    """Relative (low, high) bounds of a *estimate* such that the measured value falls inside for
+    80% of held-out rows: measured = predicted / (1 + e), so the bounds invert the error quantiles."""
+    errs = [p / r.measured - 1 for r, p in pairs]
+    if not errs:
+        return -0.3, 0.3
+    lo = 1 / (1 + quantile(errs, RANGE_QUANTILES[1])) - 1
+    hi = 1 / (1 + quantile(errs, RANGE_QUANTILES[0])) - 1
+    return min(lo, -MIN_RANGE), max(hi, MIN_RANGE)
+
+
+# ---- the profiles file ------------------------------------------------------------------------
+# Frameworks with no throughput rows of their own, derived from a fitted one through a published
+# speed ratio (the ratio rows are in training_frameworks.csv where the source prints one):
+# * unsloth = fsdp × the augmxnt train-bench speed-up over torchtune + torch.compile (Llama 3 8B
+#   LoRA: ×1.24 on an RTX 4090, ×1.28 on an RTX 3090; the mean of the rows is used);
+# * hf-trainer = unsloth ÷ 2: Unsloth's benchmark table gives "2x" over Hugging Face + FA2 for
+#   Llama 3.1 8B and Llama 3.3 70B QLoRA (unsloth.ai/docs/basics/unsloth-benchmarks);
+# * deepspeed = fsdp: ZeRO-3 and FSDP FULL_SHARD run the same PyTorch kernels and the same
+#   collectives (ZeRO paper §5; PyTorch FSDP docs); no DeepSpeed throughput table was found.
+UNSLOTH_OVER_HF_TRAINER = 2.0
+# Derived profiles extrapolate: their range is the fitted profile's widened by this factor.
+DERIVED_RANGE_WIDENING = 1.5
+FRAMEWORK_LABELS = {
+    "fsdp": "PyTorch FSDP/FSDP2 (torchtitan, llm-foundry, torchtune, NeMo AutoModel)",
+    "megatron": "Megatron-Core (NeMo, Megatron-Bridge; Transformer Engine)",
+    "deepspeed": "DeepSpeed ZeRO",
+    "hf-trainer": "Hugging Face Trainer / TRL / Axolotl",
+    "unsloth": "Unsloth (one GPU)",
+}
+
+
+def unsloth_speedup(text: str | None = None) -> tuple[float, str]:
+    """Mean published Unsloth speed-up over torchtune + compile, and the source."""
+    vals, sources = [], set()
+    for r in csv.DictReader(io.StringIO(text or packaged_csv())):
+        if r["metric"] == "speedup_vs_torchtune_compile":
+            vals.append(float(r["value"]))
+            sources.add(r["source_id"])
+    return sum(vals) / len(vals), ", ".join(sorted(sources))
+
+
+def fitted_framework(
+    name: str, rows: Sequence[Row], pairs: Sequence[tuple[Row, float]], profile: TrainingProfile
+) -> dict[str, Any]:
+    """TOML table of a fitted framework from its dense rows, its range from its held-out pairs."""
+    own = [r for r in rows if r.framework == name]
+    fitted = fit_profile(own, profile)
+    cf, fp8 = fitted.compute_factor, fitted.fp8_share
+    pairs = [(r, p) for r, p in pairs if r.framework == name]
+    lo, hi = estimate_range(pairs)
+    summary = error_summary(pairs)
+    return {
+        "label": FRAMEWORK_LABELS[name],
+        "compute_factor": round(cf, 4),
+        "fp8_share": round(fp8, 4),
+        "fp4_share": round(fp8, 4),
+        "moe_factor": round(fitted.moe_factor, 4),
+        "range_low": round(lo, 4),
+        "range_high": round(hi, 4),
+        "loso_mape": round(summary["mape"], 4),
+        "rows": len(own),
+        "sources": sorted({r.source_id for r in own}),
+        "basis": "fitted",
+        "note": "NVFP4 assumed to reach the FP8 share of its (2×) peak: no NVFP4 row on a catalogue GPU",
+    }
+
+
+def _derived(base: dict[str, Any], factor: float, basis: str) -> dict[str, Any]:
+    return {
+        **base,
+        "compute_factor": round(base["compute_factor"] * factor, 4),
+        "range_low": round(base["range_low"] * DERIVED_RANGE_WIDENING, 4),
+        "range_high": round(base["range_high"] * DERIVED_RANGE_WIDENING, 4),
+        "loso_mape": None,
+        "rows": 0,
+        "basis": basis,
+        "note": "no published throughput rows of its own: " + basis,
+    }
+
+
+def build_profiles() -> tuple[dict[str, dict[str, Any]], list[tuple[Row, float]]]:
+    """Every framework's TOML table, and the held-out pairs of the fitted ones."""
+    rows, _ = load_rows()
+    profile = load_profile()
+    out: dict[str, dict[str, Any]] = {}
+    pairs = leave_one_source_out(rows, profile)
+    for name in ("fsdp", "megatron"):
+        out[name] = fitted_framework(name, rows, pairs, profile)
+    speedup, src = unsloth_speedup()
+    out["deepspeed"] = _derived(out["fsdp"], 1.0, "assumed equal to fsdp (ZeRO-3 = FSDP FULL_SHARD, same kernels)")
+    out["unsloth"] = _derived(
+        out["fsdp"], speedup, f"fsdp × {speedup:.2f}, the published speed-up over torchtune ({src})"
+    )
+    out["hf-trainer"] = _derived(
+        out["unsloth"],
+        1 / UNSLOTH_OVER_HF_TRAINER,
+        f"unsloth ÷ {UNSLOTH_OVER_HF_TRAINER:g} (Unsloth benchmarks: 2x over HF + FA2)",
+    )
+    for name in ("deepspeed", "unsloth", "hf-trainer"):
+        out[name]["label"] = FRAMEWORK_LABELS[name]
+    return out, pairs
+
+
+def _toml(value: Any) -> str:
+    if value is None:
+        return '"n/a"'
+    if isinstance(value, str):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml(v) for v in value) + "]"
+    return repr(value)
+
+
+def group_errors(
+    pairs: Sequence[tuple[Row, float]], bounds: Mapping[str, tuple[float, float]] | None = None
+) -> dict[str, dict[str, Any]]:
+    """Held-out errors by framework, by dense / MoE, by GPU architecture; with ``bounds``
+    (framework → relative range) also how often the range holds the measurement."""
+    catalog = load_catalog()
+    groups: dict[str, list[tuple[Row, float]]] = {}
+    for r, p in pairs:
+        arch = catalog.gpus[r.gpu_id].architecture
+        for key in (f"framework {r.framework}", "MoE" if r.moe else "dense", f"GPU {arch}"):
+            groups.setdefault(key, []).append((r, p))
+    groups["all"] = list(pairs)
+    moe = estimate_range([(r, p) for r, p in pairs if r.moe]) if any(r.moe for r, _ in pairs) else None
+
+    def holds(r: Row, p: float) -> bool:
+        # The range an estimate prints (uncertainty.speed_range): MoE rows get the MoE bounds too.
+        lo, hi = bounds[r.framework] if bounds else (0.0, 0.0)
+        if r.moe and moe is not None:
+            lo, hi = min(lo, moe[0]), max(hi, moe[1])
+        return p * (1 + lo) <= r.measured <= p * (1 + hi)
+
+    out = {}
+    for k, v in sorted(groups.items()):
+        out[k] = error_summary(v)
+        if bounds:
+            out[k]["coverage"] = sum(holds(r, p) for r, p in v) / len(v)
+    return out
+
+
+def framework_accuracy(*, refit: bool = False) -> dict[str, dict[str, Any]]:
+    """Leave-one-source-out accuracy groups: from the shipped profiles file, or recomputed."""
+    if refit:
+        profiles, pairs = build_profiles()
+        return group_errors(pairs, {k: (v["range_low"], v["range_high"]) for k, v in profiles.items()})
+    from .frameworks import frameworks_data
+
+    return {k: dict(v) for k, v in frameworks_data().get("accuracy", {}).items()}
+
+
+# Targets of issue 14 for held-out tokens/s per GPU: dense and MoE MAPE, range coverage.
+TARGET_MAPE = {"dense": 0.15, "MoE": 0.25}
+TARGET_COVERAGE = 0.8
+
+
+def format_framework_accuracy(groups: Mapping[str, Mapping[str, Any]]) -> str:
+    """Text lines for ``rigplan accuracy``."""
+    lines = ["training by framework (leave-one-source-out on training_frameworks.csv; tokens/s per GPU):"]
+    for key, g in groups.items():
+        if not g.get("rows"):
+            continue
+        target = ""
+        if key in TARGET_MAPE:
+            ok = g["mape"] <= TARGET_MAPE[key] and g.get("coverage", 0) >= TARGET_COVERAGE
+            target = f"  target ≤ {TARGET_MAPE[key]:.0%}, ≥ {TARGET_COVERAGE:.0%} covered: {'met' if ok else 'NOT MET'}"
+        cover = f", range holds {g['coverage']:.0%}" if "coverage" in g else ""
+        lines.append(f"  {key:20} n={g['rows']:3}  MAPE {g['mape']:.1%}  bias {g['bias']:+.1%}{cover}{target}")
+    return "\n".join(lines)
+
+
+def profiles_toml(profiles: dict[str, dict[str, Any]], pairs: Sequence[tuple[Row, float]]) -> str:
+    lines = [
+        "# Framework profiles: fitted by `python -m rigplan.training.validate` — do not edit by hand.",
+        "# compute_factor × the training-fit-1 efficiencies; fp8_share = FP8 linears' share of the FP8 peak",
+        "# relative to bf16's share of its own; ranges bracket 80% of leave-one-source-out errors.",
+        "",
+    ]
+    for name, table in profiles.items():
+        lines.append(f"[framework.{name}]")
+        lines += [f"{k} = {_toml(v)}" for k, v in table.items() if v is not None]
+        lines.append("")
+    bounds = {k: (v["range_low"], v["range_high"]) for k, v in profiles.items()}
+    for key, s in group_errors(pairs, bounds).items():
+        lines.append(f'[accuracy."{key}"]')
+        lines += [f"{k} = {_toml(round(v, 4) if isinstance(v, float) else v)}" for k, v in s.items() if v is not None]
+        lines.append("")
+    return "\n".join(lines)
+
+
+def main() -> None:  # pragma: no cover - writes the profiles file
+    from pathlib import Path
+
+    profiles, pairs = build_profiles()
+    path = Path(__file__).parent / "profiles" / "frameworks.toml"
+    path.write_text(profiles_toml(profiles, pairs), encoding="utf-8")
+    bounds = {k: (v["range_low"], v["range_high"]) for k, v in profiles.items()}
+    for key, s in group_errors(pairs, bounds).items():
+        spread = f"p10 {s['p10']:+.1%} p90 {s['p90']:+.1%}"
+        print(f"{key:24} n={s['rows']:3} MAPE {s['mape']:.1%} bias {s['bias']:+.1%} {spread}")
+    for r, p in pairs:
+        print(f"  {r.source_id:24} {r.label:20} {r.gpu_id:10} {p / r.measured - 1:+.0%}")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

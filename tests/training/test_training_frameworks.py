@@ -1,0 +1,208 @@
+"""Framework profiles, 4D parallelism, low-bit precisions and buy-vs-rent (issue 14).
+
+Published anchors are tokens/s per GPU as printed; the tolerance is the framework profile's
+printed range (leave-one-source-out), so a test fails when the estimate leaves its own promise.
+"""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from rigplan import estimate_training
+from rigplan.catalog import load_catalog
+from rigplan.catalog.rental import RENTAL_TIERS, load_rental
+from rigplan.errors import InvalidValueError, UnsupportedError
+from rigplan.training.frameworks import Framework, load_framework, parse_framework
+from rigplan.training.setup import stage_layers
+from rigplan.training.validate import error_summary, leave_one_source_out, load_rows
+
+
+def test_405b_on_128_nodes_gives_an_estimate():
+    """The issue's done-when call: PP 8 over 126 layers runs with uneven stages."""
+    e = estimate_training(
+        "llama-3.1-405b",
+        "128 nodes x 8x h100-sxm",
+        tensor_parallel=8,
+        pipeline_parallel=8,
+        precision="fp8",
+        seq_len=8192,
+    )
+    assert e.speed is not None
+    d = e.to_dict()
+    assert d["speed"]["framework"] == "megatron" and d["speed"]["framework_default"] is True
+    assert d["parallel"]["pipeline"] == 8
+    lo, hi = d["speed"]["tokens_per_s_range"]
+    assert lo < d["speed"]["tokens_per_s"] < hi
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "published"),
+    [
+        pytest.param(
+            dict(
+                model="llama-3-70b",
+                rig="8 nodes x 8x h100-sxm",
+                tensor_parallel=4,
+                pipeline_parallel=8,
+                virtual_pipeline=5,
+                precision="fp8",
+                seq_len=8192,
+                global_batch=128,
+                framework="megatron",
+                zero_stage=1,
+            ),
+            1602,
+            id="mbridge-25.11-h100-llama3-70b-fp8",
+        ),
+        pytest.param(
+            dict(
+                model="llama-3-8b",
+                rig="b200",
+                precision="fp8",
+                seq_len=8192,
+                micro_batch=2,
+                global_batch=16,
+                framework="megatron",
+            ),
+            30624,
+            id="mbridge-25.11-b200-llama3-8b-fp8-per-gpu",
+        ),
+        pytest.param(
+            dict(
+                model="llama-3.1-8b",
+                rig="8x h100-sxm",
+                zero_stage=3,
+                activation_checkpointing="selective",
+                seq_len=8192,
+                micro_batch=2,
+                framework="torchtitan",
+            ),
+            5762,
+            id="torchtitan-h100-8b-bf16-fsdp",
+        ),
+        pytest.param(
+            dict(model="llama-3.1-8b", rig="rtx-4090", method="qlora", seq_len=2048, micro_batch=2, framework="fsdp"),
+            2413,
+            id="torchtune-4090-qlora",
+        ),
+    ],
+)
+def test_published_anchor_inside_the_printed_range(kwargs, published):
+    """Sources: training_frameworks.csv rows (Megatron-Bridge docs/performance-summary.md
+    @00b7660b; torchtitan benchmarks/llama3_h100_202412_torchtitan.md @31a17bfd; torchtune
+    README @0031bfb0)."""
+    model, rig = kwargs.pop("model"), kwargs.pop("rig")
+    e = estimate_training(model, rig, **kwargs)
+    assert e.speed is not None and e.tokens_per_s_range is not None
+    lo, hi = (x / e.rig.gpu_count for x in e.tokens_per_s_range)
+    assert lo <= published <= hi, (lo, e.speed.tokens_per_s_per_gpu, hi)
+
+
+def test_held_out_accuracy_does_not_regress():
+    """Leave-one-source-out over training_frameworks.csv: dense MAPE 17.7% when fitted (target 15%,
+    not met: AutoModel PP LoRA and torchtune RTX A6000 rows are the worst); guard at 20%."""
+    rows, _ = load_rows()
+    pairs = leave_one_source_out([r for r in rows])
+    dense = error_summary([(r, p) for r, p in pairs if not r.moe])
+    assert dense["rows"] >= 45
+    assert dense["mape"] < 0.20
+
+
+def test_fp8_gain_larger_on_megatron_than_the_neutral_share():
+    kw = dict(seq_len=8192, micro_batch=1, global_batch=16)
+    bf16 = estimate_training("llama-3-8b", "8x h100-sxm", precision="bf16", framework="megatron", **kw)
+    fp8 = estimate_training("llama-3-8b", "8x h100-sxm", precision="fp8", framework="megatron", **kw)
+    assert bf16.speed and fp8.speed
+    assert fp8.speed.tokens_per_s / bf16.speed.tokens_per_s > 1.3
+
+
+def test_block_scaled_precisions_need_blackwell():
+    with pytest.raises(UnsupportedError, match="Blackwell"):
+        estimate_training("llama-3-8b", "h100-sxm", precision="mxfp8")
+    fp8 = estimate_training("llama-3-8b", "b200", precision="fp8", framework="megatron")
+    fp4 = estimate_training("llama-3-8b", "b200", precision="fp4", framework="megatron")
+    assert fp8.speed and fp4.speed and fp4.speed.tokens_per_s > fp8.speed.tokens_per_s
+    assert any("fp4" in w for w in fp4.warnings)
+
+
+def test_context_parallel_splits_activations():
+    one = estimate_training("llama-3.1-8b", "8x h100-sxm", seq_len=32768, zero_stage=3, activation_checkpointing=True)
+    cp = estimate_training(
+        "llama-3.1-8b", "8x h100-sxm", seq_len=32768, zero_stage=3, activation_checkpointing=True, context_parallel=4
+    )
+    assert cp.memory.peak.activations_bytes < one.memory.peak.activations_bytes / 3
+    assert cp.layout.data_parallel == 2
+
+
+def test_expert_parallel_splits_experts_and_adds_all_to_all():
+    base = estimate_training("mixtral-8x7b", "8x h100-sxm", zero_stage=1, framework="megatron")
+    ep = estimate_training("mixtral-8x7b", "8x h100-sxm", zero_stage=1, expert_parallel=8, framework="megatron")
+    assert ep.memory.peak.weights_bytes < base.memory.peak.weights_bytes / 3
+    assert ep.speed and ep.speed.breakdown_s["expert_all_to_all"] > 0
+    with pytest.raises(InvalidValueError, match="no experts"):
+        estimate_training("llama-3-8b", "8x h100-sxm", expert_parallel=2)
+
+
+@given(st.integers(min_value=1, max_value=200), st.integers(min_value=1, max_value=64))
+def test_stage_layers_cover_every_layer_evenly(layers, pp):
+    if pp > layers:
+        return
+    stages = stage_layers(layers, pp)
+    assert sum(stages) == layers and len(stages) == pp
+    assert max(stages) - min(stages) <= 1
+
+
+def test_frameworks_named_and_bad_names_refused():
+    assert parse_framework("nemo") is Framework.MEGATRON
+    assert parse_framework("axolotl") is Framework.HF_TRAINER
+    with pytest.raises(InvalidValueError, match="framework"):
+        parse_framework("jax")
+    with pytest.raises(UnsupportedError, match="one GPU"):
+        estimate_training("llama-3-8b", "2x rtx-4090", method="qlora", framework="unsloth")
+
+
+def test_framework_speed_order_on_one_consumer_gpu():
+    """Unsloth > torchtune-class FSDP > HF Trainer: the published ratios the profiles carry."""
+    speeds = {
+        f: estimate_training("llama-3-8b", "rtx-4090", method="qlora", framework=f).speed.tokens_per_s
+        for f in ("unsloth", "fsdp", "hf-trainer")
+    }
+    assert speeds["unsloth"] > speeds["fsdp"] > speeds["hf-trainer"]
+    assert load_framework(Framework.UNSLOTH).basis != "fitted"
+
+
+def test_every_catalogue_gpu_has_an_estimate_or_a_reason():
+    for gpu in load_catalog().gpus.values():
+        e = estimate_training("llama-3.2-1b", gpu.id, method="lora", precision="f16", force=True)
+        assert e.speed is not None or e.speed_unavailable, gpu.id
+
+
+def test_rental_rows_are_sourced_and_dated():
+    rentals, systems = load_rental()
+    assert rentals and systems
+    for r in rentals:
+        assert r.tier in RENTAL_TIERS and r.usd_per_gpu_hour > 0 and r.source.startswith("http") and r.as_of
+    for s in systems:
+        assert s.usd > 0 and s.source.startswith("http") and s.gpu in load_catalog().gpus
+
+
+def test_nvlink_link_beats_forced_pcie_for_tensor_parallel():
+    kw = dict(tensor_parallel=8, seq_len=4096, framework="megatron")
+    nv = estimate_training("llama-3-70b", "8x h100-sxm", **kw)
+    pcie = estimate_training("llama-3-70b", "8x h100-sxm", link="pcie4", **kw)
+    assert nv.speed and pcie.speed and nv.speed.tokens_per_s > pcie.speed.tokens_per_s
+    assert "PCIe 4.0" in pcie.interconnect.description
+    with pytest.raises(InvalidValueError, match="NVLink"):
+        estimate_training("llama-3-8b", "4x rtx-4090", link="nvlink")
+
+
+def test_request_path_carries_the_framework():
+    """edge.training_request → core.evaluate_training passes ``framework`` through."""
+    from rigplan.core import Context, evaluate_training
+    from rigplan.edge import training_request
+
+    req = training_request("llama-3-8b", "rtx-4090", framework="unsloth", method="qlora")
+    e = evaluate_training(req, Context(catalog=load_catalog(), profiles={}))
+    assert e.to_dict()["speed"]["framework"] == "unsloth"
