@@ -13,6 +13,7 @@ from typing import Any
 
 from . import arch
 from .calibration.load import load_profiles
+from .calibration.serving_load import load_serving_profiles
 from .catalog import load_catalog
 from .catalog.load import build_record
 from .catalog.records import Catalog, Model
@@ -119,6 +120,11 @@ class Estimate:
                 "engine_profile": s.engine_profile,
                 "calibrated_on_user_results": s.calibrated_on_user_results,
                 "range_widened_for": list(s.off_data),
+                "batch": s.batch,
+                "output_throughput_tokens_per_s": s.output_throughput_tokens_per_s,
+                "output_throughput_tokens_per_s_range": list(s.output_throughput_tokens_per_s_range)
+                if s.output_throughput_tokens_per_s_range
+                else None,
             },
             "power": p.to_dict(),
             "provenance": {
@@ -251,7 +257,7 @@ def estimate(
     quant: str | None = None,
     engine: str = "llama.cpp",
     context: int | None = None,
-    batch: int = 1,
+    batch: int | str = 1,
     prompt_tokens: int = 512,
     output_tokens: int = 128,
     kv_dtype: str | None = None,
@@ -278,6 +284,8 @@ def estimate(
         model: catalogue id, a path or Hugging Face repo id, a dict of architecture fields.
         rig: rig string ("2x rtx-4090", "2 nodes x 8x h100-sxm") or "local".
         quant: quant id or "4bit"/"8bit"/"16bit"; None = the engine's default.
+        batch: sequences decoding together, or "max": the largest batch the KV pool and the
+            engine's default max_num_seqs allow for prompt_tokens + output_tokens each.
         gpu_layers: None = every layer on GPUs; "auto" = as many as fit; an int = that many.
 
     Raises:
@@ -311,7 +319,10 @@ def estimate(
     arch.check_supported(mdl)
     the_rig = resolve_rig_input(rig, catalog, network)
     eng = get_engine(engine)
-    ctx = _check_tokens(prompt_tokens, output_tokens, context, batch)
+    batch_max = isinstance(batch, str) and batch.strip().lower() == "max"
+    if isinstance(batch, str) and not batch_max:
+        raise InvalidValueError("batch", f"must be a whole number ≥ 1 or 'max', got {batch!r}")
+    ctx = _check_tokens(prompt_tokens, output_tokens, context, 1 if batch_max else batch)
     if ctx > mdl.max_context and not force:
         raise InvalidValueError(
             "context", f"{ctx} exceeds {mdl.id}'s maximum of {mdl.max_context} tokens (--force to allow)"
@@ -364,6 +375,11 @@ def estimate(
     else:
         raise InvalidValueError("gpu_layers", f"must be a whole number or 'auto', got {gpu_layers!r}")
 
+    if batch_max:
+        batch = _max_batch(mem, eng, the_rig, prompt_tokens + output_tokens)
+        workload = Workload(context=ctx, batch=batch, prompt_tokens=prompt_tokens, kv_dtype=kv)
+        mem = memory_for(None)
+    assert isinstance(batch, int)
     user_profile = None
     if use_user_calibration:
         from .calibration.user import load_user_profile
@@ -380,6 +396,7 @@ def estimate(
         host_memory_bandwidth_gb_per_s=host_memory_bandwidth_gb_per_s,
         user_profile=user_profile,
         profiles=load_profiles(),
+        serving_profiles=load_serving_profiles(),
     )
     power = estimate_power(the_rig, mem, speed, batch=batch)
     return Estimate(
@@ -395,6 +412,16 @@ def estimate(
         link=the_link,
         provenance=_provenance(mdl, the_rig, eng, q, mem, speed),
     )
+
+
+def _max_batch(mem: MemoryEstimate, engine: Engine, rig: Rig, tokens_per_sequence: int) -> int:
+    """The largest batch the KV pool holds at ``tokens_per_sequence`` each, capped by the
+    engine's default max_num_seqs (at least 1: a pool too small for one does not fit)."""
+    profile = load_serving_profiles().get(engine.id)
+    if engine.family != VLLM or profile is None or mem.kv_pool_tokens is None:
+        raise UnsupportedError(f"batch 'max' needs a vLLM-class engine with a KV pool (vllm, sglang, tensorrt-llm), not {engine.name}")
+    cap = min(profile.behaviour.max_num_seqs(g) for g in rig.gpus)
+    return max(1, min(cap, mem.kv_pool_tokens // max(tokens_per_sequence, 1)))
 
 
 def _most_layers_that_fit(memory_for: Callable[[int], MemoryEstimate], num_layers: int) -> MemoryEstimate:
