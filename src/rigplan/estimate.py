@@ -344,7 +344,7 @@ def estimate(
         from .integrations.sources import file_weights as read_file_weights
 
         file_weights = read_file_weights(str(model), q.id)
-    workload = Workload(context=ctx, batch=batch, prompt_tokens=prompt_tokens, kv_dtype=kv)
+    workload = Workload(context=ctx, batch=1 if batch_max else int(batch), prompt_tokens=prompt_tokens, kv_dtype=kv)
 
     def memory_for(layers: int | None) -> MemoryEstimate:
         placement = place(
