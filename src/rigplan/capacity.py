@@ -175,8 +175,9 @@ def capacity(
         served, low_served, high_served, why = 0, 0, 0, "does not fit"
     else:
         served = _largest(meets(-1), high)
-        low_served, high_served = _largest(meets(0), served), served + _largest(
-            lambda extra: meets(1)(served + extra), high - served
+        low_served, high_served = (
+            _largest(meets(0), served),
+            served + _largest(lambda extra: meets(1)(served + extra), high - served),
         )
         why = "speed" if served < high else ("kv cache" if pool <= seqs else "max_num_seqs")
     asked = at(min(users, high)) if high >= 1 else first

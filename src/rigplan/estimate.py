@@ -322,7 +322,8 @@ def estimate(
     batch_max = isinstance(batch, str) and batch.strip().lower() == "max"
     if isinstance(batch, str) and not batch_max:
         raise InvalidValueError("batch", f"must be a whole number ≥ 1 or 'max', got {batch!r}")
-    ctx = _check_tokens(prompt_tokens, output_tokens, context, 1 if batch_max else batch)
+    first_batch = 1 if isinstance(batch, str) else batch
+    ctx = _check_tokens(prompt_tokens, output_tokens, context, first_batch)
     if ctx > mdl.max_context and not force:
         raise InvalidValueError(
             "context", f"{ctx} exceeds {mdl.id}'s maximum of {mdl.max_context} tokens (--force to allow)"
@@ -344,7 +345,7 @@ def estimate(
         from .integrations.sources import file_weights as read_file_weights
 
         file_weights = read_file_weights(str(model), q.id)
-    workload = Workload(context=ctx, batch=1 if batch_max else int(batch), prompt_tokens=prompt_tokens, kv_dtype=kv)
+    workload = Workload(context=ctx, batch=first_batch, prompt_tokens=prompt_tokens, kv_dtype=kv)
 
     def memory_for(layers: int | None) -> MemoryEstimate:
         placement = place(
@@ -419,7 +420,9 @@ def _max_batch(mem: MemoryEstimate, engine: Engine, rig: Rig, tokens_per_sequenc
     engine's default max_num_seqs (at least 1: a pool too small for one does not fit)."""
     profile = load_serving_profiles().get(engine.id)
     if engine.family != VLLM or profile is None or mem.kv_pool_tokens is None:
-        raise UnsupportedError(f"batch 'max' needs a vLLM-class engine with a KV pool (vllm, sglang, tensorrt-llm), not {engine.name}")
+        raise UnsupportedError(
+            f"batch 'max' needs a vLLM-class engine with a KV pool (vllm, sglang, tensorrt-llm), not {engine.name}"
+        )
     cap = min(profile.behaviour.max_num_seqs(g) for g in rig.gpus)
     return max(1, min(cap, mem.kv_pool_tokens // max(tokens_per_sequence, 1)))
 

@@ -18,8 +18,9 @@ from typing import Any
 
 from ..catalog import load_catalog
 from ..speed import hardware
-from ..speed.batch import ServingProfile
-from ..speed.serving import link_models, serving_speed
+from ..speed.batch import ServingProfile, chunked_schedule, serving_step
+from ..speed.decode import context_samples
+from ..speed.serving import link_models
 
 DECODE = "decode"  # per-user decode tok/s (1 / TPOT) at a concurrency
 THROUGHPUT = "throughput"  # output tok/s of all requests at a concurrency ("max": offline)
@@ -53,6 +54,7 @@ class ServingRow:
     output_tokens: int
     measured: float
     moe: bool = False
+    pipeline_parallel: int = 1
 
     @property
     def fit_engine(self) -> str:
@@ -126,7 +128,9 @@ def rows() -> tuple[ServingRow, ...]:
     """Every serving row the fit and the accuracy report use."""
     from .serving_csv import serving_csv_rows
 
-    found = [*_trtllm_overview_rows(), *serving_csv_rows(_read(SERVING_FILE), SERVING_FILE)]
+    found = serving_csv_rows(_read(SERVING_FILE), SERVING_FILE)
+    if not found:  # serving.csv holds the perf-overview's H100 columns too
+        found = _trtllm_overview_rows()
     catalog = load_catalog()
     return tuple(
         r if r.moe == catalog.models[r.model].is_moe else _with_moe(r, catalog.models[r.model].is_moe) for r in found
@@ -164,6 +168,7 @@ def _prepare(row: ServingRow) -> _Prepared:
         prompt_tokens=row.prompt_tokens,
         output_tokens=row.output_tokens,
         batch=row.concurrency,
+        pipeline_parallel=row.pipeline_parallel if row.pipeline_parallel > 1 else None,
         use_user_calibration=False,
         force=True,
     )
@@ -174,20 +179,20 @@ def _prepare(row: ServingRow) -> _Prepared:
 
 
 def predict(row: ServingRow, profile: ServingProfile) -> float:
-    """The row's metric predicted with ``profile`` (tokens/s)."""
+    """The row's metric predicted with ``profile`` (tokens/s): the same formulas as
+    :func:`rigplan.speed.serving.serving_speed`, only the one the row measured."""
     p = _prepare(row)
     e = p.estimate
-    s = serving_speed(
-        profile,
-        e.model,
-        e.quant,
-        e.rig,
-        p.work,
-        p.links,
-        p.kv_element_bytes,
-        batch=p.batch,
-        prompt_tokens=row.prompt_tokens,
-        output_tokens=row.output_tokens,
-    )
-    value = s.decode_tokens_per_s if row.metric == DECODE else s.output_throughput_tokens_per_s
-    return float(value or 0.0)
+
+    def step(decode: float, context: int, prefill: float = 0.0, position: float = 0.0) -> float:
+        return serving_step(
+            profile, p.work, e.model, e.quant, p.kv_element_bytes, p.links, decode, context, prefill, position
+        ).total_s
+
+    if row.metric == DECODE:
+        samples = context_samples(row.prompt_tokens, row.output_tokens)
+        return len(samples) / sum(step(p.batch, c) for c in samples)
+    budget = profile.behaviour.token_budget(e.rig.gpus[0])
+    plan = chunked_schedule(budget, p.batch, row.prompt_tokens, row.output_tokens)
+    mid = row.prompt_tokens + row.output_tokens // 2
+    return plan.decode_per_step / step(plan.decode_per_step, mid, plan.prefill_per_step, row.prompt_tokens / 2)

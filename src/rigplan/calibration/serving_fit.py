@@ -30,7 +30,7 @@ FITTED = ("memory_efficiency_hbm", "moe_memory_efficiency", "kernel_floor_s", "t
 MAX_EFFICIENCY = 0.95
 #: Levenberg–Marquardt settings (finite-difference step in log space, iterations).
 FD_STEP = 1e-3
-MAX_ITERATIONS = 30
+MAX_ITERATIONS = 12
 #: Quantiles of held-out log residuals that make the range (80 % inside).
 LOW_QUANTILE, HIGH_QUANTILE = 0.10, 0.90
 #: Fewest held-out residuals from which quantiles are taken; fewer keep the prior range.
@@ -144,7 +144,9 @@ def profile_doc(profile: ServingProfile, data: list[dict[str, Any]]) -> dict[str
     p, b = profile.parameters, profile.behaviour
     spreads = {}
     for kind, s in (("decode", profile.decode_spread), ("throughput", profile.throughput_spread)):
-        spreads[kind] = {k: v for k, v in (("low", s.low), ("high", s.high), ("mape", s.mape), ("rows", s.rows)) if v is not None}
+        spreads[kind] = {
+            k: v for k, v in (("low", s.low), ("high", s.high), ("mape", s.mape), ("rows", s.rows)) if v is not None
+        }
     doc: dict[str, Any] = {
         "name": profile.name,
         "version": profile.version,

@@ -139,17 +139,20 @@ def accuracy(
 
     Leave-one-GPU-out cross-validation per engine and test kind: MAPE, how often the range holds
     the measurement, the same figures for a naive bandwidth roofline, and the worst rows; then
-    training tokens/s per GPU, leave-one-model-size-out.
+    training tokens/s per GPU, leave-one-model-size-out; then the serving model (vLLM, SGLang,
+    TensorRT-LLM), leave-one-source-out and leave-one-GPU-out.
 
     Example: rigplan accuracy --json
     """
     from ..calibration.accuracy import accuracy_report
+    from ..calibration.serving_accuracy import format_serving_accuracy, serving_accuracy
     from ..training.fit import format_training_accuracy, training_accuracy
 
     report = accuracy_report(refit=refit)
     training = training_accuracy(refit=refit)
+    serving = serving_accuracy()
     if json:
-        print_json({**report.to_dict(), "training": training})
+        print_json({**report.to_dict(), "training": training, "serving": [g.to_dict() for g in serving]})
         return
     rows = []
     for g in report.groups:
@@ -177,6 +180,7 @@ def accuracy(
     )
     con.print(f"fits/OOM verdicts agree on {report.fits_agreement:.1%} of {report.fits_runs} runs")
     con.print(format_training_accuracy(training))
+    con.print(format_serving_accuracy(serving))
     worst = [
         [
             r.ref,

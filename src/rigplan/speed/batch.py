@@ -18,6 +18,8 @@ matmul peak and the model's shapes; docs/speed-model.md explains the method.
 
 from __future__ import annotations
 
+import functools
+import itertools
 import math
 from dataclasses import dataclass
 
@@ -48,6 +50,9 @@ ALL_TO_ALLS_PER_MOE_LAYER = 2
 #: datasheet: 9 PFLOPS FP4 vs 4.5 PFLOPS FP8 dense; RTX PRO 6000 Blackwell: 4000 vs 2000 AI TOPS
 #: sparse].
 FP4_OVER_FP8_RATE = 2.0
+#: FP8 tensor cores run at twice the FP16 rate (Hopper, Ada, Blackwell datasheets), for catalogue
+#: rows without an FP8 figure.
+FP8_OVER_FP16_RATE = 2.0
 #: Architectures with FP4 tensor cores.
 FP4_ARCHITECTURES = frozenset({"blackwell"})
 #: FLOPs per weight per token (multiply + add).
@@ -156,6 +161,11 @@ def kernels_per_layer(model: Model, layer: int) -> int:
     return n
 
 
+@functools.lru_cache(maxsize=1024)
+def _kernels(model: Model, layers: tuple[int, ...]) -> int:
+    return sum(kernels_per_layer(model, i) for i in layers)
+
+
 def decode_attention_flops_per_kv(model: Model) -> float:
     """Attention FLOPs per cached token per layer for one decoding query.
 
@@ -170,7 +180,7 @@ def decode_attention_flops_per_kv(model: Model) -> float:
 def gemm_precision(quant: Quant, gpu: GPU) -> str:
     """The precision the GEMMs run in: "fp4", "fp8", "int8" or "16" (weight-only formats)."""
     if quant.id in FP4_QUANTS:
-        if gpu.architecture in FP4_ARCHITECTURES and gpu.fp8_tensor_tflops:
+        if gpu.architecture in FP4_ARCHITECTURES:
             return "fp4"
         return "16"  # weight-only: Marlin dequantises to 16-bit
     if quant.id in ("fp8", "int8"):
@@ -181,8 +191,10 @@ def gemm_precision(quant: Quant, gpu: GPU) -> str:
 def matmul_flops(params: ServingParameters, quant: Quant, gpu: GPU) -> float:
     """Achieved matmul FLOP/s of the batch's GEMMs on ``gpu``."""
     precision = gemm_precision(quant, gpu)
-    if precision == "fp4":
+    if precision == "fp4" and gpu.fp8_tensor_tflops:
         peak = hardware.matmul_peak_flops(gpu, fp16_accumulate=False, precision="fp8") * FP4_OVER_FP8_RATE
+    elif precision == "fp4":
+        peak = hardware.matmul_peak_flops(gpu, fp16_accumulate=False) * FP4_OVER_FP8_RATE * FP8_OVER_FP16_RATE
     else:
         peak = hardware.matmul_peak_flops(gpu, fp16_accumulate=False, quantized=True, precision=precision)
     return params.tensor_efficiency * peak
@@ -214,7 +226,7 @@ def _device_work_s(
     flops += decode_attention_flops_per_kv(model) * context * layers * decode_seqs / dev.shard
     flops += ATTENTION_FLOPS_PER_KV * _prefill_width(model) * prefill_position * layers * prefill_tokens / dev.shard
     compute_s = flops / matmul_flops(params, quant, gpu)
-    kernels_s = sum(kernels_per_layer(model, i) for i in dev.layers) * params.kernel_floor_s
+    kernels_s = _kernels(model, dev.layers) * params.kernel_floor_s
     return memory_s, compute_s, kernels_s
 
 
@@ -267,7 +279,9 @@ def serving_step(
     tokens = decode_seqs + prefill_tokens
     for index, stage in enumerate(work.stages):
         parts = [
-            _device_work_s(params, d, model, quant, kv_element_bytes, decode_seqs, context, prefill_tokens, prefill_position)
+            _device_work_s(
+                params, d, model, quant, kv_element_bytes, decode_seqs, context, prefill_tokens, prefill_position
+            )
             for d in stage
         ]
         times = [smooth_max(m, c, p=OVERLAP_EXPONENT) + k for m, c, k in parts]
@@ -277,7 +291,7 @@ def serving_step(
             worst = (*parts[slowest], stage[slowest].gpu.id)
         spans = len({stage_nodes[index]}) > 1 or work.tensor_parallel > len(stage)
         comm_s += _comm_s(behaviour, stage, model, tokens, network if spans else intra)
-    for a, b in zip(stage_nodes, stage_nodes[1:], strict=False):
+    for a, b in itertools.pairwise(stage_nodes):
         link = network if a != b else intra
         comm_s += link.transfer_s(tokens * model.hidden_size * ACTIVATION_BYTES_16)
     total = gpus_s + comm_s + params.step_overhead_s

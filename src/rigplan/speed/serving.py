@@ -16,8 +16,8 @@ from ..quant import FP4_QUANTS, Quant
 from ..rig import Rig
 from . import comm, hardware
 from .batch import FP4_ARCHITECTURES, ServingProfile, ServingStep, chunked_schedule, serving_step
-from .decode import context_samples
 from .comm import LinkModel
+from .decode import context_samples
 from .ranges import speed_range, widening
 from .work import ForwardWork
 
@@ -115,8 +115,8 @@ def serving_speed(
         decode_tps = 1.0 / step_s
         decode_range = speed_range(decode_tps, profile.decode_spread, widen)
         derivations["decode_tokens_per_s"] = (
-            f"{batch} sequence(s) decoding, mean step over {output_tokens} output tokens {_ms(step_s)}; at mid context: "
-            f"{_step_text(steps[len(steps) // 2])} [{label}]"
+            f"{batch} sequence(s) decoding, mean step over {output_tokens} output tokens {_ms(step_s)};"
+            f" at mid context: {_step_text(steps[len(steps) // 2])} [{label}]"
         )
         budget = profile.behaviour.token_budget(rig.gpus[0])
         plan = chunked_schedule(budget, batch, prompt_tokens, output_tokens)
