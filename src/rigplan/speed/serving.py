@@ -134,16 +134,20 @@ def serving_speed(
         budget = profile.behaviour.token_budget(rig.gpus[0])
         total_tokens = prompt_tokens * batch
         chunks, done, prefill_s = 0, 0, 0.0
+        first: ServingStep | None = None
         while done < total_tokens:
             chunk = min(budget, total_tokens - done)
-            prefill_s += step(0, 0, chunk, (done % prompt_tokens) + chunk / 2).total_s
+            part = step(0, 0, chunk, (done % prompt_tokens) + chunk / 2)
+            first = first or part
+            prefill_s += part.total_s
             done += chunk
             chunks += 1
         prefill_tps = total_tokens / prefill_s
         prefill_range = speed_range(prefill_tps, profile.throughput_spread, widen)
         ttft = prefill_s
         derivations["prefill_tokens_per_s"] = (
-            f"{prompt_tokens} tokens × {batch} in {chunks} chunk(s) of ≤ {budget} tokens: {_ms(prefill_s)} [{label}]"
+            f"{prompt_tokens} tokens × {batch} in {chunks} chunk(s) of ≤ {budget} tokens: {_ms(prefill_s)};"
+            f" first chunk: {_step_text(first) if first else ''} [{label}]"
         )
         derivations["ttft_s"] = f"prefill of {batch} prompt(s) of {prompt_tokens} tokens = {ttft:.4g} s"
     elif step_s is not None:
