@@ -200,6 +200,7 @@ def test_public_api_is_pinned():
         "Estimate",
         "InvalidValueError",
         "Plan",
+        "PowerReport",
         "Rig",
         "RigSyntaxError",
         "RigplanError",
@@ -218,6 +219,7 @@ def test_public_api_is_pinned():
         "parse_rig",
         "plan_rigs",
         "plan_training",
+        "power_report",
     }
 
 

@@ -11,6 +11,7 @@ with the low and high ends of the throughput range.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -19,7 +20,8 @@ from .calibration.serving_load import load_serving_profiles
 from .catalog.records import Catalog, Model
 from .engines import VLLM, get_engine
 from .errors import InvalidValueError, UnsupportedError
-from .estimate import Estimate, check_number, estimate
+from .estimate import estimate
+from .results import Estimate
 from .rig import Rig
 
 #: Generated tokens per request when the caller does not say: a long chat answer [D].
@@ -78,6 +80,14 @@ class Capacity:
             "output_throughput_tokens_per_s": self.output_throughput_tokens_per_s,
             "engine_profile": self.engine_profile,
         }
+
+
+def check_number(name: str, value: Any, *, minimum: float, integer: bool = False) -> None:
+    """Refuse a value that is not a (whole, finite) number of at least ``minimum``."""
+    kinds = (int,) if integer else (int, float)
+    if isinstance(value, bool) or not isinstance(value, kinds) or not math.isfinite(value) or value < minimum:
+        what = "a whole number" if integer else "a number"
+        raise InvalidValueError(name, f"must be {what} ≥ {minimum:g}, got {value!r}")
 
 
 def per_user_speed(e: Estimate) -> tuple[float | None, tuple[float, float] | None]:

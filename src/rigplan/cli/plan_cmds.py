@@ -11,7 +11,8 @@ from . import app
 from .output import console, print_json, table
 
 if TYPE_CHECKING:
-    from ..planner import Plan, PowerReport
+    from ..planner import Plan
+    from ..power_report import PowerReport
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
 CircuitOpt = Annotated[
@@ -156,6 +157,12 @@ def plan_cmd(
     allow_offload: Annotated[
         bool, typer.Option("--allow-offload", help="With --task: allow optimizer offload to CPU RAM.")
     ] = False,
+    no_user_calibration: Annotated[
+        bool,
+        typer.Option(
+            "--no-user-calibration", help="Ignore your `rigplan calibrate` results: the plan any machine would print."
+        ),
+    ] = False,
     json: JsonOpt = False,
 ) -> None:
     """Rank the rigs that run MODEL under your budget, power and platform limits, with PSU,
@@ -213,7 +220,8 @@ def plan_cmd(
         )
         raise typer.Exit(0 if training.options else 1)
 
-    from ..planner import parse_price_overrides, plan_rigs
+    from ..planner import parse_price_overrides
+    from ..planning import plan_rigs
 
     prices = parse_price_overrides(price or [])
     plan = _with_progress(
@@ -236,6 +244,7 @@ def plan_cmd(
             top=top,
             prices=prices,
             kwh_price=kwh_price,
+            use_user_calibration=not no_user_calibration,
             progress=progress,
         )
     )
@@ -390,7 +399,7 @@ def power_cmd(
 
     Example: rigplan power '2x rtx-4090' --circuit 120v15a --kwh-price 0.30 --model llama-3-70b
     """
-    from ..planner import power_report
+    from ..power_report import power_report
 
     circuit = circuit.lower() if circuit else None
     report = power_report(
