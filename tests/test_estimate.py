@@ -195,6 +195,7 @@ def test_unknown_model_suggests_nearest():
 def test_public_api_is_pinned():
     assert rigplan.__all__ == sorted(rigplan.__all__)
     assert set(rigplan.__all__) == {
+        "Capacity",
         "DataFileError",
         "Estimate",
         "InvalidValueError",
@@ -211,6 +212,7 @@ def test_public_api_is_pinned():
         "UnknownQuantError",
         "UnsupportedError",
         "__version__",
+        "capacity",
         "estimate",
         "estimate_training",
         "load_catalog",

@@ -747,3 +747,28 @@ def test_engine_defaults_and_bit_words_are_supported(engine: str) -> None:
     for name in (None, "4bit", "8bit", "16bit"):
         for fp8 in (False, True):
             assert engine_supports(resolve_quant(name, engine, gpu_has_fp8=fp8), engine)
+
+
+# fp4 (NVFP4: 4 + 8/16 bits) and mxfp4 (OCP MX: 4 + 8/32 bits; gpt-oss keeps non-expert weights bf16)
+@pytest.mark.parametrize(
+    ("quant", "bits"),
+    [("fp4", 4.5), ("mxfp4", 4.25)],
+)
+def test_fp4_bits_per_weight(quant, bits):
+    from rigplan.quant import get_quant
+
+    assert get_quant(quant).bits_per_weight == bits
+
+
+def test_mxfp4_leaves_attention_16_bit_on_moe_models():
+    from rigplan import arch
+    from rigplan.catalog import load_catalog
+    from rigplan.quant import get_quant, tensor_types
+
+    m = load_catalog().models["mixtral-8x7b"]
+    types = dict(
+        zip((t.role for t in arch.tensors(m)), tensor_types(arch.tensors(m), get_quant("mxfp4"), m), strict=True)
+    )
+    assert types[arch.EXPERT] == "fp4-mxfp4" and types[arch.ATTENTION] == "bf16"
+    d = load_catalog().models["llama-3.1-8b"]
+    assert set(tensor_types(arch.tensors(d), get_quant("fp4"), d)) >= {"fp4-fp4"}

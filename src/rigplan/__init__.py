@@ -7,6 +7,7 @@ True
 
 from __future__ import annotations
 
+from .capacity import Capacity, capacity
 from .catalog import load_catalog
 from .errors import (
     DataFileError,
@@ -29,6 +30,7 @@ from .training import TrainingEstimate, TrainingPlan, estimate_training, plan_tr
 __version__ = "0.1.0"
 
 __all__ = [
+    "Capacity",
     "DataFileError",
     "Estimate",
     "InvalidValueError",
@@ -45,6 +47,7 @@ __all__ = [
     "UnknownQuantError",
     "UnsupportedError",
     "__version__",
+    "capacity",
     "estimate",
     "estimate_training",
     "load_catalog",

@@ -14,7 +14,7 @@ the environment or the clock, so the same inputs give the same answer on every m
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from . import arch
@@ -31,6 +31,7 @@ from .requests import BATCH_MAX, InferenceRequest, TrainingRequest
 from .results import Estimate, Provenance
 from .rig import Rig
 from .speed import Link, SpeedEstimate, SpeedWorkload, estimate_speed
+from .speed.batch import ServingProfile
 from .speed.profile import EngineProfile, UserCorrection
 from .speed.settings import SpeedSettings
 from .support import check_support
@@ -54,6 +55,8 @@ class Context:
     user_corrections: tuple[UserCorrection, ...] = ()
     #: The engine × hardware table (catalog/data/engine_support.toml).
     support_rules: tuple[SupportRule, ...] = ()
+    #: Batch-serving profiles by engine id (vLLM, SGLang, TensorRT-LLM).
+    serving_profiles: Mapping[str, ServingProfile] = field(default_factory=dict)
 
 
 def user_correction_for(
@@ -103,8 +106,6 @@ def _engine_settings(request: InferenceRequest, engine: Engine, rig: Rig) -> Spe
 def _check_request(request: InferenceRequest, model: Model) -> int:
     """The context in tokens, after the checks that need the model."""
     arch.check_supported(model)
-    if request.batch == BATCH_MAX:
-        raise UnsupportedError("batch 'max' is not modelled yet; give a number of sequences")
     ctx = request.resolved_context
     if ctx > model.max_context and not request.force:
         raise InvalidValueError(
@@ -172,6 +173,24 @@ def _most_layers_that_fit(memory_for: Callable[[int], MemoryEstimate], num_layer
     return memory_for(low)
 
 
+def max_batch(
+    mem: MemoryEstimate, engine: Engine, rig: Rig, serving: ServingProfile | None, tokens_per_sequence: int
+) -> int:
+    """``batch="max"``: the largest batch the KV pool holds at ``tokens_per_sequence`` each,
+    capped by the engine's default max_num_seqs (at least 1: a pool too small for one does not
+    fit, and the estimate says so).
+
+    Raises:
+        UnsupportedError: an engine without a KV pool and a serving profile.
+    """
+    if engine.family != VLLM or serving is None or mem.kv_pool_tokens is None:
+        raise UnsupportedError(
+            f"batch 'max' needs a vLLM-class engine with a KV pool (vllm, sglang, tensorrt-llm), not {engine.name}"
+        )
+    cap = min(serving.behaviour.max_num_seqs(g) for g in rig.gpus)
+    return max(1, min(cap, mem.kv_pool_tokens // max(tokens_per_sequence, 1)))
+
+
 def evaluate(request: InferenceRequest, context: Context) -> Estimate:
     """Memory, speed and power of ``request.model`` on ``request.rig``: the pure core of
     :func:`rigplan.estimate`.
@@ -186,9 +205,14 @@ def evaluate(request: InferenceRequest, context: Context) -> Estimate:
     quant, kv = _quant_and_kv(request, engine, rig)
     warnings = check_support(context.support_rules, engine.id, rig.gpus, quant.id, settings.backend)
     link = default_link(rig, request.link, request.lanes)
-    batch = int(request.batch)
+    batch = 1 if request.batch == BATCH_MAX else int(request.batch)
     workload = Workload(context=ctx, batch=batch, prompt_tokens=request.prompt_tokens, kv_dtype=kv)
     mem = _memory(request, engine, quant, workload)
+    if request.batch == BATCH_MAX:
+        serving = context.serving_profiles.get(engine.id)
+        batch = max_batch(mem, engine, rig, serving, request.prompt_tokens + request.output_tokens)
+        workload = Workload(context=ctx, batch=batch, prompt_tokens=request.prompt_tokens, kv_dtype=kv)
+        mem = _memory(request, engine, quant, workload)
     user = None
     if request.use_user_calibration:
         user = user_correction_for(context.user_corrections, engine, [g.id for g in rig.gpus])
@@ -204,6 +228,7 @@ def evaluate(request: InferenceRequest, context: Context) -> Estimate:
         user_profile=user,
         profiles=context.profiles,
         settings=settings,
+        serving_profiles=context.serving_profiles,
     )
     return Estimate(
         model=model,

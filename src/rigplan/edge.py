@@ -19,6 +19,7 @@ from typing import Any
 
 from . import arch
 from .calibration.load import load_profiles
+from .calibration.serving_load import load_serving_profiles
 from .catalog import load_catalog
 from .catalog.load import build_record
 from .catalog.records import Catalog, Model
@@ -47,6 +48,7 @@ def load_context(catalog: Catalog | None = None, *, use_user_calibration: bool =
         profiles=load_profiles(),
         user_corrections=corrections,
         support_rules=load_support_rules(),
+        serving_profiles=load_serving_profiles(),
     )
 
 

@@ -723,6 +723,10 @@ def _sweep_rig(
             )
             continue
         speed = est.speed.decode_tokens_per_s
+        if inputs.users > 1 and est.speed.output_throughput_tokens_per_s is not None:
+            # Serving engines: each user's share of the output at this concurrency, prompts
+            # included as chunked prefill schedules them (as `rigplan capacity` counts it).
+            speed = est.speed.output_throughput_tokens_per_s / inputs.users
         if inputs.min_tokens_per_s is not None:
             if speed is None:
                 sweep.exclude("speed_unknown")

@@ -235,6 +235,25 @@ INT4_SCALE_BITS = 16  # fp16 scale per group
 INT4_ZERO_BITS = 4  # packed 4-bit zero point per group
 INT4_BITS_PER_WEIGHT = INT4_BITS + (INT4_SCALE_BITS + INT4_ZERO_BITS) / INT4_GROUP_SIZE  # 4.15625
 
+# NVFP4 (NVIDIA ModelOpt, the nvidia/*-FP4 checkpoints): 4-bit E2M1 values, one FP8 E4M3 scale
+# per 16 weights and one fp32 scale per tensor: 4 + 8/16 = 4.5 bits per weight [S: NVIDIA
+# "Introducing NVFP4" blog, 2025-06; TensorRT-LLM / ModelOpt docs].  Every linear layer (MoE
+# experts included) is FP4; embeddings and lm_head stay 16-bit.
+FP4_BITS = 4
+NVFP4_BLOCK_SIZE = 16
+NVFP4_SCALE_BITS = 8
+NVFP4_BITS_PER_WEIGHT = FP4_BITS + NVFP4_SCALE_BITS / NVFP4_BLOCK_SIZE  # 4.5
+# MXFP4 (OCP Microscaling spec v1.0): E2M1 values with one E8M0 scale per 32 = 4.25 bits per
+# weight.  gpt-oss ships only its MoE expert weights so (OpenAI gpt-oss model card §2: "MXFP4
+# ... for the MoE weights"); attention, router and embeddings stay bf16.  A dense model given
+# mxfp4 here has every linear in MXFP4.
+MXFP4_BLOCK_SIZE = 32
+MXFP4_SCALE_BITS = 8
+MXFP4_BITS_PER_WEIGHT = FP4_BITS + MXFP4_SCALE_BITS / MXFP4_BLOCK_SIZE  # 4.25
+#: Quant ids stored as 4-bit floats; GPUs with FP4 tensor cores (Blackwell) multiply them
+#: natively, others dequantise to 16-bit (vLLM's Marlin FP4 / MXFP4 weight-only kernels).
+FP4_QUANTS = frozenset({"fp4", "mxfp4"})
+
 # NF4 with double quantisation (bitsandbytes, QLoRA paper arXiv:2305.14314 §3): 4-bit codes,
 # one absmax per block of 64 weights, itself quantised to 8 bits in blocks of 256 absmaxes
 # with one fp32 second-level constant: 4 + 8/64 + 32/(64*256) = 4.127 bits per weight.
@@ -274,6 +293,18 @@ _OTHER_QUANTS = (
         QuantFamily.INT,
         INT4_BITS_PER_WEIGHT,
         "GPTQ/AWQ INT4, group 128 (fp16 scale + 4-bit zero per group); 16-bit embeddings",
+    ),
+    _q(
+        "fp4",
+        QuantFamily.FLOAT,
+        NVFP4_BITS_PER_WEIGHT,
+        "NVFP4 (ModelOpt): E2M1 linears, FP8 scale per 16 weights; 16-bit embeddings and head",
+    ),
+    _q(
+        "mxfp4",
+        QuantFamily.FLOAT,
+        MXFP4_BITS_PER_WEIGHT,
+        "MXFP4 (OCP, gpt-oss native): E2M1 with an E8M0 scale per 32; MoE experts only, rest 16-bit",
     ),
     _q(
         "nf4",
@@ -342,6 +373,8 @@ _ALIASES: dict[str, str] = {
     "awq": "int4",
     "gptq": "int4",
     "w4a16": "int4",
+    "nvfp4": "fp4",
+    "mx-fp4": "mxfp4",
     "bnb-nf4": "nf4",
     "bnb-4bit": "nf4",
     "q3_k": "q3_k_m",
@@ -812,7 +845,7 @@ def _rows(tensor: Tensor) -> int:
     return tensor.n_elements // tensor.row_size
 
 
-def _other_type_and_bytes(tensor: Tensor, quant: Quant) -> tuple[str, int]:
+def _other_type_and_bytes(tensor: Tensor, quant: Quant, moe: bool = False) -> tuple[str, int]:
     """Storage type name and bytes of one tensor in a non-ggml format."""
     n = tensor.n_elements
     sixteen = ("f16", n * SIXTEEN_BIT_BYTES)
@@ -828,6 +861,14 @@ def _other_type_and_bytes(tensor: Tensor, quant: Quant) -> tuple[str, int]:
         return "fp8", n * FP8_WEIGHT_BYTES + _rows(tensor) * FP8_SCALE_BYTES_PER_ROW
     if quant.id == "int8":
         return "int8", n * INT8_WEIGHT_BYTES + _rows(tensor) * INT8_SCALE_BYTES_PER_ROW
+    if quant.id in FP4_QUANTS:
+        if quant.id == "mxfp4" and moe and tensor.role != arch.EXPERT:
+            return "bf16", n * SIXTEEN_BIT_BYTES
+        block, scale_bits = (
+            (NVFP4_BLOCK_SIZE, NVFP4_SCALE_BITS) if quant.id == "fp4" else (MXFP4_BLOCK_SIZE, MXFP4_SCALE_BITS)
+        )
+        nbytes = math.ceil(n * FP4_BITS / 8) + math.ceil(n / block) * scale_bits // 8
+        return f"fp4-{quant.id}", nbytes
     if quant.id == "int4":
         groups = _rows(tensor) * math.ceil(tensor.row_size / INT4_GROUP_SIZE)
         nbytes = math.ceil(n * INT4_BITS / 8) + math.ceil(groups * (INT4_SCALE_BITS + INT4_ZERO_BITS) / 8)
@@ -853,7 +894,7 @@ def tensor_types(tensors: Sequence[Tensor], quant: Quant, model: Model) -> tuple
     """
     if quant.ggml_type is not None:
         return tuple(t.type_name for t in _ggml_types(tensors, quant, model))
-    return tuple(_other_type_and_bytes(t, quant)[0] for t in tensors)
+    return tuple(_other_type_and_bytes(t, quant, model.is_moe)[0] for t in tensors)
 
 
 def tensor_bytes(tensors: Sequence[Tensor], quant: Quant, model: Model) -> tuple[int, ...]:
@@ -861,7 +902,7 @@ def tensor_bytes(tensors: Sequence[Tensor], quant: Quant, model: Model) -> tuple
     if quant.ggml_type is not None:
         types = _ggml_types(tensors, quant, model)
         return tuple(ggml_tensor_bytes(g, t.shape) for g, t in zip(types, tensors, strict=True))
-    return tuple(_other_type_and_bytes(t, quant)[1] for t in tensors)
+    return tuple(_other_type_and_bytes(t, quant, model.is_moe)[1] for t in tensors)
 
 
 @functools.lru_cache(maxsize=4096)

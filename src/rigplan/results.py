@@ -98,6 +98,11 @@ class Estimate:
                 "engine_profile": s.engine_profile,
                 "calibrated_on_user_results": s.calibrated_on_user_results,
                 "range_widened_for": list(s.off_data),
+                "batch": s.batch,
+                "output_throughput_tokens_per_s": s.output_throughput_tokens_per_s,
+                "output_throughput_tokens_per_s_range": list(s.output_throughput_tokens_per_s_range)
+                if s.output_throughput_tokens_per_s_range
+                else None,
             },
             "power": p.to_dict(),
             "warnings": list(self.warnings),

@@ -217,74 +217,6 @@ def _held_out_from_profiles(folder: Path | None) -> tuple[dict[str, float], set[
 
 #: TensorRT-LLM's perf-overview rows: nvidia/*-FP8 ModelOpt checkpoints, which quantise the KV
 #: cache to FP8 too; trtllm-bench fills the KV pool, up to this many sequences [D].
-THROUGHPUT_MODELS = {
-    "Llama-3.3-70B-Instruct": "llama-3.3-70b",
-    "Llama-3.1-405B-Instruct": "llama-3.1-405b",
-    "Llama-3.1-8B-Instruct": "llama-3.1-8b",
-}
-THROUGHPUT_MAX_BATCH = 2048
-
-
-def throughput_results() -> list[RowResult]:
-    """TensorRT-LLM whole-system offline throughput (engine_benchmarks.csv), predicted as
-    batch × output / (prefill of the batch + output × decode step) at the largest batch the KV
-    pool holds.  Reported, not fitted: the tensorrt-llm profile is a prior."""
-    from ..estimate import estimate
-
-    out = []
-    for i, r in enumerate(dataset.throughput_rows()):
-        model = THROUGHPUT_MODELS.get(r["model"])
-        if model is None or "FP8" not in r["precision"]:
-            continue
-        n, prompt, output = int(r["gpu_count"]), int(r["input_len"]), int(r["output_len"])
-        rig = f"{n}x h100-sxm" if n > 1 else "h100-sxm"
-
-        def run(batch: int, model: str = model, rig: str = rig, prompt: int = prompt, output: int = output) -> Any:
-            return estimate(
-                model,
-                rig,
-                engine="tensorrt-llm",
-                quant="fp8",
-                kv_dtype="fp8",
-                prompt_tokens=prompt,
-                output_tokens=output,
-                batch=batch,
-            )
-
-        first = run(1)
-        batch = max(1, min(first.memory.max_concurrent_sequences or 1, THROUGHPUT_MAX_BATCH))
-        e = run(batch)
-        s = e.speed
-        if s.prefill_s is None or s.decode_step_s is None or s.decode_tokens_per_s_range is None:
-            continue
-        total = s.prefill_s + output * s.decode_step_s
-        pred = batch * output / total
-        lo, hi = (x / s.decode_tokens_per_s for x in s.decode_tokens_per_s_range) if s.decode_tokens_per_s else (1, 1)
-        weights = sum(d.weights_bytes for d in e.memory.devices) / n
-        bw = hardware.bandwidth_bytes_per_s(e.rig.gpus[0])
-        kv = e.memory.kv_bytes_per_token / n * (prompt + output / 2) * batch
-        roof = batch / ((weights + kv) / bw)
-        out.append(
-            RowResult(
-                ref=f"{dataset.ENGINES_FILE}:{i + 2}",
-                profile="tensorrt-llm",
-                gpu="h100-sxm",
-                gpu_count=n,
-                model=model,
-                quant="fp8",
-                kind="throughput",
-                tokens=output,
-                measured=float(r["value"]),
-                predicted=pred,
-                low=pred * lo,
-                high=pred * hi,
-                roofline=roof,
-                targeted=False,
-            )
-        )
-    return out
-
-
 def _profile_of(p: Prepared) -> str:
     if p.m.engine == "exllamav2":
         return "exllamav2"
@@ -381,9 +313,6 @@ def accuracy_report(*, refit: bool = False, log: Callable[[str], None] | None = 
 
     groups: list[Group] = []
     keyed: dict[tuple[str, str, str], list[RowResult]] = defaultdict(list)
-    for r in throughput_results():
-        results.append(r)
-        keyed[(r.profile, r.kind, "reported: whole-system throughput, prior")].append(r)
     for r in results:
         if r.kind == "throughput":
             continue

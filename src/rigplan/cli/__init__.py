@@ -30,7 +30,7 @@ app = typer.Typer(
 # Commands register themselves on ``app`` when their module is imported.
 from . import catalog_cmds, estimate_cmds  # noqa: E402,F401
 
-for _optional in ("plan_cmds", "device_cmds", "calibrate_cmds", "train_cmds", "serve_cmd"):
+for _optional in ("plan_cmds", "capacity_cmd", "device_cmds", "calibrate_cmds", "train_cmds", "serve_cmd"):
     try:
         __import__(f"{__name__}.{_optional}")
     except ModuleNotFoundError as exc:  # a command module that is not written yet

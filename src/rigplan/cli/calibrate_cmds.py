@@ -146,12 +146,14 @@ def accuracy(
 
     Leave-one-GPU-out cross-validation per engine and test kind: MAPE, how often the range holds
     the measurement, the same figures for a naive bandwidth roofline, and the worst rows; then
-    training tokens/s per GPU, leave-one-model-size-out.
+    training tokens/s per GPU, leave-one-model-size-out; then the serving model (vLLM, SGLang,
+    TensorRT-LLM), leave-one-source-out and leave-one-GPU-out.
 
     Example: rigplan accuracy --json
     """
     from ..calibration.accuracy import accuracy_report
     from ..calibration.breakdown import breakdown_dict, held_out_rows, text_breakdown
+    from ..calibration.serving_accuracy import format_serving_accuracy, serving_accuracy
     from ..training.fit import format_training_accuracy, training_accuracy
     from ..training.validate import format_framework_accuracy, framework_accuracy
 
@@ -159,8 +161,11 @@ def accuracy(
     training = training_accuracy(refit=refit)
     held = held_out_rows(report.profiles)
     frameworks = framework_accuracy(refit=refit)
+    serving = serving_accuracy()
     if json:
-        print_json({**report.to_dict(), "breakdown": breakdown_dict(held), "training": {**training, "frameworks": frameworks}})
+        training_dict = {**training, "frameworks": frameworks}
+        serving_list = [g.to_dict() for g in serving]
+        print_json({**report.to_dict(), "breakdown": breakdown_dict(held), "training": training_dict, "serving": serving_list})
         return
     rows = []
     for g in report.groups:
@@ -189,6 +194,7 @@ def accuracy(
     con.print(f"fits/OOM verdicts agree on {report.fits_agreement:.1%} of {report.fits_runs} runs")
     con.print(format_training_accuracy(training))
     con.print(format_framework_accuracy(frameworks))
+    con.print(format_serving_accuracy(serving))
     worst = [
         [
             r.ref,

@@ -51,6 +51,12 @@ def _estimate_kwargs(**kw: Any) -> dict[str, Any]:
     return kw
 
 
+def parse_batch(text: str) -> int | str:
+    """ "max" or a whole number (anything else is left for estimate() to refuse)."""
+    stripped = text.strip()
+    return int(stripped) if stripped.isdigit() else stripped
+
+
 def _speed_cell(value: float | None, rng: list[float] | None, unit: str = "tok/s") -> str:
     if value is None:
         return "—"
@@ -128,6 +134,12 @@ def _render_speed(d: dict[str, Any], s: dict[str, Any]) -> None:
         + f" · prefill {_speed_cell(s['prefill_tokens_per_s'], s['prefill_tokens_per_s_range'])}"
         + (f" · first token {s['ttft_s']:.2f} s" if s["ttft_s"] is not None else "")
     )
+    if s.get("output_throughput_tokens_per_s") is not None:
+        con.print(
+            f"serving {s['batch']} at once: "
+            f"{_speed_cell(s['output_throughput_tokens_per_s'], s['output_throughput_tokens_per_s_range'])} output"
+            " (prompts included, chunked prefill)"
+        )
     calibrated = "calibrated on your results" if s["calibrated_on_user_results"] else "catalogue estimate"
     con.print(f"speed profile: {s['engine_profile']} ({calibrated})")
 
@@ -146,7 +158,10 @@ def estimate_cmd(
     context: Annotated[
         int | None, typer.Option(help="Tokens of context per sequence (default prompt + output).")
     ] = None,
-    batch: Annotated[int, typer.Option(help="Sequences at once.")] = 1,
+    batch: Annotated[
+        str,
+        typer.Option(help="Sequences at once, or 'max': as many as the KV pool and max_num_seqs allow (vLLM-class)."),
+    ] = "1",
     prompt_tokens: Annotated[int, typer.Option(help="Prompt length (llama-bench pp N).")] = 512,
     output_tokens: Annotated[int, typer.Option(help="Generated tokens (llama-bench tg N).")] = 128,
     kv_dtype: Annotated[str | None, typer.Option(help="f16, bf16, fp8, q8_0 or q4_0.")] = None,
@@ -190,7 +205,7 @@ def estimate_cmd(
             quant=quant,
             engine=engine,
             context=context,
-            batch=batch,
+            batch=parse_batch(batch),
             prompt_tokens=prompt_tokens,
             output_tokens=output_tokens,
             kv_dtype=kv_dtype,

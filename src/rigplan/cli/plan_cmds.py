@@ -122,7 +122,7 @@ def plan_cmd(
     ] = None,
     users: Annotated[int, typer.Option(help="Users served at once, each with the full context.")] = 1,
     min_tokens_per_s: Annotated[
-        float | None, typer.Option("--min-tokens-per-s", help="Decode speed each user must get.")
+        float | None, typer.Option("--min-tokens-per-s", "--min-tok-s", help="Output speed each user must get.")
     ] = None,
     budget: Annotated[float | None, typer.Option(help="Whole-rig budget in USD (GPUs, platform, PSU).")] = None,
     max_watts: Annotated[float | None, typer.Option("--max-watts", help="Limit on the machine's rated draw.")] = None,

@@ -20,7 +20,8 @@ from ..memory.kv_cache import honors_window
 from ..quant import Quant
 from ..rig import Rig
 from ..units import GB
-from . import comm, hardware
+from . import comm, hardware, serving
+from .batch import ServingProfile
 from .decode import Step, Topology, average_step, step_time
 from .prefill import Prefill, prefill_time
 from .profile import EngineBehaviour, EngineProfile, SpeedParameters, Spread, UserCorrection
@@ -79,6 +80,10 @@ class SpeedEstimate:
     warnings: tuple[str, ...] = ()
     flash_attention: bool | None = None
     backend: str | None = None
+    batch: int = 1
+    #: Output tokens/s of all sequences, prompts included as the engine schedules them.
+    output_throughput_tokens_per_s: float | None = None
+    output_throughput_tokens_per_s_range: tuple[float, float] | None = None
 
 
 def with_settings(profile: EngineProfile, settings: SpeedSettings | None) -> EngineProfile:
@@ -249,6 +254,7 @@ def estimate_speed(
     profiles: Mapping[str, EngineProfile] | None = None,
     profile: EngineProfile | None = None,
     settings: SpeedSettings | None = None,
+    serving_profiles: Mapping[str, ServingProfile] | None = None,
 ) -> SpeedEstimate:
     """Decode and prefill speed of ``model`` on ``rig`` with ranges and the profile used.
 
@@ -265,7 +271,11 @@ def estimate_speed(
         profile: use exactly this profile (the calibration fit passes trial profiles).
         settings: engine build, backend and flash attention (None: the newest profile, the
             GPU vendor's backend and the build's defaults).
+        serving_profiles: batch-serving profiles by engine id; vLLM-class engines use them
+            (``rigplan.calibration.serving_load.load_serving_profiles()``).
     """
+    if serving_profiles and engine.family == VLLM and engine.id in serving_profiles and profile is None:
+        return _serving_estimate(serving_profiles[engine.id], model, quant, rig, memory, workload, link)
     speed_warnings: list[str] = []
     borrowed = False
     backend = settings.backend if settings else None
@@ -365,6 +375,52 @@ def estimate_speed(
     )
 
 
+def _serving_estimate(
+    profile: ServingProfile,
+    model: Model,
+    quant: Quant,
+    rig: Rig,
+    memory: MemoryEstimate,
+    workload: SpeedWorkload,
+    link: Link,
+) -> SpeedEstimate:
+    """A vLLM-class engine's speed from the batch-serving model (:mod:`.serving`)."""
+    work = forward_work(model, quant, memory.placement, honors_window(model, VLLM))
+    links = serving.link_models(rig, work, link.kind, link.lanes, link.p2p, profile.behaviour.custom_all_reduce)
+    s = serving.serving_speed(
+        profile,
+        model,
+        quant,
+        rig,
+        work,
+        links,
+        _kv_element_bytes(model, memory, workload),
+        batch=workload.batch,
+        prompt_tokens=workload.prompt_tokens,
+        output_tokens=workload.output_tokens,
+    )
+    throughput = s.decode_tokens_per_s * workload.batch if s.decode_tokens_per_s else None
+    derivations = dict(s.derivations)
+    if s.decode_step_s:
+        derivations["decode_throughput_tokens_per_s"] = f"batch {workload.batch} / step {_ms(s.decode_step_s)}"
+    return SpeedEstimate(
+        decode_tokens_per_s=_finite(s.decode_tokens_per_s),
+        decode_tokens_per_s_range=s.decode_range,
+        decode_throughput_tokens_per_s=_finite(throughput),
+        prefill_tokens_per_s=_finite(s.prefill_tokens_per_s),
+        prefill_tokens_per_s_range=s.prefill_range,
+        ttft_s=_finite(s.ttft_s),
+        engine_profile=s.label,
+        derivations=derivations,
+        decode_step_s=s.decode_step_s,
+        prefill_s=s.prefill_s,
+        off_data=s.reasons,
+        batch=workload.batch,
+        output_throughput_tokens_per_s=_finite(s.output_throughput_tokens_per_s),
+        output_throughput_tokens_per_s_range=s.output_throughput_range,
+    )
+
+
 def _finite(x: float | None) -> float | None:
     return x if x is not None and math.isfinite(x) else None
 
@@ -382,6 +438,7 @@ __all__ = [
     "EngineBehaviour",
     "EngineProfile",
     "Link",
+    "ServingProfile",
     "SpeedEstimate",
     "SpeedParameters",
     "SpeedSettings",

@@ -531,7 +531,25 @@ def build_api(inputs: Inputs) -> APIRouter:
         )
         return {"gpus": [catalog_views.gpu_dict(v) for v in rows]}
 
+    def capacity(req: schemas.CapacityRequest) -> dict[str, Any]:
+        """Users the rig serves at once, each at `min_tok_s` or faster, with a range and what
+        limits it (`rigplan capacity --json`)."""
+        from ..capacity import capacity as run
+
+        return run(
+            inputs.model(req.model),
+            inputs.rig(req.rig),
+            users=req.users,
+            context=req.context,
+            min_tokens_per_s=req.min_tok_s,
+            engine=req.engine,
+            quant=req.quant,
+            output_tokens=req.output_tokens,
+            kv_dtype=req.kv_dtype,
+        ).to_dict()
+
     both("/estimate", schemas.EstimateRequest, estimate, summary="Estimate one model on one rig", tags=["estimate"])
+    both("/capacity", schemas.CapacityRequest, capacity, summary="Users a rig serves at a speed", tags=["estimate"])
     both("/compare", schemas.CompareRequest, compare, summary="Compare rigs for one model", tags=["estimate"])
     both("/scaling", schemas.ScalingRequest, scaling, summary="Speed and fit against GPU count", tags=["estimate"])
     both("/vram", schemas.VramRequest, vram, summary="Memory table per quant and context", tags=["estimate"])

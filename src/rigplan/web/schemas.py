@@ -96,7 +96,9 @@ class Workload(Request):
     quant: ShortId | None = Field(None, description=QUANT_HELP, examples=["4bit"])
     engine: ShortId = Field("llama.cpp", description=ENGINE_HELP)
     context: Context | None = Field(None, description="Tokens of context per sequence (default prompt + output).")
-    batch: int = Field(1, ge=1, le=MAX_BATCH, description="Sequences at once.")
+    batch: Annotated[int, Field(ge=1, le=MAX_BATCH)] | Literal["max"] = Field(
+        1, description="Sequences at once, or 'max' (vLLM-class: what the KV pool and max_num_seqs allow)."
+    )
     prompt_tokens: Tokens = Field(512, description="Prompt length (llama-bench pp N).")
     output_tokens: Tokens = Field(128, description="Generated tokens (llama-bench tg N).")
 
@@ -118,6 +120,22 @@ class EstimateRequest(Workload):
     host_memory_bandwidth_gb_per_s: float | None = Field(None, ge=1, le=MAX_BANDWIDTH_GB_PER_S, allow_inf_nan=False)
     network: Network | None = Field(None, description="Between nodes (multi-node rigs).")
     force: bool = Field(False, description="Allow a context beyond the model's maximum.")
+
+
+class CapacityRequest(Request):
+    """Users one rig serves at once at a per-user speed (`rigplan capacity`)."""
+
+    model: Name = Field(description=MODEL_HELP, examples=["llama-3.3-70b"])
+    rig: Name = Field(description=RIG_HELP, examples=["8x h100-sxm"])
+    engine: ShortId = Field("vllm", description="vllm, sglang or tensorrt-llm.")
+    quant: ShortId | None = Field(None, description=QUANT_HELP)
+    users: int = Field(1, ge=1, le=MAX_BATCH, description="Users to serve at once.")
+    context: Context = Field(8192, description="Tokens of context per user (prompt + generated).")
+    min_tok_s: float = Field(20.0, ge=0, le=10_000, allow_inf_nan=False, description="Output tok/s each user needs.")
+    output_tokens: Annotated[int, Field(ge=1, le=MAX_TOKENS)] | None = Field(
+        None, description="Generated tokens per request (default 512)."
+    )
+    kv_dtype: KvDtype | None = None
 
 
 class CompareRequest(Workload):

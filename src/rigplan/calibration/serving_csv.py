@@ -1,0 +1,91 @@
+"""Rows of ``measurements/serving.csv`` (published vLLM / SGLang / TensorRT-LLM serving figures)
+as :class:`~rigplan.calibration.serving_data.ServingRow`; rows the model cannot take (a GPU or
+model not in the catalogue, a metric it does not predict, an unknown concurrency, a p99) are
+skipped, never guessed."""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING
+
+from ..catalog import load_catalog
+
+if TYPE_CHECKING:
+    from .serving_data import ServingRow
+
+ENGINES = frozenset({"vllm", "sglang", "tensorrt-llm"})
+QUANTS = {"fp8": "fp8", "bf16": "bf16", "f16": "f16", "fp4": "fp4", "mxfp4": "mxfp4", "int4-awq": "int4"}
+#: Metrics the batch model predicts: output tok/s of all requests; per-user decode (1 / TPOT).
+MS_PER_S = 1000.0
+STATS = frozenset({"mean", "median"})
+#: Speculative decoding (MTP, EAGLE, draft models) emits several tokens per step: not the batch
+#: model's one token per step, so such rows are left out.
+SPECULATIVE = re.compile(r"\bmtp\b|specul|eagle|draft", re.IGNORECASE)
+#: Models published under another name with the same architecture (config.json): DeepSeek-R1
+#: is DeepSeek-V3's network post-trained (deepseek-ai/DeepSeek-R1 config.json = V3's).
+SAME_ARCHITECTURE = {"deepseek-r1": "deepseek-v3"}
+
+
+def _int(text: str) -> int | None:
+    return int(text) if text.strip().isdigit() else None
+
+
+def serving_csv_rows(records: list[dict[str, str]], name: str) -> list[ServingRow]:
+    """The predictable rows of serving.csv."""
+    from .serving_data import DECODE, THROUGHPUT, ServingRow
+
+    catalog = load_catalog()
+    out: list[ServingRow] = []
+    seen: set[tuple[object, ...]] = set()
+    for i, r in enumerate(records):
+        metric, value = r["metric"], r["value"]
+        if r["engine"] not in ENGINES or r["stat"] not in STATS or r["gpu"] not in catalog.gpus:
+            continue
+        if SPECULATIVE.search(r["flags"]) or SPECULATIVE.search(r["notes"]):
+            continue
+        model = r["model"] if r["model"] in catalog.models else SAME_ARCHITECTURE.get(r["model"], "")
+        if model not in catalog.models or r["quant"] not in QUANTS:
+            continue
+        n, tp, pp = _int(r["n_gpus"]), _int(r["tp"]) or 1, _int(r["pp"]) or 1
+        prompt, output = _int(r["input_len"]), _int(r["output_len"])
+        conc = r["concurrency"].strip()
+        concurrency: int | str | None = "max" if conc == "max" else _int(conc)
+        if n is None or tp * pp != n or prompt is None or not output or concurrency in (None, 0):
+            continue
+        try:
+            number = float(value)
+        except ValueError:
+            continue
+        if metric == "output_tok_s":
+            kind, measured = THROUGHPUT, number
+        elif metric == "tpot_ms" and number > 0:
+            kind, measured = DECODE, MS_PER_S / number
+        elif metric == "per_user_tok_s":
+            kind, measured = DECODE, number
+        else:
+            continue
+        assert concurrency is not None
+        key = (r["source_id"], r["gpu"], n, model, r["quant"], concurrency, prompt, output, kind, r["engine_version"])
+        if key in seen:  # one figure printed twice (TPOT and tok/s per user)
+            continue
+        seen.add(key)
+        out.append(
+            ServingRow(
+                ref=f"{name}:{i + 2}",
+                source_key=r["source_id"],
+                engine=r["engine"],
+                engine_version=r["engine_version"],
+                gpu=r["gpu"],
+                gpu_count=n,
+                model=model,
+                quant=QUANTS[r["quant"]],
+                kv_dtype=r["kv_dtype"] or None,
+                metric=kind,
+                concurrency=concurrency,
+                prompt_tokens=prompt,
+                output_tokens=output,
+                measured=measured,
+                pipeline_parallel=pp,
+            )
+        )
+    return out

@@ -1,0 +1,213 @@
+"""``rigplan.capacity``: how many users one rig serves at a per-user speed, with a range.
+
+Each user holds ``context`` tokens (a prompt of ``context - output_tokens`` and
+``output_tokens`` generated).  A batch of ``B`` users is served when the engine's KV pool holds
+``B`` such sequences, ``B`` is within the engine's default ``max_num_seqs``, and each user gets
+at least ``min_tokens_per_s``: the server's output throughput at concurrency ``B`` (prompts
+included, as chunked prefill schedules them) divided by ``B`` — the steady-state streaming speed.
+Speed falls as ``B`` grows, so the largest such ``B`` is found by bisection; the range repeats it
+with the low and high ends of the throughput range.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from .calibration.serving_load import load_serving_profiles
+from .catalog.records import Catalog, Model
+from .engines import VLLM, get_engine
+from .errors import InvalidValueError, UnsupportedError
+from .estimate import estimate
+from .results import Estimate
+from .rig import Rig
+
+#: Generated tokens per request when the caller does not say: a long chat answer [D].
+DEFAULT_OUTPUT_TOKENS = 512
+#: Limits on what a capacity question may ask (a guard for the web API, not a model limit).
+MAX_USERS = 100_000
+MAX_MIN_TOKENS_PER_S = 10_000.0
+
+
+@dataclass(frozen=True, slots=True)
+class Capacity:
+    """Users one rig serves at a per-user speed, and why not more."""
+
+    model: str
+    rig: str
+    engine: str
+    quant: str
+    context: int
+    output_tokens: int
+    min_tokens_per_s: float
+    users_asked: int
+    users_served: int
+    users_served_range: tuple[int, int]
+    limited_by: str  # "speed" | "kv cache" | "max_num_seqs" | "does not fit"
+    kv_pool_sequences: int
+    max_num_seqs: int
+    per_user_tokens_per_s: float | None  # at the users asked (or at 1 when that does not fit)
+    per_user_tokens_per_s_range: tuple[float, float] | None
+    output_throughput_tokens_per_s: float | None  # at users_served
+    engine_profile: str
+
+    @property
+    def meets(self) -> bool:
+        return self.users_served >= self.users_asked
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "model": self.model,
+            "rig": self.rig,
+            "engine": self.engine,
+            "quant": self.quant,
+            "context": self.context,
+            "output_tokens": self.output_tokens,
+            "min_tokens_per_s": self.min_tokens_per_s,
+            "users_asked": self.users_asked,
+            "users_served": self.users_served,
+            "users_served_range": list(self.users_served_range),
+            "meets": self.meets,
+            "limited_by": self.limited_by,
+            "kv_pool_sequences": self.kv_pool_sequences,
+            "max_num_seqs": self.max_num_seqs,
+            "per_user_tokens_per_s": self.per_user_tokens_per_s,
+            "per_user_tokens_per_s_range": list(self.per_user_tokens_per_s_range)
+            if self.per_user_tokens_per_s_range
+            else None,
+            "output_throughput_tokens_per_s": self.output_throughput_tokens_per_s,
+            "engine_profile": self.engine_profile,
+        }
+
+
+def check_number(name: str, value: Any, *, minimum: float, integer: bool = False) -> None:
+    """Refuse a value that is not a (whole, finite) number of at least ``minimum``."""
+    kinds = (int,) if integer else (int, float)
+    if isinstance(value, bool) or not isinstance(value, kinds) or not math.isfinite(value) or value < minimum:
+        what = "a whole number" if integer else "a number"
+        raise InvalidValueError(name, f"must be {what} ≥ {minimum:g}, got {value!r}")
+
+
+def per_user_speed(e: Estimate) -> tuple[float | None, tuple[float, float] | None]:
+    """Steady-state output tok/s each of the batch's users gets (and its range)."""
+    s, b = e.speed, max(e.speed.batch, 1)
+    if s.output_throughput_tokens_per_s is None:
+        return s.decode_tokens_per_s, s.decode_tokens_per_s_range
+    rng = s.output_throughput_tokens_per_s_range
+    return s.output_throughput_tokens_per_s / b, (rng[0] / b, rng[1] / b) if rng else None
+
+
+def _largest(ok: Callable[[int], bool], high: int) -> int:
+    """The largest n in [0, high] with ok(n), for ok true up to some point and false after."""
+    low = 0
+    while low < high:
+        mid = (low + high + 1) // 2
+        if ok(mid):
+            low = mid
+        else:
+            high = mid - 1
+    return low
+
+
+def capacity(
+    model: str | Mapping[str, Any] | Model,
+    rig: str | Rig,
+    *,
+    users: int,
+    context: int,
+    min_tokens_per_s: float,
+    engine: str = "vllm",
+    quant: str | None = None,
+    output_tokens: int | None = None,
+    kv_dtype: str | None = None,
+    catalog: Catalog | None = None,
+) -> Capacity:
+    """How many users ``rig`` serves with ``context`` tokens each at ``min_tokens_per_s`` each.
+
+    >>> c = capacity("llama-3.1-8b", "h100-sxm", users=32, context=8192, min_tokens_per_s=20)
+    >>> c.meets, c.limited_by in ("speed", "kv cache", "max_num_seqs")
+    (True, True)
+
+    Raises:
+        InvalidValueError: users, context or speed out of range.
+        UnsupportedError: an engine without a KV pool (capacity is a vLLM-class question).
+    """
+    check_number("users", users, minimum=1, integer=True)
+    check_number("context", context, minimum=2, integer=True)
+    check_number("min_tokens_per_s", min_tokens_per_s, minimum=0)
+    if users > MAX_USERS or min_tokens_per_s > MAX_MIN_TOKENS_PER_S:
+        raise InvalidValueError("users", f"at most {MAX_USERS:,} users and {MAX_MIN_TOKENS_PER_S:,.0f} tok/s")
+    eng = get_engine(engine)
+    if eng.family != VLLM or eng.id not in load_serving_profiles():
+        raise UnsupportedError(f"capacity needs a serving engine (vllm, sglang, tensorrt-llm), not {eng.name}")
+    out = DEFAULT_OUTPUT_TOKENS if output_tokens is None else output_tokens
+    check_number("output_tokens", out, minimum=1, integer=True)
+    out = min(out, context - 1)
+    prompt = context - out
+
+    def run(batch: int) -> Estimate:
+        return estimate(
+            model,
+            rig,
+            engine=eng.id,
+            quant=quant,
+            kv_dtype=kv_dtype,
+            prompt_tokens=prompt,
+            output_tokens=out,
+            batch=batch,
+            catalog=catalog,
+        )
+
+    first = run(1)
+    pool = first.memory.max_concurrent_sequences or 0
+    seqs = min(load_serving_profiles()[eng.id].behaviour.max_num_seqs(g) for g in first.rig.gpus)
+    high = min(pool, seqs)
+    cache: dict[int, Estimate] = {1: first}
+
+    def at(batch: int) -> Estimate:
+        if batch not in cache:
+            cache[batch] = run(batch)
+        return cache[batch]
+
+    def meets(index: int) -> Callable[[int], bool]:
+        def ok(b: int) -> bool:
+            if b == 0:
+                return True
+            speed, rng = per_user_speed(at(b))
+            value = speed if index < 0 else (rng[index] if rng else speed)
+            return value is not None and value >= min_tokens_per_s
+
+        return ok
+
+    if not all(d.fits for d in first.memory.devices) or high < 1:
+        served, low_served, high_served, why = 0, 0, 0, "does not fit"
+    else:
+        served = _largest(meets(-1), high)
+        low_served, high_served = (
+            _largest(meets(0), served),
+            served + _largest(lambda extra: meets(1)(served + extra), high - served),
+        )
+        why = "speed" if served < high else ("kv cache" if pool <= seqs else "max_num_seqs")
+    asked = at(min(users, high)) if high >= 1 else first
+    speed, rng = per_user_speed(asked)
+    return Capacity(
+        model=first.model.id,
+        rig=first.rig.describe(),
+        engine=eng.id,
+        quant=first.quant.id,
+        context=context,
+        output_tokens=out,
+        min_tokens_per_s=float(min_tokens_per_s),
+        users_asked=users,
+        users_served=served,
+        users_served_range=(low_served, high_served),
+        limited_by=why,
+        kv_pool_sequences=pool,
+        max_num_seqs=seqs,
+        per_user_tokens_per_s=speed,
+        per_user_tokens_per_s_range=rng,
+        output_throughput_tokens_per_s=at(served).speed.output_throughput_tokens_per_s if served else None,
+        engine_profile=first.speed.engine_profile,
+    )

@@ -1,0 +1,84 @@
+"""``rigplan capacity``: users one rig serves at a per-user speed."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+
+from ..units import format_rate
+from . import app
+from .estimate_cmds import EngineOpt, JsonOpt, ModelArg, QuantOpt
+from .output import console, print_json
+
+
+def render_capacity(d: dict[str, Any]) -> None:
+    con = console()
+    lo, hi = d["users_served_range"]
+    verdict = "meets" if d["meets"] else "does NOT meet"
+    con.print(
+        f"{d['model']} · {d['quant']} · {d['engine']} · {d['rig']} · context {d['context']:,}"
+        f" ({d['output_tokens']:,} generated) · at least {format_rate(d['min_tokens_per_s'])} per user"
+    )
+    if d["limited_by"] == "does not fit":
+        con.print(f"does not fit: the weights leave no KV pool for one sequence of {d['context']:,} tokens")
+        con.print(f"speed profile: {d['engine_profile']}")
+        return
+    con.print(
+        f"serves {d['users_served']} users at once (range {lo}–{hi}); limited by {d['limited_by']}"
+        f" — {verdict} the {d['users_asked']} asked"
+    )
+    if d["per_user_tokens_per_s"] is not None:
+        rng = d["per_user_tokens_per_s_range"]
+        extra = f" ({format_rate(rng[0], '').strip()}–{format_rate(rng[1], '').strip()})" if rng else ""
+        asked = min(d["users_asked"], max(d["kv_pool_sequences"], 1))
+        con.print(f"at {asked} users: {format_rate(d['per_user_tokens_per_s'])}{extra} each")
+    con.print(
+        f"KV pool holds {d['kv_pool_sequences']:,} sequences of {d['context']:,}; engine default max_num_seqs"
+        f" {d['max_num_seqs']:,}"
+    )
+    if d["output_throughput_tokens_per_s"]:
+        con.print(f"output at {d['users_served']} users: {format_rate(d['output_throughput_tokens_per_s'])}")
+    con.print(f"speed profile: {d['engine_profile']}")
+
+
+@app.command("capacity")
+def capacity_cmd(
+    model: ModelArg,
+    rig: Annotated[str, typer.Option(help="Rig: '8x h100-sxm', '4x l40s', '2 nodes x 8x h100-sxm'.")],
+    users: Annotated[int, typer.Option(help="Users to serve at once.")] = 1,
+    context: Annotated[int, typer.Option(help="Tokens of context per user (prompt + generated).")] = 8192,
+    min_tok_s: Annotated[float, typer.Option("--min-tok-s", help="Output tok/s each user must get.")] = 20.0,
+    engine: EngineOpt = "vllm",
+    quant: QuantOpt = None,
+    output_tokens: Annotated[
+        int | None, typer.Option(help="Generated tokens per request (default 512; the rest is prompt).")
+    ] = None,
+    kv_dtype: Annotated[str | None, typer.Option(help="bf16, f16 or fp8.")] = None,
+    json: JsonOpt = False,
+) -> None:
+    """How many users a rig serves at once, each at a minimum speed, with a range.
+
+    Exit status: 0 when it serves the users asked, 1 when it does not, 2 on bad input.
+
+    Example: rigplan capacity llama-3.3-70b --rig '8x h100-sxm' --engine vllm --users 32 --context 8192 --min-tok-s 20
+    """
+    from .. import capacity
+
+    c = capacity(
+        model,
+        rig,
+        users=users,
+        context=context,
+        min_tokens_per_s=min_tok_s,
+        engine=engine,
+        quant=quant,
+        output_tokens=output_tokens,
+        kv_dtype=kv_dtype,
+    )
+    d = c.to_dict()
+    if json:
+        print_json(d)
+    else:
+        render_capacity(d)
+    raise typer.Exit(0 if c.meets else 1)

@@ -1,0 +1,64 @@
+"""docs/accuracy.md holds the serving accuracy table; the shipped serving profiles hold up.
+
+Regenerate after refitting: RIGPLAN_UPDATE_DOCS=1 python -m pytest tests/calibration/test_serving_accuracy.py
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import pytest
+
+from rigplan.calibration.serving_accuracy import markdown_serving_accuracy, serving_accuracy
+from rigplan.calibration.serving_load import load_serving_profiles, serving_rows
+from rigplan.estimate import estimate
+
+DOC = Path(__file__).resolve().parents[2] / "docs" / "accuracy.md"
+BLOCK = re.compile(r"(<!-- generated serving: [^\n]*-->\n)(.*?)(<!-- end generated serving -->)", re.DOTALL)
+
+
+def test_accuracy_doc_serving_table_matches():
+    text = DOC.read_text(encoding="utf-8")
+    match = BLOCK.search(text)
+    assert match, "docs/accuracy.md lost its serving block markers"
+    fresh = markdown_serving_accuracy(serving_accuracy()) + "\n"
+    if os.environ.get("RIGPLAN_UPDATE_DOCS"):
+        text = text[: match.start(2)] + fresh + text[match.end(2) :]
+        DOC.write_text(text, encoding="utf-8")
+        match = BLOCK.search(text)
+        assert match
+    assert match.group(2) == fresh, "docs/accuracy.md is stale: regenerate it (see this file's docstring)"
+
+
+def test_every_serving_engine_has_a_profile_and_sourced_rows():
+    profiles = load_serving_profiles()
+    assert {"vllm", "sglang", "tensorrt-llm"} <= set(profiles)
+    for engine in ("vllm", "sglang", "tensorrt-llm"):
+        rows = serving_rows(engine)
+        assert rows, engine
+        assert all(r["source"] and r["ref"].startswith("serving.csv:") for r in rows)
+
+
+def test_max_throughput_on_unseen_gpus_is_reported_not_hidden():
+    groups = {(g.engine, g.test, g.scope): g for g in serving_accuracy()}
+    g = groups[("tensorrt-llm", "max throughput", "leave-one-GPU-out")]
+    assert g.rows >= 100 and len(g.gpus) >= 4
+    assert g.mape < 0.35  # issue 13 aims at 0.25; docs/accuracy.md reports the figure
+    assert g.coverage >= 0.8
+
+
+# Published single-user decode, each inside the estimate's range (tolerance: the range itself).
+@pytest.mark.parametrize(
+    ("model", "rig", "engine", "quant", "prompt", "output", "measured", "source"),
+    [
+        ("deepseek-v3", "8x h100-sxm", "vllm", "int4", 128, 128, 62.1, "tenstorrent/tt-inference-server#356"),
+        ("deepseek-v3", "8x h200-sxm", "vllm", "fp8", 8000, 1000, 63.1, "vLLM recipes: DeepSeek-V3/R1"),
+        ("qwen2.5-72b", "2x h100-sxm", "vllm", "bf16", 128, 128, 32.4, "tenstorrent/tt-inference-server#143"),
+    ],
+)
+def test_single_user_decode_inside_range(model, rig, engine, quant, prompt, output, measured, source):
+    s = estimate(model, rig, engine=engine, quant=quant, prompt_tokens=prompt, output_tokens=output).speed
+    low, high = s.decode_tokens_per_s_range
+    assert low <= measured <= high, f"{source}: {measured} outside {low:.1f}–{high:.1f}"
