@@ -57,7 +57,7 @@ def test_cli_capacity(capsys):
 
 def test_cli_capacity_json(capsys):
     with pytest.raises(SystemExit) as exit_info:
-        main(["capacity", "llama-3.1-8b", "--rig", "h100-sxm", "--users", "100000", "--json"])
+        main(["capacity", "llama-3.1-8b", "--rig", "h100-sxm", "--users", "4096", "--json"])
     assert exit_info.value.code == 1
     d = json.loads(capsys.readouterr().out)
     assert d["meets"] is False and d["users_served"] > 0

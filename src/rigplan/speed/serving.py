@@ -105,7 +105,7 @@ def serving_speed(
 
     reasons = off_data(profile, rig, model, quant)
     uncalibrated = any(r.startswith("hardware") for r in reasons)
-    widen = widening(reasons, UNCALIBRATED_WIDENING, uncalibrated)
+    widen = widening(reasons, UNCALIBRATED_WIDENING if uncalibrated else 1.0)
     label = profile.label()
     derivations: dict[str, str] = {}
     decode_tps = decode_range = step_s = throughput = throughput_range = None
