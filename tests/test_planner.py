@@ -21,6 +21,7 @@ from rigplan.edge import load_user_prices, user_config_path
 from rigplan.errors import DataFileError, UnknownEngineError
 from rigplan.planner import QUANT_LADDERS, parse_price_overrides
 from rigplan.planning import plan_rigs
+from rigplan.present import avoid_text, plan_dict, why_text
 
 FOUR_BIT = {"q4_k_m", "int4", "exl2-4.0"}
 
@@ -67,7 +68,7 @@ def test_llama_2_70b_4bit_gives_fitting_priced_rigs_with_psu_and_circuits():
     assert all(c is not None for c in costs) and costs == sorted(costs)
     for r in p.recommendations:
         assert r.estimate.fits and r.quant.id in FOUR_BIT
-        assert r.why and r.why[0].startswith(("Cheapest", "2nd", "3rd", "4th", "5th"))
+        assert r.why and why_text(r.why[0]).startswith(("Cheapest", "2nd", "3rd", "4th", "5th"))
         if r.platform is not None:
             assert r.power.psu_watts >= r.power.system_watts
             assert r.power.circuits["120v15a"].capacity_watts == 1440
@@ -79,11 +80,11 @@ def test_two_3090s_on_a_desktop_is_among_the_picks(catalog):
     assert r.platform.platform.id == "am5-desktop" and r.platform.lanes_per_gpu == 8
     assert r.cost_usd == pytest.approx(sum(c.usd for c in r.cost_items))
     assert {c.kind for c in r.cost_items} == {"used", "platform", "psu"}
-    assert any("warranty" in a for a in r.avoid_if)  # the 3090 is priced used
+    assert any("warranty" in avoid_text(a) for a in r.avoid_if)  # the 3090 is priced used
 
 
 def test_to_dict_is_the_issue_json_and_strict_json():
-    d = plan(quant="4bit").to_dict()
+    d = plan_dict(plan(quant="4bit"))
     text = json.dumps(d, allow_nan=False)  # no NaN from unknown platform prices
     assert json.loads(text)["recommendations"]
     rec = d["recommendations"][0]
@@ -175,7 +176,7 @@ def test_passive_cards_only_in_servers():
     p = plan(quant="4bit", gpu_class="datacenter")
     assert all(r.platform.platform_class == "server" for r in p.recommendations)
     assert all(
-        any("passively cooled" in a for a in r.avoid_if)
+        any("passively cooled" in avoid_text(a) for a in r.avoid_if)
         for r in p.recommendations
         if any(g.cooling == "passive" for g in r.rig.gpus)
     )
@@ -295,7 +296,7 @@ def test_kwh_price_gives_electricity_per_million_tokens():
     r = plan(quant="4bit", kwh_price=0.30, engine="llama.cpp").recommendations[0]
     hours = 1e6 / r.throughput_tokens_per_s / 3600
     assert r.energy_usd_per_million_tokens == pytest.approx(r.power.workload_wall_watts / 1000 * hours * 0.30)
-    assert any("per million tokens" in w for w in r.why)
+    assert any("per million tokens" in why_text(w) for w in r.why)
 
 
 # --- enumeration rules -------------------------------------------------------------------------

@@ -24,7 +24,7 @@ from .catalog.load import build_record
 from .catalog.records import Catalog, Model
 from .core import Context
 from .errors import DataFileError, InvalidValueError
-from .planner import check_prices
+from .planner.costing import check_prices
 from .requests import INFERENCE_OPTIONS, InferenceRequest, TrainingRequest
 from .rig import Rig, parse_rig, resolve_model
 

@@ -14,6 +14,7 @@ from .catalog import load_catalog
 from .catalog.records import Catalog, Model
 from .core import evaluate
 from .edge import inference_request, load_context
+from .requests import INFERENCE_OPTIONS
 from .results import Estimate
 from .rig import Rig
 
@@ -62,33 +63,9 @@ def estimate(
     Raises:
         RigplanError: unknown names (with suggestions), impossible values, unsupported layouts.
     """
+    options = {name: value for name, value in locals().items() if name in INFERENCE_OPTIONS}
     catalog = catalog or load_catalog()
-    request = inference_request(
-        model,
-        rig,
-        network=network,
-        catalog=catalog,
-        quant=quant,
-        engine=engine,
-        context=context,
-        batch=batch,
-        prompt_tokens=prompt_tokens,
-        output_tokens=output_tokens,
-        kv_dtype=kv_dtype,
-        split=split,
-        tensor_parallel=tensor_parallel,
-        pipeline_parallel=pipeline_parallel,
-        gpu_layers=gpu_layers,
-        link=link,
-        lanes=lanes,
-        host_ram_gb=host_ram_gb,
-        host_memory_bandwidth_gb_per_s=host_memory_bandwidth_gb_per_s,
-        engine_version=engine_version,
-        backend=backend,
-        flash_attention=flash_attention,
-        use_user_calibration=use_user_calibration,
-        force=force,
-    )
+    request = inference_request(model, rig, network=network, catalog=catalog, **options)
     return evaluate(request, load_context(catalog, use_user_calibration=use_user_calibration))
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 
 import pytest
 
@@ -86,12 +85,6 @@ def test_gpu_filter_and_class():
 def test_bad_plan_inputs(kwargs, match):
     with pytest.raises(InvalidValueError, match=match):
         plan_training("llama-3-8b", **kwargs)
-
-
-def test_plan_is_fast():
-    start = time.perf_counter()
-    plan_training("llama-3-70b", task="pretrain", tokens=1e12)
-    assert time.perf_counter() - start < 3.0  # typically ~0.2 s; slack for loaded CI machines
 
 
 def test_render_columns():

@@ -4,7 +4,6 @@ request limits, and no client input reaching the filesystem or network by defaul
 from __future__ import annotations
 
 import json
-import sys
 
 import pytest
 from fastapi.testclient import TestClient
@@ -286,12 +285,12 @@ def test_foreign_host_header_is_refused(client):
 
 
 def test_a_bug_is_a_logged_500_without_details(monkeypatch, caplog):
-    core = sys.modules["rigplan.estimate"]  # the module, not the function of the same name
+    import rigplan
 
     def broken(*args, **kwargs):
         raise ZeroDivisionError("boom")
 
-    monkeypatch.setattr(core, "estimate", broken)
+    monkeypatch.setattr(rigplan, "estimate", broken)  # the web app calls the public API
     c = TestClient(create_app(), base_url="http://127.0.0.1", raise_server_exceptions=False)
     r = c.get("/api/estimate", params={"model": "llama-3-8b", "rig": "rtx-4090"})
     assert r.status_code == 500
@@ -392,15 +391,17 @@ needs_training = pytest.mark.skipif(
 @needs_plan
 def test_plan_matches_the_python_api(client):
     from rigplan.planning import plan_rigs
+    from rigplan.present import plan_dict
 
     params = {"model": "llama-2-70b", "quant": "4bit", "budget": 4000, "circuit": "120v15a", "top": 3}
     r = client.get("/api/plan", params=params)
     assert r.status_code == 200, r.text
     got = r.json()
-    want = plan_rigs("llama-2-70b", quant="4bit", budget_usd=4000, circuit="120v15a", top=3).to_dict()
+    want = plan_dict(plan_rigs("llama-2-70b", quant="4bit", budget_usd=4000, circuit="120v15a", top=3))
     got.pop("elapsed_s"), want.pop("elapsed_s")
     assert got == json.loads(json.dumps(want))
     assert got["recommendations"] and all(x["cost_usd"] <= 4000 for x in got["recommendations"])
+    assert all(x["why"][0].startswith(("Cheapest", "2nd", "3rd")) for x in got["recommendations"])
 
 
 @needs_plan

@@ -11,7 +11,7 @@ import warnings
 
 import typer
 
-from ..errors import RigplanError
+from .. import RigplanError
 
 app = typer.Typer(
     name="rigplan",

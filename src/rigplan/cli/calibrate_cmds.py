@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from ..errors import InvalidValueError
+from .. import InvalidValueError
 from . import app
 from .output import console, print_json, table
 
@@ -52,24 +52,25 @@ def calibrate(
 
     Example: rigplan calibrate bench.json --gpu '2x rtx-3090'
     """
-    from ..calibration import user
+    from .. import calibrate as calibrate_files
+    from .. import calibration_store_path, reset_calibration, show_calibration
 
     if show or reset:
         if files:
             raise InvalidValueError("files", "--show and --reset take no files")
         if reset:
-            removed = user.reset()
+            removed = reset_calibration()
             if json:
-                print_json({"reset": removed, "store": str(user.store_path())})
+                print_json({"reset": removed, "store": str(calibration_store_path())})
             else:
                 console().print("stored calibration deleted" if removed else "no stored calibration")
             return
-        entries = user.show()
+        entries = show_calibration()
         if json:
-            print_json({"store": str(user.store_path()), "entries": entries})
+            print_json({"store": str(calibration_store_path()), "entries": entries})
             return
         if not entries:
-            console().print(f"no stored calibration ({user.store_path()})")
+            console().print(f"no stored calibration ({calibration_store_path()})")
             return
         rows = [
             [
@@ -84,7 +85,7 @@ def calibrate(
         ]
         console().print(
             table(
-                f"your calibration ({user.store_path()})",
+                f"your calibration ({calibration_store_path()})",
                 ["engine", "GPUs", "decode", "prefill", "rows", "fitted"],
                 rows,
                 right={2, 3, 4},
@@ -93,7 +94,7 @@ def calibrate(
         return
     if not files:
         raise InvalidValueError("files", "give one or more benchmark files (or --show / --reset)")
-    results = user.calibrate(files, engine=engine, gpu=gpu, model=model)
+    results = calibrate_files(files, engine=engine, gpu=gpu, model=model)
     if json:
         print_json({"results": [r.to_dict() for r in results]})
         return
@@ -143,8 +144,7 @@ def accuracy(
 
     Example: rigplan accuracy --json
     """
-    from ..calibration.accuracy import accuracy_report
-    from ..training.fit import format_training_accuracy, training_accuracy
+    from .. import accuracy_report, format_training_accuracy, training_accuracy
 
     report = accuracy_report(refit=refit)
     training = training_accuracy(refit=refit)

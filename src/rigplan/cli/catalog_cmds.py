@@ -7,8 +7,7 @@ from typing import Annotated
 
 import typer
 
-from ..catalog import query as catalog_views
-from ..units import format_usd
+from .. import format_usd, gpu_dict, list_gpus, list_models, list_quants, model_dict
 from . import app
 from .output import console, print_json, table
 
@@ -32,11 +31,11 @@ def gpus(
 
     Example: rigplan gpus --min-memory 48 --sort bandwidth
     """
-    rows = catalog_views.list_gpus(
+    rows = list_gpus(
         min_memory_gb=min_memory, nvlink=nvlink, vendor=vendor, gpu_class=gpu_class, sort=sort
     )
     if json:
-        print_json({"gpus": [catalog_views.gpu_dict(v) for v in rows]})
+        print_json({"gpus": [gpu_dict(v) for v in rows]})
         return
     out = []
     for v in rows:
@@ -73,9 +72,9 @@ def models(json: JsonOpt = False) -> None:
 
     Example: rigplan models --json
     """
-    rows = catalog_views.list_models()
+    rows = list_models()
     if json:
-        print_json({"models": [catalog_views.model_dict(m) for m in rows]})
+        print_json({"models": [model_dict(m) for m in rows]})
         return
     out = []
     for m in rows:
@@ -103,7 +102,7 @@ def quants(json: JsonOpt = False) -> None:
 
     Example: rigplan quants
     """
-    rows = catalog_views.list_quants()
+    rows = list_quants()
     if json:
         print_json(
             {"quants": [{k: str(v) if k == "family" else v for k, v in dataclasses.asdict(q).items()} for q in rows]}

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
-from ..units import format_gib, format_rate
+from .. import format_gib, format_rate
 from . import app
 from .output import console, print_json, table
 
@@ -32,7 +32,7 @@ def _estimate_kwargs(**kw: Any) -> dict[str, Any]:
         try:
             gpu_layers = int(gpu_layers)
         except ValueError:
-            from ..errors import InvalidValueError
+            from .. import InvalidValueError
 
             raise InvalidValueError("gpu_layers", f"must be a whole number or 'auto', got {gpu_layers!r}") from None
     kw["gpu_layers"] = gpu_layers
@@ -157,7 +157,7 @@ def estimate_cmd(
 
     Example: rigplan estimate llama-3-70b --rig '2x rtx-4090' --context 8192
     """
-    from ..estimate import estimate
+    from .. import estimate
 
     e = estimate(
         model,
@@ -211,8 +211,7 @@ def compare(
 
     Example: rigplan compare llama-3-70b --rig '2x rtx-3090' --rig rtx-5090 --rig m2-ultra-192gb
     """
-    from ..errors import RigplanError
-    from ..estimate import estimate
+    from .. import RigplanError, estimate
 
     results: list[dict[str, Any]] = []
     for r in rig:
@@ -278,7 +277,7 @@ def vram(
 
     Example: rigplan vram llama-2-70b --context 4096
     """
-    from ..vram import vram_dict, vram_table
+    from .. import vram_dict, vram_table
 
     mdl, rows = vram_table(
         model,

@@ -6,13 +6,12 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from ..units import format_gib, format_rate, format_usd
+from .. import format_gib, format_rate, format_usd
 from . import app
 from .output import console, print_json, table
 
 if TYPE_CHECKING:
-    from ..planner import Plan
-    from ..power_report import PowerReport
+    from .. import Plan, PowerReport
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
 CircuitOpt = Annotated[
@@ -50,7 +49,9 @@ def _power_cell(d: dict[str, Any]) -> str:
 def render_plan(plan: Plan) -> None:
     """The plan as a ranked table, then each pick's why / avoid if / next step."""
     con = console()
-    d = plan.to_dict()
+    from .. import plan_dict
+
+    d = plan_dict(plan)
     c = d["constraints"]
     users = f" · {c['users']} users" if c["users"] > 1 else ""
     con.print(
@@ -175,7 +176,7 @@ def plan_cmd(
     Example: rigplan plan llama-2-70b --quant 4bit --budget 4000 --circuit 120v15a
     Example: rigplan plan llama-3-70b --task qlora --tokens 1e8 --deadline 24h
     """
-    from ..errors import InvalidValueError
+    from .. import InvalidValueError
 
     mode_flags = (
         {
@@ -220,8 +221,7 @@ def plan_cmd(
         )
         raise typer.Exit(0 if training.options else 1)
 
-    from ..planner import parse_price_overrides
-    from ..planning import plan_rigs
+    from .. import parse_price_overrides, plan_rigs
 
     prices = parse_price_overrides(price or [])
     plan = _with_progress(
@@ -249,7 +249,9 @@ def plan_cmd(
         )
     )
     if json:
-        print_json(plan.to_dict())
+        from .. import plan_dict
+
+        print_json(plan_dict(plan))
     else:
         render_plan(plan)
     raise typer.Exit(0 if plan.recommendations else 1)
@@ -399,7 +401,7 @@ def power_cmd(
 
     Example: rigplan power '2x rtx-4090' --circuit 120v15a --kwh-price 0.30 --model llama-3-70b
     """
-    from ..power_report import power_report
+    from .. import power_report
 
     circuit = circuit.lower() if circuit else None
     report = power_report(

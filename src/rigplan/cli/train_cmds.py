@@ -7,8 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
-from ..errors import InvalidValueError
-from ..units import format_gib, format_rate
+from .. import InvalidValueError, format_gib, format_rate
 from . import app
 from .output import console, print_json, table
 
@@ -61,7 +60,7 @@ def training_plan_output(
     json: bool = False,
 ) -> Any:
     """Plan a training job, print it and return the plan (what ``rigplan plan MODEL --task ...`` runs)."""
-    from ..training import plan_training, render_training_plan
+    from .. import plan_training, render_training_plan
 
     plan = plan_training(
         model,
@@ -143,7 +142,7 @@ def render_training_estimate(d: dict[str, Any]) -> None:
             f"MFU {sp['mfu']:.0%}, step {sp['step_time_s']:.2f} s · profile {sp['profile']}"
         )
     if d["time_to_train_s"] is not None:
-        from ..training.planner import format_duration
+        from .. import format_duration
 
         con.print(f"time to train {d['tokens']:.3g} tokens: {format_duration(d['time_to_train_s'])}")
     cost = d["cost"]
@@ -189,7 +188,7 @@ def train_cmd(
 
     Example: rigplan train llama-3-8b --rig '8x h100-sxm' --zero-stage 3 --checkpointing full --tokens 1e9
     """
-    from ..training import estimate_training
+    from .. import estimate_training
 
     ckpt: Any = {"none": False, "full": True}.get(checkpointing.lower(), checkpointing)
     zero: Any = int(zero_stage) if zero_stage.isdigit() else zero_stage

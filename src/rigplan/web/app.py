@@ -25,10 +25,7 @@ from pydantic import BaseModel, ConfigDict
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 
-from .. import __version__
-from ..catalog import load_catalog
-from ..catalog import query as catalog_views
-from ..errors import (
+from .. import (
     DeviceError,
     InvalidValueError,
     RigplanError,
@@ -36,6 +33,13 @@ from ..errors import (
     UnknownModelError,
     UnknownNameError,
     UnsupportedError,
+    __version__,
+    gpu_dict,
+    list_gpus,
+    list_models,
+    list_quants,
+    load_catalog,
+    model_dict,
 )
 from . import schemas
 from .limits import MAX_BODY_BYTES, RequestSizeLimit
@@ -155,7 +159,7 @@ class Inputs:
         Raises:
             UnknownModelError: not a catalogue id, and paths / repo ids are not allowed here.
         """
-        from ..rig import resolve_model
+        from .. import resolve_model
 
         catalog = load_catalog()
         try:
@@ -201,7 +205,7 @@ def _with_hint(exc: UnknownModelError, hints: list[str]) -> UnknownModelError:
 def _vram_cached(
     model: str, quants: tuple[str, ...], contexts: tuple[int, ...], engine: str, rigs: bool
 ) -> dict[str, Any]:
-    from ..vram import vram_dict, vram_table
+    from .. import vram_dict, vram_table
 
     mdl, rows = vram_table(model, quants=quants, contexts=contexts or None, engine=engine, with_rigs=rigs)
     return vram_dict(mdl, engine, rows)
@@ -210,7 +214,7 @@ def _vram_cached(
 @functools.cache
 def _models_listing() -> dict[str, Any]:
     # The shipped catalogue never changes while the server runs; counting parameters does cost.
-    return {"models": [catalog_views.model_dict(m) for m in catalog_views.list_models()]}
+    return {"models": [model_dict(m) for m in list_models()]}
 
 
 def _estimate_kwargs(req: schemas.EstimateRequest, inputs: Inputs) -> dict[str, Any]:
@@ -263,13 +267,13 @@ def build_api(inputs: Inputs) -> APIRouter:
     def estimate(req: schemas.EstimateRequest) -> dict[str, Any]:
         """The estimate dict of design.md §3: `fits`, `memory.per_gpu`, `speed`, `power`,
         `provenance` — the same as `rigplan estimate --json`."""
-        from ..estimate import estimate as run
+        from .. import estimate as run
 
         return run(**_estimate_kwargs(req, inputs)).to_dict()
 
     def compare(req: schemas.CompareRequest) -> dict[str, Any]:
         """Each rig's estimate dict, or its error, in the order given (`rigplan compare --json`)."""
-        from ..estimate import estimate as run
+        from .. import estimate as run
 
         model = inputs.model(req.model)
         results: list[dict[str, Any]] = []
@@ -293,8 +297,8 @@ def build_api(inputs: Inputs) -> APIRouter:
 
     def scaling(req: schemas.ScalingRequest) -> dict[str, Any]:
         """For each GPU type, 1…max_gpus of it: whether the model fits and its decode speed."""
-        from ..estimate import estimate as run
-        from ..rig import Rig, resolve_gpu
+        from .. import Rig, resolve_gpu
+        from .. import estimate as run
 
         catalog = load_catalog()
         model = inputs.model(req.model)
@@ -347,14 +351,14 @@ def build_api(inputs: Inputs) -> APIRouter:
 
     def gpus(req: schemas.GpusRequest) -> dict[str, Any]:
         """The GPU catalogue, filtered and sorted (`rigplan gpus --json`)."""
-        rows = catalog_views.list_gpus(
+        rows = list_gpus(
             min_memory_gb=req.min_memory_gb,
             nvlink=req.nvlink,
             vendor=req.vendor,
             gpu_class=req.gpu_class,
             sort=req.sort,
         )
-        return {"gpus": [catalog_views.gpu_dict(v) for v in rows]}
+        return {"gpus": [gpu_dict(v) for v in rows]}
 
     both("/estimate", schemas.EstimateRequest, estimate, summary="Estimate one model on one rig", tags=["estimate"])
     both("/compare", schemas.CompareRequest, compare, summary="Compare rigs for one model", tags=["estimate"])
@@ -364,11 +368,11 @@ def build_api(inputs: Inputs) -> APIRouter:
     def launch(req: schemas.LaunchRequest) -> dict[str, Any]:
         """The commands and config files that run the setup (`rigplan launch --json`), plus `text`:
         every command as the shell reads it, one flag per line."""
-        from ..integrations import launch as launching
+        from .. import launch_plan, training_launch_plan
 
         model, rig = inputs.model(req.model), inputs.rig(req.rig)
         if req.task == "serve":
-            plan = launching.launch_plan(
+            plan = launch_plan(
                 model,
                 rig,
                 engine=req.engine,
@@ -383,7 +387,7 @@ def build_api(inputs: Inputs) -> APIRouter:
                 network=req.network,
             )
         else:
-            plan = launching.training_plan(model, rig, task=req.task, script=req.script, network=req.network)
+            plan = training_launch_plan(model, rig, task=req.task, script=req.script, network=req.network)
         out = plan.to_dict()
         out["text"] = "\n\n".join((f"# {c.where}\n" if c.where else "") + c.text(multiline=True) for c in plan.commands)
         return out
@@ -391,8 +395,7 @@ def build_api(inputs: Inputs) -> APIRouter:
     def plan(req: schemas.PlanRequest) -> dict[str, Any]:
         """Ranked rigs with estimate, power, platform, whole-rig cost, why and avoid-if; or, when
         none qualifies, what each constraint excluded and the nearest miss (`rigplan plan --json`)."""
-        from ..planner import parse_price_overrides
-        from ..planning import plan_rigs
+        from .. import parse_price_overrides, plan_rigs
 
         result = plan_rigs(
             inputs.model(req.model),
@@ -414,12 +417,14 @@ def build_api(inputs: Inputs) -> APIRouter:
             prices=parse_price_overrides(req.price),
             kwh_price=req.kwh_price,
         )
-        return result.to_dict()
+        from .. import plan_dict
+
+        return plan_dict(result)
 
     def power(req: schemas.PowerRequest) -> dict[str, Any]:
         """PSU size (ATX 3.x and 2.x), power leads, wall circuits under the 80 % rule, a power
         limit's speed cost and the electricity bill (`rigplan power --json`)."""
-        from ..power_report import power_report
+        from .. import power_report
 
         report = power_report(
             inputs.rig(req.rig),
@@ -436,7 +441,7 @@ def build_api(inputs: Inputs) -> APIRouter:
     def train(req: schemas.TrainRequest) -> dict[str, Any]:
         """Memory per GPU (weights, gradients, optimizer states, activations), tokens/s with a
         range, time to train and cost of one training layout (`rigplan train --json`)."""
-        from ..training.estimate import estimate_training
+        from .. import estimate_training
 
         kw = req.model_dump(exclude={"model", "rig"})
         return estimate_training(inputs.model(req.model), inputs.rig(req.rig), **kw).to_dict()
@@ -444,7 +449,7 @@ def build_api(inputs: Inputs) -> APIRouter:
     def train_plan(req: schemas.TrainPlanRequest) -> dict[str, Any]:
         """Rigs for a training job, each with its fastest layout that fits, ranked by cost to buy
         or time to train (`rigplan plan MODEL --task ... --json`)."""
-        from ..training.planner import plan_training
+        from .. import plan_training
 
         result = plan_training(
             inputs.model(req.model),
@@ -476,14 +481,14 @@ def build_api(inputs: Inputs) -> APIRouter:
     @api.get("/gpus/{gpu_id}", tags=["catalogue"], summary="One GPU", operation_id="gpu_get")
     def gpu(gpu_id: Annotated[str, Path(max_length=schemas.MAX_NAME_CHARS)]) -> dict[str, Any]:
         """One GPU by id, alias or loose form ("4090")."""
-        from ..rig import resolve_gpu
+        from .. import resolve_gpu
 
         catalog = load_catalog()
         found = resolve_gpu(gpu_id, catalog)
-        view = next((v for v in catalog_views.list_gpus(catalog=catalog) if v.gpu.id == found.id), None)
+        view = next((v for v in list_gpus(catalog=catalog) if v.gpu.id == found.id), None)
         if view is None:  # pragma: no cover - resolve_gpu only returns catalogue GPUs
             raise UnknownGPUError(gpu_id)
-        return catalog_views.gpu_dict(view)
+        return gpu_dict(view)
 
     @api.get("/models", tags=["catalogue"], summary="List models", operation_id="models_get")
     def models() -> dict[str, Any]:
@@ -493,9 +498,9 @@ def build_api(inputs: Inputs) -> APIRouter:
     @api.get("/models/{model_id}", tags=["catalogue"], summary="One model", operation_id="model_get")
     def model(model_id: Annotated[str, Path(max_length=schemas.MAX_NAME_CHARS)]) -> dict[str, Any]:
         """One catalogue model by id or alias."""
-        from ..rig import resolve_model
+        from .. import resolve_model
 
-        return catalog_views.model_dict(resolve_model(model_id, load_catalog()))
+        return model_dict(resolve_model(model_id, load_catalog()))
 
     @api.get("/quants", tags=["catalogue"], summary="List quant formats", operation_id="quants_get")
     def quants() -> dict[str, Any]:
@@ -508,14 +513,14 @@ def build_api(inputs: Inputs) -> APIRouter:
                     "bits_per_weight": q.bits_per_weight,
                     "description": q.description,
                 }
-                for q in catalog_views.list_quants()
+                for q in list_quants()
             ]
         }
 
     @api.get("/meta", tags=["meta"], summary="What this server offers", operation_id="meta_get")
     def meta() -> dict[str, Any]:
         """Version, which optional parts are installed, and the choices the page offers."""
-        from ..engines import ENGINES
+        from .. import ENGINES
 
         return {
             "version": __version__,
@@ -537,7 +542,7 @@ def build_api(inputs: Inputs) -> APIRouter:
 def _launch_engines() -> list[str]:
     if not features()["launch"]:
         return []
-    from ..integrations.launch import SERVE_ENGINES
+    from .. import SERVE_ENGINES
 
     return list(SERVE_ENGINES)
 

@@ -1,0 +1,92 @@
+"""The public API is small and pinned (httpx's test_exported_members.py, style.md rule 7).
+
+Everything the CLI and the web page use is in ``rigplan.__all__`` (tests/test_layering.py
+checks they import nothing else); adding a name is a decision, so it changes this list.
+"""
+
+from __future__ import annotations
+import __future__
+
+import types
+
+import rigplan
+
+PINNED = [
+    "DataFileError",
+    "DeviceError",
+    "ENGINES",
+    "Estimate",
+    "GIB",
+    "InvalidValueError",
+    "Plan",
+    "PowerReport",
+    "Rig",
+    "RigSyntaxError",
+    "RigplanError",
+    "SERVE_ENGINES",
+    "TrainingEstimate",
+    "TrainingPlan",
+    "UnknownEngineError",
+    "UnknownGPUError",
+    "UnknownModelError",
+    "UnknownNameError",
+    "UnknownQuantError",
+    "UnsupportedError",
+    "__version__",
+    "accuracy_report",
+    "calibrate",
+    "calibration_store_path",
+    "detect_gpus",
+    "estimate",
+    "estimate_training",
+    "format_duration",
+    "format_gib",
+    "format_rate",
+    "format_training_accuracy",
+    "format_usd",
+    "gpu_dict",
+    "launch_plan",
+    "list_gpus",
+    "list_models",
+    "list_quants",
+    "load_catalog",
+    "load_measured",
+    "measure",
+    "measured_path",
+    "model_dict",
+    "parse_price_overrides",
+    "parse_rig",
+    "plan_dict",
+    "plan_rigs",
+    "plan_training",
+    "power_report",
+    "render_training_plan",
+    "reset_calibration",
+    "resolve_gpu",
+    "resolve_model",
+    "save_measured",
+    "show_calibration",
+    "training_accuracy",
+    "training_launch_plan",
+    "vram_dict",
+    "vram_table",
+]
+
+
+def test_all_is_pinned():
+    assert sorted(rigplan.__all__) == PINNED  # (__all__ itself is in ruff's RUF022 order)
+
+
+def test_all_imports_are_exported():
+    """Every public name of the package is in ``__all__`` (submodules aside), and every name in
+    ``__all__`` resolves (the lazy ones included)."""
+    included_private_members = ["__version__"]
+    members = [
+        name
+        for name in dir(rigplan)
+        if (not name.startswith("_") or name in included_private_members)
+        and not isinstance(getattr(rigplan, name), types.ModuleType | __future__._Feature)
+    ]
+    assert sorted(rigplan.__all__) == sorted(members)
+    for name in rigplan.__all__:
+        assert getattr(rigplan, name) is not None
