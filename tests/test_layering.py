@@ -20,6 +20,9 @@ CORE = [
     "rigplan.catalog",
     "rigplan.quant",
     "rigplan.placement",
+    "rigplan.requests",
+    "rigplan.core",
+    "rigplan.planner",
 ]
 UI = ["typer", "click", "rich", "fastapi", "uvicorn", "starlette", "torch", "pynvml", "huggingface_hub", "gguf"]
 

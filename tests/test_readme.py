@@ -6,13 +6,13 @@ Regenerate after a change: RIGPLAN_UPDATE_DOCS=1 python -m pytest tests/test_rea
 
 from __future__ import annotations
 
-import os
 import re
 import shlex
 from pathlib import Path
 
 import pytest
 
+from cli_runner import check_generated
 from rigplan.cli import main
 
 README = Path(__file__).resolve().parents[1] / "README.md"
@@ -34,7 +34,4 @@ def test_readme_outputs_are_real(capsys, monkeypatch):
     blocks = list(BLOCK.finditer(text))
     assert len(blocks) >= 4, "the README should show real output of its main commands"
     fresh = BLOCK.sub(lambda m: m.group(1) + _output(capsys, m.group(2)) + m.group(4), text)
-    if os.environ.get("RIGPLAN_UPDATE_DOCS"):
-        README.write_text(fresh, encoding="utf-8")
-        return
-    assert fresh == text, "README outputs are stale: regenerate them (see this file's docstring)"
+    check_generated(README, fresh, "RIGPLAN_UPDATE_DOCS=1 python -m pytest tests/test_readme.py")
