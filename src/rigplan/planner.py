@@ -627,7 +627,7 @@ def _sweep_rig(
     if inputs.max_gpus is not None and rig.gpu_count > inputs.max_gpus:
         sweep.exclude("max_gpus", len(pairs))
         return False
-    apple = any(g.is_apple for g in node)
+    apple = any(g.is_system for g in node)
     fit: PlatformFit | None = None
     if apple:
         if inputs.platform_class not in (None, "desktop"):
@@ -848,12 +848,12 @@ def _enumerate(
     for i, gpu in enumerate(pool):
         if progress:
             progress(i + 1 + (1 if owned else 0), total)
-        if gpu.is_apple:
+        if gpu.is_system:
             if owned:
                 continue
             _sweep_rig(Rig(gpus=(gpu,)), 0, engines, quant, inputs, bounds, catalog, prices, sweep, out, prefer=prefer)
             continue
-        if owned and any(o.is_apple for o in owned):
+        if owned and any(o.is_system for o in owned):
             continue
         for engine in engines:
             eng = get_engine(engine)
@@ -1532,7 +1532,7 @@ def power_report(
     _check_positive("kwh_price", kwh_price)
     node = the_rig.gpus
     fit: PlatformFit | None = None
-    if not any(g.is_apple for g in node):
+    if not any(g.is_system for g in node):
         if platform in catalog.platforms:
             fit, _ = choose_platform(node, (catalog.platforms[platform],))
             if fit is None:
@@ -1558,8 +1558,8 @@ def power_report(
         mem, speed = est.memory, est.speed
         tokens = est.speed.decode_throughput_tokens_per_s or est.speed.decode_tokens_per_s
     power = estimate_power(the_rig, mem, speed, platform=fit.platform if fit else None)
-    if power_limit is not None and any(g.is_apple for g in node):
-        raise UnsupportedError("power_limit: an Apple chip's power cannot be capped (no nvidia-smi -pl)")
+    if power_limit is not None and any(g.is_system for g in node):
+        raise UnsupportedError("power_limit: a whole machine on one chip (Apple, DGX Spark, Strix Halo) cannot be capped with nvidia-smi -pl")
     cap = (
         _parse_cap(power_limit, node)
         if power_limit is not None

@@ -127,8 +127,8 @@ def fit_platform(gpus: Sequence[GPU], platform: Platform) -> PlatformFit:
         problems.append(
             f"{baseboard[0].id} is a {baseboard[0].form_factor.upper()} module: it needs an 8-GPU baseboard server"
         )
-    if any(g.is_apple for g in gpus):
-        problems.append("an Apple machine is its own host")
+    if any(g.is_system for g in gpus):
+        problems.append("a whole machine on one chip (Apple, DGX Spark, Strix Halo) is its own host")
     if n > platform.max_gpus:
         problems.append(f"{n} GPUs exceed the {platform.max_gpus} that {platform.id} carries")
 

@@ -79,6 +79,11 @@ class GPU:
         return self.gpu_class == "apple"
 
     @property
+    def is_system(self) -> bool:
+        """A whole computer on one chip (Apple Mac, DGX Spark, Strix Halo): its own host, one per rig."""
+        return self.form_factor == "soc"
+
+    @property
     def has_fp8(self) -> bool:
         return self.fp8_tensor_tflops is not None
 
