@@ -321,7 +321,7 @@ def estimate(
     old = sorted({g.id for g in the_rig.gpus if g.architecture in ENGINE_MIN_ARCH.get(eng.family, ())})
     if old:
         raise UnsupportedError(f"{eng.name} needs compute capability 7.0 or newer; {', '.join(old)} is older")
-    q = resolve_quant(quant, eng.id, gpu_has_fp8=all(g.has_fp8 for g in the_rig.gpus))
+    q = resolve_quant(quant, eng.id, gpu_has_fp8=all(g.has_fp8 for g in the_rig.gpus), model=mdl)
     if not engine_supports(q, eng.id):
         raise UnsupportedError(f"{eng.name} cannot run quant {q.id}")
     kv = kv_dtype or eng.default_kv_dtype
