@@ -32,8 +32,15 @@ def gpus(
 
     Example: rigplan gpus --min-memory 48 --sort bandwidth
     """
+    from ..catalog.user import load_user_catalog
+
     rows = catalog_views.list_gpus(
-        min_memory_gb=min_memory, nvlink=nvlink, vendor=vendor, gpu_class=gpu_class, sort=sort
+        min_memory_gb=min_memory,
+        nvlink=nvlink,
+        vendor=vendor,
+        gpu_class=gpu_class,
+        sort=sort,
+        catalog=load_user_catalog(),
     )
     if json:
         print_json({"gpus": [catalog_views.gpu_dict(v) for v in rows]})

@@ -157,11 +157,13 @@ def estimate_cmd(
 
     Example: rigplan estimate llama-3-70b --rig '2x rtx-4090' --context 8192
     """
+    from ..catalog.user import load_user_catalog
     from ..estimate import estimate
 
     e = estimate(
         model,
         rig,
+        catalog=load_user_catalog(),
         **_estimate_kwargs(
             quant=quant,
             engine=engine,

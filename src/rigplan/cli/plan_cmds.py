@@ -213,9 +213,11 @@ def plan_cmd(
         )
         raise typer.Exit(0 if training.options else 1)
 
+    from ..catalog.user import load_user_catalog
     from ..planner import parse_price_overrides, plan_rigs
 
-    prices = parse_price_overrides(price or [])
+    user_catalog = load_user_catalog()
+    prices = parse_price_overrides(price or [], user_catalog)
     plan = _with_progress(
         lambda progress: plan_rigs(
             model,
@@ -236,6 +238,7 @@ def plan_cmd(
             top=top,
             prices=prices,
             kwh_price=kwh_price,
+            catalog=user_catalog,
             progress=progress,
         )
     )
