@@ -23,7 +23,8 @@ from pathlib import Path
 from typing import Any
 
 from .catalog import load_catalog
-from .catalog.query import best_price
+from .catalog.query import CONDITIONS, best_price
+from .headroom import DEFAULT_MARGIN, fullest_fraction, within_margin
 from .catalog.records import GPU, Catalog, Model, Price
 from .engines import LLAMA_CPP, VLLM, get_engine
 from .errors import DataFileError, InvalidValueError, RigplanError, UnknownNameError, UnsupportedError
@@ -102,6 +103,7 @@ PSU_PRICES: tuple[tuple[int, float, str, str], ...] = (
 #: Constraint names, in the order they are checked (cheapest checks first).
 CONSTRAINTS = (
     "gpu_class",
+    "discontinued",
     "max_gpus",
     "platform",
     "nvlink",
@@ -345,13 +347,46 @@ def psu_cost(watts: int, units: int = 1) -> CostItem:
     return CostItem(f"{units} PSUs for {watts:,} W (priced as {units}x {size:,} W)", usd * units, "psu", source, as_of)
 
 
-def _gpu_price(gpu: GPU, catalog: Catalog, prices: Mapping[str, float]) -> CostItem:
+def _gpu_price(
+    gpu: GPU, catalog: Catalog, prices: Mapping[str, float], condition: str | None = None
+) -> tuple[CostItem, Price | None]:
+    """The price line of one GPU (per GPU) and the catalogue row it came from (None for the
+    user's own price or none)."""
     if gpu.id in prices:
-        return CostItem(gpu.id, prices[gpu.id], "yours", "your price (--price or config.toml [prices])")
-    p: Price | None = best_price(catalog, gpu.id)
+        return CostItem(gpu.id, prices[gpu.id], "yours", "your price (--price or config.toml [prices])"), None
+    p: Price | None = best_price(catalog, gpu.id, condition)
     if p is None:
-        return CostItem(gpu.id, None, "unknown", "no sourced price (give one with --price)")
-    return CostItem(gpu.id, p.usd, p.kind, p.source, p.as_of.isoformat())
+        return CostItem(gpu.id, None, "unknown", "no sourced price (give one with --price)"), None
+    return CostItem(gpu.id, p.usd_per_gpu, p.kind, p.source, p.as_of.isoformat()), p
+
+
+def _gpu_lines(
+    rig: Rig, owned: int, catalog: Catalog, prices: Mapping[str, float], condition: str | None
+) -> tuple[float | None, bool, list[CostItem]]:
+    """(GPU cost or None if one is unpriced, whether a price already covers the host machine,
+    the lines).  A part sold in units of several GPUs (an 8-GPU HGX board or DGX server) is
+    bought in whole units."""
+    items: list[CostItem] = []
+    counts: dict[str, int] = {}
+    for g in rig.gpus[owned:]:
+        counts[g.id] = counts.get(g.id, 0) + 1
+    by_id = {g.id: g for g in rig.gpus}
+    total: float | None = 0.0
+    whole_machine = False
+    for gid, n in counts.items():
+        line, row = _gpu_price(by_id[gid], catalog, prices, condition)
+        count = n * rig.nodes
+        usd = None if line.usd is None else line.usd * count
+        label = f"{count}x {gid}"
+        if row is not None and row.unit_gpus > 1:
+            units = math.ceil(count / row.unit_gpus)
+            usd = row.usd * units
+            what = "server" if row.complete_machine else "board"
+            label = f"{units}x {row.unit_gpus}-GPU {gid} {what} ({count} used)"
+        whole_machine = whole_machine or (row is not None and row.complete_machine)
+        items.append(dataclasses.replace(line, item=label, usd=usd))
+        total = None if total is None or usd is None else total + usd
+    return total, whole_machine, items
 
 
 # ---------------------------------------------------------------------------------------------
@@ -432,6 +467,9 @@ class _Inputs:
     nvlink: bool
     objective: str
     kwh_price: float | None
+    condition: str | None = None  # "new" | "used" | None (newest market price)
+    margin: float = DEFAULT_MARGIN
+    include_discontinued: bool = False
 
 
 def _engines(engine: str | None, owned: Sequence[GPU]) -> tuple[str, ...]:
@@ -539,25 +577,19 @@ def _rig_cost(
     power: PowerEstimate,
     catalog: Catalog,
     prices: Mapping[str, float],
+    condition: str | None = None,
 ) -> tuple[float | None, bool, tuple[CostItem, ...]]:
     """(cost of what must be bought or None if a GPU is unpriced, whether the cost is complete,
-    the lines).  Owned GPUs cost nothing; a platform with no sourced price is left out."""
-    items: list[CostItem] = []
-    counts: dict[str, int] = {}
-    for g in rig.gpus[owned:]:
-        counts[g.id] = counts.get(g.id, 0) + 1
-    by_id = {g.id: g for g in rig.gpus}
-    gpu_total: float | None = 0.0
-    for gid, n in counts.items():
-        line = _gpu_price(by_id[gid], catalog, prices)
-        usd = None if line.usd is None else line.usd * n * rig.nodes
-        items.append(dataclasses.replace(line, item=f"{n * rig.nodes}x {gid}", usd=usd))
-        gpu_total = None if gpu_total is None or usd is None else gpu_total + usd
+    the lines).  Owned GPUs cost nothing; a platform with no sourced price is left out; a
+    complete server's price covers its platform and PSU."""
+    gpu_total, whole_machine, items = _gpu_lines(rig, owned, catalog, prices, condition)
     for g in rig.gpus[:owned]:
         items.append(CostItem(f"1x {g.id}", 0.0, "owned", "already owned (--have)"))
     complete = True
     extra = 0.0
-    if fit is not None:
+    if fit is not None and whole_machine:
+        items.append(CostItem(f"platform {fit.platform.id}", 0.0, "platform", "included in the server's price"))
+    elif fit is not None:
         pcost = fit.cost_usd
         if pcost is None:
             complete = False
@@ -661,7 +693,7 @@ def _sweep_rig(
         catalog=catalog,
     )
     power = estimate_power(rig, None, None, platform=fit.platform if fit else None, batch=inputs.users)
-    cost, complete, items = _rig_cost(rig, owned, fit, power, catalog, prices)
+    cost, complete, items = _rig_cost(rig, owned, fit, power, catalog, prices, inputs.condition)
     cheap_failures: list[tuple[str, str, float]] = []
     if inputs.budget_usd is not None:
         if cost is None:
@@ -738,10 +770,14 @@ def _sweep_rig(
             sweep.exclude("unsupported")
             continue
         mem = est.memory
-        if not est.fits:
-            over = max((d.total_bytes / d.usable_bytes if d.usable_bytes else 9.0) for d in mem.devices) - 1.0
+        if not within_margin(est, inputs.margin):
+            full = fullest_fraction(est)
             sweep.exclude("memory")
-            sweep.miss(text, q.id, engine, cost, [(f"needs {over:.0%} more memory on its fullest GPU", max(over, 0.0))])
+            if est.fits:
+                why = f"its fullest GPU is {full:.0%} full, inside the {inputs.margin:.0%} margin"
+            else:
+                why = f"needs {full - 1.0:.0%} more memory on its fullest GPU"
+            sweep.miss(text, q.id, engine, cost, [(why, max(full - (1.0 - inputs.margin), 0.0))])
             continue
         fitted_any = True
         served = mem.max_concurrent_sequences if mem.max_concurrent_sequences is not None else inputs.users
@@ -802,12 +838,18 @@ def _sweep_rig(
     return fitted_any
 
 
-def _pool(catalog: Catalog, gpu_class: str | None, sweep: _Sweep) -> list[GPU]:
-    """GPU types to sweep; those of another class are counted (as GPU types) under gpu_class."""
+def _pool(
+    catalog: Catalog, gpu_class: str | None, sweep: _Sweep, include_discontinued: bool = False
+) -> list[GPU]:
+    """GPU types to sweep; those of another class are counted (as GPU types) under gpu_class,
+    those withdrawn from sale under "discontinued" unless asked for."""
     gpus = []
     for g in catalog.gpus.values():
         if gpu_class and g.gpu_class != gpu_class:
             sweep.exclude("gpu_class")
+            continue
+        if g.discontinued is not None and not include_discontinued:
+            sweep.exclude("discontinued")
             continue
         gpus.append(g)
     return gpus
@@ -825,9 +867,9 @@ def _enumerate(
 ) -> list[Recommendation]:
     out: list[Recommendation] = []
     bounds = _Bounds(inputs)
-    prefer = "lanes" if inputs.objective == "fastest" else "cheapest"
+    prefer = "lanes" if inputs.objective == "fastest" else "price"
     stop_at_first_fit = inputs.objective == "cheapest"
-    pool = _pool(catalog, inputs.gpu_class, sweep)
+    pool = _pool(catalog, inputs.gpu_class, sweep, inputs.include_discontinued)
     m = inputs.model
     limit = min(MAX_GPUS_PER_BOX, inputs.max_gpus or MAX_GPUS_PER_BOX)
     total = len(pool) + (1 if owned else 0)
@@ -1265,6 +1307,9 @@ def plan_rigs(
     use_user_config: bool = True,
     catalog: Catalog | None = None,
     progress: Callable[[int, int], None] | None = None,
+    condition: str | None = None,
+    include_discontinued: bool = False,
+    margin: float = DEFAULT_MARGIN,
 ) -> Plan:
     """Rigs that run ``model`` under the constraints, ranked by ``objective`` and explained.
 
@@ -1288,6 +1333,11 @@ def plan_rigs(
         prices: {gpu id: usd} overrides ("yours"); the user's config.toml ``[prices]`` too
             unless ``use_user_config`` is False.
         kwh_price: electricity price per kWh, for the cost per million tokens.
+        condition: "new" or "used": which market price a GPU is bought at (default: the
+            newest market price of either kind, else the launch price).
+        include_discontinued: also plan GPUs withdrawn from sale (e.g. the M3 Ultra 512 GB).
+        margin: share of each GPU's usable memory kept free (default 5 %); a rig whose fullest
+            GPU is fuller is not counted as fitting (vLLM-class pools keep their own 10 %).
 
     Raises:
         RigplanError: unknown names, impossible values, an unsupported architecture.
@@ -1306,6 +1356,10 @@ def plan_rigs(
         min_tokens_per_s,
         kwh_price,
     )
+    if isinstance(margin, bool) or not isinstance(margin, int | float) or not 0.0 <= margin < 0.5:
+        raise InvalidValueError("margin", f"must be a share of memory from 0 to 0.5 (e.g. 0.05), got {margin!r}")
+    if condition is not None and condition not in CONDITIONS:
+        raise InvalidValueError("condition", f"must be one of {', '.join(CONDITIONS)}, got {condition!r}")
     catalog = catalog or load_catalog()
     mdl = resolve_model_input(model, catalog)
     from .arch import check_supported
@@ -1354,6 +1408,9 @@ def plan_rigs(
         nvlink=nvlink,
         objective=objective,
         kwh_price=kwh_price,
+        condition=condition,
+        include_discontinued=include_discontinued,
+        margin=margin,
     )
     engines = _engines(engine, owned)
     sweep = _Sweep()

@@ -144,6 +144,11 @@ def plan_cmd(
         list[str] | None, typer.Option(help="Your price for a GPU, GPU=USD (e.g. rtx-3090=700); repeat.")
     ] = None,
     kwh_price: KwhOpt = None,
+    used: Annotated[bool, typer.Option("--used", help="Buy GPUs used where a used price is sourced.")] = False,
+    new: Annotated[bool, typer.Option("--new", help="Buy GPUs new (street, else launch price).")] = False,
+    include_discontinued: Annotated[
+        bool, typer.Option("--include-discontinued", help="Also plan parts withdrawn from sale.")
+    ] = False,
     task: Annotated[
         str | None,
         typer.Option(help="Plan training instead of inference: lora, qlora, full or pretrain."),
@@ -190,6 +195,8 @@ def plan_cmd(
             "--platform": platform is not None,
         }
     )
+    if used and new:
+        raise InvalidValueError("used", "--used and --new exclude each other")
     unused = [flag for flag, given in mode_flags.items() if given]
     if unused:
         mode = "with --task" if task is not None else "without --task"
@@ -240,6 +247,8 @@ def plan_cmd(
             kwh_price=kwh_price,
             catalog=user_catalog,
             progress=progress,
+            condition="used" if used else "new" if new else None,
+            include_discontinued=include_discontinued,
         )
     )
     if json:
