@@ -244,6 +244,23 @@ def _check_tokens(prompt_tokens: int, output_tokens: int, context: int | None, b
     return context
 
 
+def check_vendors(rig: Rig, eng: Engine) -> None:
+    """Refuse a rig that mixes GPU vendors on an engine that cannot span them.
+
+    One CUDA or ROCm process sees one vendor's GPUs; llama.cpp can span NVIDIA and AMD cards with
+    its Vulkan backend (or RPC between a CUDA and a ROCm build), so it is allowed there.
+
+    Raises:
+        UnsupportedError: with the reason.
+    """
+    vendors = sorted({g.vendor for g in rig.gpus})
+    if len(vendors) > 1 and eng.family != "llama.cpp":
+        raise UnsupportedError(
+            f"{eng.name} runs one vendor's GPUs per process ({' + '.join(vendors)} given); "
+            "llama.cpp can span them with its Vulkan backend or RPC"
+        )
+
+
 def estimate(
     model: str | Mapping[str, Any] | Model,
     rig: str | Rig,
@@ -318,6 +335,7 @@ def estimate(
         )
     if any(g.is_apple for g in the_rig.gpus) and not eng.runs_on_apple:
         raise UnsupportedError(f"{eng.name} does not run on Apple silicon; use llama.cpp")
+    check_vendors(the_rig, eng)
     old = sorted({g.id for g in the_rig.gpus if g.architecture in ENGINE_MIN_ARCH.get(eng.family, ())})
     if old:
         raise UnsupportedError(f"{eng.name} needs compute capability 7.0 or newer; {', '.join(old)} is older")

@@ -39,7 +39,9 @@ from .power import (
     PREFILL_POWER_SWEEPS,
     PSU_EFFICIENCY,
     TRAINING_POWER_SWEEPS,
+    CircuitCheck,
     PowerEstimate,
+    circuit_checks,
     energy_cost_per_hour,
     energy_cost_per_million_tokens,
     estimate_power,
@@ -1501,6 +1503,16 @@ class PowerReport:
     energy_usd_per_hour: float | None
     energy_usd_per_million_tokens: float | None
     circuit: str | None
+    capped: bool = False  # the user set the limit: circuits are checked at the capped draw
+    cap_circuits: dict[str, CircuitCheck] | None = None
+
+    @property
+    def circuit_fits(self) -> bool:
+        """The asked circuit carries a node: at the capped draw when the user set a limit."""
+        if self.circuit is None:
+            return True
+        checks = self.cap_circuits if self.capped and self.cap_circuits else self.power.circuits
+        return checks[self.circuit].fits
 
     def to_dict(self) -> dict[str, Any]:
         fit = self.platform
@@ -1532,7 +1544,10 @@ class PowerReport:
                 "training_speed_factor": _round(self.cap_training_factor, 3),
                 "psu_watts": self.cap_psu_watts,
                 "wall_watts": self.cap_wall_watts,
+                "set_by_you": self.capped,
+                "circuits": {k: c.to_dict() for k, c in self.cap_circuits.items()} if self.cap_circuits else None,
             },
+            "circuit_fits": self.circuit_fits,
             "tokens_per_s": self.tokens_per_s,
             "kwh_price": self.kwh_price,
             "energy_usd_per_hour": _round(self.energy_usd_per_hour, 4),
@@ -1624,6 +1639,7 @@ def power_report(
     )
     cap_watts: tuple[int, ...] = ()
     cap_psu = cap_wall = None
+    cap_circuits: dict[str, CircuitCheck] | None = None
     factors: tuple[float | None, float | None, float | None] = (None, None, None)
     wall = float(power.workload_wall_watts)
     if cap is not None and power.host is not None:
@@ -1634,6 +1650,7 @@ def power_report(
         cap_wall = round(
             (sum(w for _, w in capped) + power.host.cpu_w + power.host.base_w) / PSU_EFFICIENCY * the_rig.nodes
         )
+        cap_circuits = circuit_checks(cap_wall / the_rig.nodes)
         factors = (
             power_limit_factor(cap, DECODE_POWER_SWEEPS),
             power_limit_factor(cap, PREFILL_POWER_SWEEPS),
@@ -1657,6 +1674,8 @@ def power_report(
         energy_usd_per_hour=per_h,
         energy_usd_per_million_tokens=per_m,
         circuit=circuit,
+        capped=power_limit is not None,
+        cap_circuits=cap_circuits,
     )
 
 

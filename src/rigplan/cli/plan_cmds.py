@@ -359,6 +359,15 @@ def render_power(report: PowerReport) -> None:
                 + (f" / {cap['wall_watts']:,} W" if cap["wall_watts"] is not None else ""),
             ],
         ]
+        if cap.get("set_by_you") and cap.get("circuits") and d["circuit"]:
+            c = cap["circuits"][d["circuit"]]
+            mark = "yes" if c["fits"] else f"no: {c['circuits_needed']} circuits"
+            rows.append(
+                [
+                    f"  circuit {d['circuit']} at that limit",
+                    f"{c['wall_watts']:,} of {c['continuous_capacity_watts']:,} W continuous: {mark}",
+                ]
+            )
     if d["kwh_price"] is not None:
         rows.append(["electricity", f"${d['energy_usd_per_hour']:.2f} an hour at ~{p['workload_wall_watts']:,} W"])
         if d["energy_usd_per_million_tokens"] is not None:
@@ -419,5 +428,4 @@ def power_cmd(
         print_json(report.to_dict())
     else:
         render_power(report)
-    ok = circuit is None or report.power.circuits[circuit].fits
-    raise typer.Exit(0 if ok else 1)
+    raise typer.Exit(0 if report.circuit_fits else 1)
