@@ -73,7 +73,7 @@ def smallest_rig(model: Model, quant: str, context: int, gpu_class: str, engine:
                 continue  # e.g. a tensor-parallel size that does not divide the heads: try the next count
             if e.fits:
                 price = best_price(catalog, gpu.id)
-                key = (n, price.usd * n if price else float("inf"), gpu.memory_mib * n, rig.describe())
+                key = (n, price.usd_per_gpu * n if price else float("inf"), gpu.memory_mib * n, rig.describe())
                 if best is None or key < best:
                     best = key
                 break

@@ -101,7 +101,7 @@ def list_gpus(
         "bandwidth": lambda v: v.gpu.bandwidth_gb_per_s,
         "fp16": lambda v: v.gpu.fp16_tensor_tflops or 0.0,
         "power": lambda v: v.gpu.board_power_w,
-        "price": lambda v: v.price.usd if v.price else -1.0,
+        "price": lambda v: v.price.usd_per_gpu if v.price else -1.0,
         "year": lambda v: v.gpu.launch_year,
         "name": lambda v: v.gpu.id,
     }

@@ -198,7 +198,7 @@ def training_cost(rig: Rig, catalog: Catalog, time_s: float | None) -> TrainingC
             continue
         if p not in prices:
             prices.append(p)
-        total += p.usd
+        total += p.usd_per_gpu  # an 8-GPU board or server price spread over its GPUs
     energy = None
     if time_s is not None:
         energy = sum(g.board_power_w for g in rig.all_gpus) * time_s / JOULES_PER_KWH
