@@ -25,6 +25,7 @@ from typing import Any
 from .catalog import load_catalog
 from .catalog.query import CONDITIONS, best_price
 from .headroom import DEFAULT_MARGIN, fullest_fraction, within_margin
+from .owned_host import OwnedHost, parse_owned_host, split_have
 from .catalog.records import GPU, Catalog, Model, Price
 from .engines import LLAMA_CPP, VLLM, get_engine
 from .errors import DataFileError, InvalidValueError, RigplanError, UnknownNameError, UnsupportedError
@@ -471,6 +472,7 @@ class _Inputs:
     kwh_price: float | None
     condition: str | None = None  # "new" | "used" | None (newest market price)
     margin: float = DEFAULT_MARGIN
+    host: OwnedHost | None = None  # the PC the buyer owns (--have desktop): GPUs are added to it
     include_discontinued: bool = False
 
 
@@ -580,6 +582,7 @@ def _rig_cost(
     catalog: Catalog,
     prices: Mapping[str, float],
     condition: str | None = None,
+    host: OwnedHost | None = None,
 ) -> tuple[float | None, bool, tuple[CostItem, ...]]:
     """(cost of what must be bought or None if a GPU is unpriced, whether the cost is complete,
     the lines).  Owned GPUs cost nothing; a platform with no sourced price is left out; a
@@ -589,7 +592,17 @@ def _rig_cost(
         items.append(CostItem(f"1x {g.id}", 0.0, "owned", "already owned (--have)"))
     complete = True
     extra = 0.0
-    if fit is not None and whole_machine:
+    if fit is not None and host is not None:
+        items.append(CostItem(f"platform {fit.platform.id}", 0.0, "owned", f"{host.describe()} (--have)"))
+        need = power.psu_watts
+        if need is not None and host.psu_watts is not None and need > host.psu_watts:
+            psu = psu_cost(need, power.psu_units)
+            extra += psu.usd or 0.0
+            items.append(dataclasses.replace(psu, item=psu.item + f", replacing your {host.psu_watts:,} W"))
+        elif need is not None:
+            known = f"your {host.psu_watts:,} W PSU" if host.psu_watts else f"your PSU (it must deliver {need:,} W)"
+            items.append(CostItem(f"PSU {need:,} W", 0.0, "owned", known))
+    elif fit is not None and whole_machine:
         items.append(CostItem(f"platform {fit.platform.id}", 0.0, "platform", "included in the server's price"))
     elif fit is not None:
         pcost = fit.cost_usd
@@ -668,8 +681,15 @@ def _sweep_rig(
             sweep.exclude("platform", len(pairs))
             return False
     else:
+        host = inputs.host
+        if host is not None and rig.nodes > 1:
+            sweep.exclude("platform", len(pairs))
+            return False
         fit, checked = choose_platform(
-            node, catalog.platforms.values(), platform_class=inputs.platform_class, prefer=prefer
+            node,
+            host.platforms(catalog) if host else catalog.platforms.values(),
+            platform_class="desktop" if host and host.platform is None else inputs.platform_class,
+            prefer=prefer,
         )
         if fit is None:
             sweep.exclude("platform", len(pairs))
@@ -695,7 +715,7 @@ def _sweep_rig(
         catalog=catalog,
     )
     power = estimate_power(rig, None, None, platform=fit.platform if fit else None, batch=inputs.users)
-    cost, complete, items = _rig_cost(rig, owned, fit, power, catalog, prices, inputs.condition)
+    cost, complete, items = _rig_cost(rig, owned, fit, power, catalog, prices, inputs.condition, inputs.host)
     cheap_failures: list[tuple[str, str, float]] = []
     if inputs.budget_usd is not None:
         if cost is None:
@@ -1390,6 +1410,13 @@ def plan_rigs(
     for text in have or ():
         if not isinstance(text, str):
             raise InvalidValueError("have", f"each owned GPU must be a rig string like '2x rtx-3090', got {text!r}")
+    gpu_items, host_items = split_have(have or ())
+    if len(host_items) > 1:
+        raise InvalidValueError("have", f"one owned PC at most, got {', '.join(host_items)}")
+    host = parse_owned_host(host_items[0], catalog) if host_items else None
+    for text in gpu_items:
+        if not isinstance(text, str):
+            raise InvalidValueError("have", f"each owned GPU must be a rig string like '2x rtx-3090', got {text!r}")
         owned.extend(parse_rig(text, catalog).gpus)
     if len(owned) > MAX_GPUS_PER_BOX:
         raise InvalidValueError("have", f"at most {MAX_GPUS_PER_BOX} owned GPUs in one box, got {len(owned)}")
@@ -1413,6 +1440,7 @@ def plan_rigs(
         condition=condition,
         include_discontinued=include_discontinued,
         margin=margin,
+        host=host,
     )
     engines = _engines(engine, owned)
     sweep = _Sweep()
@@ -1457,7 +1485,7 @@ def plan_rigs(
         "gpu_class": gpu_class,
         "platform": platform,
         "nvlink": nvlink,
-        "have": [g.id for g in owned],
+        "have": [g.id for g in owned] + ([host.describe()] if host else []),
         "engines": list(engines),
         "prices": dict(sorted(all_prices.items())),
         "kwh_price": kwh_price,

@@ -44,7 +44,8 @@ def test_to_dict_contract():
     assert 0 < sp["mfu"] < 1
     assert sp["tokens_per_s_range"][0] < sp["tokens_per_s"] < sp["tokens_per_s_range"][1]
     assert d["time_to_train_s"] == pytest.approx(1e9 / sp["tokens_per_s"])
-    assert d["cost"]["buy_usd"] is None and "price unknown" in d["cost"]["buy_note"]
+    # H100 SXM is priced as 8-GPU HGX boards of used modules (prices.toml): $188,000 per 8
+    assert d["cost"]["buy_usd"] == pytest.approx(16 * 188_000 / 8)
     assert d["cost"]["rent_usd"] is None
     assert d["provenance"]["memory.per_gpu.capacity_bytes"]["kind"] == "catalogue"
     assert d["provenance"]["speed.tokens_per_s"]["kind"] == "estimate"

@@ -187,7 +187,6 @@ def plan_cmd(
             "--engine": engine is not None,
             "--users": users != 1,
             "--min-tokens-per-s": min_tokens_per_s is not None,
-            "--have": bool(have),
             "--price": bool(price),
             "--nvlink": nvlink,
             "--circuit": circuit is not None,
@@ -215,6 +214,7 @@ def plan_cmd(
             seq_len=seq_len,
             objective=objective,
             allow_offload=allow_offload,
+            have=have,
             limit=top,
             json=json,
         )

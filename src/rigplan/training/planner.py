@@ -11,6 +11,7 @@ Pure: :func:`render_training_plan` returns text for the CLI to print.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -330,6 +331,7 @@ def plan_training(
     allow_offload: bool = False,
     limit: int = 10,
     catalog: Catalog | None = None,
+    have: Sequence[str] = (),
 ) -> TrainingPlan:
     """Rank rigs for training ``model``: cost to buy vs time to train.
 
@@ -345,6 +347,8 @@ def plan_training(
         gpus: restrict to these catalogue GPU ids.
         objective: "cheapest" (buy cost, then time) or "fastest".
         allow_offload: also try ZeRO-Offload (optimizer states in host RAM) where nothing else fits.
+        have: what you own: GPUs ("2x rtx-3090": rigs of that GPU with at least that many, the
+            owned ones free) and/or a PC ("desktop"; training cost counts GPUs only).
 
     Raises:
         RigplanError: unknown names or impossible values.
@@ -385,6 +389,9 @@ def plan_training(
         from ..rig import resolve_gpu
 
         wanted = {resolve_gpu(x, catalog).id for x in gpus}
+    owned = _owned_gpus(have, catalog)
+    if owned:
+        wanted = {owned[0].id} if wanted is None else wanted & {owned[0].id}
     profile = load_profile()
     notes: list[str] = []
     unknown_speed: list[str] = []
@@ -401,6 +408,8 @@ def plan_training(
         if method is Method.QLORA and gpu.vendor not in ("nvidia", "amd"):
             continue
         for rig in _rigs(gpu, cap, net):
+            if rig.gpu_count < len(owned):
+                continue
             considered += 1
             try:
                 found = best_layout(
@@ -422,7 +431,7 @@ def plan_training(
                 continue
             cand, link = found
             time_s = n_tokens / cand.speed.tokens_per_s
-            cost = training_cost(rig, catalog, time_s)
+            cost = _less_owned(training_cost(rig, catalog, time_s), len(owned))
             options.append(TrainingOption(rig, cand.layout, cand.setup, cand.memory, cand.speed, link, time_s, cost))
     if not allow_offload and method.trains_base:
         notes.append("CPU offload not considered (allow_offload=True / --allow-offload to include it)")
@@ -462,6 +471,27 @@ def plan_training(
     return TrainingPlan(
         mdl, method, n_tokens, seq_len, batch, objective, ranked, considered, tuple(notes), constraints, profile.name
     )
+
+
+def _owned_gpus(have: Sequence[str], catalog: Catalog) -> list[GPU]:
+    """The GPUs of ``have`` (owned-PC words are accepted and add nothing: training cost counts
+    GPUs only).  Training rigs are of one GPU type, so owned GPUs must be one type."""
+    from ..owned_host import split_have
+    from ..rig import parse_rig
+
+    gpu_items, _ = split_have(have)
+    owned = [g for text in gpu_items for g in parse_rig(text, catalog).gpus]
+    if len({g.id for g in owned}) > 1:
+        raise InvalidValueError("have", "training plans use one GPU type: own GPUs of one kind")
+    return owned
+
+
+def _less_owned(cost: TrainingCost, owned: int) -> TrainingCost:
+    """The buy cost without the ``owned`` GPUs (they are already paid for)."""
+    if owned == 0 or cost.buy_usd is None or not cost.prices:
+        return cost
+    per_gpu = cost.prices[0].usd_per_gpu
+    return dataclasses.replace(cost, buy_usd=max(cost.buy_usd - owned * per_gpu, 0.0))
 
 
 def _pareto_per_gpu(options: list[TrainingOption]) -> list[TrainingOption]:
