@@ -25,15 +25,16 @@ from typing import Any
 from .catalog import load_catalog
 from .catalog.query import CONDITIONS, best_price
 from .headroom import DEFAULT_MARGIN, fullest_fraction, within_margin
+from .offload import OFFLOAD_GPU_COUNTS, OFFLOAD_MIN_WEIGHTS_GIB, host_ram, offload_gpus, offload_platforms
 from .owned_host import OwnedHost, parse_owned_host, split_have
-from .catalog.records import GPU, Catalog, Model, Price
+from .catalog.records import GPU, Catalog, Model, Platform, Price
 from .engines import LLAMA_CPP, VLLM, get_engine
 from .errors import DataFileError, InvalidValueError, RigplanError, UnknownNameError, UnsupportedError
 from .estimate import Estimate, estimate, resolve_model_input, resolve_rig_input
 from .memory import usable_capacity
 from .memory.kv_cache import kv_bytes
 from .placement import tensor_parallel_problems
-from .platforms import PLATFORM_CLASSES, PSU_INCLUDED_W, PlatformFit, choose_platform
+from .platforms import PLATFORM_CLASSES, PSU_INCLUDED_W, PlatformFit, choose_platform, fit_platform
 from .power import (
     CIRCUITS,
     DECODE_POWER_SWEEPS,
@@ -860,6 +861,74 @@ def _sweep_rig(
     return fitted_any
 
 
+def _offload_rig(
+    rig: Rig, platform: Platform, q: Quant, inputs: _Inputs, catalog: Catalog, prices: Mapping[str, float]
+) -> Recommendation | None:
+    """One GPU + host-RAM rig on ``platform`` with llama.cpp, priced with the RAM it needs."""
+    fit = fit_platform(rig.gpus, platform)
+    if not fit.fits:
+        return None
+    try:
+        est = estimate(
+            inputs.model, rig, quant=q.id, engine="llama.cpp", context=inputs.context, batch=inputs.users,
+            prompt_tokens=inputs.prompt_tokens, output_tokens=inputs.output_tokens, gpu_layers="auto",
+            host_ram_gb=platform.max_host_ram_gb, link=f"pcie{fit.pcie_generation}", lanes=fit.lanes_per_gpu,
+            host_memory_bandwidth_gb_per_s=platform.host_memory_bandwidth_gb_per_s, catalog=catalog,
+        )  # fmt: skip
+    except RigplanError:
+        return None
+    ram = host_ram(platform, est.memory.host_bytes)
+    if ram is None or not est.memory.host_bytes or not within_margin(est, inputs.margin):
+        return None
+    power = estimate_power(rig, est.memory, est.speed, platform=platform, batch=inputs.users)
+    cost, complete, items = _rig_cost(rig, 0, fit, power, catalog, prices, inputs.condition, inputs.host)
+    ram_item = CostItem(ram.describe(), float(ram.usd), "ram", ram.source, ram.as_of)
+    total = None if cost is None else cost + ram.usd
+    served = est.memory.max_concurrent_sequences or inputs.users
+    if total is None or (inputs.budget_usd is not None and total > inputs.budget_usd) or served < inputs.users:
+        return None
+    speed = est.speed.decode_tokens_per_s
+    if inputs.min_tokens_per_s is not None and (speed is None or speed < inputs.min_tokens_per_s):
+        return None
+    return Recommendation(
+        rig=rig, owned=0, engine="llama.cpp", quant=q, cost_usd=total, cost_complete=complete,
+        cost_items=(*items, ram_item), estimate=est, power=power, platform=fit, users_served=served,
+    )  # fmt: skip
+
+
+def _sweep_offload(
+    inputs: _Inputs, quant: str, catalog: Catalog, prices: Mapping[str, float], sweep: _Sweep
+) -> list[Recommendation]:
+    """GPU + host-RAM rigs (llama.cpp partial offload; MoE experts in RAM) for models whose
+    4-bit weights outgrow two 24 GB cards: a few cheap GPU types x 1-2 cards x the cheapest and
+    the fastest-RAM priced platforms (an owned PC: that one)."""
+    qname = "q4_k_m" if quant.strip().lower() in ("any", "4bit") else quant
+    try:
+        q = resolve_quant(qname, "llama.cpp")
+    except RigplanError:
+        return []
+    if not engine_supports(q, "llama.cpp") or weights_bytes(inputs.model, get_quant("q4_k_m")) < OFFLOAD_MIN_WEIGHTS_GIB * GIB:
+        return []
+    pool = [g for g in _pool(catalog, inputs.gpu_class, _Sweep(), inputs.include_discontinued) if not g.is_system]
+    price_of = {g.id: p.usd_per_gpu for g in pool if (p := best_price(catalog, g.id, inputs.condition))}
+    price_of.update({k: v for k, v in prices.items() if k in price_of or k in catalog.gpus})
+    platforms = list(inputs.host.platforms(catalog)) if inputs.host else offload_platforms(
+        [p for p in catalog.platforms.values() if inputs.platform_class in (None, p.platform_class)]
+    )
+    out = []
+    for gpu in offload_gpus(pool, price_of):
+        for n in OFFLOAD_GPU_COUNTS:
+            if inputs.max_gpus is not None and n > inputs.max_gpus:
+                continue
+            for platform in platforms:
+                sweep.considered += 1
+                sweep.estimated += 1
+                rec = _offload_rig(Rig(gpus=(gpu,) * n), platform, q, inputs, catalog, prices)
+                if rec is not None:
+                    out.append(rec)
+    return out
+
+
 def _pool(
     catalog: Catalog, gpu_class: str | None, sweep: _Sweep, include_discontinued: bool = False
 ) -> list[GPU]:
@@ -1094,9 +1163,16 @@ def _why(r: Recommendation, rank: int, ranked: Sequence[Recommendation], inputs:
             f"; the KV pool keeps {mem.kv_pool_tokens:,} tokens = {mem.max_concurrent_sequences} sequences of "
             f"{inputs.context:,}"
         )
-    elif spare is not None and spare > 0:
+    elif spare is not None and spare > 0 and not mem.host_bytes:
         line += f", room for ~{spare:,} more tokens of context per user"
     out.append(line + ".")
+    ram = next((c for c in r.cost_items if c.kind == "ram"), None)
+    if mem.host_bytes and ram is not None:
+        moe = " (MoE experts in RAM: llama.cpp -ncmoe / --override-tensor exps=CPU)" if m.is_moe else ""
+        out.append(
+            f"{format_gib(mem.host_bytes)} of it lives in {ram.item}{moe}: llama.cpp -ngl "
+            f"{mem.placement.gpu_layers}; decode reads the host part at the RAM's bandwidth."
+        )
     s = r.estimate.speed
     if s.decode_tokens_per_s is not None:
         rng = s.decode_tokens_per_s_range
@@ -1445,6 +1521,8 @@ def plan_rigs(
     engines = _engines(engine, owned)
     sweep = _Sweep()
     recs = _enumerate(inputs, engines, quant, owned, catalog, all_prices, sweep, progress)
+    if "llama.cpp" in engines and not owned:
+        recs += _sweep_offload(inputs, quant, catalog, all_prices, sweep)
 
     notes: list[str] = []
     effective = objective
