@@ -24,15 +24,15 @@ from typing import Any
 
 from .catalog import load_catalog
 from .catalog.query import CONDITIONS, best_price
-from .headroom import DEFAULT_MARGIN, fullest_fraction, within_margin
-from .offload import OFFLOAD_GPU_COUNTS, OFFLOAD_MIN_WEIGHTS_GIB, host_ram, offload_gpus, offload_platforms
-from .owned_host import OwnedHost, parse_owned_host, split_have
 from .catalog.records import GPU, Catalog, Model, Platform, Price
 from .engines import LLAMA_CPP, VLLM, get_engine
 from .errors import DataFileError, InvalidValueError, RigplanError, UnknownNameError, UnsupportedError
 from .estimate import Estimate, estimate, resolve_model_input, resolve_rig_input
+from .headroom import DEFAULT_MARGIN, fullest_fraction, within_margin
 from .memory import usable_capacity
 from .memory.kv_cache import kv_bytes
+from .offload import OFFLOAD_GPU_COUNTS, OFFLOAD_MIN_WEIGHTS_GIB, host_ram, offload_gpus, offload_platforms
+from .owned_host import OwnedHost, parse_owned_host, split_have
 from .placement import tensor_parallel_problems
 from .platforms import PLATFORM_CLASSES, PSU_INCLUDED_W, PlatformFit, choose_platform, fit_platform
 from .power import (
@@ -907,13 +907,20 @@ def _sweep_offload(
         q = resolve_quant(qname, "llama.cpp")
     except RigplanError:
         return []
-    if not engine_supports(q, "llama.cpp") or weights_bytes(inputs.model, get_quant("q4_k_m")) < OFFLOAD_MIN_WEIGHTS_GIB * GIB:
+    if (
+        not engine_supports(q, "llama.cpp")
+        or weights_bytes(inputs.model, get_quant("q4_k_m")) < OFFLOAD_MIN_WEIGHTS_GIB * GIB
+    ):
         return []
     pool = [g for g in _pool(catalog, inputs.gpu_class, _Sweep(), inputs.include_discontinued) if not g.is_system]
     price_of = {g.id: p.usd_per_gpu for g in pool if (p := best_price(catalog, g.id, inputs.condition))}
     price_of.update({k: v for k, v in prices.items() if k in price_of or k in catalog.gpus})
-    platforms = list(inputs.host.platforms(catalog)) if inputs.host else offload_platforms(
-        [p for p in catalog.platforms.values() if inputs.platform_class in (None, p.platform_class)]
+    platforms = (
+        list(inputs.host.platforms(catalog))
+        if inputs.host
+        else offload_platforms(
+            [p for p in catalog.platforms.values() if inputs.platform_class in (None, p.platform_class)]
+        )
     )
     out = []
     for gpu in offload_gpus(pool, price_of):
@@ -929,9 +936,7 @@ def _sweep_offload(
     return out
 
 
-def _pool(
-    catalog: Catalog, gpu_class: str | None, sweep: _Sweep, include_discontinued: bool = False
-) -> list[GPU]:
+def _pool(catalog: Catalog, gpu_class: str | None, sweep: _Sweep, include_discontinued: bool = False) -> list[GPU]:
     """GPU types to sweep; those of another class are counted (as GPU types) under gpu_class,
     those withdrawn from sale under "discontinued" unless asked for."""
     gpus = []
@@ -1737,7 +1742,10 @@ def power_report(
         tokens = est.speed.decode_throughput_tokens_per_s or est.speed.decode_tokens_per_s
     power = estimate_power(the_rig, mem, speed, platform=fit.platform if fit else None)
     if power_limit is not None and any(g.is_system for g in node):
-        raise UnsupportedError("power_limit: a whole machine on one chip (Apple, DGX Spark, Strix Halo) cannot be capped with nvidia-smi -pl")
+        raise UnsupportedError(
+            "power_limit: a whole machine on one chip (Apple, DGX Spark, Strix Halo) "
+            "cannot be capped with nvidia-smi -pl"
+        )
     cap = (
         _parse_cap(power_limit, node)
         if power_limit is not None

@@ -562,7 +562,8 @@ def _power(rig: Rig, platform: Platform | None, split: str, batch: int, phase: s
     draw_node = gpu_draw_watts(node, split=split, batch=batch, phase=phase)
 
     if any(g.is_system for g in node):
-        # An Apple machine (or another whole computer on one chip) is its own host and PSU: its rated power is the whole SoC's.
+        # An Apple machine (or another whole computer on one chip) is its own host and PSU:
+        # its rated power is the whole SoC's.
         wall = board_node / PSU_EFFICIENCY
         return PowerEstimate(
             board_watts=board_node * nodes,

@@ -438,11 +438,10 @@ def native_quant(model: Model, engine: str) -> Quant | None:
     return None
 
 
-def resolve_quant(
-    name: str | None, engine: str, *, gpu_has_fp8: bool = False, model: Model | None = None
-) -> Quant:
+def resolve_quant(name: str | None, engine: str, *, gpu_has_fp8: bool = False, model: Model | None = None) -> Quant:
     """The quant a user means on ``engine``: None is the model's released format where the engine
-    loads it (:func:`native_quant`), else the engine default; "4bit"/"8bit"/"16bit" follow the guide.  Whether the engine can load it is :func:`engine_supports`' question.
+    loads it (:func:`native_quant`), else the engine default; "4bit"/"8bit"/"16bit" follow the
+    guide.  Whether the engine can load it is :func:`engine_supports`' question.
 
     >>> resolve_quant(None, "ollama").id
     'q4_k_m'

@@ -135,7 +135,9 @@ def parse_rig(text: str, catalog: Catalog, *, network: str = DEFAULT_NETWORK) ->
         gpus.extend([resolve_gpu(name, catalog)] * count)
     system = next((g for g in gpus if g.is_system), None)
     if system is not None and (len(gpus) > 1 or nodes > 1):
-        raise RigSyntaxError(text, f"{system.id} is a whole machine ({system.vendor.capitalize()} computer on one chip): use one per rig")
+        raise RigSyntaxError(
+            text, f"{system.id} is a whole machine ({system.vendor.capitalize()} computer on one chip): use one per rig"
+        )
     modules = {g.form_factor for g in gpus} & {"sxm", "oam"}
     if modules and len({g.form_factor for g in gpus}) > 1:
         raise RigSyntaxError(

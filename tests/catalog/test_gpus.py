@@ -304,9 +304,7 @@ def test_tensor_figures_are_ordered() -> None:
             assert fp8 is None, f"{gpu_id}: no FP8 before Ada/Hopper"
 
 
-@pytest.mark.parametrize(
-    "gpu_id", [g for g in DESIGN_IDS if g.startswith(("m1-", "m2-", "m3-", "m4-"))]
-)
+@pytest.mark.parametrize("gpu_id", [g for g in DESIGN_IDS if g.startswith(("m1-", "m2-", "m3-", "m4-"))])
 def test_apple_rows_describe_an_soc(gpu_id: str) -> None:
     gpu = _gpus()[gpu_id]
     assert gpu.vendor == "apple" and gpu.gpu_class == "apple" and gpu.is_apple

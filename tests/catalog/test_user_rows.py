@@ -87,14 +87,28 @@ def test_user_gpu_is_listed_and_planned(capsys: pytest.CaptureFixture[str]) -> N
     rows = {g["id"]: g for g in json.loads(capsys.readouterr().out)["gpus"]}
     assert rows["rtx-4090-48gb"]["memory_gb"] == 48
     with pytest.raises(SystemExit):
-        main(["plan", "llama-3-70b", "--quant", "q4_k_m", "--engine", "llama.cpp", "--class", "consumer", "--top", "40", "--json"])
+        main(
+            [
+                "plan",
+                "llama-3-70b",
+                "--quant",
+                "q4_k_m",
+                "--engine",
+                "llama.cpp",
+                "--class",
+                "consumer",
+                "--top",
+                "40",
+                "--json",
+            ]
+        )
     plan = json.loads(capsys.readouterr().out)
     rigs = [r["rig"] for r in plan["recommendations"]]
     assert "rtx-4090-48gb" in rigs  # one 48 GB card holds a 4-bit 70B; priced from [prices]
 
 
 def test_bad_user_row_is_a_one_line_cli_error(capsys: pytest.CaptureFixture[str]) -> None:
-    _config(USER_GPU.replace('memory_gb = 48', 'memory_gb = "48"'))
+    _config(USER_GPU.replace("memory_gb = 48", 'memory_gb = "48"'))
     with pytest.raises(SystemExit) as exc:
         main(["gpus"])
     err = capsys.readouterr().err

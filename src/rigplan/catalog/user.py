@@ -58,7 +58,9 @@ def merge_user_rows(catalog: Catalog, data: dict[str, Any], path: str, as_of: dt
                 raise CatalogError(path, f"{where}.id", "missing (give the row a new id)")
             ident = ident.strip().lower()
             if ident in target:
-                raise CatalogError(path, f"{where}.id", f"{ident!r} is already in the catalogue: give your row a new id")
+                raise CatalogError(
+                    path, f"{where}.id", f"{ident!r} is already in the catalogue: give your row a new id"
+                )
             full = {"source": f"your config file {path}", "as_of": as_of, **row, "id": ident}
             target[ident] = build_record(cls, full, path=path, where=where)
     return dataclasses.replace(catalog, gpus=gpus, platforms=platforms)
