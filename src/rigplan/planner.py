@@ -1168,10 +1168,10 @@ def _why(r: Recommendation, rank: int, ranked: Sequence[Recommendation], inputs:
             f"; the KV pool keeps {mem.kv_pool_tokens:,} tokens = {mem.max_concurrent_sequences} sequences of "
             f"{inputs.context:,}"
         )
-    elif spare is not None and spare > 0 and not mem.host_bytes:
+    ram = next((c for c in r.cost_items if c.kind == "ram"), None)
+    if mem.kv_pool_tokens is None and spare is not None and spare > 0 and ram is None:
         line += f", room for ~{spare:,} more tokens of context per user"
     out.append(line + ".")
-    ram = next((c for c in r.cost_items if c.kind == "ram"), None)
     if mem.host_bytes and ram is not None:
         moe = " (MoE experts in RAM: llama.cpp -ncmoe / --override-tensor exps=CPU)" if m.is_moe else ""
         out.append(

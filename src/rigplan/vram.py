@@ -60,7 +60,7 @@ def smallest_rig(model: Model, quant: str, context: int, gpu_class: str, engine:
 
     best: tuple[int, float, int, str] | None = None
     for gpu in catalog.gpus.values():
-        if gpu.gpu_class != gpu_class:
+        if gpu.gpu_class != gpu_class or gpu.discontinued is not None:  # withdrawn from sale
             continue
         counts = (1,) if gpu.is_system else range(1, MAX_GPUS + 1)
         for n in counts:
