@@ -27,7 +27,7 @@ SWEEPS = (
 
 
 def time_sweeps(model: str, repeat: int) -> list[tuple[str, float, int, int, int]]:
-    from rigplan.planner import plan_rigs
+    from rigplan.planning import plan_rigs
 
     rows = []
     for label, kw in SWEEPS:

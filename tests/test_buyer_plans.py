@@ -12,7 +12,8 @@ from rigplan.estimate import estimate
 from rigplan.headroom import DEFAULT_MARGIN, fit_advice, fullest_fraction, within_margin
 from rigplan.offload import RAM_KIT_GB, host_ram, ram_to_buy_gb
 from rigplan.owned_host import parse_owned_host
-from rigplan.planner import plan_rigs, power_report
+from rigplan.planning import plan_rigs
+from rigplan.power_report import power_report
 from rigplan.rig import parse_rig
 from rigplan.units import GIB
 from rigplan.vram import smallest_rig

@@ -199,6 +199,7 @@ def test_public_api_is_pinned():
         "Estimate",
         "InvalidValueError",
         "Plan",
+        "PowerReport",
         "Rig",
         "RigSyntaxError",
         "RigplanError",
@@ -216,6 +217,7 @@ def test_public_api_is_pinned():
         "parse_rig",
         "plan_rigs",
         "plan_training",
+        "power_report",
     }
 
 

@@ -17,8 +17,10 @@ import pytest
 from planner_fixtures import no_speed, toy_speed  # noqa: F401  (no_speed is a fixture)
 from rigplan import InvalidValueError, UnknownGPUError, UnknownModelError, UnknownQuantError
 from rigplan.catalog import load_catalog
+from rigplan.edge import load_user_prices, user_config_path
 from rigplan.errors import DataFileError, UnknownEngineError
-from rigplan.planner import QUANT_LADDERS, load_user_prices, parse_price_overrides, plan_rigs, user_config_path
+from rigplan.planner import QUANT_LADDERS, parse_price_overrides
+from rigplan.planning import plan_rigs
 
 FOUR_BIT = {"q4_k_m", "int4", "exl2-4.0"}
 
@@ -29,7 +31,7 @@ def toy_speed_model():
     import rigplan.estimate  # noqa: F401
 
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(sys.modules["rigplan.estimate"], "estimate_speed", toy_speed)
+        mp.setattr(sys.modules["rigplan.core"], "estimate_speed", toy_speed)
         yield
 
 
@@ -422,7 +424,7 @@ def test_plan_with_the_shipped_speed_model():
     import rigplan.speed
 
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(sys.modules["rigplan.estimate"], "estimate_speed", rigplan.speed.estimate_speed)
+        mp.setattr(sys.modules["rigplan.core"], "estimate_speed", rigplan.speed.estimate_speed)
         p = plan_rigs("llama-3-8b", quant="4bit", gpu_class="consumer", use_user_config=False, objective="fastest")
     assert p.recommendations and all(r.estimate.fits for r in p.recommendations)
     speeds = [r.decode_tokens_per_s for r in p.recommendations]

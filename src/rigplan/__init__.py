@@ -20,7 +20,9 @@ from .errors import (
     UnsupportedError,
 )
 from .estimate import Estimate, estimate
-from .planner import Plan, plan_rigs
+from .planner import Plan
+from .planning import plan_rigs
+from .power_report import PowerReport, power_report
 from .rig import Rig, parse_rig
 from .training import TrainingEstimate, TrainingPlan, estimate_training, plan_training
 
@@ -31,6 +33,7 @@ __all__ = [
     "Estimate",
     "InvalidValueError",
     "Plan",
+    "PowerReport",
     "Rig",
     "RigSyntaxError",
     "RigplanError",
@@ -48,4 +51,5 @@ __all__ = [
     "parse_rig",
     "plan_rigs",
     "plan_training",
+    "power_report",
 ]

@@ -18,8 +18,8 @@ from dataclasses import dataclass
 
 from .engines import get_engine
 from .errors import RigplanError
-from .estimate import Estimate, estimate
 from .quant import get_quant
+from .results import Estimate
 from .rig import Rig
 
 #: Share of each GPU's usable memory kept free by default.  The issue's 0.3–0.8 GiB CUDA
@@ -68,6 +68,8 @@ class Advice:
 
 
 def _try(est: Estimate, margin: float, **changes: object) -> Estimate | None:
+    from .estimate import estimate  # the public API (names, calibration): advice is for the CLI
+
     kwargs: dict[str, object] = {
         "quant": est.quant.id,
         "engine": est.engine.id,

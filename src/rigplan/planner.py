@@ -16,47 +16,37 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from .catalog import load_catalog
-from .catalog.query import CONDITIONS, best_price
+from .catalog.query import best_price
 from .catalog.records import GPU, Catalog, Model, Platform, Price
+from .core import Context, evaluate
 from .engines import LLAMA_CPP, VLLM, get_engine
-from .errors import DataFileError, InvalidValueError, RigplanError, UnknownNameError, UnsupportedError
-from .estimate import Estimate, estimate, resolve_model_input, resolve_rig_input
+from .errors import DataFileError, InvalidValueError, RigplanError, UnknownNameError
 from .headroom import DEFAULT_MARGIN, fullest_fraction, within_margin
 from .memory import usable_capacity
 from .memory.kv_cache import kv_bytes
 from .offload import OFFLOAD_GPU_COUNTS, OFFLOAD_MIN_WEIGHTS_GIB, host_ram, offload_gpus, offload_platforms
-from .owned_host import OwnedHost, parse_owned_host, split_have
+from .owned_host import OwnedHost
 from .placement import tensor_parallel_problems
-from .platforms import PLATFORM_CLASSES, PSU_INCLUDED_W, PlatformFit, choose_platform, fit_platform
+from .platforms import PSU_INCLUDED_W, PlatformFit, choose_platform, fit_platform
 from .power import (
-    CIRCUITS,
-    DECODE_POWER_SWEEPS,
-    PREFILL_POWER_SWEEPS,
-    PSU_EFFICIENCY,
-    TRAINING_POWER_SWEEPS,
-    CircuitCheck,
     PowerEstimate,
-    circuit_checks,
     energy_cost_per_hour,
     energy_cost_per_million_tokens,
     estimate_power,
-    power_limit_factor,
-    psu_requirement,
-    standard_psu,
 )
 from .quant import Quant, engine_supports, get_quant, resolve_quant, weights_bytes
-from .rig import Rig, parse_rig, resolve_gpu
+from .requests import OBJECTIVES, InferenceRequest, PlanRequest
+from .results import Estimate
+from .rig import Rig, resolve_gpu
 from .units import GIB, format_gib, format_rate, format_usd
 
-OBJECTIVES = ("cheapest", "fastest", "value", "efficiency")
-GPU_CLASSES = ("consumer", "workstation", "datacenter", "apple")
+#: A margin above this leaves too little of a GPU to plan with (0.5 = half kept free).
+MAX_MARGIN = 0.5
 
 #: Engines swept when the user names none: one of each family that behaves differently.
 #: SGLang and TensorRT-LLM plan like vLLM (same family); transformers is rarely the fast choice.
@@ -248,6 +238,8 @@ class Plan:
     nearest_miss: NearestMiss | None
     notes: tuple[str, ...]
     elapsed_s: float
+    #: runs, but slowly or with a caveat (design.md §3, second round)
+    warnings: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON of ``rigplan plan --json``."""
@@ -262,6 +254,7 @@ class Plan:
             "excluded": dict(self.excluded),
             "nearest_miss": self.nearest_miss.to_dict() if self.nearest_miss else None,
             "notes": list(self.notes),
+            "warnings": list(self.warnings),
             "elapsed_s": round(self.elapsed_s, 4),
         }
 
@@ -275,35 +268,7 @@ def _round(value: float | None, digits: int) -> float | None:
 # ---------------------------------------------------------------------------------------------
 
 
-def user_config_path() -> Path:
-    """``config.toml`` in the user's config dir (platformdirs ``user_config_dir("rigplan")``)."""
-    from platformdirs import user_config_dir
-
-    return Path(user_config_dir("rigplan")) / "config.toml"
-
-
-def load_user_prices(path: Path | None = None, catalog: Catalog | None = None) -> dict[str, float]:
-    """The ``[prices]`` table of the user's config file: ``rtx-3090 = 700`` → {"rtx-3090": 700.0}.
-
-    Raises:
-        DataFileError: unreadable TOML, a GPU name not in the catalogue, a price that is not > 0.
-    """
-    import tomllib
-
-    path = path or user_config_path()
-    if not path.is_file():
-        return {}
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise DataFileError(str(path), "toml", str(exc)) from None
-    table = data.get("prices", {})
-    if not isinstance(table, dict):
-        raise DataFileError(str(path), "prices", "expected a table of gpu = usd")
-    return _check_prices(table, catalog or load_catalog(), where=str(path))
-
-
-def _check_prices(prices: Mapping[str, Any], catalog: Catalog, *, where: str = "prices") -> dict[str, float]:
+def check_prices(prices: Mapping[str, Any], catalog: Catalog, *, where: str = "prices") -> dict[str, float]:
     out: dict[str, float] = {}
     for name, usd in prices.items():
         try:
@@ -335,7 +300,7 @@ def parse_price_overrides(items: Iterable[str], catalog: Catalog | None = None) 
             raw[name.strip()] = float(value.strip().lstrip("$").replace(",", ""))
         except ValueError:
             raise InvalidValueError("price", f"{item!r}: {value!r} is not a number of dollars") from None
-    return _check_prices(raw, catalog or load_catalog())
+    return check_prices(raw, catalog or load_catalog())
 
 
 def psu_cost(watts: int, units: int = 1) -> CostItem:
@@ -471,6 +436,7 @@ class _Inputs:
     nvlink: bool
     objective: str
     kwh_price: float | None
+    core: Context
     condition: str | None = None  # "new" | "used" | None (newest market price)
     margin: float = DEFAULT_MARGIN
     host: OwnedHost | None = None  # the PC the buyer owns (--have desktop): GPUs are added to it
@@ -713,7 +679,6 @@ def _sweep_rig(
         output_tokens=inputs.output_tokens,
         link=link,
         lanes=lanes,
-        catalog=catalog,
     )
     power = estimate_power(rig, None, None, platform=fit.platform if fit else None, batch=inputs.users)
     cost, complete, items = _rig_cost(rig, owned, fit, power, catalog, prices, inputs.condition, inputs.host)
@@ -788,7 +753,7 @@ def _sweep_rig(
             continue
         try:
             sweep.estimated += 1
-            est = estimate(m, rig, quant=q.id, engine=engine, **common)  # type: ignore[arg-type]
+            est = evaluate(InferenceRequest(m, rig, quant=q.id, engine=engine, **common), inputs.core)  # type: ignore[arg-type]
         except RigplanError:
             sweep.exclude("unsupported")
             continue
@@ -869,12 +834,13 @@ def _offload_rig(
     if not fit.fits:
         return None
     try:
-        est = estimate(
+        request = InferenceRequest(
             inputs.model, rig, quant=q.id, engine="llama.cpp", context=inputs.context, batch=inputs.users,
             prompt_tokens=inputs.prompt_tokens, output_tokens=inputs.output_tokens, gpu_layers="auto",
             host_ram_gb=platform.max_host_ram_gb, link=f"pcie{fit.pcie_generation}", lanes=fit.lanes_per_gpu,
-            host_memory_bandwidth_gb_per_s=platform.host_memory_bandwidth_gb_per_s, catalog=catalog,
+            host_memory_bandwidth_gb_per_s=platform.host_memory_bandwidth_gb_per_s,
         )  # fmt: skip
+        est = evaluate(request, inputs.core)
     except RigplanError:
         return None
     ram = host_ram(platform, est.memory.host_bytes)
@@ -1311,7 +1277,7 @@ def _next_step(r: Recommendation, pool: Sequence[Recommendation]) -> str | None:
 NEAREST_MISS_CHECKS = 12
 
 
-def _nearest_miss(sweep: _Sweep, model: Model) -> NearestMiss | None:
+def _nearest_miss(sweep: _Sweep, model: Model, core: Context) -> NearestMiss | None:
     """The miss with the fewest failed constraints, then the smallest shortfall — among those
     known to fit in memory (unverified ones are estimated now, a few at most)."""
     checks = 0
@@ -1322,7 +1288,7 @@ def _nearest_miss(sweep: _Sweep, model: Model) -> NearestMiss | None:
             checks += 1
             try:
                 sweep.estimated += 1
-                if not estimate(model, m.rig, **m.estimate_kwargs).fits:
+                if not evaluate(InferenceRequest(model, m.rig, **m.estimate_kwargs), core).fits:
                     continue
             except RigplanError:
                 continue
@@ -1342,201 +1308,120 @@ def _dedupe(recs: Sequence[Recommendation], key: Callable[[Recommendation], tupl
 # ---------------------------------------------------------------------------------------------
 
 
-def _check_inputs(
-    objective: str,
-    circuit: str | None,
-    gpu_class: str | None,
-    platform: str | None,
-    users: int,
-    top: int,
-    max_gpus: int | None,
-    budget_usd: float | None,
-    max_watts: float | None,
-    min_tokens_per_s: float | None,
-    kwh_price: float | None,
-) -> None:
-    if objective not in OBJECTIVES:
-        raise InvalidValueError("objective", f"must be one of {', '.join(OBJECTIVES)}, got {objective!r}")
-    if circuit is not None and circuit not in CIRCUITS:
-        raise InvalidValueError("circuit", f"must be one of {', '.join(CIRCUITS)}, got {circuit!r}")
-    if gpu_class is not None and gpu_class not in GPU_CLASSES:
-        raise InvalidValueError("class", f"must be one of {', '.join(GPU_CLASSES)}, got {gpu_class!r}")
-    if platform is not None and platform not in PLATFORM_CLASSES:
-        raise InvalidValueError("platform", f"must be one of {', '.join(PLATFORM_CLASSES)}, got {platform!r}")
-    for name, value, low in (("users", users, 1), ("top", top, 1)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < low:
-            raise InvalidValueError(name, f"must be a whole number ≥ {low}, got {value!r}")
-    if max_gpus is not None and (isinstance(max_gpus, bool) or not isinstance(max_gpus, int) or max_gpus < 1):
-        raise InvalidValueError("max_gpus", f"must be a whole number ≥ 1, got {max_gpus!r}")
-    for name, v in (
-        ("budget", budget_usd),
-        ("max_watts", max_watts),
-        ("min_tokens_per_s", min_tokens_per_s),
-        ("kwh_price", kwh_price),
-    ):
-        _check_positive(name, v)
+def _plan_context(request: PlanRequest) -> int:
+    """Tokens of context per user: the request's, or the default capped at the model's maximum."""
+    mdl = request.model
+    ctx = request.context if request.context is not None else min(DEFAULT_CONTEXT, mdl.max_context)
+    if ctx > mdl.max_context:
+        raise InvalidValueError("context", f"{ctx} exceeds {mdl.id}'s maximum of {mdl.max_context} tokens")
+    return ctx
 
 
-def _check_positive(name: str, value: object) -> None:
-    """None, or a finite number > 0."""
-    if value is None:
-        return
-    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0 or math.isinf(value):
-        raise InvalidValueError(name, f"must be a number > 0, got {value!r}")
-
-
-def plan_rigs(
-    model: str | Mapping[str, Any] | Model,
-    *,
-    quant: str = "any",
-    context: int | None = None,
-    users: int = 1,
-    min_tokens_per_s: float | None = None,
-    budget_usd: float | None = None,
-    max_watts: float | None = None,
-    circuit: str | None = None,
-    max_gpus: int | None = None,
-    gpu_class: str | None = None,
-    platform: str | None = None,
-    nvlink: bool = False,
-    have: Sequence[str] = (),
-    engine: str | None = None,
-    objective: str = "cheapest",
-    top: int = DEFAULT_TOP,
-    prices: Mapping[str, float] | None = None,
-    kwh_price: float | None = None,
-    prompt_tokens: int = DEFAULT_PROMPT_TOKENS,
-    output_tokens: int = DEFAULT_OUTPUT_TOKENS,
-    use_user_config: bool = True,
-    catalog: Catalog | None = None,
-    progress: Callable[[int, int], None] | None = None,
-    condition: str | None = None,
-    include_discontinued: bool = False,
-    margin: float = DEFAULT_MARGIN,
-) -> Plan:
-    """Rigs that run ``model`` under the constraints, ranked by ``objective`` and explained.
-
-    >>> plan = plan_rigs("llama-2-70b", quant="4bit", use_user_config=False)
-    >>> plan.recommendations[0].estimate.fits
-    True
-
-    Args:
-        quant: "any" (4 bits and up, per engine), "4bit"/"8bit"/"16bit", or a quant id.
-        context: tokens per user (default 4,096, capped at the model's maximum).
-        users: sequences served at once, each with the full context.
-        min_tokens_per_s: decode speed each user must get (needs speed estimates).
-        budget_usd: whole-rig cost limit; GPUs without a price are excluded unless priced.
-        max_watts: limit on the machine's rated sustained draw (GPUs + CPU + platform).
-        circuit: "120v15a" | "120v20a" | "230v10a" | "230v16a": one circuit must carry a node.
-        max_gpus: GPUs in the whole rig; gpu_class / platform: restrict the classes.
-        nvlink: only rigs whose GPUs all share NVLink.
-        have: GPUs already owned ("rtx-3090", "2x rtx-3090"); rigs add to them at no cost.
-        engine: one engine (default: llama.cpp, vLLM and ExLlamaV2).
-        objective: "cheapest" | "fastest" | "value" (tok/s per $) | "efficiency" (tokens per joule).
-        prices: {gpu id: usd} overrides ("yours"); the user's config.toml ``[prices]`` too
-            unless ``use_user_config`` is False.
-        kwh_price: electricity price per kWh, for the cost per million tokens.
-        condition: "new" or "used": which market price a GPU is bought at (default: the
-            newest market price of either kind, else the launch price).
-        include_discontinued: also plan GPUs withdrawn from sale (e.g. the M3 Ultra 512 GB).
-        margin: share of each GPU's usable memory kept free (default 5 %); a rig whose fullest
-            GPU is fuller is not counted as fitting (vLLM-class pools keep their own 10 %).
-
-    Raises:
-        RigplanError: unknown names, impossible values, an unsupported architecture.
-    """
-    started = time.perf_counter()
-    _check_inputs(
-        objective,
-        circuit,
-        gpu_class,
-        platform,
-        users,
-        top,
-        max_gpus,
-        budget_usd,
-        max_watts,
-        min_tokens_per_s,
-        kwh_price,
-    )
-    if isinstance(margin, bool) or not isinstance(margin, int | float) or not 0.0 <= margin < 0.5:
-        raise InvalidValueError("margin", f"must be a share of memory from 0 to 0.5 (e.g. 0.05), got {margin!r}")
-    if condition is not None and condition not in CONDITIONS:
-        raise InvalidValueError("condition", f"must be one of {', '.join(CONDITIONS)}, got {condition!r}")
-    catalog = catalog or load_catalog()
-    mdl = resolve_model_input(model, catalog)
+def _check_plan(request: PlanRequest) -> None:
+    """Checks that need the catalogue's code tables (the request checked its own values)."""
     from .arch import check_supported
 
-    check_supported(mdl)
-    if engine is not None:
-        get_engine(engine)
+    check_supported(request.model)
+    if request.engine is not None:
+        get_engine(request.engine)
+    quant = request.quant
     if not isinstance(quant, str) or not quant.strip():
         raise InvalidValueError("quant", f"must be 'any', 4bit/8bit/16bit or a quant id, got {quant!r}")
     if quant.strip().lower() != "any":
         resolve_quant(quant, "llama.cpp")  # an unknown quant id is an error, not an empty plan
-    ctx = context if context is not None else min(DEFAULT_CONTEXT, mdl.max_context)
-    if isinstance(ctx, bool) or not isinstance(ctx, int) or ctx < 1:
-        raise InvalidValueError("context", f"must be a whole number ≥ 1, got {ctx!r}")
-    if ctx > mdl.max_context:
-        raise InvalidValueError("context", f"{ctx} exceeds {mdl.id}'s maximum of {mdl.max_context} tokens")
-    out_tokens = min(output_tokens, ctx)
-    in_tokens = min(prompt_tokens, ctx - out_tokens)
+    if not request.margin < MAX_MARGIN:
+        raise InvalidValueError("margin", f"must be a share of memory below {MAX_MARGIN:g}, got {request.margin!r}")
+    if len(request.have) > MAX_GPUS_PER_BOX:
+        raise InvalidValueError("have", f"at most {MAX_GPUS_PER_BOX} owned GPUs in one box, got {len(request.have)}")
 
-    all_prices: dict[str, float] = {}
-    if use_user_config:
-        all_prices.update(load_user_prices(catalog=catalog))
-    if prices:
-        all_prices.update(_check_prices(prices, catalog))
-    owned: list[GPU] = []
-    for text in have or ():
-        if not isinstance(text, str):
-            raise InvalidValueError("have", f"each owned GPU must be a rig string like '2x rtx-3090', got {text!r}")
-    gpu_items, host_items = split_have(have or ())
-    if len(host_items) > 1:
-        raise InvalidValueError("have", f"one owned PC at most, got {', '.join(host_items)}")
-    host = parse_owned_host(host_items[0], catalog) if host_items else None
-    for text in gpu_items:
-        if not isinstance(text, str):
-            raise InvalidValueError("have", f"each owned GPU must be a rig string like '2x rtx-3090', got {text!r}")
-        owned.extend(parse_rig(text, catalog).gpus)
-    if len(owned) > MAX_GPUS_PER_BOX:
-        raise InvalidValueError("have", f"at most {MAX_GPUS_PER_BOX} owned GPUs in one box, got {len(owned)}")
 
-    inputs = _Inputs(
-        model=mdl,
+def _plan_inputs(request: PlanRequest, context: Context) -> _Inputs:
+    ctx = _plan_context(request)
+    out_tokens = min(request.output_tokens, ctx)
+    return _Inputs(
+        model=request.model,
         context=ctx,
-        users=users,
-        prompt_tokens=in_tokens,
+        users=request.users,
+        prompt_tokens=min(request.prompt_tokens, ctx - out_tokens),
         output_tokens=out_tokens,
-        min_tokens_per_s=min_tokens_per_s,
-        budget_usd=budget_usd,
-        max_watts=max_watts,
-        circuit=circuit,
-        max_gpus=max_gpus,
-        gpu_class=gpu_class,
-        platform_class=platform,
-        nvlink=nvlink,
-        objective=objective,
-        kwh_price=kwh_price,
-        condition=condition,
-        include_discontinued=include_discontinued,
-        margin=margin,
-        host=host,
+        min_tokens_per_s=request.min_tokens_per_s,
+        budget_usd=request.budget_usd,
+        max_watts=request.max_watts,
+        circuit=request.circuit,
+        max_gpus=request.max_gpus,
+        gpu_class=request.gpu_class,
+        platform_class=request.platform,
+        nvlink=request.nvlink,
+        objective=request.objective,
+        kwh_price=request.kwh_price,
+        core=context,
+        condition=request.condition,
+        margin=request.margin,
+        host=request.host,
+        include_discontinued=request.include_discontinued,
     )
-    engines = _engines(engine, owned)
-    sweep = _Sweep()
-    recs = _enumerate(inputs, engines, quant, owned, catalog, all_prices, sweep, progress)
-    if "llama.cpp" in engines and not owned:
-        recs += _sweep_offload(inputs, quant, catalog, all_prices, sweep)
 
+
+def _plan_notes(objective: str, recs: Sequence[Recommendation], chosen: Sequence[Recommendation]) -> list[str]:
     notes: list[str] = []
-    effective = objective
     if objective != "cheapest" and recs and all(r.decode_tokens_per_s is None for r in recs):
-        effective = "cheapest"
         notes.append(f"No speed estimates are available, so '{objective}' is ranked by cost instead.")
+    if chosen and not notes and all(r.decode_tokens_per_s is None for r in chosen):
+        notes.append("These estimates carry no speed (the speed model gave none).")
+    if any(r.cost_usd is None for r in chosen):
+        notes.append(
+            "Rigs with a GPU that has no sourced price are listed after priced ones; give a price with --price GPU=USD."
+        )
+    if any(not r.cost_complete for r in chosen):
+        notes.append("Some platforms have no sourced price: their cost covers GPUs and PSU only.")
+    return notes
+
+
+def _constraints(request: PlanRequest, inputs: _Inputs, engines: Sequence[str]) -> dict[str, Any]:
+    return {
+        "quant": request.quant,
+        "context": inputs.context,
+        "users": request.users,
+        "min_tokens_per_s": request.min_tokens_per_s,
+        "budget_usd": request.budget_usd,
+        "max_watts": request.max_watts,
+        "circuit": request.circuit,
+        "max_gpus": request.max_gpus,
+        "gpu_class": request.gpu_class,
+        "platform": request.platform,
+        "nvlink": request.nvlink,
+        "have": [g.id for g in request.have] + ([request.host.describe()] if request.host else []),
+        "condition": request.condition,
+        "margin": request.margin,
+        "engines": list(engines),
+        "prices": dict(sorted(request.prices.items())),
+        "kwh_price": request.kwh_price,
+        "prompt_tokens": inputs.prompt_tokens,
+        "output_tokens": inputs.output_tokens,
+    }
+
+
+def plan(request: PlanRequest, context: Context, progress: Callable[[int, int], None] | None = None) -> Plan:
+    """The pure core of :func:`rigplan.plan_rigs`: sweep, rank and explain (``elapsed_s`` is 0;
+    the edge times the call).
+
+    Raises:
+        RigplanError: an unknown engine or quant, an unsupported architecture, too many owned GPUs.
+    """
+    _check_plan(request)
+    inputs = _plan_inputs(request, context)
+    engines = _engines(request.engine, request.have)
+    sweep = _Sweep()
+    prices = dict(request.prices)
+    recs = _enumerate(inputs, engines, request.quant, request.have, context.catalog, prices, sweep, progress)
+    if "llama.cpp" in engines and not request.have:
+        recs += _sweep_offload(inputs, request.quant, context.catalog, prices, sweep)
+    effective = request.objective
+    if effective != "cheapest" and recs and all(r.decode_tokens_per_s is None for r in recs):
+        effective = "cheapest"
     key = _key(effective)
     ranked = _dedupe(recs, key)
-    chosen = ranked[:top]
+    chosen = ranked[: request.top]
     view = dataclasses.replace(inputs, objective=effective)
     final = tuple(
         dataclasses.replace(
@@ -1547,249 +1432,18 @@ def plan_rigs(
         )
         for i, r in enumerate(chosen)
     )
-    if chosen and not notes and all(r.decode_tokens_per_s is None for r in chosen):
-        notes.append("These estimates carry no speed (the speed model gave none).")
-    if any(r.cost_usd is None for r in chosen):
-        notes.append(
-            "Rigs with a GPU that has no sourced price are listed after priced ones; give a price with --price GPU=USD."
-        )
-    if any(not r.cost_complete for r in chosen):
-        notes.append("Some platforms have no sourced price: their cost covers GPUs and PSU only.")
-    miss = _nearest_miss(sweep, mdl) if not final else None
-    constraints = {
-        "quant": quant,
-        "context": ctx,
-        "users": users,
-        "min_tokens_per_s": min_tokens_per_s,
-        "budget_usd": budget_usd,
-        "max_watts": max_watts,
-        "circuit": circuit,
-        "max_gpus": max_gpus,
-        "gpu_class": gpu_class,
-        "platform": platform,
-        "nvlink": nvlink,
-        "have": [g.id for g in owned] + ([host.describe()] if host else []),
-        "engines": list(engines),
-        "prices": dict(sorted(all_prices.items())),
-        "kwh_price": kwh_price,
-        "prompt_tokens": in_tokens,
-        "output_tokens": out_tokens,
-    }
     return Plan(
-        model=mdl.id,
+        model=request.model.id,
         objective=effective,
-        constraints=constraints,
+        constraints=_constraints(request, inputs, engines),
         recommendations=final,
         considered=sweep.considered,
         qualified=len(ranked),
         estimated=sweep.estimated,
         excluded={k: sweep.excluded[k] for k in CONSTRAINTS if k in sweep.excluded},
-        nearest_miss=miss,
-        notes=tuple(notes),
-        elapsed_s=time.perf_counter() - started,
-    )
-
-
-# ---------------------------------------------------------------------------------------------
-# ``rigplan power RIG``
-# ---------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class PowerReport:
-    """Everything ``rigplan power`` prints for one rig."""
-
-    rig: Rig
-    platform: PlatformFit | None
-    power: PowerEstimate
-    cap_fraction: float | None
-    cap_watts_per_gpu: tuple[int, ...]
-    cap_decode_factor: float | None
-    cap_prefill_factor: float | None
-    cap_training_factor: float | None
-    cap_psu_watts: int | None
-    cap_wall_watts: int | None
-    tokens_per_s: float | None
-    kwh_price: float | None
-    energy_usd_per_hour: float | None
-    energy_usd_per_million_tokens: float | None
-    circuit: str | None
-    capped: bool = False  # the user set the limit: circuits are checked at the capped draw
-    cap_circuits: dict[str, CircuitCheck] | None = None
-
-    @property
-    def circuit_fits(self) -> bool:
-        """The asked circuit carries a node: at the capped draw when the user set a limit."""
-        if self.circuit is None:
-            return True
-        checks = self.cap_circuits if self.capped and self.cap_circuits else self.power.circuits
-        return checks[self.circuit].fits
-
-    def to_dict(self) -> dict[str, Any]:
-        fit = self.platform
-        return {
-            "rig": self.rig.describe(),
-            "gpus": [g.id for g in self.rig.all_gpus],
-            "platform": None
-            if fit is None
-            else {
-                "id": fit.platform.id,
-                "class": fit.platform_class,
-                "name": fit.platform.name,
-                "pcie_lanes_per_gpu": fit.lanes_per_gpu,
-                "pcie_generation": fit.pcie_generation,
-                "slots": fit.slots_used,
-                "needs_risers": fit.needs_risers,
-                "nvlink": fit.nvlink.describe(),
-                "notes": list(fit.notes),
-            },
-            "power": self.power.to_dict(),
-            "circuit": self.circuit,
-            "power_limit": None
-            if self.cap_fraction is None
-            else {
-                "fraction": round(self.cap_fraction, 3),
-                "watts_per_gpu": list(self.cap_watts_per_gpu),
-                "decode_speed_factor": _round(self.cap_decode_factor, 3),
-                "prefill_speed_factor": _round(self.cap_prefill_factor, 3),
-                "training_speed_factor": _round(self.cap_training_factor, 3),
-                "psu_watts": self.cap_psu_watts,
-                "wall_watts": self.cap_wall_watts,
-                "set_by_you": self.capped,
-                "circuits": {k: c.to_dict() for k, c in self.cap_circuits.items()} if self.cap_circuits else None,
-            },
-            "circuit_fits": self.circuit_fits,
-            "tokens_per_s": self.tokens_per_s,
-            "kwh_price": self.kwh_price,
-            "energy_usd_per_hour": _round(self.energy_usd_per_hour, 4),
-            "energy_usd_per_million_tokens": _round(self.energy_usd_per_million_tokens, 4),
-        }
-
-
-def _parse_cap(value: str | float | None, gpus: Sequence[GPU]) -> float | None:
-    """A power limit as a share of board power: "70%", 0.7, or watts per GPU ("300", "300W")."""
-    if value is None:
-        return None
-    text = str(value).strip().lower().removesuffix("w").strip()
-    try:
-        if text.endswith("%"):
-            fraction = float(text[:-1]) / 100
-        else:
-            number = float(text)
-            fraction = number if number <= 1.0 else number / max(g.board_power_w for g in gpus)
-    except ValueError:
-        raise InvalidValueError(
-            "power_limit", f"expected a share (70%, 0.7) or watts per GPU (300), got {value!r}"
-        ) from None
-    if not 0.1 <= fraction <= 1.0:
-        raise InvalidValueError("power_limit", f"must be 10–100 % of board power, got {value!r}")
-    return fraction
-
-
-def power_report(
-    rig: str | Rig,
-    *,
-    platform: str | None = None,
-    circuit: str | None = None,
-    power_limit: str | float | None = None,
-    kwh_price: float | None = None,
-    model: str | Mapping[str, Any] | Model | None = None,
-    quant: str | None = None,
-    engine: str = "llama.cpp",
-    catalog: Catalog | None = None,
-) -> PowerReport:
-    """PSU, connectors, circuits, a power limit's speed cost and electricity for one rig.
-
-    >>> power_report("rtx-4090").power.psu_watts
-    850
-
-    Args:
-        platform: a platform id (platforms.toml) or class; None = the one a builder would pick.
-        power_limit: "70%", 0.7 or watts per GPU; None = the suggested cap.
-        model: with a model, tokens/s come from an estimate and electricity per million tokens.
-    """
-    catalog = catalog or load_catalog()
-    the_rig = resolve_rig_input(rig, catalog)
-    if circuit is not None and circuit not in CIRCUITS:
-        raise InvalidValueError("circuit", f"must be one of {', '.join(CIRCUITS)}, got {circuit!r}")
-    _check_positive("kwh_price", kwh_price)
-    node = the_rig.gpus
-    fit: PlatformFit | None = None
-    if not any(g.is_system for g in node):
-        if platform in catalog.platforms:
-            fit, _ = choose_platform(node, (catalog.platforms[platform],))
-            if fit is None:
-                from .platforms import fit_platform
-
-                problems = fit_platform(node, catalog.platforms[platform]).problems
-                raise InvalidValueError(
-                    "platform", f"{platform} cannot take {the_rig.describe()}: {'; '.join(problems)}"
-                )
-        elif platform is not None and platform not in PLATFORM_CLASSES:
-            raise InvalidValueError(
-                "platform",
-                f"must be a platform id ({', '.join(catalog.platforms)}) or class "
-                f"({', '.join(PLATFORM_CLASSES)}), got {platform!r}",
-            )
-        else:
-            fit, _ = choose_platform(node, catalog.platforms.values(), platform_class=platform)
-    tokens = None
-    mem = None
-    speed = None
-    if model is not None:
-        est = estimate(model, the_rig, quant=quant, engine=engine, catalog=catalog)
-        mem, speed = est.memory, est.speed
-        tokens = est.speed.decode_throughput_tokens_per_s or est.speed.decode_tokens_per_s
-    power = estimate_power(the_rig, mem, speed, platform=fit.platform if fit else None)
-    if power_limit is not None and any(g.is_system for g in node):
-        raise UnsupportedError(
-            "power_limit: a whole machine on one chip (Apple, DGX Spark, Strix Halo) "
-            "cannot be capped with nvidia-smi -pl"
-        )
-    cap = (
-        _parse_cap(power_limit, node)
-        if power_limit is not None
-        else (power.power_limit.fraction if power.power_limit else None)
-    )
-    cap_watts: tuple[int, ...] = ()
-    cap_psu = cap_wall = None
-    cap_circuits: dict[str, CircuitCheck] | None = None
-    factors: tuple[float | None, float | None, float | None] = (None, None, None)
-    wall = float(power.workload_wall_watts)
-    if cap is not None and power.host is not None:
-        capped = [(g, g.board_power_w * cap) for g in node]
-        cap_watts = tuple(round(w) for _, w in capped)
-        sustained, transient, _, _ = psu_requirement(capped, power.host)
-        cap_psu = standard_psu(max(sustained, transient))[0]
-        cap_wall = round(
-            (sum(w for _, w in capped) + power.host.cpu_w + power.host.base_w) / PSU_EFFICIENCY * the_rig.nodes
-        )
-        cap_circuits = circuit_checks(cap_wall / the_rig.nodes)
-        factors = (
-            power_limit_factor(cap, DECODE_POWER_SWEEPS),
-            power_limit_factor(cap, PREFILL_POWER_SWEEPS),
-            power_limit_factor(cap, TRAINING_POWER_SWEEPS),
-        )
-    per_h = energy_cost_per_hour(wall, kwh_price) if kwh_price is not None else None
-    per_m = energy_cost_per_million_tokens(wall, tokens, kwh_price) if kwh_price is not None else None
-    return PowerReport(
-        rig=the_rig,
-        platform=fit,
-        power=power,
-        cap_fraction=cap,
-        cap_watts_per_gpu=cap_watts,
-        cap_decode_factor=factors[0],
-        cap_prefill_factor=factors[1],
-        cap_training_factor=factors[2],
-        cap_psu_watts=cap_psu,
-        cap_wall_watts=cap_wall,
-        tokens_per_s=tokens,
-        kwh_price=kwh_price,
-        energy_usd_per_hour=per_h,
-        energy_usd_per_million_tokens=per_m,
-        circuit=circuit,
-        capped=power_limit is not None,
-        cap_circuits=cap_circuits,
+        nearest_miss=_nearest_miss(sweep, request.model, context) if not final else None,
+        notes=tuple(_plan_notes(request.objective, recs, chosen)),
+        elapsed_s=0.0,
     )
 
 
@@ -1798,11 +1452,7 @@ __all__ = [
     "CostItem",
     "NearestMiss",
     "Plan",
-    "PowerReport",
     "Recommendation",
-    "load_user_prices",
     "parse_price_overrides",
-    "plan_rigs",
-    "power_report",
-    "user_config_path",
+    "plan",
 ]

@@ -9,9 +9,10 @@ from typing import Any
 
 from .catalog import load_catalog
 from .catalog.records import Catalog, Model
+from .edge import resolve_model_input
 from .engines import get_engine
 from .errors import RigplanError
-from .estimate import Estimate, estimate, resolve_model_input
+from .estimate import Estimate, estimate
 from .memory.kv_cache import honors_window, kv_bytes
 from .quant import resolve_quant
 from .rig import Rig

@@ -13,9 +13,8 @@ from rigplan.cli import main
 
 @pytest.fixture(autouse=True)
 def toy_speed_model(monkeypatch):
-    import rigplan.estimate  # noqa: F401
 
-    monkeypatch.setattr(sys.modules["rigplan.estimate"], "estimate_speed", toy_speed)
+    monkeypatch.setattr(sys.modules["rigplan.core"], "estimate_speed", toy_speed)
 
 
 def run(capsys, *args: str) -> tuple[int, str, str]:
@@ -175,3 +174,30 @@ def test_power_on_a_named_platform(capsys):
 def test_help_ends_with_an_example(capsys, command):
     code, out, _ = run(capsys, command, "--help")
     assert code == 0 and "Example: rigplan " + command in out
+
+
+LLAMA_BENCH_4090 = """\
+| model                          |       size |     params | backend    | ngl |          test |                  t/s |
+| ------------------------------ | ---------: | ---------: | ---------- | --: | ------------: | -------------------: |
+| llama 8B Q4_K - Medium         |   4.58 GiB |     8.03 B | CUDA       |  99 |         pp512 |      3000.00 ± 14.96 |
+| llama 8B Q4_K - Medium         |   4.58 GiB |     8.03 B | CUDA       |  99 |         tg128 |        60.00 ± 0.66 |
+
+build: 4426e298 (2824)
+"""
+PLAN_ON_A_4090 = ("plan", "llama-3-8b", "--have", "rtx-4090", "--engine", "llama.cpp", "--top", "2")
+
+
+def test_no_user_calibration_prints_the_same_plan_with_or_without_a_stored_calibration(capsys, monkeypatch, tmp_path):
+    """--no-user-calibration: the config dir's calibration store changes nothing (real speed model)."""
+    import rigplan.speed
+
+    monkeypatch.setattr(sys.modules["rigplan.core"], "estimate_speed", rigplan.speed.estimate_speed)
+    code, empty, _ = run(capsys, *PLAN_ON_A_4090, "--no-user-calibration")
+    assert code == 0 and "rtx-4090" in empty
+    bench = tmp_path / "bench.md"
+    bench.write_text(LLAMA_BENCH_4090, encoding="utf-8")
+    assert run(capsys, "calibrate", str(bench), "--gpu", "rtx-4090")[0] == 0
+    code, calibrated, _ = run(capsys, *PLAN_ON_A_4090)
+    assert code == 0 and calibrated != empty, "the stored calibration should change the plan's speeds"
+    code, ignored, _ = run(capsys, *PLAN_ON_A_4090, "--no-user-calibration")
+    assert code == 0 and ignored == empty

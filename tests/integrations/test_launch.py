@@ -15,8 +15,9 @@ from model_files import LLAMA_3_8B, gptq_tensors, write_gguf, write_model_folder
 
 from rigplan.catalog import load_catalog
 from rigplan.cli import main
+from rigplan.edge import model_from_fields
 from rigplan.errors import InvalidValueError, UnsupportedError
-from rigplan.estimate import estimate, model_from_fields
+from rigplan.estimate import estimate
 from rigplan.integrations.launch import (
     check_layout,
     launch_plan,

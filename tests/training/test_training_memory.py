@@ -133,7 +133,7 @@ def test_korthikanti_selective_recompute():
 
 
 def model_shape_of(fields):
-    from rigplan.estimate import model_from_fields
+    from rigplan.edge import model_from_fields
 
     return model_shape(model_from_fields(fields))
 

@@ -391,7 +391,7 @@ needs_training = pytest.mark.skipif(
 
 @needs_plan
 def test_plan_matches_the_python_api(client):
-    from rigplan.planner import plan_rigs
+    from rigplan.planning import plan_rigs
 
     params = {"model": "llama-2-70b", "quant": "4bit", "budget": 4000, "circuit": "120v15a", "top": 3}
     r = client.get("/api/plan", params=params)
@@ -433,7 +433,7 @@ def test_plan_refuses_bad_constraints(client, params, status, field):
 
 @needs_plan
 def test_power_matches_the_python_api(client):
-    from rigplan.planner import power_report
+    from rigplan.power_report import power_report
 
     r = client.get(
         "/api/power",

@@ -11,7 +11,8 @@ from . import app
 from .output import console, print_json, table
 
 if TYPE_CHECKING:
-    from ..planner import Plan, PowerReport
+    from ..planner import Plan
+    from ..power_report import PowerReport
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
 CircuitOpt = Annotated[
@@ -161,6 +162,12 @@ def plan_cmd(
     allow_offload: Annotated[
         bool, typer.Option("--allow-offload", help="With --task: allow optimizer offload to CPU RAM.")
     ] = False,
+    no_user_calibration: Annotated[
+        bool,
+        typer.Option(
+            "--no-user-calibration", help="Ignore your `rigplan calibrate` results: the plan any machine would print."
+        ),
+    ] = False,
     json: JsonOpt = False,
 ) -> None:
     """Rank the rigs that run MODEL under your budget, power and platform limits, with PSU,
@@ -221,7 +228,8 @@ def plan_cmd(
         raise typer.Exit(0 if training.options else 1)
 
     from ..catalog.user import load_user_catalog
-    from ..planner import parse_price_overrides, plan_rigs
+    from ..planner import parse_price_overrides
+    from ..planning import plan_rigs
 
     user_catalog = load_user_catalog()
     prices = parse_price_overrides(price or [], user_catalog)
@@ -245,6 +253,7 @@ def plan_cmd(
             top=top,
             prices=prices,
             kwh_price=kwh_price,
+            use_user_calibration=not no_user_calibration,
             catalog=user_catalog,
             progress=progress,
             condition="used" if used else "new" if new else None,
@@ -411,7 +420,7 @@ def power_cmd(
 
     Example: rigplan power '2x rtx-4090' --circuit 120v15a --kwh-price 0.30 --model llama-3-70b
     """
-    from ..planner import power_report
+    from ..power_report import power_report
 
     circuit = circuit.lower() if circuit else None
     report = power_report(

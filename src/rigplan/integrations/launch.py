@@ -297,7 +297,8 @@ def launch_plan(
         RigplanError: whatever :func:`rigplan.estimate.estimate` raises.
     """
     from ..catalog import load_catalog
-    from ..estimate import estimate, resolve_rig_input
+    from ..edge import resolve_rig_input
+    from ..estimate import estimate
 
     catalog = catalog or load_catalog()
     eng = get_engine(engine)
@@ -678,7 +679,7 @@ def training_plan(
         UnsupportedError: Apple or AMD GPUs (DeepSpeed + NCCL need NVIDIA CUDA here).
     """
     from ..catalog import load_catalog
-    from ..estimate import resolve_rig_input
+    from ..edge import resolve_rig_input
 
     if task not in ("full", "lora", "qlora"):
         raise InvalidValueError("task", f"must be full, lora or qlora, got {task!r}")

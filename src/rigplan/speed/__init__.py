@@ -24,6 +24,7 @@ from .decode import Step, Topology, average_step, step_time
 from .prefill import Prefill, prefill_time
 from .profile import EngineBehaviour, EngineProfile, SpeedParameters, Spread, UserCorrection
 from .ranges import speed_range, widening
+from .settings import SpeedSettings
 from .work import ForwardWork, forward_work, kv_element_bytes
 
 #: Host memory bandwidth when the rig does not say (GB/s): a desktop's dual-channel DDR5-5600
@@ -250,6 +251,7 @@ def estimate_speed(
     user_profile: object | None = None,
     profiles: Mapping[str, EngineProfile] | None = None,
     profile: EngineProfile | None = None,
+    settings: SpeedSettings | None = None,
 ) -> SpeedEstimate:
     """Decode and prefill speed of ``model`` on ``rig`` with ranges and the profile used.
 
@@ -264,6 +266,9 @@ def estimate_speed(
         profiles: engine profiles by name (``rigplan.calibration.load.load_profiles()``, read
             at the API's edge).
         profile: use exactly this profile (the calibration fit passes trial profiles).
+        settings: engine version, backend and flash attention (None: the defaults).  Only the
+            defaults are modelled so far: the fitted profiles are chosen by engine and backend
+            of the rig, whatever these say.
     """
     if profile is None:
         if profiles is None:
@@ -361,6 +366,7 @@ __all__ = [
     "Link",
     "SpeedEstimate",
     "SpeedParameters",
+    "SpeedSettings",
     "SpeedWorkload",
     "Spread",
     "UserCorrection",

@@ -14,8 +14,9 @@ from .. import arch
 from ..catalog import load_catalog
 from ..catalog.query import best_price
 from ..catalog.records import GPU, Catalog, Model, Price
+from ..edge import resolve_model_input, resolve_rig_input
 from ..errors import InvalidValueError, UnsupportedError
-from ..estimate import Provenance, resolve_model_input, resolve_rig_input
+from ..results import Provenance
 from ..rig import Rig
 from .memory import TrainingMemory, estimate_training_memory
 from .profile import load_profile
@@ -74,6 +75,8 @@ class TrainingEstimate:
     tokens: int | None
     cost: TrainingCost
     provenance: dict[str, Provenance] = field(default_factory=dict)
+    #: runs, but slowly or with a caveat (design.md §3, second round)
+    warnings: tuple[str, ...] = ()
 
     @property
     def fits(self) -> bool:
@@ -171,6 +174,7 @@ class TrainingEstimate:
                 "rent_note": "no sourced hourly price in the catalogue; rent not estimated",
                 "energy_kwh": self.cost.energy_kwh,
             },
+            "warnings": list(self.warnings),
             "provenance": {
                 k: {"kind": v.kind, "source": v.source, **({"formula": v.formula} if v.formula else {})}
                 for k, v in sorted(self.provenance.items())

@@ -25,7 +25,7 @@ from typing import Any
 
 from ..catalog import load_catalog
 from ..catalog.records import GPU, Model
-from ..estimate import model_from_fields
+from ..edge import model_from_fields
 from .profile import profile_data
 from .setup import Checkpointing, Layout, Method, Optimizer, Precision, TrainingSetup
 from .shape import ModelShape, model_shape

@@ -19,8 +19,8 @@ from typing import Any
 
 from ..catalog import load_catalog
 from ..catalog.records import GPU, GPU_CLASSES, Catalog, Model
+from ..edge import resolve_model_input
 from ..errors import InvalidValueError, UnsupportedError
-from ..estimate import resolve_model_input
 from ..rig import DEFAULT_NETWORK, NETWORKS, Rig
 from ..units import format_gib, format_rate, format_usd
 from .estimate import TrainingCost, training_cost
@@ -129,6 +129,8 @@ class TrainingPlan:
     notes: tuple[str, ...] = ()
     constraints: dict[str, Any] = field(default_factory=dict)
     profile: str = ""
+    #: runs, but slowly or with a caveat (design.md §3, second round)
+    warnings: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -142,6 +144,7 @@ class TrainingPlan:
             "rigs_considered": self.rigs_considered,
             "options": [o.to_dict() for o in self.options],
             "notes": list(self.notes),
+            "warnings": list(self.warnings),
             "speed_profile": self.profile,
             "rent": "not ranked: no sourced hourly GPU prices in the catalogue",
         }

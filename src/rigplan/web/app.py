@@ -391,7 +391,8 @@ def build_api(inputs: Inputs) -> APIRouter:
     def plan(req: schemas.PlanRequest) -> dict[str, Any]:
         """Ranked rigs with estimate, power, platform, whole-rig cost, why and avoid-if; or, when
         none qualifies, what each constraint excluded and the nearest miss (`rigplan plan --json`)."""
-        from ..planner import parse_price_overrides, plan_rigs
+        from ..planner import parse_price_overrides
+        from ..planning import plan_rigs
 
         result = plan_rigs(
             inputs.model(req.model),
@@ -418,7 +419,7 @@ def build_api(inputs: Inputs) -> APIRouter:
     def power(req: schemas.PowerRequest) -> dict[str, Any]:
         """PSU size (ATX 3.x and 2.x), power leads, wall circuits under the 80 % rule, a power
         limit's speed cost and the electricity bill (`rigplan power --json`)."""
-        from ..planner import power_report
+        from ..power_report import power_report
 
         report = power_report(
             inputs.rig(req.rig),

@@ -1,0 +1,288 @@
+"""The pure core: ``evaluate(request, context) -> Estimate``.
+
+Everything an estimate needs arrives as arguments: the request (model and rig already
+resolved by :mod:`rigplan.edge`) and a :class:`Context` holding the catalogue, the engine
+profiles and the user's calibration, loaded once.  Nothing here reads a file, the network,
+the environment or the clock, so the same inputs give the same answer on every machine.
+
+>>> from rigplan.edge import inference_request, load_context
+>>> ctx = load_context(use_user_calibration=False)
+>>> evaluate(inference_request("llama-3-8b", "rtx-4090", catalog=ctx.catalog), ctx).quant.id
+'q4_k_m'
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from . import arch
+from .catalog.records import Catalog, Model
+from .engines import LLAMA_CPP, VLLM, Engine, get_engine
+from .errors import InvalidValueError, UnsupportedError
+from .memory import MemoryEstimate, Workload, estimate_memory
+from .placement import place
+from .power import estimate_power
+from .quant import Quant, engine_supports, resolve_quant
+from .requests import BATCH_MAX, InferenceRequest, TrainingRequest
+from .results import Estimate, Provenance
+from .rig import Rig
+from .speed import Link, SpeedEstimate, SpeedWorkload, estimate_speed
+from .speed.profile import EngineProfile, UserCorrection
+from .units import GIB
+
+if TYPE_CHECKING:
+    from .training.estimate import TrainingEstimate
+
+# vLLM, SGLang and TensorRT-LLM need CUDA compute capability ≥ 7.0 (vLLM installation docs:
+# "GPU: compute capability 7.0 or higher"); Pascal cards such as the Tesla P40 are 6.1.
+ENGINE_MIN_ARCH = {VLLM: ("pascal",)}
+# gpu_layers="auto" leaves this much of each GPU free when it has to offload: the CUDA context
+# and allocator slack beyond llama.cpp's logged buffers vary by driver (0.1–0.5 GiB); packing a
+# GPU to the last MiB would fail on some machines.
+AUTO_GPU_LAYERS_HEADROOM_BYTES = 512 * 2**20
+
+
+@dataclass(frozen=True, slots=True)
+class Context:
+    """What the core knows beyond the request: loaded once at the edge, never read here."""
+
+    catalog: Catalog
+    profiles: Mapping[str, EngineProfile]
+    user_corrections: tuple[UserCorrection, ...] = ()
+
+
+def user_correction_for(
+    corrections: Sequence[UserCorrection], engine: Engine, gpu_ids: Sequence[str]
+) -> UserCorrection | None:
+    """The user's correction for this engine on these GPUs, or None (ollama shares llama.cpp's)."""
+    key = LLAMA_CPP if engine.family == LLAMA_CPP else engine.id
+    for c in corrections:
+        if c.engine == key and set(gpu_ids) <= set(c.gpus):
+            return c
+    return None
+
+
+def default_link(rig: Rig, link: str | None, lanes: int | None) -> Link:
+    """The best link the rig's GPUs have without a bridge (SXM parts: NVLink)."""
+    lanes = 16 if lanes is None else lanes
+    gpus = rig.gpus
+    p2p = all(g.p2p_stock_driver for g in gpus)
+    if link is None:
+        if all(g.nvlink == "sxm" for g in gpus):
+            return Link("nvlink", lanes, True)
+        gens = [g.pcie_generation for g in gpus if g.pcie_generation]
+        return Link(f"pcie{min(gens)}" if gens else "pcie4", lanes, p2p)
+    if link == "nvlink":
+        no_nvlink = sorted({g.id for g in gpus if g.nvlink == "none"})
+        if no_nvlink:
+            raise UnsupportedError(f"link nvlink: {', '.join(no_nvlink)} has no NVLink")
+        if len(gpus) > 1 and any(g.nvlink == "bridge" and (g.nvlink_max_gpus or 2) < len(gpus) for g in gpus):
+            raise UnsupportedError(
+                f"link nvlink: an NVLink bridge joins at most {gpus[0].nvlink_max_gpus or 2} "
+                f"{gpus[0].id} cards, the rig has {len(gpus)}"
+            )
+        return Link("nvlink", lanes, True)
+    return Link(link, lanes, p2p)
+
+
+def check_vendors(rig: Rig, eng: Engine) -> None:
+    """Refuse a rig that mixes GPU vendors on an engine that cannot span them.
+
+    One CUDA or ROCm process sees one vendor's GPUs; llama.cpp can span NVIDIA and AMD cards with
+    its Vulkan backend (or RPC between a CUDA and a ROCm build), so it is allowed there.
+
+    Raises:
+        UnsupportedError: with the reason.
+    """
+    vendors = sorted({g.vendor for g in rig.gpus})
+    if len(vendors) > 1 and eng.family != "llama.cpp":
+        raise UnsupportedError(
+            f"{eng.name} runs one vendor's GPUs per process ({' + '.join(vendors)} given); "
+            "llama.cpp can span them with its Vulkan backend or RPC"
+        )
+
+
+def _check_engine_on_rig(engine: Engine, rig: Rig) -> None:
+    if any(g.is_apple for g in rig.gpus) and not engine.runs_on_apple:
+        raise UnsupportedError(f"{engine.name} does not run on Apple silicon; use llama.cpp")
+    check_vendors(rig, engine)
+    old = sorted({g.id for g in rig.gpus if g.architecture in ENGINE_MIN_ARCH.get(engine.family, ())})
+    if old:
+        raise UnsupportedError(f"{engine.name} needs compute capability 7.0 or newer; {', '.join(old)} is older")
+
+
+def _check_request(request: InferenceRequest, model: Model) -> int:
+    """The context in tokens, after the checks that need the model."""
+    arch.check_supported(model)
+    if request.batch == BATCH_MAX:
+        raise UnsupportedError("batch 'max' is not modelled yet; give a number of sequences")
+    ctx = request.resolved_context
+    if ctx > model.max_context and not request.force:
+        raise InvalidValueError(
+            "context", f"{ctx} exceeds {model.id}'s maximum of {model.max_context} tokens (--force to allow)"
+        )
+    return ctx
+
+
+def _quant_and_kv(request: InferenceRequest, engine: Engine, rig: Rig) -> tuple[Quant, str]:
+    q = resolve_quant(request.quant, engine.id, gpu_has_fp8=all(g.has_fp8 for g in rig.gpus), model=request.model)
+    if not engine_supports(q, engine.id):
+        raise UnsupportedError(f"{engine.name} cannot run quant {q.id}")
+    kv = request.kv_dtype or engine.default_kv_dtype
+    if kv not in engine.kv_dtypes:
+        raise InvalidValueError("kv_dtype", f"{engine.name} offers {', '.join(engine.kv_dtypes)}, not {kv!r}")
+    return q, kv
+
+
+def _memory(request: InferenceRequest, engine: Engine, quant: Quant, workload: Workload) -> MemoryEstimate:
+    """Memory of the placement ``gpu_layers`` asks for ("auto": the most layers that fit)."""
+    model, rig = request.model, request.rig
+    # RAM is sold in JEDEC units: a "64 GB" kit holds 64 GiB.
+    host_limit = None if request.host_ram_gb is None else int(request.host_ram_gb * GIB)
+
+    def memory_for(layers: int | None) -> MemoryEstimate:
+        placement = place(
+            model,
+            rig,
+            engine,
+            split=request.split,
+            tensor_parallel=request.tensor_parallel,
+            pipeline_parallel=request.pipeline_parallel,
+            gpu_layers=layers,
+        )
+        return estimate_memory(
+            model, quant, engine, placement, workload, file_weights=request.file_weights, host_limit_bytes=host_limit
+        )
+
+    gpu_layers = request.gpu_layers
+    if gpu_layers is None and engine.id == "ollama":
+        gpu_layers = "auto"  # Ollama sets num_gpu from free memory and offloads the rest by default
+    if gpu_layers == "auto":
+        mem = memory_for(None)  # engines that cannot offload treat "auto" as every layer
+        if engine.offloads_layers and not all(d.fits for d in mem.devices):
+            mem = _most_layers_that_fit(memory_for, model.num_layers)
+        return mem
+    assert not isinstance(gpu_layers, str)  # the request allows no other word
+    if gpu_layers is not None and gpu_layers <= model.num_layers and not engine.offloads_layers:
+        raise UnsupportedError(
+            f"{engine.name} keeps every layer on the GPUs; gpu_layers needs llama.cpp or transformers"
+        )
+    return memory_for(gpu_layers)
+
+
+def _most_layers_that_fit(memory_for: Callable[[int], MemoryEstimate], num_layers: int) -> MemoryEstimate:
+    """The placement with the most layers on the GPUs that still fits them (bisection: GPU
+    memory only grows with layers; ``-ngl`` counts the output head as one more)."""
+    low, high = 0, num_layers  # n = num_layers + 1 (everything) is known not to fit
+    while low < high:
+        mid = (low + high + 1) // 2
+        if all(d.total_bytes + AUTO_GPU_LAYERS_HEADROOM_BYTES <= d.usable_bytes for d in memory_for(mid).devices):
+            low = mid
+        else:
+            high = mid - 1
+    return memory_for(low)
+
+
+def evaluate(request: InferenceRequest, context: Context) -> Estimate:
+    """Memory, speed and power of ``request.model`` on ``request.rig``: the pure core of
+    :func:`rigplan.estimate`.
+
+    Raises:
+        RigplanError: an unknown engine or quant, impossible values, unsupported layouts.
+    """
+    model, rig = request.model, request.rig
+    ctx = _check_request(request, model)
+    engine = get_engine(request.engine)
+    _check_engine_on_rig(engine, rig)
+    quant, kv = _quant_and_kv(request, engine, rig)
+    link = default_link(rig, request.link, request.lanes)
+    batch = int(request.batch)
+    workload = Workload(context=ctx, batch=batch, prompt_tokens=request.prompt_tokens, kv_dtype=kv)
+    mem = _memory(request, engine, quant, workload)
+    user = None
+    if request.use_user_calibration:
+        user = user_correction_for(context.user_corrections, engine, [g.id for g in rig.gpus])
+    speed = estimate_speed(
+        model,
+        quant,
+        engine,
+        rig,
+        mem,
+        SpeedWorkload(request.prompt_tokens, request.output_tokens, ctx, batch, kv),
+        link,
+        host_memory_bandwidth_gb_per_s=request.host_memory_bandwidth_gb_per_s,
+        user_profile=user,
+        profiles=context.profiles,
+        settings=request.speed_settings,
+    )
+    return Estimate(
+        model=model,
+        rig=rig,
+        engine=engine,
+        quant=quant,
+        workload=workload,
+        output_tokens=request.output_tokens,
+        memory=mem,
+        speed=speed,
+        power=estimate_power(rig, mem, speed, batch=batch),
+        link=link,
+        provenance=_provenance(model, rig, engine, quant, speed),
+    )
+
+
+def evaluate_training(request: TrainingRequest, context: Context) -> TrainingEstimate:
+    """The training twin of :func:`evaluate`: a :class:`rigplan.TrainingEstimate`.
+
+    The training model reads its own fitted profile (package data, cached); ``framework`` is
+    carried for the frameworks of design.md §3 and only the default is modelled so far.
+    """
+    from .training.estimate import estimate_training
+
+    return estimate_training(
+        request.model, request.rig, **dict(request.settings), force=request.force, catalog=context.catalog
+    )
+
+
+def _provenance(model: Model, rig: Rig, engine: Engine, quant: Quant, speed: SpeedEstimate) -> dict[str, Provenance]:
+    gpu_sources = "; ".join(sorted({f"{g.id}: {g.source} (as of {g.as_of})" for g in rig.gpus}))
+    prov = {
+        "memory.weights_bytes": Provenance(
+            "formula",
+            f"{model.id}: {model.source}",
+            f"Σ tensors of {model.id} × bytes per weight of {quant.id} (per-tensor types)",
+        ),
+        "memory.per_gpu.capacity_bytes": Provenance("catalogue", gpu_sources),
+        "memory.per_gpu.usable_bytes": Provenance(
+            "formula",
+            engine.source,
+            "capacity × gpu_memory_utilization" if engine.memory_utilization else "capacity",
+        ),
+        "memory.per_gpu.kv_cache_bytes": Provenance(
+            "formula",
+            "KV = 2 · L · n_kv · d_head · bytes · tokens (MLA: (d_c + d_rope) · L); perf-model.md §1.3",
+            "Σ layers kv_elements_per_token × tokens × kv bytes / TP share",
+        ),
+        "memory.per_gpu.activations_bytes": Provenance(
+            "estimate",
+            "llama.cpp compute-buffer model fitted to llama.cpp allocation logs"
+            if engine.family != VLLM
+            else "vLLM profile-run activations (estimate)",
+        ),
+        "memory.per_gpu.overhead_bytes": Provenance(
+            "estimate", "CUDA context / graphs / NCCL constants (memory/buffers.py)"
+        ),
+        "memory.host_bytes": Provenance("formula", "token embeddings + offloaded layers + host buffers"),
+        "power.board_watts": Provenance("catalogue", gpu_sources),
+        "power.draw_watts": Provenance(
+            "estimate", "share of board power by phase and batch (power.py, perf-model.md §8.1)"
+        ),
+        "power.psu_watts": Provenance(
+            "formula", "Intel ATX 3.0 sizing + ATX 3.x transient tolerance, standard PSU sizes (power.py)"
+        ),
+    }
+    for key, text in speed.derivations.items():
+        kind = "user-calibrated" if speed.calibrated_on_user_results else "estimate"
+        prov[f"speed.{key}"] = Provenance(kind, speed.engine_profile, text)
+    return prov

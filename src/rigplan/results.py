@@ -1,0 +1,108 @@
+"""Results out: the record one inference estimate returns, and where each figure came from."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from .catalog.records import Model
+from .engines import Engine
+from .memory import MemoryEstimate, Workload
+from .power import PowerEstimate
+from .quant import Quant
+from .rig import Rig
+from .speed import Link, SpeedEstimate
+
+
+@dataclass(frozen=True, slots=True)
+class Provenance:
+    kind: str  # catalogue | measurement | formula | estimate | user-calibrated
+    source: str
+    formula: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Estimate:
+    """Everything rigplan knows about one model on one rig for one workload."""
+
+    model: Model
+    rig: Rig
+    engine: Engine
+    quant: Quant
+    workload: Workload
+    output_tokens: int
+    memory: MemoryEstimate
+    speed: SpeedEstimate
+    power: PowerEstimate
+    link: Link
+    provenance: dict[str, Provenance] = field(default_factory=dict)
+    #: runs, but slowly or with a caveat (design.md §3, second round)
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def fits(self) -> bool:
+        return self.memory.fits
+
+    def to_dict(self) -> dict[str, Any]:
+        """The nested JSON of design.md §3 (bytes as integers)."""
+        m, s, p = self.memory, self.speed, self.power
+        return {
+            "fits": self.fits,
+            "model": self.model.id,
+            "rig": self.rig.describe(),
+            "engine": self.engine.id,
+            "quant": self.quant.id,
+            "context": self.workload.context,
+            "batch": self.workload.batch,
+            "prompt_tokens": self.workload.prompt_tokens,
+            "output_tokens": self.output_tokens,
+            "kv_dtype": self.workload.kv_dtype,
+            "split": m.placement.split,
+            "tensor_parallel": m.placement.tensor_parallel,
+            "pipeline_parallel": m.placement.pipeline_parallel,
+            "link": {"kind": self.link.kind, "lanes": self.link.lanes, "p2p": self.link.p2p},
+            "memory": {
+                "weights_bytes": m.weights_bytes,
+                "host_bytes": m.host_bytes,
+                "kv_bytes_per_token": round(m.kv_bytes_per_token),
+                "kv_pool_tokens": m.kv_pool_tokens,
+                "max_concurrent_sequences": m.max_concurrent_sequences,
+                "gpu_layers": m.placement.gpu_layers,
+                "host_layers": len(m.placement.host_layers),
+                "problems": list(m.problems),
+                "per_gpu": [
+                    {
+                        "gpu": d.gpu.id,
+                        "capacity_bytes": d.capacity_bytes,
+                        "usable_bytes": d.usable_bytes,
+                        "total_bytes": d.total_bytes,
+                        "weights_bytes": d.weights_bytes,
+                        "kv_cache_bytes": d.kv_cache_bytes,
+                        "activations_bytes": d.activations_bytes,
+                        "overhead_bytes": d.overhead_bytes,
+                        "layers": len(d.layers),
+                        "fits": d.fits,
+                    }
+                    for d in m.devices
+                ],
+            },
+            "speed": {
+                "decode_tokens_per_s": s.decode_tokens_per_s,
+                "decode_tokens_per_s_range": list(s.decode_tokens_per_s_range) if s.decode_tokens_per_s_range else None,
+                "decode_throughput_tokens_per_s": s.decode_throughput_tokens_per_s,
+                "prefill_tokens_per_s": s.prefill_tokens_per_s,
+                "prefill_tokens_per_s_range": list(s.prefill_tokens_per_s_range)
+                if s.prefill_tokens_per_s_range
+                else None,
+                "ttft_s": s.ttft_s,
+                "engine_profile": s.engine_profile,
+                "calibrated_on_user_results": s.calibrated_on_user_results,
+                "range_widened_for": list(s.off_data),
+            },
+            "power": p.to_dict(),
+            "warnings": list(self.warnings),
+            "provenance": {
+                k: {"kind": v.kind, "source": v.source, **({"formula": v.formula} if v.formula else {})}
+                for k, v in sorted(self.provenance.items())
+            },
+        }
