@@ -173,3 +173,19 @@ def test_vllm_vram_search_skips_invalid_tensor_parallel_sizes(catalog):
     # and are skipped (they used to end the search with no rig at all)
     rig = smallest_rig(catalog.models["llama-3.1-405b"], "fp8", 4096, "workstation", "vllm", catalog)
     assert rig is not None and rig.split("x ")[0] in ("4", "8")
+
+
+def test_issue_example_lists_two_3090s_on_their_cheapest_platform():
+    p = plan_rigs("llama-3-70b", budget_usd=3300, top=10, use_user_config=False)
+    r = next(r for r in p.recommendations if r.rig_text == "2x rtx-3090")
+    assert r.platform is not None and r.platform.platform.id == "epyc-7002-server"
+    assert r.cost_usd == pytest.approx(2 * 750 + 1314)
+
+
+def test_training_plan_counts_owned_gpus_as_free():
+    from rigplan.training import plan_training
+
+    owned = plan_training("llama-3-8b", task="qlora", have=["2x rtx-3090", "desktop"], limit=3)
+    assert owned.options and all(o.rig.gpus[0].id == "rtx-3090" for o in owned.options)
+    two = next(o for o in owned.options if o.rig.gpu_count == 2)
+    assert two.buy_usd == 0
