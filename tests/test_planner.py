@@ -74,11 +74,14 @@ def test_llama_2_70b_4bit_gives_fitting_priced_rigs_with_psu_and_circuits():
             assert any(c.kind == "platform" for c in r.cost_items)
 
 
-def test_two_3090s_on_a_desktop_is_among_the_picks(catalog):
-    r = next(r for r in plan(quant="4bit").recommendations if r.rig_text == "2x rtx-3090")
-    assert r.platform.platform.id == "am5-desktop" and r.platform.lanes_per_gpu == 8
+def test_two_3090s_on_their_cheapest_platform_are_among_the_picks(catalog):
+    # Issue 15: the platform is chosen by price among those that fit, so 2x RTX 3090 go on the
+    # sourced used EPYC 7002 board ($1,314 with its PSU), not the $1,600 AM5 desktop + PSU.
+    r = next(r for r in plan(quant="4bit", top=12).recommendations if r.rig_text == "2x rtx-3090")
+    assert r.platform.platform.id == "epyc-7002-server" and r.platform.lanes_per_gpu == 16
     assert r.cost_usd == pytest.approx(sum(c.usd for c in r.cost_items))
-    assert {c.kind for c in r.cost_items} == {"used", "platform", "psu"}
+    assert r.cost_usd == pytest.approx(2 * 750 + 1314)  # the issue's $2,814
+    assert {c.kind for c in r.cost_items} == {"used", "platform"}
     assert any("warranty" in a for a in r.avoid_if)  # the 3090 is priced used
 
 

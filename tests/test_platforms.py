@@ -101,6 +101,17 @@ def test_builders_choice_desktop_for_two_workstation_or_server_beyond(catalog):
     assert best.platform_class == "hedt"
 
 
+def test_cheapest_platform_wins_across_classes(catalog):
+    # Issue 15: 2x RTX 3090 cost less on the sourced used EPYC 7002 board ($1,314, PSU included)
+    # than on the AM5 desktop ($1,600 + PSU); "price" (the planner's choice) compares every class
+    # that fits.
+    costs = {p.id: p.cost_usd for p in catalog.platforms.values()}
+    best, checked = choose_platform(gpus("2x rtx-3090", catalog), catalog.platforms.values(), prefer="price")
+    priced = [f for f in checked if f.fits and f.cost_usd is not None]
+    assert best.cost_usd == min(f.cost_usd for f in priced)
+    assert costs[best.platform.id] <= costs["am5-desktop"]
+
+
 def test_pcie_generation_is_the_slower_of_card_and_platform(catalog):
     fit = fit_platform(gpus("2x rtx-5090", catalog), catalog.platforms["epyc-7002-server"])
     assert fit.pcie_generation == 4

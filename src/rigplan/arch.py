@@ -31,8 +31,20 @@ SUPPORTED_ARCHITECTURES = frozenset(
         "DeepseekV3ForCausalLM",
         "DeepseekV2ForCausalLM",
         "Phi3ForCausalLM",
+        # Mapped onto the generic shapes; what the mapping leaves out is in each catalogue row's
+        # notes: gpt-oss attention sinks and expert biases (~0.03%), GLM-4.5's MTP layer (not in
+        # the published count either), Llama 4's and Gemma 3's vision towers (text decoder only).
+        "GptOssForCausalLM",
+        "Glm4MoeForCausalLM",
+        "Llama4ForConditionalGeneration",
+        "Llama4ForCausalLM",
+        "Gemma3ForConditionalGeneration",
+        "Gemma3ForCausalLM",
     }
 )
+
+#: Gemma 2 and 3 add post-attention and post-FFN norms (four RMSNorms per block).
+GEMMA_FOUR_NORMS = frozenset({"Gemma2ForCausalLM", "Gemma3ForCausalLM", "Gemma3ForConditionalGeneration"})
 
 # Tensor roles.  "embedding" rows are gathered, not read whole, per token; "norm" tensors
 # (norm weights and biases) stay f32 in GGUF files and are tiny.
@@ -113,7 +125,7 @@ def is_falcon(model: Model) -> bool:
 
 def _norms_per_layer(model: Model) -> int:
     # Gemma 2 adds post-attention and post-FFN norms; Falcon's LayerNorms carry a bias too.
-    if model.architecture == "Gemma2ForCausalLM":
+    if model.architecture in GEMMA_FOUR_NORMS:
         return 4
     if is_falcon(model):
         return 4

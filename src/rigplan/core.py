@@ -115,7 +115,7 @@ def _check_request(request: InferenceRequest, model: Model) -> int:
 
 
 def _quant_and_kv(request: InferenceRequest, engine: Engine, rig: Rig) -> tuple[Quant, str]:
-    q = resolve_quant(request.quant, engine.id, gpu_has_fp8=all(g.has_fp8 for g in rig.gpus))
+    q = resolve_quant(request.quant, engine.id, gpu_has_fp8=all(g.has_fp8 for g in rig.gpus), model=request.model)
     if not engine_supports(q, engine.id):
         raise UnsupportedError(f"{engine.name} cannot run quant {q.id}")
     kv = request.kv_dtype or engine.default_kv_dtype

@@ -23,15 +23,18 @@ from typing import Any
 from .backends import default_backend
 from .catalog import load_catalog
 from .catalog.query import best_price
-from .catalog.records import GPU, Catalog, Model, Price
+from .catalog.records import GPU, Catalog, Model, Platform, Price
 from .catalog.support import load_support_rules
 from .core import Context, evaluate
 from .engines import LLAMA_CPP, VLLM, get_engine
 from .errors import DataFileError, InvalidValueError, RigplanError, UnknownNameError, UnsupportedError
+from .headroom import DEFAULT_MARGIN, fullest_fraction, within_margin
 from .memory import usable_capacity
 from .memory.kv_cache import kv_bytes
+from .offload import OFFLOAD_GPU_COUNTS, OFFLOAD_MIN_WEIGHTS_GIB, host_ram, offload_gpus, offload_platforms
+from .owned_host import OwnedHost
 from .placement import tensor_parallel_problems
-from .platforms import PSU_INCLUDED_W, PlatformFit, choose_platform
+from .platforms import PSU_INCLUDED_W, PlatformFit, choose_platform, fit_platform
 from .power import (
     PowerEstimate,
     energy_cost_per_hour,
@@ -44,6 +47,9 @@ from .results import Estimate
 from .rig import Rig, resolve_gpu
 from .support import check_support
 from .units import GIB, format_gib, format_rate, format_usd
+
+#: A margin above this leaves too little of a GPU to plan with (0.5 = half kept free).
+MAX_MARGIN = 0.5
 
 #: Engines swept when the user names none: one of each family that behaves differently.
 #: SGLang and TensorRT-LLM plan like vLLM (same family); transformers is rarely the fast choice.
@@ -94,6 +100,7 @@ PSU_PRICES: tuple[tuple[int, float, str, str], ...] = (
 #: Constraint names, in the order they are checked (cheapest checks first).
 CONSTRAINTS = (
     "gpu_class",
+    "discontinued",
     "max_gpus",
     "platform",
     "nvlink",
@@ -312,13 +319,46 @@ def psu_cost(watts: int, units: int = 1) -> CostItem:
     return CostItem(f"{units} PSUs for {watts:,} W (priced as {units}x {size:,} W)", usd * units, "psu", source, as_of)
 
 
-def _gpu_price(gpu: GPU, catalog: Catalog, prices: Mapping[str, float]) -> CostItem:
+def _gpu_price(
+    gpu: GPU, catalog: Catalog, prices: Mapping[str, float], condition: str | None = None
+) -> tuple[CostItem, Price | None]:
+    """The price line of one GPU (per GPU) and the catalogue row it came from (None for the
+    user's own price or none)."""
     if gpu.id in prices:
-        return CostItem(gpu.id, prices[gpu.id], "yours", "your price (--price or config.toml [prices])")
-    p: Price | None = best_price(catalog, gpu.id)
+        return CostItem(gpu.id, prices[gpu.id], "yours", "your price (--price or config.toml [prices])"), None
+    p: Price | None = best_price(catalog, gpu.id, condition)
     if p is None:
-        return CostItem(gpu.id, None, "unknown", "no sourced price (give one with --price)")
-    return CostItem(gpu.id, p.usd, p.kind, p.source, p.as_of.isoformat())
+        return CostItem(gpu.id, None, "unknown", "no sourced price (give one with --price)"), None
+    return CostItem(gpu.id, p.usd_per_gpu, p.kind, p.source, p.as_of.isoformat()), p
+
+
+def _gpu_lines(
+    rig: Rig, owned: int, catalog: Catalog, prices: Mapping[str, float], condition: str | None
+) -> tuple[float | None, bool, list[CostItem]]:
+    """(GPU cost or None if one is unpriced, whether a price already covers the host machine,
+    the lines).  A part sold in units of several GPUs (an 8-GPU HGX board or DGX server) is
+    bought in whole units."""
+    items: list[CostItem] = []
+    counts: dict[str, int] = {}
+    for g in rig.gpus[owned:]:
+        counts[g.id] = counts.get(g.id, 0) + 1
+    by_id = {g.id: g for g in rig.gpus}
+    total: float | None = 0.0
+    whole_machine = False
+    for gid, n in counts.items():
+        line, row = _gpu_price(by_id[gid], catalog, prices, condition)
+        count = n * rig.nodes
+        usd = None if line.usd is None else line.usd * count
+        label = f"{count}x {gid}"
+        if row is not None and row.unit_gpus > 1:
+            units = math.ceil(count / row.unit_gpus)
+            usd = row.usd * units
+            what = "server" if row.complete_machine else "board"
+            label = f"{units}x {row.unit_gpus}-GPU {gid} {what} ({count} used)"
+        whole_machine = whole_machine or (row is not None and row.complete_machine)
+        items.append(dataclasses.replace(line, item=label, usd=usd))
+        total = None if total is None or usd is None else total + usd
+    return total, whole_machine, items
 
 
 # ---------------------------------------------------------------------------------------------
@@ -400,6 +440,10 @@ class _Inputs:
     objective: str
     kwh_price: float | None
     core: Context
+    condition: str | None = None  # "new" | "used" | None (newest market price)
+    margin: float = DEFAULT_MARGIN
+    host: OwnedHost | None = None  # the PC the buyer owns (--have desktop): GPUs are added to it
+    include_discontinued: bool = False
 
 
 def _engines(engine: str | None, owned: Sequence[GPU]) -> tuple[str, ...]:
@@ -507,25 +551,30 @@ def _rig_cost(
     power: PowerEstimate,
     catalog: Catalog,
     prices: Mapping[str, float],
+    condition: str | None = None,
+    host: OwnedHost | None = None,
 ) -> tuple[float | None, bool, tuple[CostItem, ...]]:
     """(cost of what must be bought or None if a GPU is unpriced, whether the cost is complete,
-    the lines).  Owned GPUs cost nothing; a platform with no sourced price is left out."""
-    items: list[CostItem] = []
-    counts: dict[str, int] = {}
-    for g in rig.gpus[owned:]:
-        counts[g.id] = counts.get(g.id, 0) + 1
-    by_id = {g.id: g for g in rig.gpus}
-    gpu_total: float | None = 0.0
-    for gid, n in counts.items():
-        line = _gpu_price(by_id[gid], catalog, prices)
-        usd = None if line.usd is None else line.usd * n * rig.nodes
-        items.append(dataclasses.replace(line, item=f"{n * rig.nodes}x {gid}", usd=usd))
-        gpu_total = None if gpu_total is None or usd is None else gpu_total + usd
+    the lines).  Owned GPUs cost nothing; a platform with no sourced price is left out; a
+    complete server's price covers its platform and PSU."""
+    gpu_total, whole_machine, items = _gpu_lines(rig, owned, catalog, prices, condition)
     for g in rig.gpus[:owned]:
         items.append(CostItem(f"1x {g.id}", 0.0, "owned", "already owned (--have)"))
     complete = True
     extra = 0.0
-    if fit is not None:
+    if fit is not None and host is not None:
+        items.append(CostItem(f"platform {fit.platform.id}", 0.0, "owned", f"{host.describe()} (--have)"))
+        need = power.psu_watts
+        if need is not None and host.psu_watts is not None and need > host.psu_watts:
+            psu = psu_cost(need, power.psu_units)
+            extra += psu.usd or 0.0
+            items.append(dataclasses.replace(psu, item=psu.item + f", replacing your {host.psu_watts:,} W"))
+        elif need is not None:
+            known = f"your {host.psu_watts:,} W PSU" if host.psu_watts else f"your PSU (it must deliver {need:,} W)"
+            items.append(CostItem(f"PSU {need:,} W", 0.0, "owned", known))
+    elif fit is not None and whole_machine:
+        items.append(CostItem(f"platform {fit.platform.id}", 0.0, "platform", "included in the server's price"))
+    elif fit is not None:
         pcost = fit.cost_usd
         if pcost is None:
             complete = False
@@ -595,15 +644,22 @@ def _sweep_rig(
     if inputs.max_gpus is not None and rig.gpu_count > inputs.max_gpus:
         sweep.exclude("max_gpus", len(pairs))
         return False
-    apple = any(g.is_apple for g in node)
+    apple = any(g.is_system for g in node)
     fit: PlatformFit | None = None
     if apple:
         if inputs.platform_class not in (None, "desktop"):
             sweep.exclude("platform", len(pairs))
             return False
     else:
+        host = inputs.host
+        if host is not None and rig.nodes > 1:
+            sweep.exclude("platform", len(pairs))
+            return False
         fit, checked = choose_platform(
-            node, catalog.platforms.values(), platform_class=inputs.platform_class, prefer=prefer
+            node,
+            host.platforms(catalog) if host else catalog.platforms.values(),
+            platform_class="desktop" if host and host.platform is None else inputs.platform_class,
+            prefer=prefer,
         )
         if fit is None:
             sweep.exclude("platform", len(pairs))
@@ -628,7 +684,7 @@ def _sweep_rig(
         lanes=lanes,
     )
     power = estimate_power(rig, None, None, platform=fit.platform if fit else None, batch=inputs.users)
-    cost, complete, items = _rig_cost(rig, owned, fit, power, catalog, prices)
+    cost, complete, items = _rig_cost(rig, owned, fit, power, catalog, prices, inputs.condition, inputs.host)
     cheap_failures: list[tuple[str, str, float]] = []
     if inputs.budget_usd is not None:
         if cost is None:
@@ -705,10 +761,14 @@ def _sweep_rig(
             sweep.exclude("unsupported")
             continue
         mem = est.memory
-        if not est.fits:
-            over = max((d.total_bytes / d.usable_bytes if d.usable_bytes else 9.0) for d in mem.devices) - 1.0
+        if not within_margin(est, inputs.margin):
+            full = fullest_fraction(est)
             sweep.exclude("memory")
-            sweep.miss(text, q.id, engine, cost, [(f"needs {over:.0%} more memory on its fullest GPU", max(over, 0.0))])
+            if est.fits:
+                why = f"its fullest GPU is {full:.0%} full, inside the {inputs.margin:.0%} margin"
+            else:
+                why = f"needs {full - 1.0:.0%} more memory on its fullest GPU"
+            sweep.miss(text, q.id, engine, cost, [(why, max(full - (1.0 - inputs.margin), 0.0))])
             continue
         fitted_any = True
         served = mem.max_concurrent_sequences if mem.max_concurrent_sequences is not None else inputs.users
@@ -773,12 +833,92 @@ def _sweep_rig(
     return fitted_any
 
 
-def _pool(catalog: Catalog, gpu_class: str | None, sweep: _Sweep) -> list[GPU]:
-    """GPU types to sweep; those of another class are counted (as GPU types) under gpu_class."""
+def _offload_rig(
+    rig: Rig, platform: Platform, q: Quant, inputs: _Inputs, catalog: Catalog, prices: Mapping[str, float]
+) -> Recommendation | None:
+    """One GPU + host-RAM rig on ``platform`` with llama.cpp, priced with the RAM it needs."""
+    fit = fit_platform(rig.gpus, platform)
+    if not fit.fits:
+        return None
+    try:
+        request = InferenceRequest(
+            inputs.model, rig, quant=q.id, engine="llama.cpp", context=inputs.context, batch=inputs.users,
+            prompt_tokens=inputs.prompt_tokens, output_tokens=inputs.output_tokens, gpu_layers="auto",
+            host_ram_gb=platform.max_host_ram_gb, link=f"pcie{fit.pcie_generation}", lanes=fit.lanes_per_gpu,
+            host_memory_bandwidth_gb_per_s=platform.host_memory_bandwidth_gb_per_s,
+        )  # fmt: skip
+        est = evaluate(request, inputs.core)
+    except RigplanError:
+        return None
+    ram = host_ram(platform, est.memory.host_bytes)
+    if ram is None or not est.memory.host_bytes or not within_margin(est, inputs.margin):
+        return None
+    power = estimate_power(rig, est.memory, est.speed, platform=platform, batch=inputs.users)
+    cost, complete, items = _rig_cost(rig, 0, fit, power, catalog, prices, inputs.condition, inputs.host)
+    ram_item = CostItem(ram.describe(), float(ram.usd), "ram", ram.source, ram.as_of)
+    total = None if cost is None else cost + ram.usd
+    served = est.memory.max_concurrent_sequences or inputs.users
+    if total is None or (inputs.budget_usd is not None and total > inputs.budget_usd) or served < inputs.users:
+        return None
+    speed = est.speed.decode_tokens_per_s
+    if inputs.min_tokens_per_s is not None and (speed is None or speed < inputs.min_tokens_per_s):
+        return None
+    return Recommendation(
+        rig=rig, owned=0, engine="llama.cpp", quant=q, cost_usd=total, cost_complete=complete,
+        cost_items=(*items, ram_item), estimate=est, power=power, platform=fit, users_served=served,
+    )  # fmt: skip
+
+
+def _sweep_offload(
+    inputs: _Inputs, quant: str, catalog: Catalog, prices: Mapping[str, float], sweep: _Sweep
+) -> list[Recommendation]:
+    """GPU + host-RAM rigs (llama.cpp partial offload; MoE experts in RAM) for models whose
+    4-bit weights outgrow two 24 GB cards: a few cheap GPU types x 1-2 cards x the cheapest and
+    the fastest-RAM priced platforms (an owned PC: that one)."""
+    qname = "q4_k_m" if quant.strip().lower() in ("any", "4bit") else quant
+    try:
+        q = resolve_quant(qname, "llama.cpp")
+    except RigplanError:
+        return []
+    if (
+        not engine_supports(q, "llama.cpp")
+        or weights_bytes(inputs.model, get_quant("q4_k_m")) < OFFLOAD_MIN_WEIGHTS_GIB * GIB
+    ):
+        return []
+    pool = [g for g in _pool(catalog, inputs.gpu_class, _Sweep(), inputs.include_discontinued) if not g.is_system]
+    price_of = {g.id: p.usd_per_gpu for g in pool if (p := best_price(catalog, g.id, inputs.condition))}
+    price_of.update({k: v for k, v in prices.items() if k in price_of or k in catalog.gpus})
+    platforms = (
+        list(inputs.host.platforms(catalog))
+        if inputs.host
+        else offload_platforms(
+            [p for p in catalog.platforms.values() if inputs.platform_class in (None, p.platform_class)]
+        )
+    )
+    out = []
+    for gpu in offload_gpus(pool, price_of):
+        for n in OFFLOAD_GPU_COUNTS:
+            if inputs.max_gpus is not None and n > inputs.max_gpus:
+                continue
+            for platform in platforms:
+                sweep.considered += 1
+                sweep.estimated += 1
+                rec = _offload_rig(Rig(gpus=(gpu,) * n), platform, q, inputs, catalog, prices)
+                if rec is not None:
+                    out.append(rec)
+    return out
+
+
+def _pool(catalog: Catalog, gpu_class: str | None, sweep: _Sweep, include_discontinued: bool = False) -> list[GPU]:
+    """GPU types to sweep; those of another class are counted (as GPU types) under gpu_class,
+    those withdrawn from sale under "discontinued" unless asked for."""
     gpus = []
     for g in catalog.gpus.values():
         if gpu_class and g.gpu_class != gpu_class:
             sweep.exclude("gpu_class")
+            continue
+        if g.discontinued is not None and not include_discontinued:
+            sweep.exclude("discontinued")
             continue
         gpus.append(g)
     return gpus
@@ -796,9 +936,9 @@ def _enumerate(
 ) -> list[Recommendation]:
     out: list[Recommendation] = []
     bounds = _Bounds(inputs)
-    prefer = "lanes" if inputs.objective == "fastest" else "cheapest"
+    prefer = "lanes" if inputs.objective == "fastest" else "price"
     stop_at_first_fit = inputs.objective == "cheapest"
-    pool = _pool(catalog, inputs.gpu_class, sweep)
+    pool = _pool(catalog, inputs.gpu_class, sweep, inputs.include_discontinued)
     m = inputs.model
     limit = min(MAX_GPUS_PER_BOX, inputs.max_gpus or MAX_GPUS_PER_BOX)
     total = len(pool) + (1 if owned else 0)
@@ -819,12 +959,12 @@ def _enumerate(
     for i, gpu in enumerate(pool):
         if progress:
             progress(i + 1 + (1 if owned else 0), total)
-        if gpu.is_apple:
+        if gpu.is_system:
             if owned:
                 continue
             _sweep_rig(Rig(gpus=(gpu,)), 0, engines, quant, inputs, bounds, catalog, prices, sweep, out, prefer=prefer)
             continue
-        if owned and any(o.is_apple for o in owned):
+        if owned and any(o.is_system for o in owned):
             continue
         for engine in engines:
             eng = get_engine(engine)
@@ -1001,9 +1141,16 @@ def _why(r: Recommendation, rank: int, ranked: Sequence[Recommendation], inputs:
             f"; the KV pool keeps {mem.kv_pool_tokens:,} tokens = {mem.max_concurrent_sequences} sequences of "
             f"{inputs.context:,}"
         )
-    elif spare is not None and spare > 0:
+    ram = next((c for c in r.cost_items if c.kind == "ram"), None)
+    if mem.kv_pool_tokens is None and spare is not None and spare > 0 and ram is None:
         line += f", room for ~{spare:,} more tokens of context per user"
     out.append(line + ".")
+    if mem.host_bytes and ram is not None:
+        moe = " (MoE experts in RAM: llama.cpp -ncmoe / --override-tensor exps=CPU)" if m.is_moe else ""
+        out.append(
+            f"{format_gib(mem.host_bytes)} of it lives in {ram.item}{moe}: llama.cpp -ngl "
+            f"{mem.placement.gpu_layers}; decode reads the host part at the RAM's bandwidth."
+        )
     s = r.estimate.speed
     if s.decode_tokens_per_s is not None:
         rng = s.decode_tokens_per_s_range
@@ -1189,6 +1336,8 @@ def _check_plan(request: PlanRequest) -> None:
         raise InvalidValueError("quant", f"must be 'any', 4bit/8bit/16bit or a quant id, got {quant!r}")
     if quant.strip().lower() != "any":
         resolve_quant(quant, "llama.cpp")  # an unknown quant id is an error, not an empty plan
+    if not request.margin < MAX_MARGIN:
+        raise InvalidValueError("margin", f"must be a share of memory below {MAX_MARGIN:g}, got {request.margin!r}")
     if len(request.have) > MAX_GPUS_PER_BOX:
         raise InvalidValueError("have", f"at most {MAX_GPUS_PER_BOX} owned GPUs in one box, got {len(request.have)}")
 
@@ -1213,6 +1362,10 @@ def _plan_inputs(request: PlanRequest, context: Context) -> _Inputs:
         objective=request.objective,
         kwh_price=request.kwh_price,
         core=context,
+        condition=request.condition,
+        margin=request.margin,
+        host=request.host,
+        include_discontinued=request.include_discontinued,
     )
 
 
@@ -1244,7 +1397,9 @@ def _constraints(request: PlanRequest, inputs: _Inputs, engines: Sequence[str]) 
         "gpu_class": request.gpu_class,
         "platform": request.platform,
         "nvlink": request.nvlink,
-        "have": [g.id for g in request.have],
+        "have": [g.id for g in request.have] + ([request.host.describe()] if request.host else []),
+        "condition": request.condition,
+        "margin": request.margin,
         "engines": list(engines),
         "prices": dict(sorted(request.prices.items())),
         "kwh_price": request.kwh_price,
@@ -1266,6 +1421,8 @@ def plan(request: PlanRequest, context: Context, progress: Callable[[int, int], 
     sweep = _Sweep()
     prices = dict(request.prices)
     recs = _enumerate(inputs, engines, request.quant, request.have, context.catalog, prices, sweep, progress)
+    if "llama.cpp" in engines and not request.have:
+        recs += _sweep_offload(inputs, request.quant, context.catalog, prices, sweep)
     effective = request.objective
     if effective != "cheapest" and recs and all(r.decode_tokens_per_s is None for r in recs):
         effective = "cheapest"

@@ -15,18 +15,23 @@ from .catalog import load_catalog
 from .catalog.records import GPU, Catalog, Model
 from .edge import load_context, load_user_prices, resolve_model_input
 from .errors import InvalidValueError
+from .headroom import DEFAULT_MARGIN
+from .owned_host import OwnedHost, parse_owned_host, split_have
 from .planner import DEFAULT_OUTPUT_TOKENS, DEFAULT_PROMPT_TOKENS, DEFAULT_TOP, Plan, check_prices, plan
 from .requests import PLAN_OPTIONS, PlanRequest, check_options
 from .rig import parse_rig
 
 
-def _owned(have: Sequence[str] | None, catalog: Catalog) -> tuple[GPU, ...]:
-    owned: list[GPU] = []
+def _owned(have: Sequence[str] | None, catalog: Catalog) -> tuple[tuple[GPU, ...], OwnedHost | None]:
+    """``--have`` → (owned GPUs, the owned PC: "desktop" or "pc:slots=2,lanes=24,psu=850")."""
     for text in have or ():
         if not isinstance(text, str):
             raise InvalidValueError("have", f"each owned GPU must be a rig string like '2x rtx-3090', got {text!r}")
-        owned.extend(parse_rig(text, catalog).gpus)
-    return tuple(owned)
+    gpu_items, host_items = split_have(have or ())
+    if len(host_items) > 1:
+        raise InvalidValueError("have", f"one owned PC at most, got {', '.join(host_items)}")
+    owned = [g for text in gpu_items for g in parse_rig(text, catalog).gpus]
+    return tuple(owned), (parse_owned_host(host_items[0], catalog) if host_items else None)
 
 
 def plan_rigs(
@@ -55,6 +60,9 @@ def plan_rigs(
     use_user_calibration: bool = True,
     catalog: Catalog | None = None,
     progress: Callable[[int, int], None] | None = None,
+    condition: str | None = None,
+    include_discontinued: bool = False,
+    margin: float = DEFAULT_MARGIN,
 ) -> Plan:
     """Rigs that run ``model`` under the constraints, ranked by ``objective`` and explained.
 
@@ -72,13 +80,19 @@ def plan_rigs(
         circuit: "120v15a" | "120v20a" | "230v10a" | "230v16a": one circuit must carry a node.
         max_gpus: GPUs in the whole rig; gpu_class / platform: restrict the classes.
         nvlink: only rigs whose GPUs all share NVLink.
-        have: GPUs already owned ("rtx-3090", "2x rtx-3090"); rigs add to them at no cost.
+        have: GPUs already owned ("rtx-3090", "2x rtx-3090"); rigs add to them at no cost. "desktop"
+            or "pc:slots=2,lanes=24,psu=850": the PC you own; only added parts are paid.
         engine: one engine (default: llama.cpp, vLLM and ExLlamaV2).
         objective: "cheapest" | "fastest" | "value" (tok/s per $) | "efficiency" (tokens per joule).
         prices: {gpu id: usd} overrides ("yours"); the user's config.toml ``[prices]`` too
             unless ``use_user_config`` is False.
         kwh_price: electricity price per kWh, for the cost per million tokens.
         use_user_calibration: apply the user's ``rigplan calibrate`` results to speeds.
+        condition: "new" or "used": which market price a GPU is bought at (default: the
+            newest market price of either kind, else the launch price).
+        include_discontinued: also plan GPUs withdrawn from sale (e.g. the M3 Ultra 512 GB).
+        margin: share of each GPU's usable memory kept free (default 5 %); a rig whose fullest
+            GPU is fuller is not counted as fitting (vLLM-class pools keep their own 10 %).
 
     Raises:
         RigplanError: unknown names, impossible values, an unsupported architecture.
@@ -103,6 +117,9 @@ def plan_rigs(
         "prompt_tokens": prompt_tokens,
         "output_tokens": output_tokens,
         "use_user_calibration": use_user_calibration,
+        "condition": condition,
+        "include_discontinued": include_discontinued,
+        "margin": margin,
     }
     check_options(PLAN_OPTIONS, {k: v for k, v in options.items() if k not in ("quant", "context", "engine")})
     catalog = catalog or load_catalog()
@@ -112,7 +129,8 @@ def plan_rigs(
         all_prices.update(load_user_prices(catalog=catalog))
     if prices:
         all_prices.update(check_prices(prices, catalog))
-    request = PlanRequest(model=mdl, have=_owned(have, catalog), prices=all_prices, **options)
+    owned, host = _owned(have, catalog)
+    request = PlanRequest(model=mdl, have=owned, host=host, prices=all_prices, **options)
     context_ = load_context(catalog, use_user_calibration=use_user_calibration)
     result = plan(request, context_, progress)
     return dataclasses.replace(result, elapsed_s=time.perf_counter() - started)

@@ -127,8 +127,8 @@ def fit_platform(gpus: Sequence[GPU], platform: Platform) -> PlatformFit:
         problems.append(
             f"{baseboard[0].id} is a {baseboard[0].form_factor.upper()} module: it needs an 8-GPU baseboard server"
         )
-    if any(g.is_apple for g in gpus):
-        problems.append("an Apple machine is its own host")
+    if any(g.is_system for g in gpus):
+        problems.append("a whole machine on one chip (Apple, DGX Spark, Strix Halo) is its own host")
     if n > platform.max_gpus:
         problems.append(f"{n} GPUs exceed the {platform.max_gpus} that {platform.id} carries")
 
@@ -211,11 +211,15 @@ def choose_platform(
     """The platform a node of ``gpus`` goes in → (chosen fit or None, every fit checked).
 
     Without ``platform_class`` the classes of :func:`natural_classes` are tried in order.
-    ``prefer``: "cheapest" (sourced cost first, then fewer risers, more lanes) or "lanes" (most
-    lanes per GPU, then cheapest).
+    ``prefer``: "cheapest" (sourced cost first, then fewer risers, more lanes), "lanes" (most
+    lanes per GPU, then cheapest), or "price": the lowest sourced cost among every class that
+    fits, whatever the builder's order (a used EPYC board can undercut a new desktop: the
+    planner's choice, issue 15).
     """
     pool = tuple(platforms)
     groups = ((platform_class,),) if platform_class else natural_classes(gpus)
+    if prefer == "price" and len(groups) > 1:
+        groups = (tuple(c for g in groups for c in g),)
     checked: list[PlatformFit] = []
     for group in groups:
         fits = [fit_platform(gpus, p) for p in pool if p.platform_class in group]

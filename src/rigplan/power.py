@@ -490,7 +490,7 @@ def _cap_factors(fraction: float) -> tuple[float, float, float]:
 
 def suggest_power_limit(gpus: Sequence[GPU], host: Host) -> PowerLimit | None:
     """The suggested cap (:func:`suggested_cap_fraction`) for ``gpus`` and what it costs."""
-    if not gpus or any(g.is_apple for g in gpus):
+    if not gpus or any(g.is_system for g in gpus):
         return None
     fraction = suggested_cap_fraction()
     decode, prefill, training = _cap_factors(fraction)
@@ -561,8 +561,9 @@ def _power(rig: Rig, platform: Platform | None, split: str, batch: int, phase: s
     board_node = sum(g.board_power_w for g in node)
     draw_node = gpu_draw_watts(node, split=split, batch=batch, phase=phase)
 
-    if any(g.is_apple for g in node):
-        # An Apple machine is its own host and PSU: its rated power is the whole SoC's.
+    if any(g.is_system for g in node):
+        # An Apple machine (or another whole computer on one chip) is its own host and PSU:
+        # its rated power is the whole SoC's.
         wall = board_node / PSU_EFFICIENCY
         return PowerEstimate(
             board_watts=board_node * nodes,

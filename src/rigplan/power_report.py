@@ -21,7 +21,9 @@ from .power import (
     PREFILL_POWER_SWEEPS,
     PSU_EFFICIENCY,
     TRAINING_POWER_SWEEPS,
+    CircuitCheck,
     PowerEstimate,
+    circuit_checks,
     energy_cost_per_hour,
     energy_cost_per_million_tokens,
     estimate_power,
@@ -58,6 +60,16 @@ class PowerReport:
     circuit: str | None
     #: runs, but slowly or with a caveat (design.md §3, second round)
     warnings: tuple[str, ...] = ()
+    capped: bool = False  # the user set the limit: circuits are checked at the capped draw
+    cap_circuits: dict[str, CircuitCheck] | None = None
+
+    @property
+    def circuit_fits(self) -> bool:
+        """The asked circuit carries a node: at the capped draw when the user set a limit."""
+        if self.circuit is None:
+            return True
+        checks = self.cap_circuits if self.capped and self.cap_circuits else self.power.circuits
+        return checks[self.circuit].fits
 
     def to_dict(self) -> dict[str, Any]:
         fit = self.platform
@@ -89,7 +101,10 @@ class PowerReport:
                 "training_speed_factor": _round(self.cap_training_factor, 3),
                 "psu_watts": self.cap_psu_watts,
                 "wall_watts": self.cap_wall_watts,
+                "set_by_you": self.capped,
+                "circuits": {k: c.to_dict() for k, c in self.cap_circuits.items()} if self.cap_circuits else None,
             },
+            "circuit_fits": self.circuit_fits,
             "tokens_per_s": self.tokens_per_s,
             "kwh_price": self.kwh_price,
             "energy_usd_per_hour": _round(self.energy_usd_per_hour, 4),
@@ -121,7 +136,7 @@ def _parse_cap(value: str | float | None, gpus: Sequence[GPU]) -> float | None:
 def _platform_fit(rig: Rig, platform: str | None, catalog: Catalog) -> PlatformFit | None:
     """The named platform (id or class) for one node of ``rig``; None for Apple machines."""
     node = rig.gpus
-    if any(g.is_apple for g in node):
+    if any(g.is_system for g in node):
         return None
     if platform in catalog.platforms:
         fit, _ = choose_platform(node, (catalog.platforms[platform],))
@@ -193,8 +208,11 @@ def power_report(
         mem, speed = est.memory, est.speed
         tokens = est.speed.decode_throughput_tokens_per_s or est.speed.decode_tokens_per_s
     power = estimate_power(the_rig, mem, speed, platform=fit.platform if fit else None)
-    if power_limit is not None and any(g.is_apple for g in node):
-        raise UnsupportedError("power_limit: an Apple chip's power cannot be capped (no nvidia-smi -pl)")
+    if power_limit is not None and any(g.is_system for g in node):
+        raise UnsupportedError(
+            "power_limit: a whole machine on one chip (Apple, DGX Spark, Strix Halo) "
+            "cannot be capped with nvidia-smi -pl"
+        )
     cap = (
         _parse_cap(power_limit, node)
         if power_limit is not None
@@ -220,6 +238,8 @@ def power_report(
         energy_usd_per_hour=per_h,
         energy_usd_per_million_tokens=per_m,
         circuit=circuit,
+        capped=power_limit is not None,
+        cap_circuits=circuit_checks(cap_wall / the_rig.nodes) if cap_wall is not None else None,
     )
 
 

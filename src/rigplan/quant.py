@@ -443,9 +443,38 @@ _EXLLAMA_BITS = {4: "exl2-4.0", 8: "exl2-8.0", 16: "f16"}
 _NF4_ENGINES = frozenset({"vllm", "transformers"})
 
 
-def resolve_quant(name: str | None, engine: str, *, gpu_has_fp8: bool = False) -> Quant:
-    """The quant a user means on ``engine``: None is the engine default; "4bit"/"8bit"/"16bit"
-    follow the guide.  Whether the engine can load it is :func:`engine_supports`' question.
+#: The quant ids that load a model's released weights as shipped, best first, by release format.
+#: DeepSeek V3/R1 ship FP8 (block-scaled e4m3): vLLM-class engines load them as fp8 (Marlin
+#: weight-only FP8 on GPUs without FP8 tensor cores).  gpt-oss ships MXFP4 experts: the quant id
+#: mxfp4 where this build has it; else int4 (a 4-bit format with group scales, 4.125 bits against
+#: MXFP4's 4.25) stands in for its size on vLLM-class engines.  llama.cpp has no FP8 GGUF, so an
+#: fp8 release keeps the engine default there.
+NATIVE_QUANTS: dict[str, tuple[str, ...]] = {"fp8": ("fp8",), "mxfp4": ("mxfp4", "int4")}
+
+
+def native_quant(model: Model, engine: str) -> Quant | None:
+    """The quant ``model`` is released in, where ``engine`` loads it as shipped; None for 16/32-bit
+    releases (the engine's default applies) or where no candidate runs on the engine.
+
+    >>> from rigplan.catalog import load_catalog
+    >>> native_quant(load_catalog().models["deepseek-r1"], "vllm").id
+    'fp8'
+    >>> native_quant(load_catalog().models["deepseek-r1"], "llama.cpp") is None
+    True
+    """
+    for qid in NATIVE_QUANTS.get(model.release_dtype, ()):
+        if qid not in _QUANTS:
+            continue
+        q = get_quant(qid)
+        if engine_supports(q, engine):
+            return q
+    return None
+
+
+def resolve_quant(name: str | None, engine: str, *, gpu_has_fp8: bool = False, model: Model | None = None) -> Quant:
+    """The quant a user means on ``engine``: None is the model's released format where the engine
+    loads it (:func:`native_quant`), else the engine default; "4bit"/"8bit"/"16bit" follow the
+    guide.  Whether the engine can load it is :func:`engine_supports`' question.
 
     >>> resolve_quant(None, "ollama").id
     'q4_k_m'
@@ -457,7 +486,8 @@ def resolve_quant(name: str | None, engine: str, *, gpu_has_fp8: bool = False) -
     """
     eng = get_engine(engine)
     if name is None:
-        return get_quant(eng.default_quant)
+        native = native_quant(model, eng.id) if model is not None else None
+        return native or get_quant(eng.default_quant)
     bits = _BITS_WORDS.get(name.strip().lower().replace(" ", ""))
     if bits is None:
         return get_quant(name)

@@ -18,9 +18,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any, Literal
 
+from .catalog.query import CONDITIONS
 from .catalog.records import GPU, Model
 from .errors import InvalidValueError
+from .headroom import DEFAULT_MARGIN
 from .memory import WeightBytes
+from .owned_host import OwnedHost
 from .platforms import PLATFORM_CLASSES
 from .power import CIRCUITS
 from .rig import Rig
@@ -285,6 +288,9 @@ PLAN_OPTIONS: dict[str, Option] = _options(
     Option("prompt_tokens", "int", 512, "Prompt tokens per request.", minimum=0),
     Option("output_tokens", "int", 128, "Generated tokens per request.", minimum=0),
     Option("use_user_calibration", "bool", True, "Use your `rigplan calibrate` results in the speed estimates."),
+    Option("condition", "name", None, "Buy GPUs 'new' (street, else launch) or 'used'.", choices=CONDITIONS),
+    Option("include_discontinued", "bool", False, "Also plan parts withdrawn from sale."),
+    Option("margin", "number", DEFAULT_MARGIN, "Share of each GPU's memory kept free (0.05 = 5 %).", minimum=0),
 )
 
 
@@ -317,6 +323,10 @@ class PlanRequest:
     use_user_calibration: bool = True
     have: tuple[GPU, ...] = ()
     prices: Mapping[str, float] = field(default_factory=dict)
+    condition: str | None = None
+    include_discontinued: bool = False
+    margin: float = DEFAULT_MARGIN
+    host: OwnedHost | None = None  # the PC the buyer owns: GPUs are added to it, only added parts paid
 
     def __post_init__(self) -> None:
         check_options(PLAN_OPTIONS, self.options())

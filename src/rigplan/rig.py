@@ -173,8 +173,11 @@ def parse_rig(text: str, catalog: Catalog, *, network: str = DEFAULT_NETWORK) ->
         if len(gpus) + count > MAX_GPUS_PER_NODE:
             raise RigSyntaxError(text, f"at most {MAX_GPUS_PER_NODE} GPUs per node, got {len(gpus) + count}")
         gpus.extend([resolve_gpu(name, catalog)] * count)
-    if any(g.is_apple for g in gpus) and (len(gpus) > 1 or nodes > 1):
-        raise RigSyntaxError(text, "an Apple chip is a whole machine: use one per rig")
+    system = next((g for g in gpus if g.is_system), None)
+    if system is not None and (len(gpus) > 1 or nodes > 1):
+        raise RigSyntaxError(
+            text, f"{system.id} is a whole machine ({system.vendor.capitalize()} computer on one chip): use one per rig"
+        )
     modules = {g.form_factor for g in gpus} & {"sxm", "oam"}
     if modules and len({g.form_factor for g in gpus}) > 1:
         raise RigSyntaxError(

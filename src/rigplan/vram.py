@@ -61,9 +61,9 @@ def smallest_rig(model: Model, quant: str, context: int, gpu_class: str, engine:
 
     best: tuple[int, float, int, str] | None = None
     for gpu in catalog.gpus.values():
-        if gpu.gpu_class != gpu_class:
+        if gpu.gpu_class != gpu_class or gpu.discontinued is not None:  # withdrawn from sale
             continue
-        counts = (1,) if gpu.is_apple else range(1, MAX_GPUS + 1)
+        counts = (1,) if gpu.is_system else range(1, MAX_GPUS + 1)
         for n in counts:
             if best and n > best[0]:
                 break
@@ -71,10 +71,10 @@ def smallest_rig(model: Model, quant: str, context: int, gpu_class: str, engine:
             try:
                 e = _memory_only(model, rig, qid=quant, engine=engine, context=context, catalog=catalog)
             except RigplanError:
-                break
+                continue  # e.g. a tensor-parallel size that does not divide the heads: try the next count
             if e.fits:
                 price = best_price(catalog, gpu.id)
-                key = (n, price.usd * n if price else float("inf"), gpu.memory_mib * n, rig.describe())
+                key = (n, price.usd_per_gpu * n if price else float("inf"), gpu.memory_mib * n, rig.describe())
                 if best is None or key < best:
                     best = key
                 break

@@ -22,11 +22,16 @@ DESIGN_IDS = (
     "a100-pcie-80gb", "a100-sxm-80gb", "h100-pcie", "h100-sxm", "h100-nvl", "h200-sxm", "h200-nvl",
     "b200", "mi300x", "rx-7900-xtx", "m1-max-64gb", "m2-ultra-192gb", "m3-max-64gb",
     "m3-ultra-512gb", "m4-max-128gb",
+    # added in the second round (design.md section 3)
+    "rtx-3060", "rtx-4060-ti-16gb", "rtx-5060-ti-16gb", "rtx-4070-ti-super", "rtx-5070-ti",
+    "mi50-32gb", "rx-7900-xt", "rx-9070-xt", "radeon-pro-w7900", "rtx-pro-4500", "rtx-pro-5000",
+    "rtx-pro-6000-max-q", "rtx-pro-6000-server", "dgx-spark", "ryzen-ai-max-395-128gb",
+    "m3-ultra-256gb", "gb200", "b300",
 )  # fmt: skip
 
 ARCHITECTURES = {
     "pascal", "volta", "turing", "ampere", "ada", "hopper", "blackwell", "cdna3", "rdna3",
-    "apple-m1", "apple-m2", "apple-m3", "apple-m4",
+    "gcn5", "rdna3.5", "rdna4", "apple-m1", "apple-m2", "apple-m3", "apple-m4",
 }  # fmt: skip
 VENDORS = {"nvidia", "amd", "apple"}
 FORM_FACTORS = {"pcie", "sxm", "oam", "soc"}
@@ -126,6 +131,16 @@ def test_aliases_are_lower_case_and_never_collide() -> None:
         pytest.param("m2 ultra", "m2-ultra-192gb", id="m2-ultra"),
         pytest.param("m3 ultra", "m3-ultra-512gb", id="m3-ultra"),
         pytest.param("m4 max", "m4-max-128gb", id="m4-max"),
+        pytest.param("3060", "rtx-3060", id="3060-is-12gb"),
+        pytest.param("4060 ti", "rtx-4060-ti-16gb", id="4060-ti-is-16gb"),
+        pytest.param("5070 ti", "rtx-5070-ti", id="5070-ti"),
+        pytest.param("4070 ti super", "rtx-4070-ti-super", id="4070-ti-super"),
+        pytest.param("7900 xt", "rx-7900-xt", id="7900-xt-not-xtx"),
+        pytest.param("w7900", "radeon-pro-w7900", id="w7900"),
+        pytest.param("strix halo", "ryzen-ai-max-395-128gb", id="strix-halo"),
+        pytest.param("dgx spark", "dgx-spark", id="dgx-spark"),
+        pytest.param("rtx pro 6000 max-q", "rtx-pro-6000-max-q", id="pro-6000-max-q"),
+        pytest.param("mi50", "mi50-32gb", id="mi50"),
     ],
 )
 def test_loose_forms_resolve(typed: str, gpu_id: str) -> None:
@@ -257,14 +272,16 @@ def test_module_form_factors_have_no_slot_or_cables() -> None:
         else:
             assert gpu.slot_width >= 1, gpu_id
             assert gpu.pcie_generation in (3, 4, 5), gpu_id
-            assert gpu.pcie_lanes == 16, gpu_id
+            # x8 cards: the RTX 4060 Ti and 5060 Ti (NVIDIA spec pages: PCIe 4.0 x8 / 5.0 x8).
+            assert gpu.pcie_lanes in (8, 16), gpu_id
 
 
 def test_peer_to_peer_follows_the_product_line() -> None:
     for gpu_id, gpu in _gpus().items():
         if gpu.vendor == "nvidia" and gpu.gpu_class == "consumer":
             assert gpu.p2p_stock_driver is False, gpu_id
-        if gpu.vendor == "nvidia" and gpu.gpu_class in ("workstation", "datacenter"):
+        # a single-chip system (DGX Spark) has no peer to talk to
+        if gpu.vendor == "nvidia" and gpu.gpu_class in ("workstation", "datacenter") and gpu.form_factor != "soc":
             assert gpu.p2p_stock_driver is True, gpu_id
 
 
@@ -287,9 +304,7 @@ def test_tensor_figures_are_ordered() -> None:
             assert fp8 is None, f"{gpu_id}: no FP8 before Ada/Hopper"
 
 
-@pytest.mark.parametrize(
-    "gpu_id", [g for g in DESIGN_IDS if g.startswith(("m1-", "m2-", "m3-", "m4-"))]
-)
+@pytest.mark.parametrize("gpu_id", [g for g in DESIGN_IDS if g.startswith(("m1-", "m2-", "m3-", "m4-"))])
 def test_apple_rows_describe_an_soc(gpu_id: str) -> None:
     gpu = _gpus()[gpu_id]
     assert gpu.vendor == "apple" and gpu.gpu_class == "apple" and gpu.is_apple

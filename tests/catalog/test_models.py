@@ -38,13 +38,31 @@ CONTRACT_IDS = (
     "deepseek-v3",
     "gemma-2-9b",
     "gemma-2-27b",
+    # added in the second round (design.md section 3)
+    "gpt-oss-20b",
+    "gpt-oss-120b",
+    "qwen3-235b-a22b",
+    "qwen3-coder-30b-a3b",
+    "glm-4.5-air",
+    "llama-4-scout",
+    "deepseek-r1",
+    "gemma-3-27b",
+    "mistral-small-24b",
 )
 
-RELEASE_DTYPES = ("bf16", "f16", "f32", "fp8")
+RELEASE_DTYPES = ("bf16", "f16", "f32", "fp8", "mxfp4")
 ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9.\-]*[a-z0-9]$")
 
 # Published counts that are rounded (model cards), so only the 1% bound applies.
-ROUNDED_PUBLISHED_COUNTS = frozenset({"mpt-7b", "mpt-30b"})
+ROUNDED_PUBLISHED_COUNTS = frozenset({"mpt-7b", "mpt-30b", "glm-4.5-air", "gemma-3-27b"})
+# gpt-oss: llama-bench prints the count rounded to 10M, and the shapes leave out the attention
+# sinks and expert / router biases (about 0.03% of the model).
+SHAPES_WITHOUT_BIASES = frozenset({"gpt-oss-20b", "gpt-oss-120b"})
+BIASES_LEFT_OUT_TOLERANCE = 1e-3
+# Llama 4 Scout: Meta's 109B is rounded and includes the vision encoder rigplan does not model
+# (the text decoder recounts to 107.77B).
+WITH_VISION_ENCODER = frozenset({"llama-4-scout"})
+VISION_ENCODER_TOLERANCE = 2e-2
 # Tolerance for exact published counts: rigplan.arch leaves out a few tiny tensors (Qwen3's
 # per-head q/k norms, Falcon's final-norm bias, DeepSeek's router correction bias), each far
 # below 0.01% of the model.
@@ -215,9 +233,13 @@ def test_architecture_details(model_id: str, field: str, value: object) -> None:
 def test_shapes_reproduce_published_parameter_count(model_id: str) -> None:
     m = _models()[model_id]
     computed = count_parameters(m)
-    tolerance = (
-        ROUNDED_COUNT_TOLERANCE if model_id in ROUNDED_PUBLISHED_COUNTS else EXACT_COUNT_TOLERANCE
-    )
+    tolerance = EXACT_COUNT_TOLERANCE
+    if model_id in ROUNDED_PUBLISHED_COUNTS:
+        tolerance = ROUNDED_COUNT_TOLERANCE
+    elif model_id in SHAPES_WITHOUT_BIASES:
+        tolerance = BIASES_LEFT_OUT_TOLERANCE
+    elif model_id in WITH_VISION_ENCODER:
+        tolerance = VISION_ENCODER_TOLERANCE
     assert computed == pytest.approx(m.published_param_count, rel=tolerance)
 
 

@@ -172,7 +172,7 @@ def test_vram_table(capsys):
         pytest.param(["launch", "llama-3-8b", "--rig", "rtx-4090", "--out", "/dev/null"], "cannot write", id="bad-out"),
         pytest.param(["launch", "llama-3-8b", "--rig", "rtx-4090", "--context", "0"], "context", id="launch-ctx-0"),
         pytest.param(["compare", "llama-3-8b", "--rig", "rtx-4090", "--rig", "rtx-4909"], "did you mean", id="compare"),
-        pytest.param(["plan", "llama-3-8b", "--task", "lora", "--have", "rtx-3090"], "no effect", id="task-have"),
+        pytest.param(["plan", "llama-3-8b", "--task", "lora", "--price", "rtx-3090=700"], "no effect", id="task-price"),
         pytest.param(["plan", "llama-3-8b", "--task", "full", "--deadline", "24"], "deadline", id="deadline-unit"),
         pytest.param(["gpus", "--class", "datacentre"], "did you mean datacenter", id="class-typo"),
         pytest.param(["estimate", "llama-3-8b", "--rig", "h100-sxm + rtx-4090"], "baseboard", id="sxm-with-pcie"),

@@ -37,7 +37,9 @@ def test_plan_json_is_the_api_dict(capsys):
 
 
 def test_plan_table_shows_rigs_psu_and_explanations(capsys):
-    code, out, _ = run(capsys, "plan", "llama-2-70b", "--quant", "4bit", "--budget", "4000", "--circuit", "120v15a")
+    code, out, _ = run(
+        capsys, "plan", "llama-2-70b", "--quant", "4bit", "--budget", "4000", "--circuit", "120v15a", "--top", "10"
+    )
     assert code == 0
     assert "2x rtx-3090" in out and "PSU" in out and "120v15a" in out
     assert "why: Cheapest" in out and "avoid if" in out and "cost: " in out

@@ -33,14 +33,30 @@ def record_dict(record: Any) -> dict[str, Any]:
     return {f.name: _plain(getattr(record, f.name)) for f in dataclasses.fields(record)}
 
 
-def best_price(catalog: Catalog, gpu_id: str) -> Price | None:
-    """The price the planner uses by default: the newest street/used price, else launch."""
+#: A buyer's preference between new and used prices (``--new`` / ``--used``); None takes the
+#: newest market price of either kind.
+CONDITIONS = ("new", "used")
+
+
+def best_price(catalog: Catalog, gpu_id: str, condition: str | None = None) -> Price | None:
+    """The price the planner uses: the newest market price ("street" = new at retail, or
+    "used"), else the launch price.  ``condition`` "new" takes street, then launch (a new part
+    is never priced used); "used" takes a used price, else the new ones.
+
+    >>> best_price(load_catalog(), "rtx-3090", "used").kind
+    'used'
+    """
     rows = catalog.prices.get(gpu_id, ())
-    market = [p for p in rows if p.kind in ("street", "used")]
-    if market:
-        return max(market, key=lambda p: p.as_of)
-    launch = [p for p in rows if p.kind == "launch"]
-    return max(launch, key=lambda p: p.as_of) if launch else None
+
+    def newest(kinds: tuple[str, ...]) -> Price | None:
+        picked = [p for p in rows if p.kind in kinds]
+        return max(picked, key=lambda p: p.as_of) if picked else None
+
+    if condition == "new":
+        return newest(("street",)) or newest(("launch",))
+    if condition == "used":
+        return newest(("used",)) or newest(("street",)) or newest(("launch",))
+    return newest(("street", "used")) or newest(("launch",))
 
 
 def list_gpus(
@@ -85,7 +101,7 @@ def list_gpus(
         "bandwidth": lambda v: v.gpu.bandwidth_gb_per_s,
         "fp16": lambda v: v.gpu.fp16_tensor_tflops or 0.0,
         "power": lambda v: v.gpu.board_power_w,
-        "price": lambda v: v.price.usd if v.price else -1.0,
+        "price": lambda v: v.price.usd_per_gpu if v.price else -1.0,
         "year": lambda v: v.gpu.launch_year,
         "name": lambda v: v.gpu.id,
     }

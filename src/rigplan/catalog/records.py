@@ -63,6 +63,7 @@ class GPU:
     pcie_lanes: int | None = None
     p2p_stock_driver: bool = False
     launch_price_usd: float | None = None
+    discontinued: dt.date | None = None  # withdrawn from sale new (planned only when asked for)
     notes: str = ""
 
     @property
@@ -77,6 +78,11 @@ class GPU:
     @property
     def is_apple(self) -> bool:
         return self.gpu_class == "apple"
+
+    @property
+    def is_system(self) -> bool:
+        """A whole computer on one chip (Apple Mac, DGX Spark, Strix Halo): its own host, one per rig."""
+        return self.form_factor == "soc"
 
     @property
     def has_fp8(self) -> bool:
@@ -138,14 +144,25 @@ class Model:
 
 @dataclass(frozen=True, slots=True)
 class Price:
-    """A dated price of one GPU, with its kind and source."""
+    """A dated price of one GPU, with its kind and source.
+
+    ``usd`` is the price of the unit the part is sold in: one card, or for SXM modules a board or
+    server of ``unit_gpus`` GPUs.  ``complete_machine`` marks a price that includes the host (a
+    DGX/HGX server, a Mac Studio, a DGX Spark): no platform or PSU is added to it.
+    """
 
     gpu: str
     usd: float
-    kind: str  # "launch" | "street" | "used" | "yours"
+    kind: str  # "launch" | "street" (new, at retail) | "used" | "yours"
     source: str
     as_of: dt.date
+    unit_gpus: int = 1
+    complete_machine: bool = False
     notes: str = ""
+
+    @property
+    def usd_per_gpu(self) -> float:
+        return self.usd / self.unit_gpus
 
 
 @dataclass(frozen=True, slots=True)

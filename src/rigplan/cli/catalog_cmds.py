@@ -15,6 +15,20 @@ from .output import console, print_json, table
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 
 
+def _price_text(v: catalog_views.GPUView) -> str:
+    """``$750 (used, 2026-05)``; a board or server price as ``$188,000 / 8 (used, 2026-04)``;
+    a part withdrawn from sale says so."""
+    p = v.price
+    text = format_usd(p.usd if p else None) + (f" / {p.unit_gpus}" if p and p.unit_gpus > 1 else "")
+    if p and p.kind == "launch":
+        text += f" ({p.kind})"
+    elif p:
+        text += f" ({p.kind}, {p.as_of:%Y-%m})"
+    if v.gpu.discontinued is not None:
+        text += f" (withdrawn {v.gpu.discontinued:%Y-%m})"
+    return text
+
+
 @app.command()
 def gpus(
     min_memory: Annotated[float | None, typer.Option(help="Only GPUs with at least this many GB.")] = None,
@@ -32,8 +46,15 @@ def gpus(
 
     Example: rigplan gpus --min-memory 48 --sort bandwidth
     """
+    from ..catalog.user import load_user_catalog
+
     rows = catalog_views.list_gpus(
-        min_memory_gb=min_memory, nvlink=nvlink, vendor=vendor, gpu_class=gpu_class, sort=sort
+        min_memory_gb=min_memory,
+        nvlink=nvlink,
+        vendor=vendor,
+        gpu_class=gpu_class,
+        sort=sort,
+        catalog=load_user_catalog(),
     )
     if json:
         print_json({"gpus": [catalog_views.gpu_dict(v) for v in rows]})
@@ -51,9 +72,7 @@ def gpus(
                 fp16,
                 link,
                 f"{g.board_power_w}",
-                format_usd(v.price.usd if v.price else None)
-                + (f" ({v.price.kind})" if v.price and v.price.kind == "launch" else "")
-                + (f" ({v.price.kind}, {v.price.as_of:%Y-%m})" if v.price and v.price.kind != "launch" else ""),
+                _price_text(v),
                 v.correction or "",
             ]
         )

@@ -196,11 +196,13 @@ def estimate_cmd(
 
     Example: rigplan estimate llama-3-70b --rig '2x rtx-4090' --context 8192
     """
+    from ..catalog.user import load_user_catalog
     from ..estimate import estimate
 
     e = estimate(
         model,
         rig,
+        catalog=load_user_catalog(),
         **_estimate_kwargs(
             quant=quant,
             engine=engine,
@@ -226,11 +228,38 @@ def estimate_cmd(
         ),
     )
     d = e.to_dict()
+    d["headroom"] = _headroom(e)
     if json:
         print_json(d)
     else:
         render_estimate(d, explain)
+        _render_headroom(d["headroom"])
     raise typer.Exit(0 if e.fits else 1)
+
+
+def _headroom(e: Any) -> dict[str, Any]:
+    """The fullest GPU against the margin, and what would make a tight or failing rig fit."""
+    from ..headroom import DEFAULT_MARGIN, fit_advice, fullest_fraction, margin_applies, within_margin
+
+    ok = within_margin(e, DEFAULT_MARGIN)
+    return {
+        "fullest_fraction": round(fullest_fraction(e), 4),
+        "margin": DEFAULT_MARGIN if margin_applies(e) else None,
+        "within_margin": ok,
+        "would_fit_with": [] if ok else [a.text() for a in fit_advice(e, DEFAULT_MARGIN)],
+    }
+
+
+def _render_headroom(h: dict[str, Any]) -> None:
+    con = console()
+    if h["within_margin"]:
+        return
+    if h["margin"] is not None and h["fullest_fraction"] <= 1.0:
+        con.print(f"tight: the fullest GPU is {h['fullest_fraction']:.0%} full, inside the {h['margin']:.0%} margin")
+    if h["would_fit_with"]:
+        con.print("would fit with: " + "; or ".join(h["would_fit_with"]))
+    else:
+        con.print("would fit with: no single change (quant, context, KV q8_0, one more GPU) is enough")
 
 
 @app.command()

@@ -149,6 +149,11 @@ def plan_cmd(
         list[str] | None, typer.Option(help="Your price for a GPU, GPU=USD (e.g. rtx-3090=700); repeat.")
     ] = None,
     kwh_price: KwhOpt = None,
+    used: Annotated[bool, typer.Option("--used", help="Buy GPUs used where a used price is sourced.")] = False,
+    new: Annotated[bool, typer.Option("--new", help="Buy GPUs new (street, else launch price).")] = False,
+    include_discontinued: Annotated[
+        bool, typer.Option("--include-discontinued", help="Also plan parts withdrawn from sale.")
+    ] = False,
     task: Annotated[
         str | None,
         typer.Option(help="Plan training instead of inference: lora, qlora, full or pretrain."),
@@ -193,7 +198,6 @@ def plan_cmd(
             "--engine": engine is not None,
             "--users": users != 1,
             "--min-tokens-per-s": min_tokens_per_s is not None,
-            "--have": bool(have),
             "--price": bool(price),
             "--nvlink": nvlink,
             "--circuit": circuit is not None,
@@ -201,6 +205,8 @@ def plan_cmd(
             "--platform": platform is not None,
         }
     )
+    if used and new:
+        raise InvalidValueError("used", "--used and --new exclude each other")
     unused = [flag for flag, given in mode_flags.items() if given]
     if unused:
         mode = "with --task" if task is not None else "without --task"
@@ -219,15 +225,18 @@ def plan_cmd(
             seq_len=seq_len,
             objective=objective,
             allow_offload=allow_offload,
+            have=have,
             limit=top,
             json=json,
         )
         raise typer.Exit(0 if training.options else 1)
 
+    from ..catalog.user import load_user_catalog
     from ..planner import parse_price_overrides
     from ..planning import plan_rigs
 
-    prices = parse_price_overrides(price or [])
+    user_catalog = load_user_catalog()
+    prices = parse_price_overrides(price or [], user_catalog)
     plan = _with_progress(
         lambda progress: plan_rigs(
             model,
@@ -249,7 +258,10 @@ def plan_cmd(
             prices=prices,
             kwh_price=kwh_price,
             use_user_calibration=not no_user_calibration,
+            catalog=user_catalog,
             progress=progress,
+            condition="used" if used else "new" if new else None,
+            include_discontinued=include_discontinued,
         )
     )
     if json:
@@ -360,6 +372,15 @@ def render_power(report: PowerReport) -> None:
                 + (f" / {cap['wall_watts']:,} W" if cap["wall_watts"] is not None else ""),
             ],
         ]
+        if cap.get("set_by_you") and cap.get("circuits") and d["circuit"]:
+            c = cap["circuits"][d["circuit"]]
+            mark = "yes" if c["fits"] else f"no: {c['circuits_needed']} circuits"
+            rows.append(
+                [
+                    f"  circuit {d['circuit']} at that limit",
+                    f"{c['wall_watts']:,} of {c['continuous_capacity_watts']:,} W continuous: {mark}",
+                ]
+            )
     if d["kwh_price"] is not None:
         rows.append(["electricity", f"${d['energy_usd_per_hour']:.2f} an hour at ~{p['workload_wall_watts']:,} W"])
         if d["energy_usd_per_million_tokens"] is not None:
@@ -450,5 +471,4 @@ def power_cmd(
     else:
         render_power(report)
         _render_curve(curves)
-    ok = circuit is None or report.power.circuits[circuit].fits
-    raise typer.Exit(0 if ok else 1)
+    raise typer.Exit(0 if report.circuit_fits else 1)

@@ -67,6 +67,7 @@ def training_plan_output(
     allow_offload: bool = False,
     limit: int = 10,
     json: bool = False,
+    have: list[str] | None = None,
 ) -> Any:
     """Plan a training job, print it and return the plan (what ``rigplan plan MODEL --task ...`` runs)."""
     from ..training import plan_training, render_training_plan
@@ -83,6 +84,7 @@ def training_plan_output(
         seq_len=seq_len,
         objective=objective,
         allow_offload=allow_offload,
+        have=have or (),
         limit=limit,
     )
     if json:

@@ -29,6 +29,9 @@ from .kv_cache import honors_window, kv_bytes, kv_bytes_per_token
 APPLE_WORKING_SET_FRACTION_LARGE = 0.75
 APPLE_WORKING_SET_FRACTION_SMALL = 0.67
 APPLE_SMALL_MEMORY_MIB = 36 * 1024
+#: AMD APUs (Strix Halo): the driver dedicates at most 96 of 128 GB to graphics (AMD Variable
+#: Graphics Memory, as reviewed on the Framework Desktop: verdict-reviews.com, 2026).
+AMD_APU_GRAPHICS_FRACTION = 0.75
 
 
 class WeightBytes(Protocol):
@@ -122,6 +125,8 @@ def usable_capacity(gpu: GPU, engine: Engine) -> int:
         small = gpu.memory_mib <= APPLE_SMALL_MEMORY_MIB
         share = APPLE_WORKING_SET_FRACTION_SMALL if small else APPLE_WORKING_SET_FRACTION_LARGE
         capacity = int(capacity * share)
+    elif gpu.form_factor == "soc" and gpu.vendor == "amd":
+        capacity = int(capacity * AMD_APU_GRAPHICS_FRACTION)
     if engine.memory_utilization is not None:
         capacity = int(capacity * engine.memory_utilization)
     return capacity

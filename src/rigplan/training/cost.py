@@ -120,22 +120,28 @@ class TrainingCost:
         }
 
 
-def _gpu_line(gpu_id: str, n: int, catalog: Catalog, prices: Mapping[str, float]) -> CostItem:
+def _gpu_line(gpu_id: str, n: int, catalog: Catalog, prices: Mapping[str, float], owned: int = 0) -> CostItem:
+    """``n`` GPUs, of which ``owned`` are already paid for (priced per GPU, also for sale units)."""
+    name = f"{n}x {gpu_id}" + (f" ({owned} yours)" if owned else "")
     if gpu_id in prices:
-        return CostItem(f"{n}x {gpu_id}", prices[gpu_id] * n, "yours", "your price (config.toml [prices])")
+        return CostItem(name, prices[gpu_id] * (n - owned), "yours", "your price (config.toml [prices])")
     p = best_price(catalog, gpu_id)
     if p is None:
-        return CostItem(f"{n}x {gpu_id}", None, "unknown", "no sourced price (add one to config.toml [prices])")
-    return CostItem(f"{n}x {gpu_id}", p.usd * n, p.kind, p.source, p.as_of.isoformat())
+        usd = 0.0 if owned >= n else None
+        return CostItem(name, usd, "unknown", "no sourced price (add one to config.toml [prices])")
+    return CostItem(name, p.usd_per_gpu * (n - owned), p.kind, p.source, p.as_of.isoformat())
 
 
-def _node_items(rig: Rig, catalog: Catalog, prices: Mapping[str, float]) -> tuple[list[CostItem], list[str]]:
-    """Cost lines of one node, and what could not be priced."""
+def _node_items(
+    rig: Rig, catalog: Catalog, prices: Mapping[str, float], owned: int = 0, owns_host: bool = False
+) -> tuple[list[CostItem], list[str]]:
+    """Cost lines of one node, and what could not be priced (``owned`` GPUs and an owned host
+    cost nothing)."""
     gpus = rig.gpus
     gpu = gpus[0]
     unpriced: list[str] = []
     system = system_price(gpu.id, len(gpus)) if gpu.form_factor in ("sxm", "oam") else None
-    if system is not None and gpu.id not in prices:
+    if system is not None and gpu.id not in prices and not owned:
         item = CostItem(
             f"{system.system} ({len(gpus)}x {gpu.id} included)",
             system.usd,
@@ -144,9 +150,11 @@ def _node_items(rig: Rig, catalog: Catalog, prices: Mapping[str, float]) -> tupl
             system.as_of.isoformat(),
         )
         return [item], unpriced
-    items = [_gpu_line(gpu.id, len(gpus), catalog, prices)]
+    items = [_gpu_line(gpu.id, len(gpus), catalog, prices, owned)]
     if gpu.form_factor in ("sxm", "oam"):
         unpriced.append(f"{len(gpus)}-GPU baseboard server for {gpu.id} (no sourced price without its GPUs)")
+        return items, unpriced
+    if owns_host:
         return items, unpriced
     fit, _ = choose_platform(gpus, catalog.platforms.values())
     if fit is None:
@@ -195,10 +203,17 @@ def training_cost(
     prices: Mapping[str, float] | None = None,
     rental: Mapping[str, float] | None = None,
     usd_per_kwh: float | None = None,
+    owned: int = 0,
+    owns_host: bool = False,
 ) -> TrainingCost:
-    """Buy (whole machine), electricity over ``time_s`` and rent for ``rig`` (pure: prices given)."""
+    """Buy (whole machine), electricity over ``time_s`` and rent for ``rig`` (pure: prices given).
+
+    ``owned`` / ``owns_host``: GPUs and a PC (platform and PSU) of a one-node rig the buyer
+    already has; only the rest is priced.
+    """
     prices, rental = prices or {}, rental or {}
-    node_items, unpriced = _node_items(rig, catalog, prices)
+    one = rig.nodes == 1
+    node_items, unpriced = _node_items(rig, catalog, prices, owned if one else 0, owns_host and one)
     items: list[CostItem] = []
     for it in node_items:
         usd = None if it.usd is None else it.usd * rig.nodes

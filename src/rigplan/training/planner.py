@@ -11,6 +11,7 @@ Pure: :func:`render_training_plan` returns text for the CLI to print.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -354,6 +355,7 @@ def plan_training(
     allow_offload: bool = False,
     limit: int = 10,
     catalog: Catalog | None = None,
+    have: Sequence[str] = (),
 ) -> TrainingPlan:
     """Rank rigs for training ``model``: cost to buy vs time to train.
 
@@ -369,6 +371,8 @@ def plan_training(
         gpus: restrict to these catalogue GPU ids.
         objective: "cheapest" (buy cost, then time) or "fastest".
         allow_offload: also try ZeRO-Offload (optimizer states in host RAM) where nothing else fits.
+        have: what you own: GPUs ("2x rtx-3090": rigs of that GPU with at least that many, the
+            owned ones free) and/or a PC ("desktop": its platform and PSU are not priced).
 
     Raises:
         RigplanError: unknown names or impossible values.
@@ -409,6 +413,9 @@ def plan_training(
         from ..rig import resolve_gpu
 
         wanted = {resolve_gpu(x, catalog).id for x in gpus}
+    owned, owns_host = _owned_gpus(have, catalog)
+    if owned:
+        wanted = {owned[0].id} if wanted is None else wanted & {owned[0].id}
     profile = load_profile()
     notes: list[str] = []
     unknown_speed: list[tuple[str, str]] = []
@@ -427,6 +434,8 @@ def plan_training(
         if method is Method.QLORA and gpu.vendor not in ("nvidia", "amd"):
             continue
         for rig in _rigs(gpu, cap, net):
+            if rig.gpu_count < len(owned):
+                continue
             considered += 1
             try:
                 found = best_layout(
@@ -448,7 +457,7 @@ def plan_training(
                 continue
             cand, link = found
             time_s = n_tokens / cand.speed.tokens_per_s
-            cost = training_cost(rig, catalog, time_s)
+            cost = training_cost(rig, catalog, time_s, owned=len(owned), owns_host=owns_host)
             fw = default_framework(cand.layout).value
             options.append(
                 TrainingOption(rig, cand.layout, cand.setup, cand.memory, cand.speed, link, time_s, cost, framework=fw)
@@ -498,6 +507,19 @@ def plan_training(
     )
 
 
+def _owned_gpus(have: Sequence[str], catalog: Catalog) -> tuple[list[GPU], bool]:
+    """The GPUs of ``have``, and whether it names a PC.  Training rigs are of one GPU type, so
+    owned GPUs must be one type."""
+    from ..owned_host import split_have
+    from ..rig import parse_rig
+
+    gpu_items, hosts = split_have(have)
+    owned = [g for text in gpu_items for g in parse_rig(text, catalog).gpus]
+    if len({g.id for g in owned}) > 1:
+        raise InvalidValueError("have", "training plans use one GPU type: own GPUs of one kind")
+    return owned, bool(hosts)
+
+
 def _pareto_per_gpu(options: list[TrainingOption]) -> list[TrainingOption]:
     """Per GPU type, drop rigs that are both slower and no cheaper than another count of it."""
     kept = []
@@ -511,7 +533,6 @@ def _pareto_per_gpu(options: list[TrainingOption]) -> list[TrainingOption]:
 
 def _mark(options: list[TrainingOption]) -> list[TrainingOption]:
     """Flag options no other priced option beats on both cost and time."""
-    import dataclasses
 
     priced = [o for o in options if o.buy_usd is not None]
     out = []

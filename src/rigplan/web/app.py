@@ -477,7 +477,7 @@ def build_api(inputs: Inputs) -> APIRouter:
         lines = []
         for gpu in gpus:
             points = []
-            for n in range(1, (1 if gpu.is_apple else req.max_gpus) + 1):
+            for n in range(1, (1 if gpu.is_system else req.max_gpus) + 1):
                 rig = Rig(gpus=(gpu,) * n)
                 point: dict[str, Any] = {"gpus": n, "rig": rig.describe()}
                 try:
