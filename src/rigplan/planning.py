@@ -18,6 +18,7 @@ from .errors import InvalidValueError
 from .headroom import DEFAULT_MARGIN
 from .owned_host import OwnedHost, parse_owned_host, split_have
 from .planner import DEFAULT_OUTPUT_TOKENS, DEFAULT_PROMPT_TOKENS, DEFAULT_TOP, Plan, check_prices, plan
+from .present import explain_plan
 from .requests import PLAN_OPTIONS, PlanRequest, check_options
 from .rig import parse_rig
 
@@ -132,7 +133,7 @@ def plan_rigs(
     owned, host = _owned(have, catalog)
     request = PlanRequest(model=mdl, have=owned, host=host, prices=all_prices, **options)
     context_ = load_context(catalog, use_user_calibration=use_user_calibration)
-    result = plan(request, context_, progress)
+    result = explain_plan(plan(request, context_, progress))
     return dataclasses.replace(result, elapsed_s=time.perf_counter() - started)
 
 

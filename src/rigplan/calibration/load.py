@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import re
 import tomllib
 from collections.abc import Mapping
 from importlib import resources
@@ -183,6 +184,16 @@ def read_profile(path: Path | str) -> EngineProfile:
     return parse_profile(str(p), doc)
 
 
+def without_data_rows(text: str) -> str:
+    """The profile without its trailing ``[[data]]`` rows (the fit's inputs, read by
+    :func:`profile_rows`; an estimate needs only the parameters): most of the parsing time of
+    every command.  The whole text when anything but data rows follows the first row."""
+    head, sep, tail = text.partition("\n[[data]]")
+    if sep and not re.search(r"^\[(?!\[data\]\])", tail, re.MULTILINE):
+        return head + "\n"
+    return text
+
+
 @functools.cache
 def load_profiles() -> dict[str, EngineProfile]:
     """Every shipped engine profile by name (read once per process)."""
@@ -192,7 +203,7 @@ def load_profiles() -> dict[str, EngineProfile]:
         if not entry.name.endswith(".toml"):
             continue
         try:
-            doc = tomllib.loads(entry.read_text(encoding="utf-8"))
+            doc = tomllib.loads(without_data_rows(entry.read_text(encoding="utf-8")))
         except tomllib.TOMLDecodeError as exc:
             raise DataFileError(f"{PROFILE_FOLDER}/{entry.name}", "toml", str(exc)) from None
         profile = parse_profile(f"{PROFILE_FOLDER}/{entry.name}", doc)

@@ -16,6 +16,7 @@ from typing import Any
 from ..errors import DataFileError
 from ..speed.batch import ServingBehaviour, ServingParameters, ServingProfile
 from ..speed.profile import Spread
+from .load import without_data_rows
 
 SERVING_PACKAGE = "rigplan.calibration"
 SERVING_FOLDER = "serving"
@@ -95,7 +96,7 @@ def load_serving_profiles() -> dict[str, ServingProfile]:
             continue
         where = f"{SERVING_FOLDER}/{entry.name}"
         try:
-            doc = tomllib.loads(entry.read_text(encoding="utf-8"))
+            doc = tomllib.loads(without_data_rows(entry.read_text(encoding="utf-8")))
         except tomllib.TOMLDecodeError as exc:
             raise DataFileError(where, "toml", str(exc)) from None
         profile = parse_serving_profile(where, doc)

@@ -82,9 +82,15 @@ def _check(value: Any, hint: Any) -> Any:
     return value
 
 
+@functools.cache
+def _type_hints(cls: type) -> dict[str, Any]:
+    """``typing.get_type_hints(cls)``, once per record class (it dominated catalogue loading)."""
+    return typing.get_type_hints(cls)
+
+
 def build_record(cls: type[R], row: Mapping[str, Any], *, path: str, where: str) -> R:
     """Validate one mapping against the dataclass ``cls`` and build the frozen record."""
-    hints = typing.get_type_hints(cls)
+    hints = _type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
     unknown = sorted(set(row) - set(fields))
     if unknown:

@@ -165,7 +165,8 @@ def accuracy(
     if json:
         training_dict = {**training, "frameworks": frameworks}
         serving_list = [g.to_dict() for g in serving]
-        print_json({**report.to_dict(), "breakdown": breakdown_dict(held), "training": training_dict, "serving": serving_list})
+        extra = {"breakdown": breakdown_dict(held), "training": training_dict, "serving": serving_list}
+        print_json({**report.to_dict(), **extra})
         return
     rows = []
     for g in report.groups:

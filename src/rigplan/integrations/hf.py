@@ -147,8 +147,8 @@ def safetensors_headers(repo_id: str, commit: str | None) -> tuple[dict[str, Ten
     """
     cache_file = _header_cache_file(repo_id, commit) if commit else None
     if cache_file and cache_file.is_file():
-        table = read_json(cache_file)
-        return tensor_table(table, str(cache_file)), "safetensors headers (rigplan cache)"
+        cached = read_json(cache_file)
+        return tensor_table(cached, str(cache_file)), "safetensors headers (rigplan cache)"
     if _offline():
         return None, "offline and no cached safetensors headers: parameter count from config arithmetic"
     import huggingface_hub as hub

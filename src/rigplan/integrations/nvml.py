@@ -109,7 +109,7 @@ class Detection:
 
 def _nvml() -> Any:
     try:
-        import pynvml
+        import pynvml  # type: ignore[import-untyped]
     except ImportError:
         raise DeviceError("GPU detection needs nvidia-ml-py: pip install 'rigplan[nvml]'") from None
     return pynvml

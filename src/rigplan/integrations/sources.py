@@ -231,7 +231,7 @@ def _load_path(path: Path, given: str) -> ModelSource:
 
 def _is_later_split(path: Path) -> bool:
     m = _SPLIT_NAME.search(path.name)
-    return bool(m) and int(m.group(1)) > 1
+    return m is not None and int(m.group(1)) > 1
 
 
 _SPLIT_NAME = re.compile(r"-(\d{5})-of-(\d{5})\.gguf$")
@@ -739,7 +739,8 @@ def source_from_config(
         "source": f"{where} (config.json fields)",
     }
     model = build_model(fields, where=where)
-    params, dtypes = (None, {})
+    params: int | None = None
+    dtypes: dict[str, int] = {}
     if tensors is not None:
         params, dtypes = count_stored_parameters(tensors, quantization)
         stored_head = any(n.endswith("lm_head.weight") or n.endswith("lm_head.qweight") for n in tensors)

@@ -179,10 +179,7 @@ def forward_work(model: Model, quant: Quant, placement: Placement, honor_window:
     stages: list[list[DeviceWork]] = []
     last_layers: tuple[int, ...] | None = None
     for share in placement.devices:
-        dense, experts = EMPTY, EMPTY
-        for i in share.layers:
-            dense = dense.plus(mw.layers[i].dense)
-            experts = experts.plus(mw.layers[i].experts)
+        dense, experts = _layer_sums(model, quant, tuple(share.layers))
         shard = max(share.shard, 1)
         if placement.split == "row":  # row split divides the matrices, KV on the main GPU
             kv_layers = tuple(share.layers) if share.holds_kv else ()
@@ -209,10 +206,7 @@ def forward_work(model: Model, quant: Quant, placement: Placement, honor_window:
         else:
             stages.append([work])
         last_layers = share.layers
-    host, host_experts = EMPTY, EMPTY
-    for i in placement.host_layers:
-        host = host.plus(mw.layers[i].dense)
-        host_experts = host_experts.plus(mw.layers[i].experts)
+    host, host_experts = _layer_sums(model, quant, tuple(placement.host_layers))
     if placement.output_on_host:
         host = host.plus(mw.output)
     return ForwardWork(
@@ -224,6 +218,22 @@ def forward_work(model: Model, quant: Quant, placement: Placement, honor_window:
         placement.tensor_parallel,
         honor_window,
     )
+
+
+def _total(sets: list[WeightSet]) -> WeightSet:
+    """EMPTY.plus(sets[0]).plus(sets[1])…, in one pass (the same additions in the same order)."""
+    return WeightSet(
+        tuple(sum(column, 0.0) for column in zip(*(w.elements for w in sets), strict=True)) if sets else EMPTY.elements,
+        sum((w.nbytes for w in sets), 0.0),
+    )
+
+
+@functools.lru_cache(maxsize=4096)
+def _layer_sums(model: Model, quant: Quant, layers: tuple[int, ...]) -> tuple[WeightSet, WeightSet]:
+    """(dense, routed experts) summed over ``layers``: the same for every GPU holding them, so
+    cached (the planner places one model on many GPU types; issue 15's sweep time)."""
+    mw = model_weights(model, quant)
+    return _total([mw.layers[i].dense for i in layers]), _total([mw.layers[i].experts for i in layers])
 
 
 @functools.lru_cache(maxsize=4096)

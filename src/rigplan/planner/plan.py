@@ -1,0 +1,156 @@
+"""The planner's steps in order: check the request, enumerate and evaluate rigs, add offload
+rigs, rank, keep the best per rig, and report what was excluded (pure: no prose, no clock)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from ..arch import check_supported
+from ..core import Context
+from ..engines import get_engine
+from ..errors import InvalidValueError
+from ..quant import resolve_quant
+from ..requests import PlanRequest
+from .candidates import enumerate_rigs
+from .ladders import MAX_GPUS_PER_BOX, engines_for
+from .offload_rigs import sweep_offload
+from .rank import best_per_rig, nearest_miss, rank_key
+from .records import Plan, Recommendation
+from .sweep import CONSTRAINTS, Inputs, Sweep
+
+#: A margin above this leaves too little of a GPU to plan with (0.5 = half kept free).
+MAX_MARGIN = 0.5
+#: Context planned for when the user gives none: 4,096 tokens (Llama 2's whole window; a
+#: conversation's worth on newer models), capped at the model's maximum.
+DEFAULT_CONTEXT = 4096
+DEFAULT_PROMPT_TOKENS = 512
+DEFAULT_OUTPUT_TOKENS = 128
+DEFAULT_TOP = 5
+
+
+def _plan_context(request: PlanRequest) -> int:
+    """Tokens of context per user: the request's, or the default capped at the model's maximum."""
+    mdl = request.model
+    ctx = request.context if request.context is not None else min(DEFAULT_CONTEXT, mdl.max_context)
+    if ctx > mdl.max_context:
+        raise InvalidValueError("context", f"{ctx} exceeds {mdl.id}'s maximum of {mdl.max_context} tokens")
+    return ctx
+
+
+def _check_plan(request: PlanRequest) -> None:
+    """Checks that need the catalogue's code tables (the request checked its own values)."""
+    check_supported(request.model)
+    if request.engine is not None:
+        get_engine(request.engine)
+    quant = request.quant
+    if not isinstance(quant, str) or not quant.strip():
+        raise InvalidValueError("quant", f"must be 'any', 4bit/8bit/16bit or a quant id, got {quant!r}")
+    if quant.strip().lower() != "any":
+        resolve_quant(quant, "llama.cpp")  # an unknown quant id is an error, not an empty plan
+    if not request.margin < MAX_MARGIN:
+        raise InvalidValueError("margin", f"must be a share of memory below {MAX_MARGIN:g}, got {request.margin!r}")
+    if len(request.have) > MAX_GPUS_PER_BOX:
+        raise InvalidValueError("have", f"at most {MAX_GPUS_PER_BOX} owned GPUs in one box, got {len(request.have)}")
+
+
+def _plan_inputs(request: PlanRequest, context: Context) -> Inputs:
+    ctx = _plan_context(request)
+    out_tokens = min(request.output_tokens, ctx)
+    return Inputs(
+        model=request.model,
+        context=ctx,
+        users=request.users,
+        prompt_tokens=min(request.prompt_tokens, ctx - out_tokens),
+        output_tokens=out_tokens,
+        min_tokens_per_s=request.min_tokens_per_s,
+        budget_usd=request.budget_usd,
+        max_watts=request.max_watts,
+        circuit=request.circuit,
+        max_gpus=request.max_gpus,
+        gpu_class=request.gpu_class,
+        platform_class=request.platform,
+        nvlink=request.nvlink,
+        objective=request.objective,
+        kwh_price=request.kwh_price,
+        core=context,
+        condition=request.condition,
+        margin=request.margin,
+        host=request.host,
+        include_discontinued=request.include_discontinued,
+    )
+
+
+def _plan_notes(objective: str, recs: Sequence[Recommendation], chosen: Sequence[Recommendation]) -> list[str]:
+    notes: list[str] = []
+    if objective != "cheapest" and recs and all(r.decode_tokens_per_s is None for r in recs):
+        notes.append(f"No speed estimates are available, so '{objective}' is ranked by cost instead.")
+    if chosen and not notes and all(r.decode_tokens_per_s is None for r in chosen):
+        notes.append("These estimates carry no speed (the speed model gave none).")
+    if any(r.cost_usd is None for r in chosen):
+        notes.append(
+            "Rigs with a GPU that has no sourced price are listed after priced ones; give a price with --price GPU=USD."
+        )
+    if any(not r.cost_complete for r in chosen):
+        notes.append("Some platforms have no sourced price: their cost covers GPUs and PSU only.")
+    return notes
+
+
+def _constraints(request: PlanRequest, inputs: Inputs, engines: Sequence[str]) -> dict[str, Any]:
+    return {
+        "quant": request.quant,
+        "context": inputs.context,
+        "users": request.users,
+        "min_tokens_per_s": request.min_tokens_per_s,
+        "budget_usd": request.budget_usd,
+        "max_watts": request.max_watts,
+        "circuit": request.circuit,
+        "max_gpus": request.max_gpus,
+        "gpu_class": request.gpu_class,
+        "platform": request.platform,
+        "nvlink": request.nvlink,
+        "have": [g.id for g in request.have] + ([request.host.describe()] if request.host else []),
+        "condition": request.condition,
+        "margin": request.margin,
+        "engines": list(engines),
+        "prices": dict(sorted(request.prices.items())),
+        "kwh_price": request.kwh_price,
+        "prompt_tokens": inputs.prompt_tokens,
+        "output_tokens": inputs.output_tokens,
+    }
+
+
+def plan(request: PlanRequest, context: Context, progress: Callable[[int, int], None] | None = None) -> Plan:
+    """The pure core of :func:`rigplan.plan_rigs`: sweep and rank (``elapsed_s`` is 0 and the
+    picks carry no prose: the edge times the call and :mod:`rigplan.present` words the reasons).
+
+    Raises:
+        RigplanError: an unknown engine or quant, an unsupported architecture, too many owned GPUs.
+    """
+    _check_plan(request)
+    inputs = _plan_inputs(request, context)
+    engines = engines_for(request.engine, request.have)
+    sweep = Sweep()
+    prices = dict(request.prices)
+    recs = enumerate_rigs(inputs, engines, request.quant, request.have, context.catalog, prices, sweep, progress)
+    if "llama.cpp" in engines and not request.have:
+        recs += sweep_offload(inputs, request.quant, context.catalog, prices, sweep)
+    effective = request.objective
+    if effective != "cheapest" and recs and all(r.decode_tokens_per_s is None for r in recs):
+        effective = "cheapest"
+    ranked = best_per_rig(recs, rank_key(effective))
+    chosen = tuple(ranked[: request.top])
+    return Plan(
+        model=request.model.id,
+        objective=effective,
+        constraints=_constraints(request, inputs, engines),
+        recommendations=chosen,
+        considered=sweep.considered,
+        qualified=len(ranked),
+        estimated=sweep.estimated,
+        excluded={k: sweep.excluded[k] for k in CONSTRAINTS if k in sweep.excluded},
+        nearest_miss=nearest_miss(sweep, request.model, context) if not chosen else None,
+        notes=tuple(_plan_notes(request.objective, recs, chosen)),
+        elapsed_s=0.0,
+        ranked=tuple(ranked),
+    )
