@@ -109,6 +109,13 @@ class Prepared:
     def predict(self, profile: EngineProfile) -> float:
         model, rig, memory, workload, link, family, quant = self.args
         profile = with_settings(profile, SpeedSettings(flash_attention=self.m.flash_attention))
+        if self.m.ubatch or self.m.batch:  # the row's own -ub / -b
+            behaviour = dataclasses.replace(
+                profile.behaviour,
+                micro_batch_tokens=self.m.ubatch or profile.behaviour.micro_batch_tokens,
+                batch_tokens=self.m.batch or profile.behaviour.batch_tokens,
+            )
+            profile = dataclasses.replace(profile, behaviour=behaviour)
         decode, prefill, _ = predict(profile, model, rig, memory, workload, link, engine_family=family, quant=quant)
         if self.m.kind == "decode":
             assert decode is not None
