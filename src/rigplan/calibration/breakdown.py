@@ -24,8 +24,7 @@ import numpy as np
 from ..speed import hardware
 from ..speed.ranges import MIN_LOG_HALF_WIDTH
 from ..speed.select import NEW_VENDOR_WIDENING
-from . import dataset
-from .fit import RANGE_QUANTILES
+from . import dataset, spreads
 from .load import load_profiles, profile_rows
 
 #: (era, method) → (decode MAPE, prefill MAPE, range coverage) targets.
@@ -126,44 +125,56 @@ def _with_ranges(
     fold: Callable[[Mapping[str, Any]], str],
     facts: Mapping[str, tuple[str, str]],
 ) -> list[HeldOutRow]:
-    logs: dict[tuple[str, str], list[float]] = defaultdict(list)  # (kind, fold) → residuals
+    split = {kind: spreads.moe_split(rows, kind) for kind in ("decode", "prefill")}
+
+    def group(r: Mapping[str, Any]) -> tuple[str, bool]:
+        return r["kind"], bool(r.get("moe")) if split.get(r["kind"]) else False
+
+    logs: dict[tuple[str, bool], dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
     for r in rows:
-        logs[(r["kind"], fold(r))].append(math.log(r["measured"] / r[key]))
+        logs[group(r)][fold(r)].append(math.log(r["measured"] / r[key]))
     out = []
     for r in rows:
         family, vendor = facts.get(r["gpu"], ("unknown/unknown", "unknown"))
-        others = [x for (k, f), xs in logs.items() if k == r["kind"] and f != fold(r) for x in xs]
-        lo, hi = (float(q) for q in np.quantile(np.array(others), RANGE_QUANTILES)) if others else (0.0, 0.0)
+        lo, hi = spreads.left_out_band(logs[group(r)], fold(r)) or (-MIN_LOG_HALF_WIDTH, MIN_LOG_HALF_WIDTH)
         other_rows = [o for o in rows if fold(o) != fold(r)]
         seen = {facts.get(o["gpu"], ("", ""))[0] for o in other_rows}
         vendors = {facts.get(o["gpu"], ("", ""))[1] for o in other_rows}
         widen = 1.0 if family in seen else (1.5 if vendor in vendors else NEW_VENDOR_WIDENING)
-        lo = min(lo, -MIN_LOG_HALF_WIDTH) * widen
-        hi = max(hi, MIN_LOG_HALF_WIDTH) * widen
         pred = float(r[key])
-        out.append(
-            HeldOutRow(
-                ref=r["ref"],
-                profile=profile,
-                era=r.get("era", dataset.ERA_2024),
-                method=method,
-                backend=r.get("backend", "cuda"),
-                gpu=r["gpu"],
-                family=family,
-                vendor=vendor,
-                moe=bool(r.get("moe", False)),
-                model=r["model"],
-                quant=r["quant"],
-                kind=r["kind"],
-                test=_test(r),
-                source_id=r.get("source_id", ""),
-                measured=float(r["measured"]),
-                predicted=pred,
-                low=pred * math.exp(lo),
-                high=pred * math.exp(hi),
-            )
-        )
+        out.append(_held_out_row(profile, method, r, family, vendor, pred, (lo * widen, hi * widen)))
     return out
+
+
+def _held_out_row(
+    profile: str,
+    method: str,
+    r: Mapping[str, Any],
+    family: str,
+    vendor: str,
+    pred: float,
+    log_band: tuple[float, float],
+) -> HeldOutRow:
+    return HeldOutRow(
+        ref=r["ref"],
+        profile=profile,
+        era=r.get("era", dataset.ERA_2024),
+        method=method,
+        backend=r.get("backend", "cuda"),
+        gpu=r["gpu"],
+        family=family,
+        vendor=vendor,
+        moe=bool(r.get("moe", False)),
+        model=r["model"],
+        quant=r["quant"],
+        kind=r["kind"],
+        test=_test(r),
+        source_id=r.get("source_id", ""),
+        measured=float(r["measured"]),
+        predicted=pred,
+        low=pred * math.exp(log_band[0]),
+        high=pred * math.exp(log_band[1]),
+    )
 
 
 def _line(era: str, method: str, by: str, value: str, kind: str, rows: Sequence[HeldOutRow]) -> Line:

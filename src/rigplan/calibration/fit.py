@@ -18,22 +18,18 @@ import datetime as dt
 import math
 import sys
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ..errors import RigplanError
-from ..speed import Link, SpeedWorkload, predict, with_settings
-from ..speed.hardware import hardware_kind
 from ..speed.profile import EngineProfile, SpeedParameters, Spread
-from ..speed.settings import SpeedSettings
-from . import dataset, priors, tomlwrite
-from .dataset import Measurement
+from . import dataset, priors, spreads
+from .fit_doc import data_rows, fit_info, write_profile
+from .fit_rows import FitResult, Prepared, calibration_rows, prepare, prepare_all, prepare_or_reason
 
-#: Residual quantiles that bound the ranges (an 80 % interval).
-RANGE_QUANTILES = (0.10, 0.90)
+RANGE_QUANTILES = spreads.RANGE_QUANTILES
 #: Prior log-sd of a parameter the fit moves, unless the prior profile says otherwise: weak
 #: (a factor e either way is one sd), so the rows decide wherever they have something to say.
 DEFAULT_PRIOR_LOG_SD = 1.0
@@ -95,62 +91,6 @@ DECODE_EXLLAMA = (
     "sm_cycles_per_weight.int4",
     "launch_overhead_per_layer_s",
 )
-
-
-@dataclass(frozen=True, slots=True)
-class Prepared:
-    """A measurement with everything the speed model needs, computed once."""
-
-    m: Measurement
-    fits: bool
-    args: tuple[Any, ...]  # (model, rig, memory, workload, link, engine family, quant)
-    kind: str  # hardware kind of its GPUs
-
-    def predict(self, profile: EngineProfile) -> float:
-        model, rig, memory, workload, link, family, quant = self.args
-        profile = with_settings(profile, SpeedSettings(flash_attention=self.m.flash_attention))
-        if self.m.ubatch or self.m.batch:  # the row's own -ub / -b
-            behaviour = dataclasses.replace(
-                profile.behaviour,
-                micro_batch_tokens=self.m.ubatch or profile.behaviour.micro_batch_tokens,
-                batch_tokens=self.m.batch or profile.behaviour.batch_tokens,
-            )
-            profile = dataclasses.replace(profile, behaviour=behaviour)
-        decode, prefill, _ = predict(profile, model, rig, memory, workload, link, engine_family=family, quant=quant)
-        if self.m.kind == "decode":
-            assert decode is not None
-            return 1.0 / decode[0]
-        assert prefill is not None
-        return self.m.prompt_tokens / prefill.total_s
-
-
-def prepare(m: Measurement) -> Prepared | None:
-    """Run the estimate pipeline for a measurement (None if rigplan refuses the layout)."""
-    from ..estimate import estimate
-
-    try:
-        e = estimate(
-            m.model_input(),
-            m.rig,
-            quant=m.quant,
-            engine=m.engine,
-            prompt_tokens=m.prompt_tokens,
-            output_tokens=m.output_tokens,
-            context=m.depth + m.prompt_tokens + m.output_tokens,
-            split=m.split,
-            use_user_calibration=False,
-            force=True,
-            catalog=dataset.calibration_catalog(),
-            backend=m.backend if m.engine == "llama.cpp" else None,
-        )
-    except RigplanError:
-        return None
-    workload = SpeedWorkload(
-        m.prompt_tokens, m.output_tokens, e.workload.context, e.workload.batch, e.workload.kv_dtype, m.depth
-    )
-    link = Link(e.link.kind, e.link.lanes, e.link.p2p)
-    args = (e.model, e.rig, e.memory, workload, link, e.engine.family, e.quant)
-    return Prepared(m, e.fits, args, hardware_kind(e.rig.gpus[0]))
 
 
 def profile_from(
@@ -268,30 +208,6 @@ def _fit_from(
     return params_at(x), cost
 
 
-@dataclass
-class FitResult:
-    profile: EngineProfile
-    rows: list[Prepared]
-    fitted: dict[str, float]  # ref -> prediction with all rows
-    held_out: dict[str, float]  # ref -> prediction with the row's GPU left out
-    names: tuple[str, ...]
-    #: ref -> prediction with the row's source left out (empty with a single source).
-    held_out_source: dict[str, float] = field(default_factory=dict)
-
-
-def _quantiles(logs: Sequence[float]) -> tuple[float, float]:
-    if not logs:
-        return 0.0, 0.0
-    lo, hi = np.quantile(np.array(logs), RANGE_QUANTILES)
-    return float(lo), float(hi)
-
-
-def _mape(pairs: Sequence[tuple[float, float]]) -> float | None:
-    if not pairs:
-        return None
-    return float(np.mean([abs(p - m) / m for p, m in pairs]))
-
-
 Fitter = Callable[[Sequence[Prepared], Sequence[Prepared], SpeedParameters], SpeedParameters]
 
 
@@ -317,18 +233,6 @@ def _leave_out(
                 out[r.m.ref] = r.predict(prof)
         log(f"    left out {fold}")
     return out
-
-
-def _spread(rows: Sequence[Prepared], kind: str, sources: Sequence[dict[str, float]], widen: float) -> Spread | None:
-    """10th–90th percentile of the held-out log residuals of ``kind`` rows (every held-out
-    prediction in ``sources`` counts: leave-one-GPU-out and leave-one-source-out)."""
-    sel = [r for r in rows if r.m.kind == kind and r.m.tokens_per_s]
-    if not sel:
-        return None
-    logs = [math.log(r.m.tokens_per_s / src[r.m.ref]) for src in sources for r in sel if r.m.ref in src]  # type: ignore[operator]
-    lo, hi = _quantiles(logs)
-    mape = _mape([(sources[0][r.m.ref], r.m.tokens_per_s) for r in sel if r.m.ref in sources[0]])  # type: ignore[misc]
-    return Spread(min(lo * widen, 0.0), max(hi * widen, 0.0), mape, len(sel))
 
 
 def fit_profile(
@@ -360,15 +264,11 @@ def fit_profile(
     fitted = {r.m.ref: r.predict(profile_from(prior, full)) for r in rows}
     held_out = _leave_out(rows, lambda r: r.m.gpu, fit, full, prior, log)
     by_source = _leave_out(rows, lambda r: r.m.source_id or r.m.source, fit, full, prior, log)
-    sources = [s for s in (held_out, by_source) if s] or [fitted]
-    widen = 1.0 if held_out else SINGLE_GPU_SPREAD_WIDENING
     builds = sorted(r.m.build for r in rows if r.m.build)
     profile = profile_from(
         prior,
         full,
         version=f"fit-{today.isoformat()}",
-        decode=_spread(rows, "decode", sources, widen) or prior.spread(),
-        prefill=_spread(rows, "prefill", sources, widen) or prior.spread(),
         rows=len(rows),
         kinds=tuple(sorted({r.kind for r in rows})),
         gpus=tuple(sorted({r.m.gpu for r in rows})),
@@ -376,138 +276,9 @@ def fit_profile(
         builds=(builds[0], builds[-1]) if builds else None,
     )
     names = tuple(decode_names) + tuple(prefill_names)
-    return FitResult(profile, list(rows), fitted, held_out, names, by_source)
-
-
-def _parameters_doc(params: SpeedParameters) -> dict[str, Any]:
-    doc: dict[str, Any] = {}
-    for name in SpeedParameters.names():
-        if name.startswith("sm_cycles_per_weight."):
-            continue
-        doc[name] = params.get(name)
-    doc["sm_cycles_per_weight"] = dict(sorted(params.sm_cycles_per_weight.items()))
-    return doc
-
-
-def profile_doc(
-    profile: EngineProfile, *, fit: dict[str, Any] | None = None, data: list[dict[str, Any]] | None = None
-) -> dict[str, Any]:
-    """The TOML document of a profile."""
-    b = profile.behaviour
-    doc: dict[str, Any] = {
-        "name": profile.name,
-        "version": profile.version,
-        "engines": list(profile.engines),
-        "backend": profile.backend,
-        "rows": profile.rows,
-        "calibrated_kinds": list(profile.calibrated_kinds),
-        "calibrated_gpus": list(profile.calibrated_gpus),
-        "calibrated_model_kinds": list(profile.calibrated_model_kinds),
-        "first_build": profile.first_build,
-        **({"fitted_builds": list(profile.fitted_builds)} if profile.fitted_builds else {}),
-        "uncalibrated_widening": profile.uncalibrated_widening,
-        "source": profile.source,
-        "notes": profile.notes,
-        "behaviour": {
-            "fp16_accumulate": b.fp16_accumulate,
-            "kv_read_per_query_head": b.kv_read_per_query_head,
-            "micro_batch_tokens": b.micro_batch_tokens,
-            "batch_tokens": b.batch_tokens,
-            "pipeline_parallel_prefill": b.pipeline_parallel_prefill,
-            "flash_attention": b.flash_attention,
-            "cuda_graphs": b.cuda_graphs,
-            "custom_all_reduce": b.custom_all_reduce,
-            "int8_mma_prefill": b.int8_mma_prefill,
-        },
-        "parameters": _parameters_doc(profile.parameters),
-        "spread": {
-            kind: {
-                k: v for k, v in (("low", s.low), ("high", s.high), ("mape", s.mape), ("rows", s.rows)) if v is not None
-            }
-            for kind, s in (("decode", profile.decode_spread), ("prefill", profile.prefill_spread))
-        },
-    }
-    if fit:
-        doc["fit"] = fit
-    if data:
-        doc["data"] = data
-    return doc
-
-
-def _data_rows(result: FitResult) -> list[dict[str, Any]]:
-    out = []
-    for r in result.rows:
-        m = r.m
-        row: dict[str, Any] = {
-            "ref": m.ref,
-            "engine": m.engine,
-            "gpu": m.gpu,
-            "gpu_count": m.gpu_count,
-            "model": m.model,
-            "quant": m.quant,
-            "kind": m.kind,
-            "prompt_tokens": m.prompt_tokens,
-            "output_tokens": m.output_tokens,
-            "measured": m.tokens_per_s or 0.0,
-            "fitted": round(result.fitted[m.ref], 3),
-        }
-        if m.ref in result.held_out:
-            row["held_out"] = round(result.held_out[m.ref], 3)
-        if m.ref in result.held_out_source:
-            row["held_out_source"] = round(result.held_out_source[m.ref], 3)
-        row.update(
-            {
-                "era": m.era,
-                "backend": m.backend,
-                "source_id": m.source_id,
-                "build": m.build or 0,
-                "depth": m.depth,
-                **({"flash_attention": m.flash_attention} if m.flash_attention is not None else {}),
-                "moe": bool(r.args[0].is_moe),
-            }
-        )
-        out.append(row)
-    return out
-
-
-HEADER = (
-    "Engine profile for rigplan's speed model — written by `python -m rigplan.calibration.fit`.\n"
-    "Do not edit by hand: change priors.py or the fit and rerun it.\n"
-)
-
-
-def write_profile(
-    folder: Path, profile: EngineProfile, *, fit: dict[str, Any] | None = None, data: list[dict[str, Any]] | None = None
-) -> Path:
-    path = folder / f"{profile.name}.toml"
-    path.write_text(tomlwrite.dumps(profile_doc(profile, fit=fit, data=data), HEADER), encoding="utf-8")
-    return path
-
-
-def calibration_rows(
-    engine: str, backend: str, prepared: Sequence[Prepared], era: str = dataset.ERA_2024
-) -> list[Prepared]:
-    """Non-LEGACY, measured (not OOM) rows of one engine on one backend from one era."""
-    out = []
-    for r in prepared:
-        m = r.m
-        if m.engine != engine or m.legacy or m.oom or not m.tokens_per_s:
-            continue
-        if m.backend != backend or (engine == "llama.cpp" and m.era != era):
-            continue
-        out.append(r)
-    return out
-
-
-def prepare_all(log: Callable[[str], None] = print) -> list[Prepared]:
-    out = []
-    for m in dataset.measurements():
-        p = prepare(m)
-        if p is None:
-            log(f"  skipped {m.ref}: rigplan refuses this layout or lacks the model/GPU")
-            continue
-        out.append(p)
-    return out
+    result = FitResult(profile, list(rows), fitted, held_out, names, by_source)
+    widen = 1.0 if held_out else SINGLE_GPU_SPREAD_WIDENING
+    return dataclasses.replace(result, profile=spreads.with_spreads(profile, data_rows(result), widen))
 
 
 #: Current-era parameters refitted per backend (the CUDA fit is their prior and start).
@@ -582,21 +353,6 @@ FITS = (
 )
 
 
-def _fit_info(result: FitResult, today: dt.date) -> dict[str, Any]:
-    rows = result.rows
-    return {
-        "date": today,
-        "method": "MAP Levenberg-Marquardt on log(predicted/measured), Gaussian log priors; "
-        "spread = 10th-90th percentile of the held-out log residuals (leave-one-GPU-out and "
-        "leave-one-source-out together)",
-        "fitted": list(result.names),
-        "folds": sorted({r.m.gpu for r in rows}),
-        "source_folds": sorted({r.m.source_id for r in rows if r.m.source_id}),
-        "excluded": "LEGACY rows, out-of-memory rows, the source's own flagged outliers, rows whose "
-        "model or GPU rigplan lacks",
-    }
-
-
 def run(
     folder: Path, *, priors_only: bool = False, log: Callable[[str], None] = print, today: dt.date | None = None
 ) -> dict[str, FitResult]:
@@ -624,10 +380,26 @@ def run(
             prior = dataclasses.replace(prior, parameters=results[spec.based_on].profile.parameters)
         result = fit_profile(prior, rows, spec.decode, spec.prefill, today=today, log=log)
         results[prior.name] = result
-        write_profile(folder, result.profile, fit=_fit_info(result, today), data=_data_rows(result))
+        write_profile(folder, result.profile, fit=fit_info(result, today), data=data_rows(result))
         s = result.profile
         log(f"  {s.name}: decode held-out MAPE {s.decode_spread.mape}, prefill {s.prefill_spread.mape}")
     return results
+
+
+def respread(folder: Path) -> None:
+    """Rewrite the spreads of every fitted profile in ``folder`` from its stored rows."""
+    import tomllib
+
+    from .load import read_profile
+
+    for path in sorted(folder.glob("*.toml")):
+        doc = tomllib.loads(path.read_text(encoding="utf-8"))
+        data = doc.get("data")
+        if not data:
+            continue
+        widen = 1.0 if any("held_out" in r for r in data) else SINGLE_GPU_SPREAD_WIDENING
+        profile = spreads.with_spreads(read_profile(path), data, widen)
+        write_profile(folder, profile, fit=doc.get("fit"), data=data)
 
 
 def default_folder() -> Path:
@@ -638,8 +410,16 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m rigplan.calibration.fit", description=__doc__.splitlines()[0])
     parser.add_argument("--priors", action="store_true", help="write the prior profiles only")
     parser.add_argument("--out", type=Path, default=default_folder(), help="folder for the profile files")
+    parser.add_argument(
+        "--spreads-only",
+        action="store_true",
+        help="recompute the ranges of the profiles in --out from their stored held-out rows (no refit)",
+    )
     args = parser.parse_args(argv)
-    run(args.out, priors_only=args.priors)
+    if args.spreads_only:
+        respread(args.out)
+    else:
+        run(args.out, priors_only=args.priors)
     from .load import load_profiles
 
     load_profiles.cache_clear()
@@ -650,4 +430,14 @@ if __name__ == "__main__":
     sys.exit(main())
 
 
-__all__ = ["FitResult", "Prepared", "fit_parameters", "fit_profile", "prepare", "prepare_all", "run"]
+__all__ = [
+    "FitResult",
+    "Prepared",
+    "calibration_rows",
+    "fit_parameters",
+    "fit_profile",
+    "prepare",
+    "prepare_all",
+    "prepare_or_reason",
+    "run",
+]

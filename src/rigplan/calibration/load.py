@@ -161,6 +161,10 @@ def parse_profile(path: str, doc: Mapping[str, Any]) -> EngineProfile:
         fitted_builds=(fitted[0], fitted[1]) if fitted else None,
         calibrated_gpus=_strings(path, doc, "calibrated_gpus"),
         calibrated_model_kinds=_strings(path, doc, "calibrated_model_kinds"),
+        moe_decode_spread=_spread(path, "spread.decode_moe", spread["decode_moe"]) if "decode_moe" in spread else None,
+        moe_prefill_spread=(
+            _spread(path, "spread.prefill_moe", spread["prefill_moe"]) if "prefill_moe" in spread else None
+        ),
     )
 
 

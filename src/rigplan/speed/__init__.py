@@ -313,7 +313,7 @@ def estimate_speed(
         reasons.append(f"backend {backend} borrows the {profile.backend} profile")
     widen = widening(reasons, hardware_factor)
     extrapolation = f"{case}; {model_kind(model)}; {'calibrated' if profile.rows else 'prior'} profile {profile.name}"
-    decode_spread, prefill_spread = profile.decode_spread, profile.prefill_spread
+    decode_spread, prefill_spread = profile.spreads(model.is_moe)
     decode_factor = prefill_factor = 1.0
     user = None
     user_key = LLAMA_CPP if engine.family == LLAMA_CPP else engine.id

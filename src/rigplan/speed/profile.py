@@ -173,6 +173,16 @@ class EngineProfile:
     #: GPU ids and model kinds ("dense", "moe") among the calibration rows.
     calibrated_gpus: tuple[str, ...] = ()
     calibrated_model_kinds: tuple[str, ...] = ()
+    #: Spreads of MoE models where the rows had enough of both kinds (the spreads above are
+    #: then the dense models'); None: one spread for all models.
+    moe_decode_spread: Spread | None = None
+    moe_prefill_spread: Spread | None = None
+
+    def spreads(self, moe: bool) -> tuple[Spread, Spread]:
+        """(decode, prefill) spreads for a dense or MoE model."""
+        if moe:
+            return self.moe_decode_spread or self.decode_spread, self.moe_prefill_spread or self.prefill_spread
+        return self.decode_spread, self.prefill_spread
 
     def label(self) -> str:
         """What the output shows: "llama.cpp-cuda@fit-2026-11-26 (builds b4000–b7000,
