@@ -2,9 +2,10 @@
 
 For every calibration row the prediction is the one made with the row's GPU left out of the
 fit (stored in the profile by ``fit.py``, or recomputed with ``refit=True``).  The range of a
-held-out row is built the way ``estimate_speed`` builds it, from the residual quantiles of the
-*other* GPUs' rows (widened when the held-out GPU's kind is not among them), so coverage is
-measured on data the range never saw.  Rows marked LEGACY are excluded.
+held-out row is built the way the fit builds a profile's spread (``calibration.spreads``), from
+the *other* GPUs' residuals only (their band, widened to their own leave-one-GPU-out coverage,
+and widened again when the held-out GPU's kind is not among them), so coverage is measured on
+data the range never saw.  Rows marked LEGACY are excluded.
 
 Targets (issue 3), llama.cpp on CUDA, GPUs that share their kind with another GPU in the data:
 decode MAPE ≤ 10 %, prefill MAPE ≤ 20 %, range coverage ≥ 80 %; fits/out-of-memory verdicts
@@ -29,8 +30,8 @@ from ..speed import hardware
 from ..speed.profile import EngineProfile
 from ..speed.ranges import MIN_LOG_HALF_WIDTH
 from ..speed.work import forward_work
-from . import dataset
-from .fit import RANGE_QUANTILES, Prepared, prepare_all
+from . import dataset, spreads
+from .fit import Prepared, prepare_all
 from .load import load_profiles, profile_rows, read_profile
 
 DECODE_MAPE_TARGET = 0.08  # issue 12: May-2024 builds, leave-one-GPU-out
@@ -242,19 +243,7 @@ def accuracy_report(*, refit: bool = False, log: Callable[[str], None] | None = 
     else:
         held, in_sample, profiles = _held_out_from_profiles(None)
 
-    # fits / out-of-memory verdicts on every non-LEGACY llama.cpp run.
-    # Only the May-2024 file records out-of-memory runs; the current file lists completed runs,
-    # several on models the catalogue lacks (stand-in shapes), so it is not a fits test.
-    runs = [p for p in prepared if p.m.engine == "llama.cpp" and not p.m.legacy and p.m.era == dataset.ERA_2024]
-    agree = [p for p in runs if p.fits == (not p.m.oom)]
-    disagreements = [
-        f"{p.m.ref} {p.m.rig} {p.m.model} {p.m.quant}: predicted "
-        f"{'fits' if p.fits else 'OOM'}, measured {'OOM' if p.m.oom else 'ran'}"
-        for p in runs
-        if p.fits == p.m.oom
-    ]
-    legacy = sum(1 for m in dataset.measurements() if m.legacy)
-
+    runs, disagreements = _fits_agreement(prepared)
     rows = [
         p
         for p in prepared
@@ -263,35 +252,71 @@ def accuracy_report(*, refit: bool = False, log: Callable[[str], None] | None = 
     data_gpus: dict[str, list[GPU]] = defaultdict(list)
     for p in rows:
         g = p.args[1].gpus[0]
-        name = _profile_of(p)
-        if all(x.id != g.id for x in data_gpus[name]):
-            data_gpus[name].append(g)
+        if all(x.id != g.id for x in data_gpus[_profile_of(p)]):
+            data_gpus[_profile_of(p)].append(g)
+    results = _row_results(rows, held, profiles, data_gpus)
+    return AccuracyReport(
+        groups=_groups(results, data_gpus, in_sample),
+        rows=results,
+        fits_agreement=1.0 - len(disagreements) / len(runs) if runs else 1.0,
+        fits_runs=len(runs),
+        fits_disagreements=disagreements,
+        legacy_excluded=sum(1 for m in dataset.measurements() if m.legacy),
+        profiles={name: prof.label() for name, prof in profiles.items()},
+    )
 
-    # Residuals by profile, kind and GPU, for ranges from the other GPUs.
-    logs: dict[tuple[str, str], dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+
+def _fits_agreement(prepared: Sequence[Prepared]) -> tuple[list[Prepared], list[str]]:
+    """The non-LEGACY May-2024 llama.cpp runs and where rigplan's fits / out-of-memory verdict
+    disagrees.  Only the May-2024 file records out-of-memory runs; the current file lists
+    completed runs only, so it is not a fits test."""
+    runs = [p for p in prepared if p.m.engine == "llama.cpp" and not p.m.legacy and p.m.era == dataset.ERA_2024]
+    disagreements = [
+        f"{p.m.ref} {p.m.rig} {p.m.model} {p.m.quant}: predicted "
+        f"{'fits' if p.fits else 'OOM'}, measured {'OOM' if p.m.oom else 'ran'}"
+        for p in runs
+        if p.fits == p.m.oom
+    ]
+    return runs, disagreements
+
+
+def _row_results(
+    rows: Sequence[Prepared],
+    held: dict[str, float],
+    profiles: dict[str, EngineProfile],
+    data_gpus: dict[str, list[GPU]],
+) -> list[RowResult]:
+    """Each row's held-out prediction with the range the other GPUs' residuals give it
+    (calibration.spreads: their band, widened to their own leave-one-GPU-out coverage)."""
+    logs: dict[tuple[str, str, bool], dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+    facts = [{"kind": p.m.kind, "measured": 1, "moe": p.args[0].is_moe, "profile": _profile_of(p)} for p in rows]
+    split = {
+        (name, kind): spreads.moe_split([f for f in facts if f["profile"] == name], kind)
+        for name in profiles
+        for kind in ("decode", "prefill")
+    }
+
+    def group(p: Prepared) -> tuple[str, str, bool]:
+        return _profile_of(p), p.m.kind, bool(p.args[0].is_moe) and split.get((_profile_of(p), p.m.kind), False)
+
     for p in rows:
         assert p.m.tokens_per_s
-        logs[(_profile_of(p), p.m.kind)][p.m.gpu].append(math.log(p.m.tokens_per_s / held[p.m.ref]))
-
+        logs[group(p)][p.m.gpu].append(math.log(p.m.tokens_per_s / held[p.m.ref]))
     results: list[RowResult] = []
     for p in rows:
         prof_name = _profile_of(p)
         prof = profiles[prof_name]
         gpu = p.args[1].gpus[0]
-        measured = p.m.tokens_per_s
-        assert measured is not None
-        others = [x for g, xs in logs[(prof_name, p.m.kind)].items() if g != p.m.gpu for x in xs]
-        if others:
-            lo, hi = (float(q) for q in np.quantile(np.array(others), RANGE_QUANTILES))
-        else:
-            spread = prof.decode_spread if p.m.kind == "decode" else prof.prefill_spread
-            lo, hi = spread.low, spread.high
+        band = spreads.left_out_band(logs[group(p)], p.m.gpu)
+        if band is None:
+            spread = prof.spreads(bool(p.args[0].is_moe))[0 if p.m.kind == "decode" else 1]
+            band = (spread.low, spread.high)
         other_kinds = {hardware.hardware_kind(g) for g in data_gpus[prof_name] if g.id != gpu.id}
         widen = prof.uncalibrated_widening if hardware.hardware_kind(gpu) not in other_kinds else 1.0
-        lo = min(lo, -MIN_LOG_HALF_WIDTH) * widen
-        hi = max(hi, MIN_LOG_HALF_WIDTH) * widen
+        lo = min(band[0], -MIN_LOG_HALF_WIDTH) * widen
+        hi = max(band[1], MIN_LOG_HALF_WIDTH) * widen
         pred = held[p.m.ref]
-        alone = alone_of_kind(gpu, data_gpus[prof_name])
+        assert p.m.tokens_per_s is not None
         results.append(
             RowResult(
                 ref=p.m.ref,
@@ -302,16 +327,19 @@ def accuracy_report(*, refit: bool = False, log: Callable[[str], None] | None = 
                 quant=p.m.quant,
                 kind=p.m.kind,
                 tokens=p.m.output_tokens or p.m.prompt_tokens,
-                measured=measured,
+                measured=p.m.tokens_per_s,
                 predicted=pred,
                 low=pred * math.exp(lo),
                 high=pred * math.exp(hi),
                 roofline=roofline(p),
-                targeted=prof_name == TARGETED_PROFILE and alone is None,
+                targeted=prof_name == TARGETED_PROFILE and alone_of_kind(gpu, data_gpus[prof_name]) is None,
             )
         )
+    return results
 
-    groups: list[Group] = []
+
+def _groups(results: Sequence[RowResult], data_gpus: dict[str, list[GPU]], in_sample: set[str]) -> list[Group]:
+    """Figures by profile, test and scope (targeted, or why a row is only reported)."""
     keyed: dict[tuple[str, str, str], list[RowResult]] = defaultdict(list)
     for r in results:
         if r.kind == "throughput":
@@ -327,6 +355,7 @@ def accuracy_report(*, refit: bool = False, log: Callable[[str], None] | None = 
         else:
             scope = f"reported: {why}"
         keyed[(r.profile, r.kind, scope)].append(r)
+    groups = []
     for (prof_name, kind, scope), rs in sorted(keyed.items()):
         targeted = scope == "targeted"
         groups.append(
@@ -344,15 +373,7 @@ def accuracy_report(*, refit: bool = False, log: Callable[[str], None] | None = 
                 target_coverage=COVERAGE_TARGET if targeted else None,
             )
         )
-    return AccuracyReport(
-        groups=groups,
-        rows=results,
-        fits_agreement=len(agree) / len(runs) if runs else 1.0,
-        fits_runs=len(runs),
-        fits_disagreements=disagreements,
-        legacy_excluded=legacy,
-        profiles={name: prof.label() for name, prof in profiles.items()},
-    )
+    return groups
 
 
 def _pct(x: float) -> str:

@@ -276,22 +276,8 @@ def estimate_speed(
     """
     if serving_profiles and engine.family == VLLM and engine.id in serving_profiles and profile is None:
         return _serving_estimate(serving_profiles[engine.id], model, quant, rig, memory, workload, link)
-    speed_warnings: list[str] = []
-    borrowed = False
-    backend = settings.backend if settings else None
-    if profile is None:
-        if profiles is None:
-            raise TypeError("estimate_speed needs profiles= or profile=")
-        choice = choose_profile(profiles, engine, rig, settings)
-        profile, borrowed, backend = choice.profile, choice.borrowed, choice.backend
-        if borrowed:
-            speed_warnings.append(
-                f"no {engine.family} profile for backend {backend}: speeds use {profile.name} with a wider range"
-            )
-        build = build_of(settings)
-        if build is not None and profile.first_build > build:
-            speed_warnings.append(f"build b{build} predates every profile; {profile.name} used")
-    profile = with_settings(profile, settings)
+    choice = _resolve_profile(profiles, profile, engine, rig, settings)
+    profile = with_settings(choice.profile, settings)
     decode, prefill, work = predict(
         profile,
         model,
@@ -303,57 +289,13 @@ def estimate_speed(
         engine_family=engine.family,
         quant=quant,
     )
-    label = profile.label()
-    reasons = _off_data(profile, engine, rig, model, work, workload)
-    case, hardware_factor = hardware_case(profile, rig.gpus)
-    if case in ("new architecture", "new vendor"):
-        reasons.insert(0, f"hardware: {case} ({', '.join(sorted({hardware.hardware_kind(g) for g in rig.gpus}))})")
-    if borrowed:
-        hardware_factor *= BORROWED_BACKEND_WIDENING
-        reasons.append(f"backend {backend} borrows the {profile.backend} profile")
-    widen = widening(reasons, hardware_factor)
-    extrapolation = f"{case}; {model_kind(model)}; {'calibrated' if profile.rows else 'prior'} profile {profile.name}"
-    decode_spread, prefill_spread = profile.spreads(model.is_moe)
-    decode_factor = prefill_factor = 1.0
-    user = None
-    user_key = LLAMA_CPP if engine.family == LLAMA_CPP else engine.id
-    if isinstance(user_profile, UserCorrection) and user_profile.applies_to(user_key, tuple(g.id for g in rig.gpus)):
-        user = user_profile
-        decode_factor = user.decode_factor or 1.0
-        prefill_factor = user.prefill_factor or 1.0
-        if user.decode_spread is not None and user.decode_factor is not None:
-            decode_spread = user.decode_spread
-        if user.prefill_spread is not None and user.prefill_factor is not None:
-            prefill_spread = user.prefill_spread
-        label = f"{label} + your results ({user.rows} rows, {user.fitted_on})"
+    reasons, widen, extrapolation = _extrapolation(profile, choice, engine, rig, model, work, workload)
+    r = _ranges(profile, model, engine, rig, user_profile, widen, reasons, extrapolation)
     derivations: dict[str, str] = {}
-    decode_tps = decode_range = throughput = None
-    step_s = None
-    if decode is not None:
-        mean_s, mid = decode
-        step_s = mean_s / decode_factor
-        decode_tps = 1.0 / step_s
-        throughput = workload.batch / step_s
-        user_widen = 1.0 if user is not None and user.decode_factor is not None else widen
-        decode_range = speed_range(decode_tps, decode_spread, user_widen)
-        derivations["decode_tokens_per_s"] = _decode_text(mid, mean_s, workload, work, label)
-        derivations["decode_throughput_tokens_per_s"] = f"batch {workload.batch} / step {_ms(step_s)}"
-        derivations["decode_tokens_per_s_range"] = _range_text(decode_spread, user_widen, reasons, extrapolation)
-    prefill_tps = prefill_range = ttft = None
-    prefill_s = None
-    if prefill is not None and prefill.total_s > 0:
-        prefill_s = prefill.total_s * workload.batch / prefill_factor
-        prefill_tps = workload.prompt_tokens * workload.batch / prefill_s
-        user_widen = 1.0 if user is not None and user.prefill_factor is not None else widen
-        prefill_range = speed_range(prefill_tps, prefill_spread, user_widen)
-        ttft = prefill_s
-        derivations["prefill_tokens_per_s"] = _prefill_text(prefill, workload, label)
-        derivations["prefill_tokens_per_s_range"] = _range_text(prefill_spread, user_widen, reasons, extrapolation)
-        derivations["ttft_s"] = (
-            f"prefill of {workload.batch} prompt(s) of {workload.prompt_tokens} tokens = {ttft:.4g} s"
-        )
-    elif decode is not None and step_s is not None:
-        ttft = step_s
+    step_s, decode_tps, decode_range, throughput = _decode_rates(decode, workload, work, r, derivations)
+    prefill_s, prefill_tps, prefill_range = _prefill_rates(prefill, workload, r, derivations)
+    ttft = prefill_s if prefill_s is not None else step_s
+    if prefill_s is None and step_s is not None:
         derivations["ttft_s"] = f"no prompt: one decode step = {_ms(step_s)}"
     return SpeedEstimate(
         decode_tokens_per_s=_finite(decode_tps),
@@ -362,16 +304,156 @@ def estimate_speed(
         prefill_tokens_per_s=_finite(prefill_tps),
         prefill_tokens_per_s_range=prefill_range,
         ttft_s=_finite(ttft),
-        engine_profile=label,
-        calibrated_on_user_results=user is not None,
+        engine_profile=r.label,
+        calibrated_on_user_results=r.user,
         derivations=derivations,
         decode_step_s=step_s,
         prefill_s=prefill_s,
         off_data=tuple(reasons),
         extrapolation=extrapolation,
-        warnings=tuple(speed_warnings),
+        warnings=choice.warnings,
         flash_attention=profile.behaviour.flash_attention,
-        backend=backend,
+        backend=choice.backend,
+    )
+
+
+def _extrapolation(
+    profile: EngineProfile,
+    choice: _Choice,
+    engine: Engine,
+    rig: Rig,
+    model: Model,
+    work: ForwardWork,
+    workload: SpeedWorkload,
+) -> tuple[list[str], float, str]:
+    """(reasons the estimate leaves the calibrated conditions, range widening, extrapolation case)."""
+    reasons = _off_data(profile, engine, rig, model, work, workload)
+    case, hardware_factor = hardware_case(profile, rig.gpus)
+    if case in ("new architecture", "new vendor"):
+        reasons.insert(0, f"hardware: {case} ({', '.join(sorted({hardware.hardware_kind(g) for g in rig.gpus}))})")
+    if choice.borrowed:
+        hardware_factor *= BORROWED_BACKEND_WIDENING
+        reasons.append(f"backend {choice.backend} borrows the {profile.backend} profile")
+    extrapolation = f"{case}; {model_kind(model)}; {'calibrated' if profile.rows else 'prior'} profile {profile.name}"
+    return reasons, widening(reasons, hardware_factor), extrapolation
+
+
+Rates = tuple[float | None, float | None, tuple[float, float] | None]
+
+
+def _decode_rates(
+    decode: tuple[float, Step] | None, workload: SpeedWorkload, work: ForwardWork, r: _Ranges, out: dict[str, str]
+) -> tuple[float | None, float | None, tuple[float, float] | None, float | None]:
+    """(step seconds, tokens/s, range, batch throughput) of decode; derivations into ``out``."""
+    if decode is None:
+        return None, None, None, None
+    step_s = decode[0] / r.decode_factor
+    tps = 1.0 / step_s
+    out["decode_tokens_per_s"] = _decode_text(decode[1], decode[0], workload, work, r.label)
+    out["decode_throughput_tokens_per_s"] = f"batch {workload.batch} / step {_ms(step_s)}"
+    out["decode_tokens_per_s_range"] = r.text("decode")
+    return step_s, tps, speed_range(tps, r.decode_spread, r.decode_widen), workload.batch / step_s
+
+
+def _prefill_rates(prefill: Prefill | None, workload: SpeedWorkload, r: _Ranges, out: dict[str, str]) -> Rates:
+    """(seconds, tokens/s, range) of the prompts' prefill; derivations into ``out``."""
+    if prefill is None or prefill.total_s <= 0:
+        return None, None, None
+    seconds = prefill.total_s * workload.batch / r.prefill_factor
+    tps = workload.prompt_tokens * workload.batch / seconds
+    out["prefill_tokens_per_s"] = _prefill_text(prefill, workload, r.label)
+    out["prefill_tokens_per_s_range"] = r.text("prefill")
+    out["ttft_s"] = f"prefill of {workload.batch} prompt(s) of {workload.prompt_tokens} tokens = {seconds:.4g} s"
+    return seconds, tps, speed_range(tps, r.prefill_spread, r.prefill_widen)
+
+
+@dataclass(frozen=True, slots=True)
+class _Choice:
+    profile: EngineProfile
+    borrowed: bool
+    backend: str | None
+    warnings: tuple[str, ...]
+
+
+def _resolve_profile(
+    profiles: Mapping[str, EngineProfile] | None,
+    profile: EngineProfile | None,
+    engine: Engine,
+    rig: Rig,
+    settings: SpeedSettings | None,
+) -> _Choice:
+    """The profile to use (``profile`` when given), whether its backend is borrowed, and why."""
+    backend = settings.backend if settings else None
+    if profile is not None:
+        return _Choice(profile, False, backend, ())
+    if profiles is None:
+        raise TypeError("estimate_speed needs profiles= or profile=")
+    choice = choose_profile(profiles, engine, rig, settings)
+    warnings = []
+    if choice.borrowed:
+        name = choice.profile.name
+        warnings.append(
+            f"no {engine.family} profile for backend {choice.backend}: speeds use {name} with a wider range"
+        )
+    build = build_of(settings)
+    if build is not None and choice.profile.first_build > build:
+        warnings.append(f"build b{build} predates every profile; {choice.profile.name} used")
+    return _Choice(choice.profile, choice.borrowed, choice.backend, tuple(warnings))
+
+
+@dataclass(frozen=True, slots=True)
+class _Ranges:
+    """Spreads, widenings and the user's correction factors for one estimate."""
+
+    decode_spread: Spread
+    prefill_spread: Spread
+    decode_widen: float
+    prefill_widen: float
+    decode_factor: float
+    prefill_factor: float
+    label: str
+    user: bool
+    reasons: tuple[str, ...]
+    extrapolation: str
+
+    def text(self, kind: str) -> str:
+        if kind == "decode":
+            return _range_text(self.decode_spread, self.decode_widen, list(self.reasons), self.extrapolation)
+        return _range_text(self.prefill_spread, self.prefill_widen, list(self.reasons), self.extrapolation)
+
+
+def _ranges(
+    profile: EngineProfile,
+    model: Model,
+    engine: Engine,
+    rig: Rig,
+    user_profile: object | None,
+    widen: float,
+    reasons: list[str],
+    extrapolation: str,
+) -> _Ranges:
+    """The profile's spreads for this model kind, replaced by the user's own where they apply."""
+    decode_spread, prefill_spread = profile.spreads(model.is_moe)
+    label = profile.label()
+    user_key = LLAMA_CPP if engine.family == LLAMA_CPP else engine.id
+    user = user_profile
+    if not (isinstance(user, UserCorrection) and user.applies_to(user_key, tuple(g.id for g in rig.gpus))):
+        return _Ranges(
+            decode_spread, prefill_spread, widen, widen, 1.0, 1.0, label, False, tuple(reasons), extrapolation
+        )
+    own_decode = user.decode_spread is not None and user.decode_factor is not None
+    own_prefill = user.prefill_spread is not None and user.prefill_factor is not None
+    return _Ranges(
+        user.decode_spread if own_decode and user.decode_spread else decode_spread,
+        user.prefill_spread if own_prefill and user.prefill_spread else prefill_spread,
+        1.0 if user.decode_factor is not None else widen,
+        1.0 if user.prefill_factor is not None else widen,
+        user.decode_factor or 1.0,
+        user.prefill_factor or 1.0,
+        f"{label} + your results ({user.rows} rows, {user.fitted_on})",
+        True,
+        tuple(reasons),
+        extrapolation,
     )
 
 
@@ -429,8 +511,9 @@ def _range_text(spread: Spread, widen: float, reasons: list[str], extrapolation:
     lo, hi = spread.factors()
     why = f"; widened ×{widen:.2f} for: {'; '.join(reasons)}" if widen > 1 else ""
     return (
-        f"point × [{lo:.3f}, {hi:.3f}] = 10th–90th percentile of leave-one-GPU-out residuals "
-        f"(log {spread.low:+.3f} … {spread.high:+.3f}){why}; extrapolation: {extrapolation}"
+        f"point × [{lo:.3f}, {hi:.3f}] = held-out residual band (10th–90th percentile, widened to "
+        f"cover 80 % of left-out sources and GPUs; log {spread.low:+.3f} … {spread.high:+.3f}){why}; "
+        f"extrapolation: {extrapolation}"
     )
 
 

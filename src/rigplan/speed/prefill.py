@@ -153,7 +153,36 @@ def prefill_time(
     """Time to process a prompt of ``prompt_tokens`` after ``depth`` cached tokens (llama-bench
     ``-d``; 0: an empty cache)."""
     batches = micro_batches(prompt_tokens, behaviour.micro_batch_tokens, depth)
+    times, first = _stage_times(params, behaviour, work, model, batches, topo)
     act = ACTIVATION_BYTES_32 if layer_split_hops else ACTIVATION_BYTES_16
+    hops = []
+    for a, b in zip(topo.stage_nodes, topo.stage_nodes[1:], strict=False):
+        link = topo.network if a != b else topo.link
+        hops.append(
+            params.pipeline_hop_s + behaviour.micro_batch_tokens * model.hidden_size * act / link.bus_bytes_per_s
+        )
+    host_s = _host_time(params, behaviour, work, model, batches, topo)
+    pipelined = behaviour.pipeline_parallel_prefill and len(times) > 1 and not work.host_layers and len(batches) > 1
+    if not times:
+        return Prefill(host_s, len(batches), False, None, host_s)
+    if pipelined:
+        drain = max(1, behaviour.batch_tokens // behaviour.micro_batch_tokens)
+        total = _pipeline(times, hops, drain)
+    else:
+        total = sum(sum(r) for r in times) + sum(hops) * len(batches)
+    return Prefill(total + host_s, len(batches), pipelined, first, host_s)
+
+
+def _stage_times(
+    params: SpeedParameters,
+    behaviour: EngineBehaviour,
+    work: ForwardWork,
+    model: Model,
+    batches: list[tuple[int, int]],
+    topo: Topology,
+) -> tuple[list[list[float]], MicroBatchCost | None]:
+    """Seconds of each micro-batch on each pipeline stage (its slowest GPU, with the tensor
+    parallel all-reduces), and the first stage's first micro-batch."""
     times: list[list[float]] = []
     first: MicroBatchCost | None = None
     for stage in work.stages:
@@ -182,30 +211,30 @@ def prefill_time(
             gpu = stage[0].gpu
             row[-1] += head / (memory_efficiency(params, gpu) * hardware.bandwidth_bytes_per_s(gpu))
         times.append(row)
-    hops = []
-    for a, b in zip(topo.stage_nodes, topo.stage_nodes[1:], strict=False):
-        link = topo.network if a != b else topo.link
-        hops.append(
-            params.pipeline_hop_s + behaviour.micro_batch_tokens * model.hidden_size * act / link.bus_bytes_per_s
-        )
+    return times, first
+
+
+def _host_time(
+    params: SpeedParameters,
+    behaviour: EngineBehaviour,
+    work: ForwardWork,
+    model: Model,
+    batches: list[tuple[int, int]],
+    topo: Topology,
+) -> float:
+    """Seconds spent on layers kept in host memory: copied to the GPU for micro-batches of
+    HOST_OFFLOAD_MIN_BATCH tokens or more, else run by the CPU at host bandwidth."""
+    if not work.host_layers:
+        return 0.0
     host_s = 0.0
-    if work.host_layers:
-        host_bytes = work.host.nbytes + work.host_experts.nbytes
-        copy = host_bytes / (HOST_COPY_EFFICIENCY * topo.host_link_bytes_per_s)
-        first_gpu = work.stages[0][0].gpu if work.stages else None
-        for _pos, n in batches:
-            if n >= HOST_OFFLOAD_MIN_BATCH and first_gpu is not None:
-                active = work.host.total_elements + work.host_experts.total_elements * experts_active_fraction(model)
-                flops = 2 * active * n
-                host_s += copy + flops / tensor_throughput(params, behaviour, first_gpu, quantized=True)
-            else:
-                host_s += host_bytes / (topo.host_bandwidth_bytes_per_s * HOST_MEMORY_EFFICIENCY)
-    pipelined = behaviour.pipeline_parallel_prefill and len(times) > 1 and not work.host_layers and len(batches) > 1
-    if not times:
-        return Prefill(host_s, len(batches), False, None, host_s)
-    if pipelined:
-        drain = max(1, behaviour.batch_tokens // behaviour.micro_batch_tokens)
-        total = _pipeline(times, hops, drain)
-    else:
-        total = sum(sum(r) for r in times) + sum(hops) * len(batches)
-    return Prefill(total + host_s, len(batches), pipelined, first, host_s)
+    host_bytes = work.host.nbytes + work.host_experts.nbytes
+    copy = host_bytes / (HOST_COPY_EFFICIENCY * topo.host_link_bytes_per_s)
+    first_gpu = work.stages[0][0].gpu if work.stages else None
+    for _pos, n in batches:
+        if n >= HOST_OFFLOAD_MIN_BATCH and first_gpu is not None:
+            active = work.host.total_elements + work.host_experts.total_elements * experts_active_fraction(model)
+            flops = 2 * active * n
+            host_s += copy + flops / tensor_throughput(params, behaviour, first_gpu, quantized=True)
+        else:
+            host_s += host_bytes / (topo.host_bandwidth_bytes_per_s * HOST_MEMORY_EFFICIENCY)
+    return host_s
