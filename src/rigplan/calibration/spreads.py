@@ -29,8 +29,12 @@ from ..speed.ranges import MIN_LOG_HALF_WIDTH
 RANGE_QUANTILES = (0.10, 0.90)
 #: The share of left-out rows a range must cover (issue 12: "a range is a promise").
 COVERAGE_TARGET = 0.80
+#: The most a band is widened for coverage: beyond ×2 a range stops informing (a ×3 band
+#: already spans ±50 % and more); where the held-out coverage still falls short of the target,
+#: ``rigplan accuracy`` says so rather than printing a range that says nothing [D].
+MAX_WIDENING = 2.0
 #: Widening factors tried, smallest first; the last is used when none reaches the target.
-WIDENINGS = tuple(round(1.0 + 0.05 * i, 2) for i in range(61))  # 1.00 … 4.00
+WIDENINGS = tuple(round(1.0 + 0.05 * i, 2) for i in range(int(round((MAX_WIDENING - 1.0) / 0.05)) + 1))
 #: A dense / MoE group gets its own band from this many rows up (else the profile's band).
 MIN_GROUP_ROWS = 20
 #: Held-out predictions stored per row: leave-one-GPU-out and leave-one-source-out.
@@ -47,29 +51,51 @@ def band(logs: Sequence[float]) -> tuple[float, float]:
     return min(lo, -MIN_LOG_HALF_WIDTH), max(hi, MIN_LOG_HALF_WIDTH)
 
 
+def fold_band(folds: Mapping[str, Sequence[float]]) -> tuple[float, float]:
+    """10th and 90th percentile of the residuals with every fold weighing the same (a new
+    source is one more draw from the population of sources, not from the biggest one's rows),
+    at least ±MIN_LOG_HALF_WIDTH around 0.
+
+    >>> [round(x, 3) for x in fold_band({"big": [0.0] * 30, "small": [0.3]})]
+    [-0.03, 0.3]
+    """
+    values = np.array([x for xs in folds.values() for x in xs])
+    if not len(values):
+        return -MIN_LOG_HALF_WIDTH, MIN_LOG_HALF_WIDTH
+    weights = np.array([1.0 / len(xs) for xs in folds.values() for _ in xs])
+    order = np.argsort(values)
+    v, w = values[order], weights[order]
+    cum = (np.cumsum(w) - 0.5 * w) / w.sum()
+    lo, hi = (float(q) for q in np.interp(RANGE_QUANTILES, cum, v))
+    return min(lo, -MIN_LOG_HALF_WIDTH), max(hi, MIN_LOG_HALF_WIDTH)
+
+
 def coverage_widening(folds: Mapping[str, Sequence[float]]) -> float:
     """Smallest widening under which each fold's residuals fall inside the other folds' band
-    for ≥ COVERAGE_TARGET of all rows (1.0 with fewer than two folds).
+    (:func:`fold_band`) for ≥ COVERAGE_TARGET of the folds' weight, every fold weighing the
+    same (1.0 with fewer than two folds).
 
-    Two sources whose rows sit at 0, +10 % and +20 %: each one's 10–90 % band reaches only
-    +18 %, so the other's +20 % row needs the band ×1.15:
+    Source "b" sits above source "a": a's band reaches only log +0.1, so b's rows at +0.15
+    and +0.2 need it ×2 before 80 % of the two sources' weight is covered:
 
-    >>> coverage_widening({"a": [0.0, 0.1, 0.2], "b": [0.0, 0.1, 0.2]})
-    1.15
+    >>> coverage_widening({"a": [0.0, 0.1], "b": [0.15, 0.2]})
+    2.0
     """
-    los, his, xs = [], [], []
+    los, his, xs, ws = [], [], [], []
     for f, mine in folds.items():
-        others = [x for g, ys in folds.items() if g != f for x in ys]
+        others = {g: ys for g, ys in folds.items() if g != f and ys}
         if others and mine:
-            lo, hi = band(others)
+            lo, hi = fold_band(others)
             los += [lo] * len(mine)
             his += [hi] * len(mine)
             xs += list(mine)
+            ws += [1.0 / len(mine)] * len(mine)
     if not xs:
         return 1.0
-    lo_a, hi_a, x_a = np.array(los), np.array(his), np.array(xs)
+    lo_a, hi_a, x_a, w_a = np.array(los), np.array(his), np.array(xs), np.array(ws)
     for w in WIDENINGS:
-        if np.mean((lo_a * w <= x_a) & (x_a <= hi_a * w)) >= COVERAGE_TARGET:
+        inside = (lo_a * w <= x_a) & (x_a <= hi_a * w)
+        if float(np.sum(w_a * inside) / np.sum(w_a)) >= COVERAGE_TARGET:
             return w
     return WIDENINGS[-1]
 
@@ -78,10 +104,9 @@ def left_out_band(folds: Mapping[str, Sequence[float]], fold: str) -> tuple[floa
     """The band a row of ``fold`` gets when its fold is held out: the other folds' band, widened
     by the coverage widening computed on those folds alone (None: no other fold)."""
     others = {g: xs for g, xs in folds.items() if g != fold and xs}
-    logs = [x for xs in others.values() for x in xs]
-    if not logs:
+    if not others:
         return None
-    lo, hi = band(logs)
+    lo, hi = fold_band(others)
     w = coverage_widening(others)
     return lo * w, hi * w
 
@@ -114,8 +139,9 @@ def group_spread(rows: Sequence[Row], *, single_fold_widening: float = 1.0) -> S
             return None
         lo, hi = band(in_sample)
         return _spread(lo * single_fold_widening, hi * single_fold_widening, None, len(rows))
+    bands = [fold_band(f) for f in per_method.values() if f]
     widen = max(coverage_widening(folds) for folds in per_method.values()) * single_fold_widening
-    lo, hi = band(logs)
+    lo, hi = min(b[0] for b in bands), max(b[1] for b in bands)
     first = per_method[HELD_OUT_KEYS[0]] or per_method[HELD_OUT_KEYS[1]]
     errors = [abs(math.exp(-x) - 1.0) for xs in first.values() for x in xs]  # |pred - meas| / meas
     return _spread(lo * widen, hi * widen, float(np.mean(errors)) if errors else None, len(rows))
