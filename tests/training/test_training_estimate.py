@@ -71,8 +71,13 @@ def test_buy_cost_is_the_whole_machine():
 
 def test_user_prices_rent_and_electricity_override():
     e = estimate_training(
-        "llama-3-8b", "rtx-4090", method="qlora", tokens=1e8, prices={"rtx-4090": 1000.0},
-        rental={"rtx-4090": 1.0}, kwh_price=0.5,
+        "llama-3-8b",
+        "rtx-4090",
+        method="qlora",
+        tokens=1e8,
+        prices={"rtx-4090": 1000.0},
+        rental={"rtx-4090": 1.0},
+        kwh_price=0.5,
     )
     cost = e.to_dict()["cost"]
     assert cost["machine_items"][0]["usd"] == 1000.0 and cost["machine_items"][0]["kind"] == "yours"

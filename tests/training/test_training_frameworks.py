@@ -16,7 +16,7 @@ from rigplan.catalog.rental import RENTAL_TIERS, load_rental
 from rigplan.errors import InvalidValueError, UnsupportedError
 from rigplan.training.frameworks import Framework, load_framework, parse_framework
 from rigplan.training.setup import stage_layers
-from rigplan.training.validate import error_summary, leave_one_source_out, load_rows
+from rigplan.training.validate import error_summary, hold_out_errors, leave_one_source_out, load_rows
 
 
 def test_405b_on_128_nodes_gives_an_estimate():
@@ -101,13 +101,41 @@ def test_published_anchor_inside_the_printed_range(kwargs, published):
 
 
 def test_held_out_accuracy_does_not_regress():
-    """Leave-one-source-out over training_frameworks.csv: dense MAPE 17.7% when fitted (target 15%,
-    not met: AutoModel PP LoRA and torchtune RTX A6000 rows are the worst); guard at 20%."""
+    """Leave-one-source-out over training_frameworks.csv: dense MAPE 16.1% and MoE 24.1% when
+    fitted (targets 15% / 25%; AutoModel PP LoRA rows are the worst dense ones, DGX-B200/B300
+    GPT-OSS the worst MoE ones); guards at 20% and 30%."""
     rows, _ = load_rows()
     pairs = leave_one_source_out([r for r in rows])
     dense = error_summary([(r, p) for r, p in pairs if not r.moe])
-    assert dense["rows"] >= 45
+    moe = error_summary([(r, p) for r, p in pairs if r.moe])
+    assert dense["rows"] >= 55 and moe["rows"] >= 30
     assert dense["mape"] < 0.20
+    assert moe["mape"] < 0.30
+
+
+def test_gpu_and_framework_hold_outs_are_reported():
+    """The profiles file stores the errors with a whole GPU type or framework held out, and they
+    cover every scored row."""
+    rows, _ = load_rows()
+    groups = hold_out_errors(rows[:12], {"fsdp": (-0.3, 0.3), "megatron": (-0.3, 0.3)})
+    assert {"one GPU held out: all", "one framework held out: all"} <= set(groups)
+    assert groups["one GPU held out: all"]["rows"] == 12
+    assert 0.0 <= groups["one GPU held out: all"]["coverage"] <= 1.0
+
+
+def test_nvl72_rack_runs_expert_parallel_over_nvlink():
+    """GB200 NVL72 joins 72 GPUs by NVLink (catalogue nvlink_max_gpus): EP64 all-to-all stays on
+    NVLink there and crosses InfiniBand on DGX B200 nodes of 8 (the node NICs' share: the
+    published runs overlap it, a per-NIC model fitted worse, 27% vs 24% MoE MAPE); the host-bound MoE routing time is
+    counted off the rack only (the published GB200 recipes capture CUDA graphs)."""
+    kw = dict(expert_parallel=64, precision="bf16", seq_len=4096, micro_batch=4, framework="megatron")
+    rack = estimate_training("qwen3-30b-a3b", "8 nodes x 8x gb200", **kw)
+    dgx = estimate_training("qwen3-30b-a3b", "8 nodes x 8x b200", **kw)
+    assert rack.speed and dgx.speed
+    assert "NVLink joins up to 72 GPUs" in rack.interconnect.description
+    assert rack.speed.breakdown_s["expert_all_to_all"] < dgx.speed.breakdown_s["expert_all_to_all"]
+    assert rack.speed.breakdown_s["expert_routing"] == 0.0 < dgx.speed.breakdown_s["expert_routing"]
+    assert rack.speed.tokens_per_s_per_gpu > dgx.speed.tokens_per_s_per_gpu
 
 
 def test_fp8_gain_larger_on_megatron_than_the_neutral_share():

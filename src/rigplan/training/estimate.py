@@ -20,30 +20,16 @@ from ..rig import Rig
 from .cost import TrainingCost, training_cost
 from .frameworks import Framework, FrameworkProfile, default_framework, load_framework, parse_framework
 from .memory import TrainingMemory, estimate_training_memory
+from .options import NO_BF16_ARCHITECTURES, build_setup, positive_tokens
 from .profile import load_profile
-from .setup import (
-    OFFLOADS,
-    Checkpointing,
-    Layout,
-    Method,
-    Precision,
-    TrainingSetup,
-    check_layout,
-    lora_target_check,
-    parse_checkpointing,
-    parse_method,
-    parse_optimizer,
-    parse_precision,
-    parse_zero,
-)
+from .provenance import training_provenance
+from .setup import Layout, TrainingSetup, check_layout
 from .shape import ModelShape, model_shape
 from .speed import Interconnect, TrainingProfile, TrainingSpeed, interconnect_for
 from .step import estimate_training_speed
 from .uncertainty import bubble_warning, speed_range, speed_warnings
 
-# bf16 arithmetic arrived with Ampere (CUDA compute capability 8.0); Pascal, Volta and Turing
-# lack it (torch.cuda.is_bf16_supported() is False there).
-NO_BF16_ARCHITECTURES = frozenset({"pascal", "volta", "turing"})
+__all__ = ["NO_BF16_ARCHITECTURES", "TrainingEstimate", "build_setup", "estimate_training"]
 
 # The speed range: ± twice the leave-one-model-size-out MAPE of the profile (for normally
 # distributed errors MAPE ≈ 0.8σ, so this is about ±1.6σ, ~90% of outcomes).
@@ -96,29 +82,6 @@ class TrainingEstimate:
     def to_dict(self) -> dict[str, Any]:
         """Nested JSON (bytes as integers), in the style of :meth:`rigplan.Estimate.to_dict`."""
         s, lay, mem = self.setup, self.layout, self.memory
-        per_stage = lay.tensor_parallel * lay.data_parallel
-        per_gpu = []
-        for i, gpu in enumerate(self.rig.all_gpus):
-            g = mem.stages[min(i // per_stage, len(mem.stages) - 1)]
-            per_gpu.append(
-                {
-                    "gpu": gpu.id,
-                    "pipeline_stage": g.stage,
-                    "capacity_bytes": g.capacity_bytes,
-                    "total_bytes": g.total_bytes,
-                    "weights_bytes": g.weights_bytes,
-                    "gradients_bytes": g.gradients_bytes,
-                    "optimizer_states_bytes": g.optimizer_bytes,
-                    "gathered_params_bytes": g.gathered_params_bytes,
-                    "activations_bytes": g.activations_bytes,
-                    "logits_bytes": g.logits_bytes,
-                    "overhead_bytes": g.overhead_bytes,
-                    "paged_to_host_bytes": g.paged_to_host_bytes,
-                    "fits": g.fits,
-                }
-            )
-        sp = self.speed
-        rng = self.tokens_per_s_range
         lora = None
         if not s.method.trains_base:
             lora = {"rank": s.lora_rank, "targets": s.lora_targets, "parameters": mem.trainable_params}
@@ -139,36 +102,15 @@ class TrainingEstimate:
             "flash_attention": s.flash_attention,
             "offload": s.offload,
             "lora": lora,
-            "parallel": {
-                "tensor": lay.tensor_parallel,
-                "pipeline": lay.pipeline_parallel,
-                "context": lay.context_parallel,
-                "expert": lay.expert_parallel,
-                "virtual_pipeline": lay.virtual_pipeline,
-                "data": lay.data_parallel,
-                "sequence_parallel": s.sequence_parallel and lay.tensor_parallel > 1,
-            },
+            "parallel": _parallel_dict(s, lay),
             "interconnect": self.interconnect.description,
             "parameters": {"total": self.shape.total_params, "trainable": mem.trainable_params},
             "memory": {
-                "per_gpu": per_gpu,
+                "per_gpu": self._per_gpu_dicts(),
                 "peak_gpu_bytes": mem.peak.total_bytes,
                 "host_bytes": mem.host_bytes,
             },
-            "speed": {
-                "tokens_per_s": sp.tokens_per_s if sp else None,
-                "tokens_per_s_range": list(rng) if rng else None,
-                "tokens_per_s_per_gpu": sp.tokens_per_s_per_gpu if sp else None,
-                "mfu": sp.mfu if sp else None,
-                "step_time_s": sp.step_time_s if sp else None,
-                "tokens_per_step": sp.tokens_per_step if sp else None,
-                "breakdown_s": dict(sp.breakdown_s) if sp else None,
-                "profile": self.profile.name,
-                "framework": self.framework.name if self.framework else None,
-                "framework_default": self.framework_default,
-                "framework_basis": self.framework.basis if self.framework else None,
-                "unavailable_reason": self.speed_unavailable,
-            },
+            "speed": self._speed_dict(),
             "tokens": self.tokens,
             "time_to_train_s": self.time_to_train_s,
             "cost": {"buy_usd": self.cost.buy_usd, **self.cost.to_dict(self.rig.gpu_count)},
@@ -179,100 +121,105 @@ class TrainingEstimate:
             },
         }
 
+    def _per_gpu_dicts(self) -> list[dict[str, Any]]:
+        lay, mem = self.layout, self.memory
+        per_stage = lay.tensor_parallel * lay.data_parallel
+        out = []
+        for i, gpu in enumerate(self.rig.all_gpus):
+            g = mem.stages[min(i // per_stage, len(mem.stages) - 1)]
+            out.append(
+                {
+                    "gpu": gpu.id,
+                    "pipeline_stage": g.stage,
+                    "capacity_bytes": g.capacity_bytes,
+                    "total_bytes": g.total_bytes,
+                    "weights_bytes": g.weights_bytes,
+                    "gradients_bytes": g.gradients_bytes,
+                    "optimizer_states_bytes": g.optimizer_bytes,
+                    "gathered_params_bytes": g.gathered_params_bytes,
+                    "activations_bytes": g.activations_bytes,
+                    "logits_bytes": g.logits_bytes,
+                    "overhead_bytes": g.overhead_bytes,
+                    "paged_to_host_bytes": g.paged_to_host_bytes,
+                    "fits": g.fits,
+                }
+            )
+        return out
 
-def _positive_tokens(tokens: Any) -> int | None:
-    if tokens is None:
-        return None
-    if isinstance(tokens, bool) or not isinstance(tokens, int | float) or not tokens > 0 or tokens != tokens:
-        raise InvalidValueError("tokens", f"must be a positive number of tokens, got {tokens!r}")
-    if tokens == float("inf"):
-        raise InvalidValueError("tokens", "must be finite")
-    return int(tokens)
+    def _speed_dict(self) -> dict[str, Any]:
+        sp, rng = self.speed, self.tokens_per_s_range
+        return {
+            "tokens_per_s": sp.tokens_per_s if sp else None,
+            "tokens_per_s_range": list(rng) if rng else None,
+            "tokens_per_s_per_gpu": sp.tokens_per_s_per_gpu if sp else None,
+            "mfu": sp.mfu if sp else None,
+            "step_time_s": sp.step_time_s if sp else None,
+            "tokens_per_step": sp.tokens_per_step if sp else None,
+            "breakdown_s": dict(sp.breakdown_s) if sp else None,
+            "profile": self.profile.name,
+            "framework": self.framework.name if self.framework else None,
+            "framework_default": self.framework_default,
+            "framework_basis": self.framework.basis if self.framework else None,
+            "unavailable_reason": self.speed_unavailable,
+        }
 
 
-def build_setup(
-    shape: ModelShape,
-    model: Model,
-    gpu: GPU,
-    *,
-    method: Any,
-    seq_len: Any,
-    micro_batch: Any,
-    zero_stage: Any,
-    activation_checkpointing: Any,
-    precision: Any,
-    optimizer: Any,
-    lora_rank: Any,
-    lora_targets: Any,
-    offload: Any,
-    grad_accumulation: int,
-    pipeline_parallel: int,
-    flash_attention: bool,
-    sequence_parallel: bool,
-    paged_optimizer: bool | None,
-    force: bool,
-    framework: Framework = Framework.FSDP,
-) -> TrainingSetup:
-    """Check every option and build the :class:`TrainingSetup` (raises with the field named)."""
-    m = parse_method(method)
-    prec = parse_precision(precision)
-    opt = parse_optimizer(optimizer)
-    stage, hybrid = parse_zero(zero_stage)
-    ckpt = parse_checkpointing(activation_checkpointing)
-    for name, value in (("seq_len", seq_len), ("micro_batch", micro_batch)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise InvalidValueError(name, f"must be a whole number ≥ 1, got {value!r}")
-    if seq_len > model.max_context and not force:
+def _parallel_dict(s: TrainingSetup, lay: Layout) -> dict[str, Any]:
+    return {
+        "tensor": lay.tensor_parallel,
+        "pipeline": lay.pipeline_parallel,
+        "context": lay.context_parallel,
+        "expert": lay.expert_parallel,
+        "virtual_pipeline": lay.virtual_pipeline,
+        "data": lay.data_parallel,
+        "sequence_parallel": s.sequence_parallel and lay.tensor_parallel > 1,
+    }
+
+
+def _global_batch(micro_batch: Any, global_batch: Any, layout: Layout) -> tuple[int, int]:
+    """(sequences per optimizer step, sequences per micro-batch step over the DP ranks)."""
+    if isinstance(micro_batch, int) and not isinstance(micro_batch, bool) and micro_batch >= 1:
+        per_step = micro_batch * layout.data_parallel
+    else:
+        per_step = 1
+    if global_batch is None:
+        global_batch = per_step
+    if isinstance(global_batch, bool) or not isinstance(global_batch, int) or global_batch < 1:
+        raise InvalidValueError("global_batch", f"must be a whole number ≥ 1, got {global_batch!r}")
+    if global_batch % per_step:
         raise InvalidValueError(
-            "seq_len", f"{seq_len} exceeds {model.id}'s maximum of {model.max_context} tokens (force=True to allow)"
+            "global_batch",
+            f"{global_batch} is not a multiple of micro_batch × data-parallel ranks = {per_step}",
         )
-    if offload is not None and offload not in OFFLOADS:
-        raise InvalidValueError("offload", f"must be None or one of {', '.join(OFFLOADS)}, got {offload!r}")
-    if offload and stage == 0:
-        raise InvalidValueError("offload", "CPU offload needs zero_stage ≥ 1 (ZeRO-Offload / FSDP CPUOffload)")
-    if pipeline_parallel > 1 and stage >= 2 and framework in (Framework.MEGATRON, Framework.DEEPSPEED):
-        raise UnsupportedError(
-            "zero_stage: ZeRO-2/3 shard gradients that pipeline parallelism accumulates across micro-batches; "
-            "DeepSpeed and Megatron allow only ZeRO-1 with pipeline_parallel > 1 (torchtitan's FSDP + PP does: "
-            "framework='fsdp')"
-        )
-    if not m.trains_base:
-        if isinstance(lora_rank, bool) or not isinstance(lora_rank, int) or lora_rank < 1:
-            raise InvalidValueError("lora_rank", f"must be a whole number ≥ 1, got {lora_rank!r}")
-        lora_target_check(lora_targets)
-        if min(shape.hidden_size, shape.ffn_activation_width) < lora_rank:
-            raise InvalidValueError("lora_rank", f"{lora_rank} is larger than the layers it adapts")
-    if m is Method.QLORA:
-        if prec not in (Precision.BF16, Precision.F16):
-            raise UnsupportedError("precision: QLoRA computes in bf16 or f16 over the NF4 base (bitsandbytes)")
-        if gpu.vendor not in ("nvidia", "amd"):
-            raise UnsupportedError(f"method qlora: bitsandbytes needs CUDA or ROCm; {gpu.id} has neither")
-    if prec is Precision.BF16 and gpu.architecture in NO_BF16_ARCHITECTURES:
-        raise UnsupportedError(f"precision bf16: {gpu.id} ({gpu.architecture}) has no bf16 support; use f16 or f32")
-    if prec.low_bit and gpu.fp8_tensor_tflops is None:
-        raise UnsupportedError(f"precision {prec.value}: {gpu.id} has no FP8 tensor cores (Ada, Hopper and later have)")
-    if prec in (Precision.MXFP8, Precision.FP4) and gpu.architecture != "blackwell":
-        raise UnsupportedError(
-            f"precision {prec.value}: {gpu.id} ({gpu.architecture}) has no block-scaled tensor cores; Blackwell has"
-        )
-    paged = (m is Method.QLORA) if paged_optimizer is None else bool(paged_optimizer)
-    return TrainingSetup(
-        method=m,
-        precision=prec,
-        optimizer=opt,
-        seq_len=seq_len,
-        micro_batch=micro_batch,
-        grad_accumulation=grad_accumulation,
-        zero_stage=stage,
-        hybrid_shard=hybrid,
-        checkpointing=ckpt,
-        offload=offload,
-        lora_rank=lora_rank if not m.trains_base else 0,
-        lora_targets=lora_targets,
-        flash_attention=bool(flash_attention),
-        sequence_parallel=bool(sequence_parallel),
-        paged_optimizer=paged,
-    )
+    return global_batch, per_step
+
+
+def _resolve_rig(model: Any, rig: Any, network: str | None, catalog: Catalog) -> tuple[Model, Rig]:
+    mdl = resolve_model_input(model, catalog)
+    arch.check_supported(mdl)
+    the_rig = resolve_rig_input(rig, catalog, network)
+    if the_rig.is_mixed:
+        raise UnsupportedError("training estimates need identical GPUs; the rig mixes " + the_rig.describe())
+    return mdl, the_rig
+
+
+def _framework(framework: str | None, layout: Layout, gpus: int) -> Framework:
+    fw = default_framework(layout) if framework is None else parse_framework(framework)
+    if fw is Framework.UNSLOTH and gpus > 1:
+        raise UnsupportedError("framework unsloth: open-source Unsloth trains on one GPU; use fsdp or deepspeed")
+    return fw
+
+
+def _speed(
+    shape: ModelShape, setup: TrainingSetup, layout: Layout, gpu: GPU, link: Interconnect, fw: FrameworkProfile
+) -> tuple[TrainingSpeed | None, str | None, tuple[str, ...]]:
+    """(speed, why there is none, warnings)."""
+    try:
+        speed = estimate_training_speed(shape, setup, layout, gpu, link, load_profile(), fw)
+    except UnsupportedError as exc:
+        return None, str(exc), ()
+    warnings = speed_warnings(fw, shape, gpu, setup.precision) + bubble_warning(speed.breakdown_s, speed.step_time_s)
+    return speed, None, warnings
 
 
 def estimate_training(
@@ -339,11 +286,7 @@ def estimate_training(
             combinations (each message names the field).
     """
     catalog = catalog or load_catalog()
-    mdl = resolve_model_input(model, catalog)
-    arch.check_supported(mdl)
-    the_rig = resolve_rig_input(rig, catalog, network)
-    if the_rig.is_mixed:
-        raise UnsupportedError("training estimates need identical GPUs; the rig mixes " + the_rig.describe())
+    mdl, the_rig = _resolve_rig(model, rig, network, catalog)
     gpu = the_rig.gpus[0]
     shape = model_shape(mdl)
     layout = check_layout(
@@ -356,22 +299,8 @@ def estimate_training(
         expert_parallel=expert_parallel,
         virtual_pipeline=virtual_pipeline,
     )
-    fw = default_framework(layout) if framework is None else parse_framework(framework)
-    if fw is Framework.UNSLOTH and the_rig.gpu_count > 1:
-        raise UnsupportedError("framework unsloth: open-source Unsloth trains on one GPU; use fsdp or deepspeed")
-    if isinstance(micro_batch, int) and not isinstance(micro_batch, bool) and micro_batch >= 1:
-        per_step = micro_batch * layout.data_parallel
-    else:
-        per_step = 1
-    if global_batch is None:
-        global_batch = per_step
-    if isinstance(global_batch, bool) or not isinstance(global_batch, int) or global_batch < 1:
-        raise InvalidValueError("global_batch", f"must be a whole number ≥ 1, got {global_batch!r}")
-    if global_batch % per_step:
-        raise InvalidValueError(
-            "global_batch",
-            f"{global_batch} is not a multiple of micro_batch × data-parallel ranks = {per_step}",
-        )
+    fw = _framework(framework, layout, the_rig.gpu_count)
+    global_batch, per_step = _global_batch(micro_batch, global_batch, layout)
     setup = build_setup(
         shape,
         mdl,
@@ -394,19 +323,13 @@ def estimate_training(
         force=force,
         framework=fw,
     )
-    n_tokens = _positive_tokens(tokens)
-    memory = estimate_training_memory(shape, setup, layout, gpu)
+    n_tokens = positive_tokens(tokens)
     connection = interconnect_for(the_rig.gpus, the_rig.network, the_rig.nodes, link=link)
-    profile = load_profile()
     fprofile = load_framework(fw)
-    speed: TrainingSpeed | None = None
-    reason = None
-    try:
-        speed = estimate_training_speed(shape, setup, layout, gpu, connection, profile, fprofile)
-    except UnsupportedError as exc:
-        reason = str(exc)
+    speed, reason, warnings = _speed(shape, setup, layout, gpu, connection, fprofile)
     time_s = n_tokens / speed.tokens_per_s if (n_tokens and speed) else None
     cost = training_cost(the_rig, catalog, time_s, prices=prices, rental=rental, usd_per_kwh=kwh_price)
+    profile = load_profile()
     return TrainingEstimate(
         model=mdl,
         rig=the_rig,
@@ -414,7 +337,7 @@ def estimate_training(
         setup=setup,
         layout=layout,
         interconnect=connection,
-        memory=memory,
+        memory=estimate_training_memory(shape, setup, layout, gpu),
         speed=speed,
         speed_unavailable=reason,
         profile=profile,
@@ -423,68 +346,6 @@ def estimate_training(
         cost=cost,
         framework=fprofile,
         framework_default=framework is None,
-        warnings=(
-            speed_warnings(fprofile, shape, gpu, setup.precision) + bubble_warning(speed.breakdown_s, speed.step_time_s)
-            if speed
-            else ()
-        ),
-        provenance=_provenance(mdl, the_rig, setup, profile, speed, cost),
+        warnings=warnings,
+        provenance=training_provenance(mdl, the_rig, setup, profile, speed, cost),
     )
-
-
-def _provenance(
-    model: Model,
-    rig: Rig,
-    setup: TrainingSetup,
-    profile: TrainingProfile,
-    speed: TrainingSpeed | None,
-    cost: TrainingCost,
-) -> dict[str, Provenance]:
-    gpu_sources = "; ".join(sorted({f"{g.id}: {g.source} (as of {g.as_of})" for g in rig.gpus}))
-    ckpt = {
-        Checkpointing.NONE: "s·b·(4h + 2(q + 2kv) + FFN rows)/t + scores",
-        Checkpointing.SELECTIVE: "as none without the attention scores",
-        Checkpointing.FULL: "2·s·b·h per layer + one layer live",
-    }[setup.checkpointing]
-    prov = {
-        "parameters.total": Provenance("formula", f"{model.id}: {model.source}", "Σ tensor sizes (rigplan.arch)"),
-        "memory.per_gpu.capacity_bytes": Provenance("catalogue", gpu_sources),
-        "memory.per_gpu.weights_bytes": Provenance(
-            "formula",
-            "ZeRO paper §3.1, §5 (arXiv:1910.02054); QLoRA NF4 + double quant (arXiv:2305.14314)",
-            "Ψ/(TP·PP) × bytes (÷ N_d at ZeRO-3)",
-        ),
-        "memory.per_gpu.gradients_bytes": Provenance(
-            "formula", "ZeRO paper §3.1", "Ψ_trained × 2 B (÷ N_d at ZeRO-2+)"
-        ),
-        "memory.per_gpu.optimizer_states_bytes": Provenance(
-            "formula",
-            "ZeRO paper (K = 12); Transformer Math 101 (8-bit Adam 6, SGD 8)",
-            "Ψ_trained × K (÷ N_d at ZeRO-1+)",
-        ),
-        "memory.per_gpu.activations_bytes": Provenance(
-            "formula",
-            "Korthikanti et al. 2022 (arXiv:2205.05198) Table 2, terms per architecture",
-            ckpt,
-        ),
-        "memory.per_gpu.logits_bytes": Provenance(
-            "formula", "vram.asmirnov.xyz (perf-model.md §1.4)", "b·s·V·8 B / TP"
-        ),
-        "memory.per_gpu.overhead_bytes": Provenance("estimate", "CUDA context + NCCL buffers (memory/buffers.py)"),
-    }
-    if speed is not None:
-        prov["speed.tokens_per_s"] = Provenance(
-            "estimate",
-            f"profile {profile.name}: fitted to {profile.rows} llm-foundry/torchtitan rows, leave-one-size-out "
-            f"MAPE {profile.mape:.1%}"
-            if profile.mape is not None
-            else profile.name,
-            speed.derivation,
-        )
-        prov["speed.mfu"] = Provenance("formula", "PaLM App. B", "(6N + 12·L·d·s) × tokens/s per GPU / dense BF16 peak")
-    priced = sorted({f"{i.item}: {i.source}" + (f" ({i.as_of})" if i.as_of else "") for i in cost.machine_items})
-    if priced:
-        prov["cost.machine_usd"] = Provenance("catalogue", "; ".join(priced))
-    if cost.rent:
-        prov["cost.rent"] = Provenance("catalogue", "; ".join(f"{q.tier}: {q.source} ({q.as_of})" for q in cost.rent))
-    return prov

@@ -75,6 +75,11 @@ class FrameworkProfile:
     # × the expert (grouped) GEMM efficiency: token permutation, routing and grouped-GEMM kernels
     # of the framework's MoE layer (fitted on its MoE rows; 1.0 where it has none).
     moe_factor: float = 1.0
+    # Seconds per MoE layer per micro-batch (forward + backward) spent outside the GEMMs by
+    # dropless routing: the token-count device→host sync and the permute / unpermute / router
+    # kernel launches it leaves the GPU waiting on (fitted on its MoE rows; 0.0 where it has none).
+    # Hidden where the rig is an NVL72 rack: the published GB200 recipes capture CUDA graphs.
+    moe_layer_s: float = 0.0
 
 
 def parse_framework(value: Any) -> Framework:
@@ -134,6 +139,7 @@ def _profile(name: str, f: dict[str, Any]) -> FrameworkProfile:
         basis=f["basis"],
         note=f.get("note", ""),
         moe_factor=f.get("moe_factor", 1.0),
+        moe_layer_s=f.get("moe_layer_s", 0.0),
     )
 
 

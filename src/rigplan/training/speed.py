@@ -105,6 +105,8 @@ class Interconnect:
     network_latency_s: float
     host_link_bytes_per_s: float  # one GPU to host memory (offload)
     description: str
+    # GPUs one NVLink fabric joins when it reaches beyond a node (GB200 NVL72: 72); 0: one node.
+    nvlink_domain: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -228,13 +230,20 @@ class _Group:
     latency_s: float
 
 
+def nvlink_span(layout: Layout, link: Interconnect) -> int:
+    """GPUs that reach each other over the node link: one node, or a rack-scale NVLink domain
+    (GB200 NVL72) where the rig is racks of such GPUs."""
+    return max(layout.gpus_per_node, min(link.nvlink_domain, layout.gpus))
+
+
 def _group(ranks: int, ranks_per_node: int, layout: Layout, link: Interconnect) -> _Group:
-    """Bandwidth of a process group: NVLink/PCIe inside one node; across nodes the group's share
-    of each node's NICs (its ranks on a node out of all GPUs of that node run at once)."""
+    """Bandwidth of a process group: NVLink/PCIe inside one node (or NVLink domain, callers pass
+    its ranks); across nodes the group's share of each node's NICs (its ranks on a node out of all
+    GPUs of that node run at once)."""
     ranks_per_node = max(1, min(ranks, ranks_per_node))
     if ranks <= ranks_per_node:
         return _Group(ranks, link.intra_node_bytes_per_s, link.intra_node_latency_s)
-    share = link.node_network_bytes_per_s * ranks_per_node / layout.gpus_per_node
+    share = link.node_network_bytes_per_s * min(ranks_per_node, layout.gpus_per_node) / layout.gpus_per_node
     return _Group(ranks, min(link.intra_node_bytes_per_s, share), link.network_latency_s)
 
 
@@ -327,5 +336,21 @@ def interconnect_for(gpus: tuple[GPU, ...], network: str, nodes: int, *, link: s
     node_bw = NETWORK_NIC_GBIT[network] * 1e9 / BITS_PER_BYTE * nics * eff
     gen = gpus[0].pcie_generation or 4
     host = PCIE_GEN_X16_BYTES_PER_S.get(gen, PCIE_GEN_X16_BYTES_PER_S[4]) * PCIE_EFFICIENCY
+    domain = rack_nvlink_domain(gpus, link)
     desc = what if nodes == 1 else f"{what}; {network} × {nics} per node between {nodes} nodes"
-    return Interconnect(intra, latency, node_bw, NETWORK_LATENCY_S, host, desc)
+    if domain and nodes > 1:
+        desc += f" (NVLink joins up to {domain} GPUs across nodes)"
+    return Interconnect(intra, latency, node_bw, NETWORK_LATENCY_S, host, desc, domain)
+
+
+def rack_nvlink_domain(gpus: tuple[GPU, ...], link: str | None = None) -> int:
+    """GPUs one NVLink fabric joins beyond a node, 0 where it stops at the node.
+
+    GB200 / GB300 NVL72: NVLink switch trays join the 72 GPUs of a rack's 18 compute trays into
+    one NVLink domain (NVIDIA GB200 NVL72 product page; catalogue ``nvlink_max_gpus`` = 72), so a
+    rig of such GPUs is taken to be racks of up to that many, all-to-all and TP running over NVLink
+    inside a rack (as the Megatron-Bridge GB200 tables run EP64 inside one NVL72)."""
+    g = gpus[0]
+    if link not in (None, "nvlink") or g.nvlink != "sxm" or not g.nvlink_max_gpus:
+        return 0
+    return g.nvlink_max_gpus if g.nvlink_max_gpus > len(gpus) else 0

@@ -51,6 +51,7 @@ from .speed import (
     _collective_s,
     _group,
     model_flops_per_token,
+    nvlink_span,
     peak_flops,
 )
 
@@ -166,18 +167,25 @@ class _ModelParallel:
     pipeline_send_s: float
     context_s: float
     expert_s: float
+    routing_s: float = 0.0
 
     @property
     def total_s(self) -> float:
-        return self.tensor_s + self.pipeline_send_s + self.context_s + self.expert_s
+        return self.tensor_s + self.pipeline_send_s + self.context_s + self.expert_s + self.routing_s
 
 
 def _model_parallel(
-    shape: ModelShape, setup: TrainingSetup, layout: Layout, link: Interconnect, compute: _Compute
+    shape: ModelShape,
+    setup: TrainingSetup,
+    layout: Layout,
+    link: Interconnect,
+    compute: _Compute,
+    framework: FrameworkProfile = NEUTRAL,
 ) -> _ModelParallel:
-    """TP, PP, CP and EP communication of one micro-batch on the critical path."""
+    """TP, PP, CP and EP communication of one micro-batch on the critical path, and the MoE
+    routing time outside the GEMMs (:func:`_moe_routing_s`)."""
     tp, pp, cp, ep = layout.tensor_parallel, layout.pipeline_parallel, layout.context_parallel, layout.expert_parallel
-    gpn = layout.gpus_per_node
+    gpn = nvlink_span(layout, link)
     tokens = setup.micro_batch_tokens / cp
     layers = _busiest_layers(shape, pp)
     recompute = setup.checkpointing is Checkpointing.FULL
@@ -189,7 +197,7 @@ def _model_parallel(
     t_pp = 0.0
     if pp > 1:
         crosses_nodes = tp * cp * layout.data_parallel >= gpn
-        p2p = (link.node_network_bytes_per_s / gpn) if crosses_nodes else link.intra_node_bytes_per_s
+        p2p = (link.node_network_bytes_per_s / layout.gpus_per_node) if crosses_nodes else link.intra_node_bytes_per_s
         latency = link.network_latency_s if crosses_nodes else link.intra_node_latency_s
         # Interleaved schedules send once per model chunk.
         t_pp = 2 * layout.virtual_pipeline * (message / (tp if setup.sequence_parallel else 1) / p2p + latency)
@@ -206,7 +214,16 @@ def _model_parallel(
         routed = tokens / tp * shape.active_experts * shape.hidden_size * act_b * (ep - 1) / ep
         calls = MOE_ALL_TO_ALLS_PER_LAYER + (MOE_ALL_TO_ALLS_PER_RECOMPUTE if recompute else 0)
         t_ep = moe_layers * calls * (routed / (ep_group.bytes_per_s * ALL_TO_ALL_EFFICIENCY) + ep_group.latency_s)
-    return _ModelParallel(t_tp, t_pp, t_cp, t_ep)
+    return _ModelParallel(t_tp, t_pp, t_cp, t_ep, _moe_routing_s(shape, layers, link, framework))
+
+
+def _moe_routing_s(shape: ModelShape, layers: int, link: Interconnect, framework: FrameworkProfile) -> float:
+    """Host-bound routing time of one micro-batch's MoE layers on the busiest stage: the
+    framework's fitted ``moe_layer_s`` per layer, none on NVL72 racks (CUDA graphs, see
+    :class:`~.frameworks.FrameworkProfile`)."""
+    if not shape.moe_layers or link.nvlink_domain:
+        return 0.0
+    return shape.moe_layers * layers / shape.num_layers * framework.moe_layer_s
 
 
 @dataclass(frozen=True, slots=True)
@@ -237,7 +254,7 @@ def _trained_params(shape: ModelShape, setup: TrainingSetup, layout: Layout) -> 
 def _data_parallel(shape: ModelShape, setup: TrainingSetup, layout: Layout, link: Interconnect) -> _DataParallel:
     """ZeRO / FSDP / DDP traffic of one optimizer step (over the data × context-parallel ranks)."""
     dp = layout.data_parallel * layout.context_parallel
-    gpn = layout.gpus_per_node
+    gpn = nvlink_span(layout, link)
     params_gpu, trained = _trained_params(shape, setup, layout)
     w_b, g_b = WEIGHT_BYTES[setup.precision], GRADIENT_BYTES[setup.precision]
     if setup.method is Method.QLORA:
@@ -310,7 +327,7 @@ def estimate_training_speed(
         UnsupportedError: no peak FLOP figure for the GPU at this precision.
     """
     compute = _compute(shape, setup, layout, gpu, profile, framework)
-    mp = _model_parallel(shape, setup, layout, link, compute)
+    mp = _model_parallel(shape, setup, layout, link, compute, framework)
     dpc = _data_parallel(shape, setup, layout, link)
     units = max(1.0, float(_busiest_layers(shape, layout.pipeline_parallel)))  # FSDP wraps each block
     exposed_mb, exposed_step = dpc.exposed(compute.total_s, units, profile.exposed_comm_fraction)
@@ -333,6 +350,7 @@ def estimate_training_speed(
         "pipeline_send": m * mp.pipeline_send_s,
         "context_parallel": m * mp.context_s,
         "expert_all_to_all": m * mp.expert_s,
+        "expert_routing": m * mp.routing_s,
         "pipeline_bubble": bubble,
         "data_parallel_exposed": m * exposed_mb + exposed_step,
         "optimizer": t_opt,
@@ -342,6 +360,7 @@ def estimate_training_speed(
         f"step = {m} micro-batches × {t_mb * 1e3:.1f} ms (compute {compute.total_s * 1e3:.1f}, "
         f"TP {mp.tensor_s * 1e3:.1f}, "
         f"PP send {mp.pipeline_send_s * 1e3:.1f}, CP {mp.context_s * 1e3:.1f}, EP all-to-all {mp.expert_s * 1e3:.1f}, "
+        f"MoE routing {mp.routing_s * 1e3:.1f}, "
         f"exposed ZeRO/FSDP {exposed_mb * 1e3:.1f}) + bubble {bubble * 1e3:.1f} ms + "
         f"exposed gradient sync {exposed_step * 1e3:.1f} ms + optimizer {(t_opt + t_copy) * 1e3:.1f} ms; "
         f"matmul efficiency {compute.matmul_efficiency:.2f} of {compute.matmul_rate / TERA:.0f} TFLOP/s, "

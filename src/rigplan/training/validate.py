@@ -2,9 +2,10 @@
 
 ``calibration/measurements/training_frameworks.csv`` holds one row per published figure (NeMo /
 Megatron-Bridge, NeMo AutoModel, torchtitan, torchtune, Unsloth), each with a ``source_id``.  This
-module turns a row into the speed model's inputs, fits each framework's two numbers
-(:class:`~.frameworks.FrameworkProfile`: ``compute_factor`` and ``fp8_share``), and scores every
-row with a profile fitted on the *other* sources of its framework.  The ranges the estimates
+module fits each framework's numbers on the rows :mod:`.rows` reads
+(:class:`~.frameworks.FrameworkProfile`: ``compute_factor`` and ``fp8_share`` on dense rows,
+``moe_factor`` and ``moe_layer_s`` on MoE rows), and scores every row with a profile fitted on the
+*other* sources (and, beside that, with a whole GPU type or framework held out).  The ranges the estimates
 print come from those held-out errors.  ``python -m rigplan.training.validate`` refits and
 rewrites ``profiles/frameworks.toml``.
 """
@@ -12,40 +13,27 @@ rewrites ``profiles/frameworks.toml``.
 from __future__ import annotations
 
 import csv
-import functools
 import io
 import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
-from importlib import resources
 from typing import Any
 
 from ..catalog import load_catalog
-from ..catalog.records import GPU, Catalog
-from ..errors import RigplanError
 from .fit import nelder_mead
 from .frameworks import NEUTRAL, FrameworkProfile
 from .profile import load_profile
-from .setup import Checkpointing, Layout, Method, Optimizer, Precision, TrainingSetup, check_layout
-from .shape import ModelShape, model_shape
-from .speed import Interconnect, TrainingProfile, interconnect_for
+from .rows import Row, load_rows, packaged_csv
+from .speed import TrainingProfile
 from .step import estimate_training_speed
 
-GPUS_PER_NODE = 8
-# DGX / HGX H100, B200 and the torchtitan / Trainy hosts: one 400 Gb/s NIC per GPU.
-DGX_NETWORK = "ib-ndr"
-# LoRA settings the sources do not print: NeMo 2.0's default LoRA is rank 32 on every linear
-# (nemo.collections.llm.peft.LoRA: dim=32, target_modules linear_qkv/proj/fc1/fc2); PEFT-based
-# stacks (AutoModel, torchtune, Unsloth) rank 16 [estimate, the common recipe default].
-LORA_RANK = {"megatron": 32}
-DEFAULT_LORA_RANK = 16
-# Megatron's distributed optimizer shards optimizer states over data parallel (ZeRO-1); the
-# tables' FSDP column > 0 means Megatron FSDP (ZeRO-3).
-MEGATRON_ZERO = {False: 1, True: 3}
+__all__ = ["Row", "error_summary", "hold_out_errors", "leave_one_out", "leave_one_source_out", "load_rows"]
+
 # The least rows a framework needs before its fitted numbers are trusted over the neutral ones.
 MIN_ROWS_TO_FIT = 4
-# Start of the MoE factor search.
-MOE_START = 1.0
+# Start of the MoE search: (moe_factor, moe_layer_s in milliseconds).
+MOE_START = (1.0, 2.0)
+# moe_layer_s bounds in milliseconds per MoE layer per micro-batch.
+MOE_LAYER_MS_BOUNDS = (0.0, 30.0)
 # Start and bounds of (compute_factor, fp8_share).
 START = (1.0, 0.6)
 # compute_factor scales attention and elementwise kernels (fusion, FlashAttention generation): ×0.3–3.
@@ -57,139 +45,34 @@ RANGE_QUANTILES = (0.1, 0.9)
 MIN_RANGE = 0.1
 
 
-@dataclass(frozen=True, slots=True)
-class Row:
-    """A scored row of training_frameworks.csv, in the speed model's terms."""
-
-    source_id: str
-    framework: str
-    label: str
-    model_id: str
-    gpu_id: str
-    moe: bool
-    measured: float  # tokens/s per GPU
-    args: tuple[ModelShape, TrainingSetup, Layout, GPU, Interconnect]
-
-
-def packaged_csv() -> str:
-    return resources.files("rigplan.calibration").joinpath("measurements", "training_frameworks.csv").read_text("utf-8")
-
-
-def _int(value: str, default: int = 1) -> int:
-    value = value.strip()
-    return int(value) if value and value.lower() not in ("n/a", "-") else default
-
-
-def _setup(r: dict[str, str], dp: int) -> TrainingSetup:
-    framework = r["framework"]
-    method = Method(r["method"]) if r["method"] in {m.value for m in Method} else Method.PRETRAIN
-    micro = _int(r["micro_batch"])
-    global_batch = _int(r["global_batch"], micro * dp)
-    accumulation = max(1, global_batch // max(1, micro * dp))
-    if framework == "torchtitan" and _int(r["pp"]) > 1:
-        # torchtitan splits the local batch into pipeline micro-batches of 1
-        # (pipeline_parallel_microbatch_size default 1).
-        micro, accumulation = 1, micro
-    sharded = _int(r["fsdp"], 0) > 0
-    zero = MEGATRON_ZERO[sharded] if framework == "megatron" else (3 if sharded or dp > 1 else 0)
-    ckpt = r["checkpointing"] or ("full" if r["source_id"] == "torchtune-readme" else "none")
-    optimizer = Optimizer.ADAMW
-    if r["source_id"] == "torchtune-readme" and method is Method.FULL:
-        optimizer = Optimizer.ADAMW_8BIT  # the single-device full recipe (README note)
-    return TrainingSetup(
-        method=method,
-        precision=Precision(r["precision"]),
-        optimizer=optimizer,
-        seq_len=_int(r["seq_len"]),
-        micro_batch=micro,
-        grad_accumulation=accumulation,
-        zero_stage=zero if method.trains_base else (3 if dp > 1 and framework != "megatron" else 0),
-        hybrid_shard=False,
-        checkpointing=Checkpointing(ckpt),
-        offload=None,
-        lora_rank=0 if method.trains_base else LORA_RANK.get(framework, DEFAULT_LORA_RANK),
-        lora_targets="all-linear",
-    )
-
-
-def _row(r: dict[str, str], catalog: Catalog, base: str) -> Row:
-    """One CSV row → :class:`Row`.  Raises KeyError / ValueError / RigplanError when it cannot be scored."""
-    model = catalog.models[r["model_id"]]
-    gpu = catalog.gpus[r["gpu_id"]]
-    shape = model_shape(model)
-    gpus = _int(r["gpus"])
-    gpn = min(gpus, GPUS_PER_NODE)
-    layout = check_layout(
-        shape,
-        gpus,
-        gpn,
-        _int(r["tp"]),
-        _int(r["pp"]),
-        context_parallel=_int(r["cp"]),
-        expert_parallel=_int(r["ep"]),
-        virtual_pipeline=_int(r["vp"]),
-    )
-    setup = _setup(r, layout.data_parallel)
-    link = interconnect_for((gpu,) * gpn, DGX_NETWORK, max(1, gpus // GPUS_PER_NODE))
-    value = float(r["value"])
-    measured = value / gpus if r["metric"] == "tokens_per_s" else value
-    return Row(
-        r["source_id"],
-        base,
-        r["model"],
-        r["model_id"],
-        r["gpu_id"],
-        model.is_moe,
-        measured,
-        (shape, setup, layout, gpu, link),
-    )
-
-
-def _scorable(r: dict[str, str]) -> str | None:
-    """Why a row is kept as data but not scored (None: scored)."""
-    if r["metric"] not in ("tokens_per_s_per_gpu", "tokens_per_s"):
-        return f"metric {r['metric']} is a ratio, not a throughput"
-    if not r["seq_len"] or not r["micro_batch"]:
-        return "sequence length or batch not printed"
-    if r["metric"] == "tokens_per_s" and _int(r["gpus"]) > 1:
-        return "whole-job tokens/s of a multi-GPU run with the per-GPU split unstated"
-    return None
-
-
-@functools.cache
-def load_rows(text: str | None = None) -> tuple[tuple[Row, ...], tuple[tuple[str, str], ...]]:
-    """(scored rows, (label, reason) of rows kept as data only)."""
-    catalog = load_catalog()
-    rows: list[Row] = []
-    skipped: list[tuple[str, str]] = []
-    for r in csv.DictReader(io.StringIO(text or packaged_csv())):
-        label = f"{r['source_id']}: {r['model']} on {r['gpus']}x {r['gpu_id'] or r['gpu']} {r['precision']}"
-        why = _scorable(r)
-        if why is None and r["model_id"] not in catalog.models:
-            why = f"model {r['model'] or '?'} not in the catalogue"
-        if why is None and r["gpu_id"] not in catalog.gpus:
-            why = f"GPU {r['gpu_id']} not in the catalogue"
-        if why is not None:
-            skipped.append((label, why))
-            continue
-        try:
-            rows.append(_row(r, catalog, r["framework"].replace("torchtitan", "fsdp")))
-        except (RigplanError, ValueError, KeyError) as exc:
-            skipped.append((label, f"layout not modelled: {exc}"))
-    return tuple(rows), tuple(skipped)
-
-
 def predict(row: Row, framework: FrameworkProfile, profile: TrainingProfile | None = None) -> float:
     """Tokens/s per GPU the model gives for ``row`` under ``framework``."""
     return estimate_training_speed(*row.args, profile or load_profile(), framework).tokens_per_s_per_gpu
 
 
-def _with(base: FrameworkProfile, x: Sequence[float], moe_factor: float = 1.0) -> FrameworkProfile:
-    cf = min(max(x[0], BOUNDS[0][0]), BOUNDS[0][1])
-    fp8 = min(max(x[1], BOUNDS[1][0]), BOUNDS[1][1])
-    moe = min(max(moe_factor, MOE_BOUNDS[0]), MOE_BOUNDS[1])
+def _clip(value: float, bounds: tuple[float, float]) -> float:
+    return min(max(value, bounds[0]), bounds[1])
+
+
+def _with(base: FrameworkProfile, x: Sequence[float], moe: Sequence[float] = (1.0, 0.0)) -> FrameworkProfile:
+    """``base`` with (compute_factor, fp8_share) ``x`` and (moe_factor, moe_layer_s in ms) ``moe``."""
+    cf, fp8 = _clip(x[0], BOUNDS[0]), _clip(x[1], BOUNDS[1])
+    factor, layer_ms = _clip(moe[0], MOE_BOUNDS), _clip(moe[1], MOE_LAYER_MS_BOUNDS)
     return FrameworkProfile(
-        base.name, base.label, cf, fp8, fp8, base.range_low, base.range_high, None, 0, (), "fitted", base.note, moe
+        base.name,
+        base.label,
+        cf,
+        fp8,
+        fp8,
+        base.range_low,
+        base.range_high,
+        None,
+        0,
+        (),
+        "fitted",
+        base.note,
+        factor,
+        layer_ms / 1e3,
     )
 
 
@@ -213,16 +96,18 @@ def fit_framework(rows: Sequence[Row], profile: TrainingProfile | None = None) -
     return fw.compute_factor, fw.fp8_share
 
 
-def fit_moe_factor(rows: Sequence[Row], numbers: tuple[float, float], profile: TrainingProfile) -> float:
-    """The MoE factor minimising the squared log error over the MoE ``rows`` (1.0 without any)."""
+def fit_moe(rows: Sequence[Row], numbers: tuple[float, float], profile: TrainingProfile) -> tuple[float, float]:
+    """(moe_factor, moe_layer_s in ms) minimising the squared log error over the MoE ``rows``
+    ((1.0, 0.0) without any)."""
     moe = [r for r in rows if r.moe]
     if not moe:
-        return 1.0
+        return 1.0, 0.0
 
     def loss(v: Sequence[float]) -> float:
-        return sum(math.log(predict(r, _with(NEUTRAL, numbers, v[0]), profile) / r.measured) ** 2 for r in moe)
+        return sum(math.log(predict(r, _with(NEUTRAL, numbers, v), profile) / r.measured) ** 2 for r in moe)
 
-    return min(max(nelder_mead(loss, (MOE_START,), steps=80)[0], MOE_BOUNDS[0]), MOE_BOUNDS[1])
+    v = nelder_mead(loss, MOE_START, steps=120)
+    return _clip(v[0], MOE_BOUNDS), _clip(v[1], MOE_LAYER_MS_BOUNDS)
 
 
 def fit_profile(rows: Sequence[Row], profile: TrainingProfile) -> FrameworkProfile:
@@ -230,26 +115,48 @@ def fit_profile(rows: Sequence[Row], profile: TrainingProfile) -> FrameworkProfi
     on its MoE rows (too few dense rows: the neutral numbers)."""
     dense = [r for r in rows if not r.moe]
     numbers = fit_framework(dense, profile) if len(dense) >= MIN_ROWS_TO_FIT else (START[0], START[1])
-    return _with(NEUTRAL, numbers, fit_moe_factor(rows, numbers, profile))
+    return _with(NEUTRAL, numbers, fit_moe(rows, numbers, profile))
 
 
-def _fold(rows: Sequence[Row], held_source: str, profile: TrainingProfile) -> dict[str, FrameworkProfile]:
-    """Profiles fitted on every source but ``held_source``."""
-    rest = [r for r in rows if r.source_id != held_source]
-    return {
-        name: fit_profile([r for r in rest if r.framework == name], profile) for name in {r.framework for r in rows}
-    }
+def _fold(rows: Sequence[Row], held: Callable[[Row], bool], profile: TrainingProfile) -> dict[str, FrameworkProfile]:
+    """Profiles fitted on the rows ``held`` rejects; a framework left with no rows gets one fitted
+    on every framework's remaining rows (what a user of an unseen framework would get)."""
+    rest = [r for r in rows if not held(r)]
+    pooled = fit_profile(rest, profile) if any(not any(r.framework == n for r in rest) for n in _names(rows)) else None
+    out = {}
+    for name in _names(rows):
+        own = [r for r in rest if r.framework == name]
+        out[name] = fit_profile(own, profile) if own else pooled or NEUTRAL
+    return out
+
+
+def _names(rows: Sequence[Row]) -> list[str]:
+    return sorted({r.framework for r in rows})
+
+
+def leave_one_out(
+    rows: Sequence[Row], key: Callable[[Row], str], profile: TrainingProfile | None = None
+) -> list[tuple[Row, float]]:
+    """(row, predicted) with the rows of each ``key`` value (source, GPU, framework) predicted
+    from profiles fitted on the rows of the other values (:func:`_fold`)."""
+    prof = profile or load_profile()
+    out = []
+    for value in sorted({key(r) for r in rows}):
+        fold = _fold(rows, lambda r, v=value: key(r) == v, prof)  # type: ignore[misc]
+        out += [(r, predict(r, fold[r.framework], prof)) for r in rows if key(r) == value]
+    return out
 
 
 def leave_one_source_out(rows: Sequence[Row], profile: TrainingProfile | None = None) -> list[tuple[Row, float]]:
-    """(row, predicted) with each source's rows predicted from profiles fitted on the other
-    sources (:func:`_fold`)."""
-    prof = profile or load_profile()
-    out = []
-    for src in sorted({r.source_id for r in rows}):
-        fold = _fold(rows, src, prof)
-        out += [(r, predict(r, fold[r.framework], prof)) for r in rows if r.source_id == src]
-    return out
+    """(row, predicted) with each source's rows predicted from profiles fitted on the other sources."""
+    return leave_one_out(rows, lambda r: r.source_id, profile)
+
+
+#: The other hold-outs reported beside leave-one-source-out: a GPU type, a framework.
+HOLD_OUTS: dict[str, Callable[[Row], str]] = {
+    "GPU": lambda r: r.gpu_id,
+    "framework": lambda r: r.framework,
+}
 
 
 def quantile(values: Sequence[float], q: float) -> float:
@@ -333,6 +240,7 @@ def fitted_framework(
         "fp8_share": round(fp8, 4),
         "fp4_share": round(fp8, 4),
         "moe_factor": round(fitted.moe_factor, 4),
+        "moe_layer_s": round(fitted.moe_layer_s, 6),
         "range_low": round(lo, 4),
         "range_high": round(hi, 4),
         "loso_mape": round(summary["mape"], 4),
@@ -418,11 +326,33 @@ def group_errors(
     return out
 
 
+def hold_out_errors(
+    rows: Sequence[Row], bounds: Mapping[str, tuple[float, float]], profile: TrainingProfile | None = None
+) -> dict[str, dict[str, Any]]:
+    """Dense / MoE errors and range coverage with a whole GPU type, or a whole framework, held out
+    of the fit (:data:`HOLD_OUTS`), beside the leave-one-source-out groups."""
+    out = {}
+    for name, key in HOLD_OUTS.items():
+        groups = group_errors(leave_one_out(rows, key, profile), bounds)
+        for part in ("dense", "MoE", "all"):
+            if part in groups:
+                out[f"one {name} held out: {part}"] = groups[part]
+    return out
+
+
+def accuracy_groups(profiles: Mapping[str, Mapping[str, Any]], pairs: Sequence[tuple[Row, float]]) -> dict[str, Any]:
+    """Every accuracy group the profiles file stores: leave-one-source-out by framework, dense /
+    MoE and GPU family, then the GPU and framework hold-outs."""
+    bounds = {k: (v["range_low"], v["range_high"]) for k, v in profiles.items()}
+    rows, _ = load_rows()
+    return {**group_errors(pairs, bounds), **hold_out_errors(rows, bounds)}
+
+
 def framework_accuracy(*, refit: bool = False) -> dict[str, dict[str, Any]]:
-    """Leave-one-source-out accuracy groups: from the shipped profiles file, or recomputed."""
+    """Held-out accuracy groups: from the shipped profiles file, or recomputed."""
     if refit:
         profiles, pairs = build_profiles()
-        return group_errors(pairs, {k: (v["range_low"], v["range_high"]) for k, v in profiles.items()})
+        return accuracy_groups(profiles, pairs)
     from .frameworks import frameworks_data
 
     return {k: dict(v) for k, v in frameworks_data().get("accuracy", {}).items()}
@@ -435,7 +365,10 @@ TARGET_COVERAGE = 0.8
 
 def format_framework_accuracy(groups: Mapping[str, Mapping[str, Any]]) -> str:
     """Text lines for ``rigplan accuracy``."""
-    lines = ["training by framework (leave-one-source-out on training_frameworks.csv; tokens/s per GPU):"]
+    lines = [
+        "training by framework (leave-one-source-out on training_frameworks.csv unless a line says",
+        "what else was held out; tokens/s per GPU):",
+    ]
     for key, g in groups.items():
         if not g.get("rows"):
             continue
@@ -444,11 +377,11 @@ def format_framework_accuracy(groups: Mapping[str, Mapping[str, Any]]) -> str:
             ok = g["mape"] <= TARGET_MAPE[key] and g.get("coverage", 0) >= TARGET_COVERAGE
             target = f"  target ≤ {TARGET_MAPE[key]:.0%}, ≥ {TARGET_COVERAGE:.0%} covered: {'met' if ok else 'NOT MET'}"
         cover = f", range holds {g['coverage']:.0%}" if "coverage" in g else ""
-        lines.append(f"  {key:20} n={g['rows']:3}  MAPE {g['mape']:.1%}  bias {g['bias']:+.1%}{cover}{target}")
+        lines.append(f"  {key:28} n={g['rows']:3}  MAPE {g['mape']:.1%}  bias {g['bias']:+.1%}{cover}{target}")
     return "\n".join(lines)
 
 
-def profiles_toml(profiles: dict[str, dict[str, Any]], pairs: Sequence[tuple[Row, float]]) -> str:
+def profiles_toml(profiles: dict[str, dict[str, Any]], groups: Mapping[str, Mapping[str, Any]]) -> str:
     lines = [
         "# Framework profiles: fitted by `python -m rigplan.training.validate` — do not edit by hand.",
         "# compute_factor × the training-fit-1 efficiencies; fp8_share = FP8 linears' share of the FP8 peak",
@@ -459,8 +392,7 @@ def profiles_toml(profiles: dict[str, dict[str, Any]], pairs: Sequence[tuple[Row
         lines.append(f"[framework.{name}]")
         lines += [f"{k} = {_toml(v)}" for k, v in table.items() if v is not None]
         lines.append("")
-    bounds = {k: (v["range_low"], v["range_high"]) for k, v in profiles.items()}
-    for key, s in group_errors(pairs, bounds).items():
+    for key, s in groups.items():
         lines.append(f'[accuracy."{key}"]')
         lines += [f"{k} = {_toml(round(v, 4) if isinstance(v, float) else v)}" for k, v in s.items() if v is not None]
         lines.append("")
@@ -471,12 +403,12 @@ def main() -> None:  # pragma: no cover - writes the profiles file
     from pathlib import Path
 
     profiles, pairs = build_profiles()
+    groups = accuracy_groups(profiles, pairs)
     path = Path(__file__).parent / "profiles" / "frameworks.toml"
-    path.write_text(profiles_toml(profiles, pairs), encoding="utf-8")
-    bounds = {k: (v["range_low"], v["range_high"]) for k, v in profiles.items()}
-    for key, s in group_errors(pairs, bounds).items():
-        spread = f"p10 {s['p10']:+.1%} p90 {s['p90']:+.1%}"
-        print(f"{key:24} n={s['rows']:3} MAPE {s['mape']:.1%} bias {s['bias']:+.1%} {spread}")
+    path.write_text(profiles_toml(profiles, groups), encoding="utf-8")
+    for key, s in groups.items():
+        spread = f"p10 {s['p10']:+.1%} p90 {s['p90']:+.1%} covered {s.get('coverage', 0):.0%}"
+        print(f"{key:32} n={s['rows']:3} MAPE {s['mape']:.1%} bias {s['bias']:+.1%} {spread}")
     for r, p in pairs:
         print(f"  {r.source_id:24} {r.label:20} {r.gpu_id:10} {p / r.measured - 1:+.0%}")
 
