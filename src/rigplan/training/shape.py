@@ -83,6 +83,15 @@ def _linear_of(t: arch.Tensor) -> Linear | None:
 
 
 @functools.lru_cache(maxsize=256)
+def _ffn_activation_width(model: Model) -> int:
+    """Width of the FFN activations a token keeps: the routed + shared experts it uses (and the
+    dense FFN of a MoE model's first layers where wider)."""
+    if not model.is_moe:
+        return model.ffn_size
+    width = model.moe_ffn_size * (model.moe_active_experts + model.moe_shared_experts)
+    return max(width, model.ffn_size if model.moe_first_dense_layers else 0)
+
+
 def model_shape(model: Model) -> ModelShape:
     """The :class:`ModelShape` of ``model`` (cached: models are frozen records).
 
@@ -109,11 +118,6 @@ def model_shape(model: Model) -> ModelShape:
     linear_names = {t.name for t in block_linear}
     nf4_linear = sum(b for t, b in zip(tensors, sizes, strict=True) if t.name in linear_names)
     hd = arch.head_dim(model)
-    if model.is_moe:
-        ffn_width = model.moe_ffn_size * (model.moe_active_experts + model.moe_shared_experts)
-        ffn_width = max(ffn_width, model.ffn_size if model.moe_first_dense_layers else 0)
-    else:
-        ffn_width = model.ffn_size
     return ModelShape(
         model_id=model.id,
         total_params=total,
@@ -130,7 +134,7 @@ def model_shape(model: Model) -> ModelShape:
         q_width=model.num_heads * hd,
         kv_width=model.num_kv_heads * hd,
         attention_width=arch.attention_width(model),
-        ffn_activation_width=ffn_width,
+        ffn_activation_width=_ffn_activation_width(model),
         ffn_gated=model.ffn_kind == "gated",
         vocab_size=model.vocab_size,
         tie_embeddings=model.tie_embeddings,

@@ -98,6 +98,15 @@ def _expert_tokens(shape: ModelShape, tokens: float, layout: Layout) -> float:
     return tokens * layout.tensor_parallel * shape.active_experts * layout.expert_parallel / shape.num_experts
 
 
+def _adapter_traffic(shape: ModelShape, setup: TrainingSetup, act_b: int, passes: float) -> float:
+    """Bytes per token per layer the LoRA adapters' activations move (in, out and the rank-r middle)."""
+    per_layer = sum(
+        lin.copies * (lin.in_features + lin.out_features + 2 * setup.lora_rank)
+        for lin in lora_linears(shape, setup.lora_targets)
+    )
+    return per_layer * act_b * (passes / FORWARD_FLOPS_PER_PARAM)
+
+
 def _compute(
     shape: ModelShape,
     setup: TrainingSetup,
@@ -145,13 +154,7 @@ def _compute(
     kept, _ = activation_bytes_per_token_layer(shape, setup, tp)
     scores = 0 if setup.flash_attention else shape.num_heads * setup.seq_len * act_b / tp
     traffic = (kept - scores) * profile.elementwise_traffic * (1 + (RECOMPUTE_TRAFFIC_SHARE if recompute else 0))
-    adapters = 0.0
-    if not full:
-        per_layer = sum(
-            lin.copies * (lin.in_features + lin.out_features + 2 * setup.lora_rank)
-            for lin in lora_linears(shape, setup.lora_targets)
-        )
-        adapters = per_layer * act_b * (adapter_passes / FORWARD_FLOPS_PER_PARAM) / tp
+    adapters = 0.0 if full else _adapter_traffic(shape, setup, act_b, adapter_passes) / tp
     t_ew = tokens * layers * (traffic + adapters) / bandwidth / framework.compute_factor
     t_dequant = 0.0
     if setup.method is Method.QLORA:
