@@ -238,19 +238,65 @@ def in_flight_microbatches(stage: int, pp: int, microbatches: int) -> int:
     return max(1, min(pp - stage, microbatches))
 
 
-def estimate_training_memory(shape: ModelShape, setup: TrainingSetup, layout: Layout, gpu: GPU) -> TrainingMemory:
-    """Memory of the GPUs of each pipeline stage for one training configuration (pure)."""
-    tp, pp, dp = layout.tensor_parallel, layout.pipeline_parallel, layout.data_parallel
-    # Megatron's distributed optimizer and FSDP shard over the data- and context-parallel ranks.
-    shard = dp * layout.context_parallel
+def _shard(setup: TrainingSetup, layout: Layout) -> int:
+    """Ranks optimizer states / gradients / weights are sharded over: Megatron's distributed
+    optimizer and FSDP shard over the data- and context-parallel ranks (hybrid: within a node)."""
     if setup.hybrid_shard:
-        shard = max(1, min(dp, layout.gpus_per_node // min(layout.gpus_per_node, layout.model_parallel)))
+        mp = min(layout.gpus_per_node, layout.model_parallel)
+        return max(1, min(layout.data_parallel, layout.gpus_per_node // mp))
+    return layout.data_parallel * layout.context_parallel
+
+
+def _stage_states(
+    shape: ModelShape, setup: TrainingSetup, layout: Layout, s: int, shard: int
+) -> tuple[float, float, float, float]:
+    """(weights, gradients, optimizer states, gathered parameters) bytes of stage ``s`` on GPU."""
+    tp, pp = layout.tensor_parallel, layout.pipeline_parallel
     z = setup.zero_stage if shard > 1 else 0
     w_b, g_b = WEIGHT_BYTES[setup.precision], GRADIENT_BYTES[setup.precision]
-    o_b = optimizer_bytes_per_param(setup.precision, setup.optimizer)
-    lora = 0 if setup.method.trains_base else lora_parameters(shape, setup.lora_rank, setup.lora_targets)
-    trainable = shape.total_params if setup.method.trains_base else lora
-    capacity = usable_capacity(gpu, get_engine("transformers"))  # Apple: the GPU's working-set share
+    params = gpu_params(shape, s, layout)
+    if setup.method.trains_base:
+        trained = params
+        weights = params * w_b
+        block_bytes_per_param: float = w_b + g_b  # gathered weights and their gradients
+    else:
+        lora = lora_parameters(shape, setup.lora_rank, setup.lora_targets)
+        trained = lora * stage_layers(shape.num_layers, pp)[s] / shape.num_layers / tp
+        base = _base_bytes(shape, setup, s, pp) / tp
+        weights = base + trained * w_b
+        block_bytes_per_param = base / max(params, 1.0)  # frozen: no gradient to gather
+    grads = trained * g_b / (shard if z >= 2 else 1)
+    optim = trained * optimizer_bytes_per_param(setup.precision, setup.optimizer) / (shard if z >= 1 else 1)
+    gathered = 0.0
+    if z >= 3:
+        weights /= shard
+        gathered = ZERO3_LIVE_BLOCKS * shape.layer_params / tp * block_bytes_per_param
+    return weights, grads, optim, gathered
+
+
+def _offloaded(
+    setup: TrainingSetup, z: int, weights: float, grads: float, optim: float
+) -> tuple[float, float, float, float]:
+    """(weights, gradients, optimizer states) left on the GPU under CPU offload, and the bytes
+    moved to host RAM (ZeRO-Offload: optimizer states; ZeRO-2+ gradients past one reduce bucket;
+    ZeRO-3 weights)."""
+    if setup.offload != "cpu":
+        return weights, grads, optim, 0.0
+    g_b = GRADIENT_BYTES[setup.precision]
+    host = optim
+    if z >= 2:
+        kept = min(grads, OFFLOAD_REDUCE_BUCKET_ELEMENTS * g_b)
+        host += grads - kept
+        grads = kept
+    if z >= 3:
+        host += weights
+        weights = 0.0
+    return weights, grads, 0.0, host
+
+
+def _activation_bytes(shape: ModelShape, setup: TrainingSetup, layout: Layout, s: int) -> tuple[float, float]:
+    """(activations incl. QLoRA's dequantised linear, logits) bytes of stage ``s`` on one GPU."""
+    tp, pp = layout.tensor_parallel, layout.pipeline_parallel
     full_act, selective_act = activation_bytes_per_token_layer(shape, setup, tp)
     lora_act = _lora_activation_bytes_per_token_layer(shape, setup, tp)
     act_b = FLOAT32_BYTES if setup.precision is Precision.F32 else 2
@@ -261,54 +307,39 @@ def estimate_training_memory(shape: ModelShape, setup: TrainingSetup, layout: La
         Checkpointing.FULL: layer_input,
     }[setup.checkpointing]
     tokens = setup.micro_batch_tokens / layout.context_parallel  # CP splits every sequence
+    layers = stage_layers(shape.num_layers, pp)[s]
+    stored = layers * tokens * per_layer_token * in_flight_microbatches(s, pp, setup.grad_accumulation)
+    working = tokens * (full_act + lora_act)  # one block's activations live in its backward
+    temporary = 0.0
+    if setup.method is Method.QLORA:
+        # bitsandbytes dequantises a whole linear to 16-bit before the matmul.
+        temporary = shape.largest_linear_params / tp * SIXTEEN_BIT_BYTES
+    logits = tokens * shape.vocab_size / tp * LOGITS_BYTES_PER_ELEMENT if s == pp - 1 else 0.0
+    return stored + working + temporary, logits
+
+
+def estimate_training_memory(shape: ModelShape, setup: TrainingSetup, layout: Layout, gpu: GPU) -> TrainingMemory:
+    """Memory of the GPUs of each pipeline stage for one training configuration (pure)."""
+    pp = layout.pipeline_parallel
+    shard = _shard(setup, layout)
+    z = setup.zero_stage if shard > 1 else 0
+    lora = 0 if setup.method.trains_base else lora_parameters(shape, setup.lora_rank, setup.lora_targets)
+    capacity = usable_capacity(gpu, get_engine("transformers"))  # Apple: the GPU's working-set share
+    overhead = CUDA_CONTEXT_BYTES + (DISTRIBUTED_BUFFER_BYTES if layout.gpus > 1 else 0)
     host = 0.0
     stages = []
     for s in range(pp):
-        layers = stage_layers(shape.num_layers, pp)[s]
-        params = gpu_params(shape, s, layout)
-        if setup.method.trains_base:
-            trained = params
-            weights = params * w_b
-            block_bytes_per_param: float = w_b + g_b  # gathered weights and their gradients
-        else:
-            trained = lora * layers / shape.num_layers / tp
-            base = _base_bytes(shape, setup, s, pp) / tp
-            weights = base + trained * w_b
-            block_bytes_per_param = base / max(params, 1.0)  # frozen: no gradient to gather
-        grads = trained * g_b
-        optim = trained * o_b
-        gathered = 0.0
-        if z >= 1:
-            optim /= shard
-        if z >= 2:
-            grads /= shard
-        if z >= 3:
-            weights /= shard
-            gathered = ZERO3_LIVE_BLOCKS * shape.layer_params / tp * block_bytes_per_param
-        if setup.offload == "cpu":
-            host += optim
-            optim = 0.0
-            if z >= 2:
-                host += grads - min(grads, OFFLOAD_REDUCE_BUCKET_ELEMENTS * g_b)
-                grads = min(grads, OFFLOAD_REDUCE_BUCKET_ELEMENTS * g_b)
-            if z >= 3:
-                host += weights
-                weights = 0.0
-        stored = layers * tokens * per_layer_token * in_flight_microbatches(s, pp, setup.grad_accumulation)
-        working = tokens * (full_act + lora_act)  # one block's activations live in its backward
-        temporary = 0.0
-        if setup.method is Method.QLORA:
-            # bitsandbytes dequantises a whole linear to 16-bit before the matmul.
-            temporary = shape.largest_linear_params / tp * SIXTEEN_BIT_BYTES
-        logits = tokens * shape.vocab_size / tp * LOGITS_BYTES_PER_ELEMENT if s == pp - 1 else 0.0
-        overhead = CUDA_CONTEXT_BYTES + (DISTRIBUTED_BUFFER_BYTES if layout.gpus > 1 else 0)
+        weights, grads, optim, gathered = _stage_states(shape, setup, layout, s, shard)
+        weights, grads, optim, host_s = _offloaded(setup, z, weights, grads, optim)
+        activations, logits = _activation_bytes(shape, setup, layout, s)
+        host += host_s
         mem = GPUMemory(
             stage=s,
             weights_bytes=round(weights),
             gradients_bytes=round(grads),
             optimizer_bytes=round(optim),
             gathered_params_bytes=round(gathered),
-            activations_bytes=round(stored + working + temporary),
+            activations_bytes=round(activations),
             logits_bytes=round(logits),
             overhead_bytes=overhead,
             capacity_bytes=capacity,
@@ -324,7 +355,7 @@ def estimate_training_memory(shape: ModelShape, setup: TrainingSetup, layout: La
     return TrainingMemory(
         stages=tuple(stages),
         host_bytes=round(host / pp * gpus_per_stage_per_node) if host else 0,
-        trainable_params=trainable,
+        trainable_params=shape.total_params if setup.method.trains_base else lora,
         frozen_params=0 if setup.method.trains_base else shape.total_params,
     )
 
