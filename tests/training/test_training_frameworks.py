@@ -16,7 +16,13 @@ from rigplan.catalog.rental import RENTAL_TIERS, load_rental
 from rigplan.errors import InvalidValueError, UnsupportedError
 from rigplan.training.frameworks import Framework, load_framework, parse_framework
 from rigplan.training.setup import stage_layers
-from rigplan.training.validate import error_summary, hold_out_errors, leave_one_source_out, load_rows
+from rigplan.training.validate import (
+    error_summary,
+    group_errors,
+    hold_out_errors,
+    leave_one_source_out,
+    load_rows,
+)
 
 
 def test_405b_on_128_nodes_gives_an_estimate():
@@ -111,6 +117,14 @@ def test_held_out_accuracy_does_not_regress():
     assert dense["rows"] >= 55 and moe["rows"] >= 30
     assert dense["mape"] < 0.20
     assert moe["mape"] < 0.30
+    # The ranges estimates print (shipped profiles, MoE bounds included) hold ≥ 80% of these rows.
+    bounds = {
+        n: (load_framework(Framework(n)).range_low, load_framework(Framework(n)).range_high)
+        for n in ("fsdp", "megatron")
+    }
+    groups = group_errors(pairs, bounds)
+    assert groups["dense"]["coverage"] >= 0.8
+    assert groups["MoE"]["coverage"] >= 0.8
 
 
 def test_gpu_and_framework_hold_outs_are_reported():

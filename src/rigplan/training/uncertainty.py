@@ -28,6 +28,8 @@ def _moe_bounds() -> tuple[float, float] | None:
     acc = frameworks_data().get("accuracy", {}).get("MoE")
     if not acc or "p10" not in acc:
         return None
+    if "range_low" in acc:  # written by validate.group_errors: the bounds its coverage counts
+        return acc["range_low"], acc["range_high"]
     # measured = predicted / (1 + e): the error quantiles inverted into bounds on the estimate
     return 1 / (1 + acc["p90"]) - 1, 1 / (1 + acc["p10"]) - 1
 

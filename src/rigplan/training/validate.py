@@ -26,7 +26,15 @@ from .rows import Row, load_rows, packaged_csv
 from .speed import TrainingProfile
 from .step import estimate_training_speed
 
-__all__ = ["Row", "error_summary", "hold_out_errors", "leave_one_out", "leave_one_source_out", "load_rows"]
+__all__ = [
+    "Row",
+    "error_summary",
+    "group_errors",
+    "hold_out_errors",
+    "leave_one_out",
+    "leave_one_source_out",
+    "load_rows",
+]
 
 # The least rows a framework needs before its fitted numbers are trusted over the neutral ones.
 MIN_ROWS_TO_FIT = 4
@@ -43,6 +51,9 @@ MOE_BOUNDS = (0.1, 2.0)
 RANGE_QUANTILES = (0.1, 0.9)
 # Never print a range tighter than this (a few rows cannot promise better).
 MIN_RANGE = 0.1
+# Widening of a range bound so the row it sits on stays inside after the profiles file rounds the
+# bound to 4 decimals.
+RANGE_ROUNDING_MARGIN = 1e-3
 
 
 def predict(row: Row, framework: FrameworkProfile, profile: TrainingProfile | None = None) -> float:
@@ -188,9 +199,19 @@ def estimate_range(pairs: Sequence[tuple[Row, float]]) -> tuple[float, float]:
     errs = [p / r.measured - 1 for r, p in pairs]
     if not errs:
         return -0.3, 0.3
-    lo = 1 / (1 + quantile(errs, RANGE_QUANTILES[1])) - 1
-    hi = 1 / (1 + quantile(errs, RANGE_QUANTILES[0])) - 1
+    low_err, high_err = outer_quantiles(errs)
+    lo = 1 / (1 + high_err) - 1 - RANGE_ROUNDING_MARGIN
+    hi = 1 / (1 + low_err) - 1 + RANGE_ROUNDING_MARGIN
     return min(lo, -MIN_RANGE), max(hi, MIN_RANGE)
+
+
+def outer_quantiles(errs: Sequence[float]) -> tuple[float, float]:
+    """The held-out errors at the 10th and 90th percentile, taken on the rows themselves and
+    rounded outward (not interpolated), so at least 80% of the rows lie between them: an
+    interpolated quantile of 32 rows leaves 4 on each side out (75% held, seen on the MoE rows)."""
+    s = sorted(errs)
+    n = len(s) - 1
+    return s[math.floor(RANGE_QUANTILES[0] * n)], s[math.ceil(RANGE_QUANTILES[1] * n)]
 
 
 # ---- the profiles file ------------------------------------------------------------------------
@@ -323,6 +344,9 @@ def group_errors(
         out[k] = error_summary(v)
         if bounds:
             out[k]["coverage"] = sum(holds(r, p) for r, p in v) / len(v)
+    if moe is not None and "MoE" in out:
+        # The bounds MoE estimates print (uncertainty.speed_range), as the coverage above counts them.
+        out["MoE"]["range_low"], out["MoE"]["range_high"] = moe
     return out
 
 
