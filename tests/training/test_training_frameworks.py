@@ -6,6 +6,8 @@ printed range (leave-one-source-out), so a test fails when the estimate leaves i
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -16,6 +18,7 @@ from rigplan.catalog.rental import RENTAL_TIERS, load_rental
 from rigplan.errors import InvalidValueError, UnsupportedError
 from rigplan.training.frameworks import Framework, load_framework, parse_framework
 from rigplan.training.setup import stage_layers
+from rigplan.training.step import estimate_training_speed
 from rigplan.training.validate import (
     error_summary,
     group_errors,
@@ -150,6 +153,19 @@ def test_nvl72_rack_runs_expert_parallel_over_nvlink():
     assert rack.speed.breakdown_s["expert_all_to_all"] < dgx.speed.breakdown_s["expert_all_to_all"]
     assert rack.speed.breakdown_s["expert_routing"] == 0.0 < dgx.speed.breakdown_s["expert_routing"]
     assert rack.speed.tokens_per_s_per_gpu > dgx.speed.tokens_per_s_per_gpu
+    # Token drop at a fixed capacity has no token-count sync: no routing time (Megatron-Bridge
+    # 25.09 token-drop runs are ~2x the 25.11 dropless ones on DGX B200, equal on GB200).
+    drop = estimate_training_speed(
+        dgx.shape,
+        dataclasses.replace(dgx.setup, moe_dropless=False),
+        dgx.layout,
+        dgx.rig.gpus[0],
+        dgx.interconnect,
+        dgx.profile,
+        dgx.framework,
+    )
+    assert drop.breakdown_s["expert_routing"] == 0.0
+    assert drop.tokens_per_s_per_gpu > dgx.speed.tokens_per_s_per_gpu
 
 
 def test_fp8_gain_larger_on_megatron_than_the_neutral_share():

@@ -31,6 +31,8 @@ DEFAULT_LORA_RANK = 16
 # Megatron's distributed optimizer shards optimizer states over data parallel (ZeRO-1); the
 # tables' FSDP column > 0 means Megatron FSDP (ZeRO-3).
 MEGATRON_ZERO = {False: 1, True: 3}
+# How the notes column marks a MoE run with token dropping (the 25.09 tables print "tokendrop").
+TOKEN_DROP_NOTE = "MoE: token drop"
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +87,7 @@ def _setup(r: dict[str, str], dp: int) -> TrainingSetup:
         offload=None,
         lora_rank=0 if method.trains_base else LORA_RANK.get(framework, DEFAULT_LORA_RANK),
         lora_targets="all-linear",
+        moe_dropless=TOKEN_DROP_NOTE not in r["notes"],
     )
 
 

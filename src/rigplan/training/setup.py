@@ -99,6 +99,9 @@ class TrainingSetup:
     flash_attention: bool = True
     sequence_parallel: bool = True
     paged_optimizer: bool = False
+    # MoE routing: dropless (Megatron-Core's default, every token reaches its experts; the token
+    # counts go device→host each layer) or token-drop at a fixed capacity (no such sync).
+    moe_dropless: bool = True
 
     @property
     def micro_batch_tokens(self) -> int:

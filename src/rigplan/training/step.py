@@ -217,14 +217,17 @@ def _model_parallel(
         routed = tokens / tp * shape.active_experts * shape.hidden_size * act_b * (ep - 1) / ep
         calls = MOE_ALL_TO_ALLS_PER_LAYER + (MOE_ALL_TO_ALLS_PER_RECOMPUTE if recompute else 0)
         t_ep = moe_layers * calls * (routed / (ep_group.bytes_per_s * ALL_TO_ALL_EFFICIENCY) + ep_group.latency_s)
-    return _ModelParallel(t_tp, t_pp, t_cp, t_ep, _moe_routing_s(shape, layers, link, framework))
+    return _ModelParallel(t_tp, t_pp, t_cp, t_ep, _moe_routing_s(shape, setup, layers, link, framework))
 
 
-def _moe_routing_s(shape: ModelShape, layers: int, link: Interconnect, framework: FrameworkProfile) -> float:
+def _moe_routing_s(
+    shape: ModelShape, setup: TrainingSetup, layers: int, link: Interconnect, framework: FrameworkProfile
+) -> float:
     """Host-bound routing time of one micro-batch's MoE layers on the busiest stage: the
-    framework's fitted ``moe_layer_s`` per layer, none on NVL72 racks (CUDA graphs, see
+    framework's fitted ``moe_layer_s`` per layer for dropless routing; none with token drop (fixed
+    capacity, no token-count sync) or on NVL72 racks (CUDA graphs, see
     :class:`~.frameworks.FrameworkProfile`)."""
-    if not shape.moe_layers or link.nvlink_domain:
+    if not shape.moe_layers or link.nvlink_domain or not setup.moe_dropless:
         return 0.0
     return shape.moe_layers * layers / shape.num_layers * framework.moe_layer_s
 
