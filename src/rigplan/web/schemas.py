@@ -295,3 +295,46 @@ class GpusRequest(Request):
     vendor: Vendor | None = None
     gpu_class: GpuClass | None = None
     sort: GpuSort = "memory"
+
+
+MAX_SWEEP_POINTS = 12  # points of one context or batch sweep (one estimate each)
+MAX_FIT_ROWS = 100  # rows of "what can my GPUs run?" (rigplan.what_fits.MAX_LIMIT)
+MAX_UPLOAD_CHARS = 60_000  # a config.json is a few KB; the body limit is 64 KiB in all
+
+
+class WhatFitsRequest(Request):
+    """The reverse question: which catalogue models and quants a rig runs, and how fast."""
+
+    rig: Name = Field(description=RIG_HELP, examples=["2x rtx-3090"])
+    engine: ShortId = Field("llama.cpp", description=ENGINE_HELP)
+    quant: list[ShortId] = Field(
+        default_factory=list, max_length=MAX_LIST_ITEMS, description="Quant ids to try (default 4, 8 and 16 bits)."
+    )
+    model: list[Name] = Field(
+        default_factory=list, max_length=MAX_LIST_ITEMS, description="Models to consider (default: all)."
+    )
+    min_tokens_per_s: float | None = Field(None, gt=0, le=MAX_TOKENS_PER_S, allow_inf_nan=False)
+    limit: int = Field(20, ge=1, le=MAX_FIT_ROWS, description="Rows returned (biggest models first).")
+
+
+class SweepRequest(Workload):
+    """Speed and memory of one setup as context or batch grows: the sweep chart."""
+
+    rig: Name = Field(description=RIG_HELP, examples=["2x rtx-3090"])
+    axis: Literal["context", "batch"] = Field("context", description="What grows along the x axis.")
+    values: list[Annotated[int, Field(ge=1, le=MAX_TOKENS)]] = Field(
+        default_factory=list,
+        max_length=MAX_SWEEP_POINTS,
+        description="Points of the axis (default: powers of two up to the model's maximum context, or batch 1–64).",
+    )
+
+
+class UploadRequest(Request):
+    """A model's config.json, as text: parsed with depth and size limits, never executed."""
+
+    name: Annotated[str, Field(min_length=1, max_length=MAX_ID_CHARS, pattern=r"^[A-Za-z0-9][A-Za-z0-9 ._-]*$")] = (
+        Field("uploaded", description="A name to show for the model.")
+    )
+    config: Annotated[str, Field(min_length=2, max_length=MAX_UPLOAD_CHARS)] = Field(
+        description="The text of a Hugging Face config.json."
+    )

@@ -1,0 +1,164 @@
+"""Answers of the pure operations: computed off the event loop by a bounded pool of workers,
+kept as encoded JSON and its gzip, and refused with 503 + ``Retry-After`` when the queue is full.
+
+Every operation is a pure function of its validated request, the shipped catalogue and the
+user's files (config.toml, stored calibration), so an answer is reused until one of those files
+changes.  A hit is served on the event loop at once (bytes: no encoding, no compression); a
+miss is computed in one of :data:`COMPUTE_SLOTS` worker threads, once for any number of clients
+asking the same question.  Errors are never cached.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import concurrent.futures
+import gzip
+import json
+import os
+from collections.abc import Awaitable, Callable
+from typing import Any, NamedTuple
+
+from fastapi import Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.responses import Response
+
+from . import schemas
+from .errors import ServerBusyError
+
+# Answers kept per operation (a plan is ~100 KB of dicts: at most a few tens of MB in all).
+ANSWER_CACHE_SIZE = 128
+# Compress answers above this size (Starlette's default): the GPU list is ~60 KB of JSON.
+GZIP_MIN_BYTES = 500
+# zlib level for cached answers: 6 is zlib's default balance of size and time.
+GZIP_LEVEL = 6
+# Answers computed at once: one per core, so worker threads do not fight over the GIL.
+COMPUTE_SLOTS = max(1, os.cpu_count() or 1)
+# Distinct questions that may wait for a worker.  A plan takes ~0.1–0.5 s of one core, so a full
+# queue is a few seconds of work: a request past it would wait longer than the 3 s the page
+# promises, and is told to come back instead.
+QUEUE_DEPTH = 8 * COMPUTE_SLOTS
+# What a refused client is told to wait: about the time the queue takes to drain.
+RETRY_AFTER_S = 2
+
+UserFiles = tuple[tuple[str, int], ...]
+
+
+class Encoded(NamedTuple):
+    body: bytes
+    gzipped: bytes
+
+
+def encode(result: Any) -> Encoded:
+    """The JSON of an answer and its gzip, made once."""
+    raw = json.dumps(jsonable_encoder(result), ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+    body = raw.encode()
+    return Encoded(body, gzip.compress(body, compresslevel=GZIP_LEVEL, mtime=0))
+
+
+def encoded_response(answer: Encoded, request: Request) -> Response:
+    """The cached JSON, gzipped when the client accepts it and it is worth it."""
+    if "gzip" in request.headers.get("accept-encoding", "") and len(answer.body) >= GZIP_MIN_BYTES:
+        headers = {"Content-Encoding": "gzip", "Vary": "Accept-Encoding"}
+        return Response(answer.gzipped, media_type="application/json", headers=headers)
+    return Response(answer.body, media_type="application/json", headers={"Vary": "Accept-Encoding"})
+
+
+def user_files_signature() -> UserFiles:
+    """(path, modification time) of each user file an answer may depend on."""
+    from ..calibration.user import store_path
+    from ..edge import user_config_path
+
+    out = []
+    for path in (user_config_path(), store_path()):
+        try:
+            out.append((str(path), os.stat(path).st_mtime_ns))  # the server's own files, never a client's
+        except OSError:
+            out.append((str(path), 0))
+    return tuple(out)
+
+
+class Workers:
+    """A bounded pool: :data:`COMPUTE_SLOTS` threads and at most :data:`QUEUE_DEPTH` waiting."""
+
+    def __init__(self, slots: int = COMPUTE_SLOTS, queue_depth: int = QUEUE_DEPTH) -> None:
+        self.capacity = slots + queue_depth
+        self.admitted = 0
+        self.pool = concurrent.futures.ThreadPoolExecutor(max_workers=slots, thread_name_prefix="rigplan-answer")
+
+    def start(self, work: Callable[[], Encoded]) -> asyncio.Future[Encoded]:
+        """``work()`` in a worker thread (called on the event loop).
+
+        Raises:
+            ServerBusyError: the pool and its queue are full.
+        """
+        if self.admitted >= self.capacity:
+            raise ServerBusyError(
+                f"the server is busy ({self.admitted} questions being answered); retry in {RETRY_AFTER_S} s",
+                RETRY_AFTER_S,
+            )
+        self.admitted += 1  # the event loop is one thread: no lock needed
+        running = asyncio.get_running_loop().run_in_executor(self.pool, work)
+        # Counted until the thread ends, even when the client that asked has gone away.
+        running.add_done_callback(self._release)
+        return running
+
+    def _release(self, _: object) -> None:
+        self.admitted -= 1
+
+
+class AnswerCache:
+    """Recent answers by operation and request; misses computed by :class:`Workers`."""
+
+    def __init__(self, size: int = ANSWER_CACHE_SIZE, workers: Workers | None = None) -> None:
+        self.size = size
+        self.workers = workers or Workers()
+
+    def remember(
+        self, handler: Callable[[Any], Any], *, deadline_s: float | None = None
+    ) -> Callable[[Any, Request], Awaitable[Response]]:
+        """An endpoint body that answers ``handler(request)`` from the cache or a worker.
+
+        With ``deadline_s``, a client waits at most that long: then it gets 503 with
+        ``Retry-After`` while the worker finishes and caches the answer for its next try.
+        """
+        store: collections.OrderedDict[tuple[str, UserFiles], Encoded] = collections.OrderedDict()
+        pending: dict[tuple[str, UserFiles], asyncio.Future[Encoded]] = {}
+
+        def compute(key: str, request_model: type[schemas.Request]) -> Encoded:
+            return encode(handler(request_model.model_validate_json(key)))
+
+        def keep(slot: tuple[str, UserFiles], done: asyncio.Future[Encoded]) -> None:
+            pending.pop(slot, None)
+            if not done.cancelled() and done.exception() is None:
+                store[slot] = done.result()
+                if len(store) > self.size:
+                    store.popitem(last=False)
+
+        async def answer(slot: tuple[str, UserFiles], request_model: type[schemas.Request]) -> Encoded:
+            running = pending.get(slot)
+            if running is None:  # else the same question is being answered: share its answer
+                running = self.workers.start(lambda: compute(slot[0], request_model))
+                pending[slot] = running
+                running.add_done_callback(lambda done: keep(slot, done))
+            if deadline_s is None:
+                return await asyncio.shield(running)
+            try:
+                return await asyncio.wait_for(asyncio.shield(running), deadline_s)
+            except TimeoutError:
+                raise ServerBusyError(
+                    f"this answer takes more than {deadline_s:g} s; it is still being worked out: "
+                    f"ask again in {RETRY_AFTER_S} s",
+                    RETRY_AFTER_S,
+                ) from None
+
+        async def run(req: schemas.Request, request: Request) -> Response:
+            slot = (req.model_dump_json(), user_files_signature())
+            found = store.get(slot)
+            if found is None:
+                found = await answer(slot, type(req))
+            else:
+                store.move_to_end(slot)
+            return encoded_response(found, request)
+
+        return run

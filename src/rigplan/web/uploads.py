@@ -1,0 +1,70 @@
+"""Models uploaded as a config.json through the page: parsed safely (size and nesting limits,
+no code run), kept in memory under an id made of the content's hash, so that the same file
+always gets the same id and every cached answer stays true."""
+
+from __future__ import annotations
+
+import collections
+import hashlib
+import threading
+from typing import Any
+
+from ..catalog.records import Model
+from ..errors import DataFileError, UnknownModelError
+
+#: Uploaded models kept (oldest dropped first): each is a small record.
+UPLOADS_KEPT = 256
+PREFIX = "upload-"
+#: Hex digits of the content hash in an id: 48 bits, no collision among a few hundred uploads.
+ID_HEX_DIGITS = 12
+
+_models: collections.OrderedDict[str, Model] = collections.OrderedDict()
+_lock = threading.Lock()
+
+
+def register(name: str, config_text: str) -> dict[str, Any]:
+    """Parse ``config_text`` (a config.json) and keep the model; its id, fields and notes.
+
+    Raises:
+        DataFileError: not JSON, too deep, not an object, or fields rigplan cannot use.
+        UnsupportedError: an architecture rigplan does not model.
+    """
+    from ..catalog import query as catalog_views
+    from ..integrations.sources import source_from_config
+    from ..textfiles import loads_json
+
+    where = f"uploaded config.json ({name})"
+    config = loads_json(config_text, where)
+    if not isinstance(config, dict):
+        raise DataFileError(where, "json", "expected a JSON object at the top level")
+    digest = hashlib.sha256(f"{name}\0{config_text}".encode()).hexdigest()[:ID_HEX_DIGITS]
+    model_id = PREFIX + digest
+    source = source_from_config(config, where=where, model_id=model_id, kind="config", launch_path=name)
+    with _lock:
+        _models[model_id] = source.model
+        _models.move_to_end(model_id)
+        while len(_models) > UPLOADS_KEPT:
+            _models.popitem(last=False)
+    return {
+        "id": model_id,
+        "model": catalog_views.model_dict(source.model),
+        "notes": list(source.notes),
+        "warnings": list(source.warnings),
+    }
+
+
+def lookup(text: str) -> Model | None:
+    """The uploaded model of an ``upload-…`` id; None for any other name.
+
+    Raises:
+        UnknownModelError: an upload id this server does not hold (restarted, or dropped).
+    """
+    if not text.startswith(PREFIX):
+        return None
+    with _lock:
+        found = _models.get(text)
+    if found is None:
+        err = UnknownModelError(text, [])
+        err.args = (f"unknown uploaded model {text!r}: this server no longer holds it; upload its config.json again",)
+        raise err
+    return found
