@@ -211,6 +211,7 @@ def test_public_api_is_pinned():
         "UnknownModelError",
         "UnknownQuantError",
         "UnsupportedError",
+        "WhatFits",
         "__version__",
         "capacity",
         "estimate",
@@ -220,6 +221,7 @@ def test_public_api_is_pinned():
         "plan_rigs",
         "plan_training",
         "power_report",
+        "what_fits",
     }
 
 

@@ -26,6 +26,7 @@ from .planning import plan_rigs
 from .power_report import PowerReport, power_report
 from .rig import Rig, parse_rig
 from .training import TrainingEstimate, TrainingPlan, estimate_training, plan_training
+from .what_fits import WhatFits, what_fits
 
 __version__ = "0.1.0"
 
@@ -46,6 +47,7 @@ __all__ = [
     "UnknownModelError",
     "UnknownQuantError",
     "UnsupportedError",
+    "WhatFits",
     "__version__",
     "capacity",
     "estimate",
@@ -55,4 +57,5 @@ __all__ = [
     "plan_rigs",
     "plan_training",
     "power_report",
+    "what_fits",
 ]

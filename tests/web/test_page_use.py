@@ -133,7 +133,7 @@ def test_every_control_row_and_sort_header_works_by_keyboard(open_page):
     assert {"model", "go", "sort-id", "sort-memory_gb", "sort-board_power_w"} <= reached
     visible = page.evaluate(
         "[...document.querySelectorAll('input, select, button, summary')]"
-        ".filter((e) => e.offsetParent !== null && !e.disabled).map((e) => e.id || e.name).filter(Boolean)"
+        ".filter((e) => e.checkVisibility() && !e.disabled).map((e) => e.id || e.name).filter(Boolean)"
     )
     missing = [name for name in visible if name not in reached]
     assert not missing, f"never reached by Tab: {missing}"

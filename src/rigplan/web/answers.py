@@ -16,6 +16,7 @@ import concurrent.futures
 import gzip
 import json
 import os
+import threading
 from collections.abc import Awaitable, Callable
 from typing import Any, NamedTuple
 
@@ -24,7 +25,7 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.responses import Response
 
 from . import schemas
-from .errors import ServerBusyError
+from .errors import AnswerTooSlowError, ServerBusyError
 
 # Answers kept per operation (a plan is ~100 KB of dicts: at most a few tens of MB in all).
 ANSWER_CACHE_SIZE = 128
@@ -42,6 +43,7 @@ QUEUE_DEPTH = 8 * COMPUTE_SLOTS
 RETRY_AFTER_S = 2
 
 UserFiles = tuple[tuple[str, int], ...]
+Slot = tuple[str, UserFiles]  # (the validated request as JSON, the user files' signature)
 
 
 class Encoded(NamedTuple):
@@ -78,33 +80,39 @@ def user_files_signature() -> UserFiles:
     return tuple(out)
 
 
+Work = concurrent.futures.Future[Encoded]
+
+
 class Workers:
     """A bounded pool: :data:`COMPUTE_SLOTS` threads and at most :data:`QUEUE_DEPTH` waiting."""
 
     def __init__(self, slots: int = COMPUTE_SLOTS, queue_depth: int = QUEUE_DEPTH) -> None:
         self.capacity = slots + queue_depth
         self.admitted = 0
+        self.lock = threading.Lock()  # ``admitted`` drops in worker threads
         self.pool = concurrent.futures.ThreadPoolExecutor(max_workers=slots, thread_name_prefix="rigplan-answer")
 
-    def start(self, work: Callable[[], Encoded]) -> asyncio.Future[Encoded]:
-        """``work()`` in a worker thread (called on the event loop).
+    def start(self, work: Callable[[], Encoded]) -> Work:
+        """``work()`` in a worker thread.  A thread-safe future: any event loop may await it
+        (through :func:`asyncio.wrap_future`), and it runs on when its client goes away.
 
         Raises:
             ServerBusyError: the pool and its queue are full.
         """
-        if self.admitted >= self.capacity:
-            raise ServerBusyError(
-                f"the server is busy ({self.admitted} questions being answered); retry in {RETRY_AFTER_S} s",
-                RETRY_AFTER_S,
-            )
-        self.admitted += 1  # the event loop is one thread: no lock needed
-        running = asyncio.get_running_loop().run_in_executor(self.pool, work)
-        # Counted until the thread ends, even when the client that asked has gone away.
-        running.add_done_callback(self._release)
+        with self.lock:
+            if self.admitted >= self.capacity:
+                raise ServerBusyError(
+                    f"the server is busy ({self.admitted} questions being answered); retry in {RETRY_AFTER_S} s",
+                    RETRY_AFTER_S,
+                )
+            self.admitted += 1
+        running = self.pool.submit(work)
+        running.add_done_callback(self._release)  # counted until the thread ends
         return running
 
     def _release(self, _: object) -> None:
-        self.admitted -= 1
+        with self.lock:
+            self.admitted -= 1
 
 
 class AnswerCache:
@@ -119,46 +127,54 @@ class AnswerCache:
     ) -> Callable[[Any, Request], Awaitable[Response]]:
         """An endpoint body that answers ``handler(request)`` from the cache or a worker.
 
-        With ``deadline_s``, a client waits at most that long: then it gets 503 with
+        With ``deadline_s``, a client waits at most that long: then it gets 422 with
         ``Retry-After`` while the worker finishes and caches the answer for its next try.
         """
-        store: collections.OrderedDict[tuple[str, UserFiles], Encoded] = collections.OrderedDict()
-        pending: dict[tuple[str, UserFiles], asyncio.Future[Encoded]] = {}
+        store: collections.OrderedDict[Slot, Encoded] = collections.OrderedDict()
+        pending: dict[Slot, Work] = {}
+        lock = threading.Lock()  # answers land from worker threads
 
         def compute(key: str, request_model: type[schemas.Request]) -> Encoded:
             return encode(handler(request_model.model_validate_json(key)))
 
-        def keep(slot: tuple[str, UserFiles], done: asyncio.Future[Encoded]) -> None:
-            pending.pop(slot, None)
-            if not done.cancelled() and done.exception() is None:
-                store[slot] = done.result()
-                if len(store) > self.size:
-                    store.popitem(last=False)
+        def keep(slot: Slot, done: Work) -> None:
+            with lock:
+                pending.pop(slot, None)
+                if not done.cancelled() and done.exception() is None:
+                    store[slot] = done.result()
+                    if len(store) > self.size:
+                        store.popitem(last=False)
 
-        async def answer(slot: tuple[str, UserFiles], request_model: type[schemas.Request]) -> Encoded:
-            running = pending.get(slot)
-            if running is None:  # else the same question is being answered: share its answer
-                running = self.workers.start(lambda: compute(slot[0], request_model))
-                pending[slot] = running
-                running.add_done_callback(lambda done: keep(slot, done))
+        def started(slot: Slot, request_model: type[schemas.Request]) -> Work:
+            with lock:
+                running = pending.get(slot)
+                if running is None:  # else the same question is being answered: share its answer
+                    running = self.workers.start(lambda: compute(slot[0], request_model))
+                    pending[slot] = running
+            running.add_done_callback(lambda done: keep(slot, done))
+            return running
+
+        async def answer(slot: Slot, request_model: type[schemas.Request]) -> Encoded:
+            waiting = asyncio.shield(asyncio.wrap_future(started(slot, request_model)))
             if deadline_s is None:
-                return await asyncio.shield(running)
+                return await waiting
             try:
-                return await asyncio.wait_for(asyncio.shield(running), deadline_s)
+                return await asyncio.wait_for(waiting, deadline_s)
             except TimeoutError:
-                raise ServerBusyError(
-                    f"this answer takes more than {deadline_s:g} s; it is still being worked out: "
-                    f"ask again in {RETRY_AFTER_S} s",
+                raise AnswerTooSlowError(
+                    f"this answer takes more than {deadline_s:g} s: ask for less (fewer quants, contexts "
+                    f"or models), or ask again in {RETRY_AFTER_S} s, when the work under way may be done",
                     RETRY_AFTER_S,
                 ) from None
 
         async def run(req: schemas.Request, request: Request) -> Response:
             slot = (req.model_dump_json(), user_files_signature())
-            found = store.get(slot)
+            with lock:
+                found = store.get(slot)
+                if found is not None:
+                    store.move_to_end(slot)
             if found is None:
                 found = await answer(slot, type(req))
-            else:
-                store.move_to_end(slot)
             return encoded_response(found, request)
 
         return run

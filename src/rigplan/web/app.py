@@ -39,11 +39,11 @@ PAGE_CSP = (
     "connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
 )
 # The longest a client waits for /api/vram and /api/what-fits (issue 16: answer or refuse within
-# 3 s); past it, 503 with Retry-After while the answer is finished and cached.
+# 3 s); past it, 422 with Retry-After while the answer is finished and cached.
 SLOW_ANSWER_DEADLINE_S = 2.5
 
 
-def build_api(inputs: Inputs) -> APIRouter:
+def build_api(inputs: Inputs, *, slow_deadline_s: float | None = SLOW_ANSWER_DEADLINE_S) -> APIRouter:
     """The /api routes.  Each operation answers GET (query) and POST (JSON) alike."""
     api = APIRouter(prefix="/api", responses=ERRORS)
     ops = Operations(api, AnswerCache())
@@ -56,7 +56,7 @@ def build_api(inputs: Inputs) -> APIRouter:
     add("/compare", schemas.CompareRequest, estimate_ops.compare, "estimate", summary="Compare rigs for one model")
     add("/scaling", schemas.ScalingRequest, estimate_ops.scaling, "estimate", summary="Speed and fit against GPU count")
     add("/sweep", schemas.SweepRequest, view_ops.sweep, "estimate", summary="Speed and memory against context or batch")
-    slow = {"deadline_s": SLOW_ANSWER_DEADLINE_S}
+    slow = {"deadline_s": slow_deadline_s}
     add("/vram", schemas.VramRequest, estimate_ops.vram, "estimate", summary="Memory per quant and context", **slow)
     add("/what-fits", schemas.WhatFitsRequest, view_ops.what_fits, "plan", summary="What a rig can run", **slow)
     present = features()
@@ -75,7 +75,11 @@ def build_api(inputs: Inputs) -> APIRouter:
 
 
 def create_app(
-    *, allow_paths: bool = False, allow_network: bool = False, allowed_hosts: Sequence[str] | None = None
+    *,
+    allow_paths: bool = False,
+    allow_network: bool = False,
+    allowed_hosts: Sequence[str] | None = None,
+    slow_deadline_s: float | None = SLOW_ANSWER_DEADLINE_S,
 ) -> FastAPI:
     """The rigplan web app.
 
@@ -84,6 +88,8 @@ def create_app(
         allow_network: let clients name Hugging Face repo ids (fetched with huggingface_hub).
         allowed_hosts: Host headers to answer (DNS-rebinding guard); default loopback names,
             ``["*"]`` for any.
+        slow_deadline_s: the longest a client waits for /api/vram and /api/what-fits before a
+            422 with ``Retry-After`` (None: no limit, for tests on a loaded machine).
 
     >>> from fastapi.testclient import TestClient
     >>> TestClient(create_app(), base_url="http://127.0.0.1").get("/api/models").status_code
@@ -103,7 +109,7 @@ def create_app(
     inputs = Inputs(allow_paths=allow_paths, allow_network=allow_network)
     app.state.inputs = inputs
     install_error_handlers(app)
-    app.include_router(build_api(inputs))
+    app.include_router(build_api(inputs, slow_deadline_s=slow_deadline_s))
 
     @app.get("/", include_in_schema=False)
     def page() -> FileResponse:

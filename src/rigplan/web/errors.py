@@ -32,7 +32,17 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     413: {"model": ErrorBody, "description": "A body over its limit (64 KiB; uploads 1 MiB)."},
     414: {"model": ErrorBody, "description": "A query string over 8 KiB."},
     404: {"model": ErrorBody, "description": "Unknown model, GPU, quant or engine (with suggestions)."},
-    422: {"model": ErrorBody, "description": "Invalid or unsupported input, or more work than one request may do."},
+    422: {
+        "model": ErrorBody,
+        "description": "Invalid or unsupported input, or more work than one request may do (then with "
+        "`Retry-After` when the answer is still being worked out and will be cached).",
+        "headers": {
+            "Retry-After": {
+                "description": "Seconds after which the answer may be ready.",
+                "schema": {"type": "integer"},
+            }
+        },
+    },
     500: {"model": ErrorBody, "description": "A bug in rigplan (logged with its traceback)."},
     503: {
         "model": ErrorBody,
@@ -49,6 +59,15 @@ class ServerBusyError(RigplanError):
 
     def __init__(self, message: str, retry_after_s: int) -> None:
         super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
+class AnswerTooSlowError(InvalidValueError):
+    """An answer that takes longer than a client may wait (HTTP 422 with ``Retry-After``): the
+    work goes on and is cached, so the same question asked again later is answered at once."""
+
+    def __init__(self, message: str, retry_after_s: int) -> None:
+        super().__init__("request", message)
         self.retry_after_s = retry_after_s
 
 
@@ -94,7 +113,8 @@ def allowed_methods(request: Request) -> list[str]:
 
 async def _on_rigplan_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RigplanError)
-    headers = {"Retry-After": str(exc.retry_after_s)} if isinstance(exc, ServerBusyError) else None
+    retry = isinstance(exc, ServerBusyError | AnswerTooSlowError)
+    headers = {"Retry-After": str(exc.retry_after_s)} if retry else None
     return JSONResponse(error_body(exc), status_code=status_for(exc), headers=headers)
 
 

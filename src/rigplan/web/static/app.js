@@ -1,6 +1,7 @@
 // The rigplan page: a form whose every field lives in the URL, ranked rigs, charts, power,
 // launch command and the GPU table.  Talks only to the JSON API under /api.
 
+import { api } from "./api.js";
 import { GIB, TRAINING_SEGMENTS, fmt, memoryChart, scalingChart, scatterChart } from "./charts.js";
 
 const $ = (sel, root = document) => root.querySelector(sel);
@@ -21,28 +22,6 @@ const PLAN_TOP = 10;
 const state = {
   meta: null, models: [], gpus: [], rows: [], selected: 0, gpuSort: "-memory_gb", gpuClass: "",
 };
-
-class ApiError extends Error {
-  constructor(status, body) {
-    super(body && body.detail ? body.detail : `HTTP ${status}`);
-    this.status = status;
-    this.body = body || {};
-  }
-}
-
-async function api(path, params = {}) {
-  const qs = new URLSearchParams();
-  for (const [k, v] of Object.entries(params)) {
-    if (v === null || v === undefined || v === "") continue;
-    for (const item of [].concat(v)) qs.append(k, String(item));
-  }
-  const url = qs.toString() ? `${path}?${qs}` : path;
-  const res = await fetch(url, { headers: { Accept: "application/json" } });
-  let body = null;
-  try { body = await res.json(); } catch { body = null; }
-  if (!res.ok) throw new ApiError(res.status, body);
-  return body;
-}
 
 // ---------------------------------------------------------------- URL state
 
@@ -385,7 +364,24 @@ function makeSelectable(tr, act, label) {
   });
 }
 
+// The estimate's provenance, as `rigplan estimate --explain` prints it: kind, source, formula.
+function renderExplain(row) {
+  const list = $("#explain-list");
+  list.replaceChildren();
+  const prov = row && row.estimate && row.estimate.provenance;
+  $("#explain").hidden = !prov;
+  if (!prov) return;
+  for (const [field, p] of Object.entries(prov)) {
+    const dt = document.createElement("dt");
+    dt.textContent = field.replaceAll("_", " ");
+    const dd = document.createElement("dd");
+    dd.textContent = `${p.kind}: ${p.source}${p.formula ? ` = ${p.formula}` : ""}`;
+    list.append(dt, dd);
+  }
+}
+
 function renderWhy(row) {
+  renderExplain(row);
   const box = $("#why");
   box.replaceChildren();
   if (!row || row.error) return;

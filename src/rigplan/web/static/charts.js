@@ -154,33 +154,37 @@ export function memoryChart(perGpu, { width = 560, height = 300, segments = INFE
 const PALETTE = 6; // colour classes line-0 … line-5 in style.css
 
 // One line per GPU type: speed at 1…N GPUs; counts that do not fit are marked on the x axis.
-export function scalingChart(lines, { width = 560, height = 300, metric = "decode_tokens_per_s", yLabel = "tok/s" } = {}) {
-  const svg = frame(width, height, "speed vs number of GPUs");
+// `xKey`, `xLabel` and `title` let the same chart draw a sweep (context or batch on x).
+export function scalingChart(lines, {
+  width = 560, height = 300, metric = "decode_tokens_per_s", yLabel = "tok/s",
+  xKey = "gpus", xLabel = "number of GPUs", title = "speed vs number of GPUs",
+} = {}) {
+  const svg = frame(width, height, title);
   const box = { left: 56, right: width - 12, top: 30, bottom: height - 48 };
-  const maxN = Math.max(1, ...lines.flatMap((l) => l.points.map((p) => p.gpus)));
+  const maxN = Math.max(1, ...lines.flatMap((l) => l.points.map((p) => p[xKey])));
   const values = lines.flatMap((l) => l.points.filter((p) => p.fits && p[metric] != null).map((p) => p[metric]));
   const yTicks = niceTicks(values.length ? Math.max(...values) : 1);
   const top = yTicks[yTicks.length - 1];
   // 1…8 GPUs on a linear axis; larger counts (nodes × GPUs) at evenly spaced positions.
-  const counts = [...new Set(lines.flatMap((l) => l.points.map((p) => p.gpus)))].sort((a, b) => a - b);
+  const counts = [...new Set(lines.flatMap((l) => l.points.map((p) => p[xKey])))].sort((a, b) => a - b);
   const xTicks = maxN <= 8 ? Array.from({ length: maxN }, (_, i) => i + 1) : counts;
   const slot = (n) => (maxN <= 8 ? n : counts.indexOf(n) + 1);
   const x = (n) => box.left + ((slot(n) - 0.5) / xTicks.length) * (box.right - box.left);
   const y = (v) => box.bottom - (v / top) * (box.bottom - box.top);
-  axes(svg, box, xTicks, yTicks, x, y, "number of GPUs", yLabel);
+  axes(svg, box, xTicks, yTicks, x, y, xLabel, yLabel);
   lines.forEach((line, k) => {
     const cls = `line-${k % PALETTE}`;
     const g = el("g", { class: `series ${cls}`, "data-gpu": line.gpu });
     const fit = line.points.filter((p) => p.fits && p[metric] != null);
     if (fit.length > 1) {
-      g.append(el("polyline", { points: fit.map((p) => `${x(p.gpus)},${y(p[metric])}`).join(" "), class: "line" }));
+      g.append(el("polyline", { points: fit.map((p) => `${x(p[xKey])},${y(p[metric])}`).join(" "), class: "line" }));
     }
     for (const p of fit) {
-      g.append(titled(el("circle", { cx: x(p.gpus), cy: y(p[metric]), r: 4, class: "dot" }),
+      g.append(titled(el("circle", { cx: x(p[xKey]), cy: y(p[metric]), r: 4, class: "dot" }),
         `${p.rig}: ${fmt(p[metric])} ${yLabel}`));
     }
     for (const p of line.points.filter((q) => !q.fits)) {
-      const cx = x(p.gpus) + (k - (lines.length - 1) / 2) * 5;
+      const cx = x(p[xKey]) + (k - (lines.length - 1) / 2) * 5;
       g.append(titled(el("path", { d: `M${cx - 3},${box.bottom - 3}l6,6m0,-6l-6,6`, class: "nofit" }),
         `${p.rig}: ${p.error || "does not fit"}`));
     }
@@ -189,7 +193,7 @@ export function scalingChart(lines, { width = 560, height = 300, metric = "decod
   legend(svg, lines.map((l, k) => ({ label: l.gpu, cls: `swatch line-${k % PALETTE}` })), box.left, 14);
   if (!values.length) {
     message(svg, width, height - 20, lines.some((l) => l.points.some((p) => p.fits))
-      ? "no speed figures (speed model not in this install)" : "does not fit on up to these GPU counts");
+      ? "no speed figures (speed model not in this install)" : `does not fit at any of these points (${xLabel})`);
   }
   return svg;
 }
