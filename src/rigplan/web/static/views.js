@@ -110,11 +110,14 @@ function fact(dl, term, text) {
   dl.append(dt, dd);
 }
 
-const LIMITS = { speed: "the speed each user needs", memory: "memory for the KV cache", engine: "the engine's sequence limit" };
+const LIMITS = {
+  speed: "the speed each user needs", "kv cache": "memory for the KV cache",
+  max_num_seqs: "the engine's limit on sequences at once", "does not fit": "the model does not fit this rig",
+};
 
 function renderCapacity(c) {
   const dl = $("#cap-result");
-  const range = c.users_served_range ? ` (range ${c.users_served_range.map(fmt).join("–")})` : "";
+  const range = c.users_served_range ? ` (range ${c.users_served_range.map((v) => fmt(v)).join("–")})` : "";
   fact(dl, "Users served at once", `${fmt(c.users_served)}${range}, each at ${fmt(c.min_tokens_per_s)} tok/s or faster`);
   fact(dl, `${fmt(c.users_asked)} users asked`, c.meets ? "served" : "not served at that speed");
   if (c.limited_by) fact(dl, "Limited by", LIMITS[c.limited_by] || String(c.limited_by));
