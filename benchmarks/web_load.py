@@ -5,7 +5,11 @@
 
 ``--mix api`` (default) cycles through estimates, comparisons, the scaling sweep and catalogue
 listings; ``--mix page`` repeats what one click on the page's Plan button asks for (the planner's
-sweep, the scaling chart, the launch command and the power report).
+sweep, the scaling chart, the launch command and the power report); ``--mix plan`` asks four
+plans over and over (answers come from the server's cache after the first); ``--mix
+plan-distinct`` asks plans no one asked before (every request a planner sweep).  A 503 with
+Retry-After (the server's work queue is full) is counted as refused, and that client waits as
+told; the load average is printed with each run, as the figures depend on it.
 
 The server runs in its own process (uvicorn, one worker, as `rigplan serve` runs it), so the
 clients do not share its interpreter.  Every request in the mix is valid: any answer other than
@@ -64,13 +68,17 @@ PLAN_MIX: list[tuple[str, dict[str, object]]] = [
     ("/api/plan", {"model": "mixtral-8x7b", "quant": "8bit", "budget": 6000}),
     ("/api/plan", {"model": "qwen2.5-32b", "context": 16384, "users": 4}),
 ]
-MIXES = {"api": API_MIX, "page": PAGE_MIX, "plan": PLAN_MIX}
+MIXES = {"api": API_MIX, "page": PAGE_MIX, "plan": PLAN_MIX, "plan-distinct": PLAN_MIX}
+# "plan-distinct": the plan mix with a budget no one asked before in every request, so no answer
+# comes from the server's cache: every request is a planner sweep.
+DISTINCT_MIXES = {"plan-distinct"}
 
 
 @dataclass
 class Tally:
     latencies_s: list[float] = field(default_factory=list)
     errors: int = 0
+    refused: int = 0  # 503 + Retry-After: the server's queue was full; the client waits and asks again
     first_errors: list[str] = field(default_factory=list)
 
     def error(self, text: str) -> None:
@@ -104,19 +112,33 @@ def start_server(port: int) -> subprocess.Popen[bytes]:
     raise SystemExit("the server did not start")
 
 
+_distinct = iter(range(1, 10**9))
+
+
 async def client(
-    http: httpx.AsyncClient, mix: list[tuple[str, dict[str, object]]], index: int, stop_at: float, tally: Tally
+    http: httpx.AsyncClient,
+    mix: list[tuple[str, dict[str, object]]],
+    index: int,
+    stop_at: float,
+    tally: Tally,
+    distinct: bool = False,
 ) -> None:
     # One shared client for all loops: building an AsyncClient (its TLS context) costs ~50 ms.
     i = index
     while time.monotonic() < stop_at:
         path, params = mix[i % len(mix)]
         i += 1
+        if distinct:  # a budget never asked before: the answer cannot come from the cache
+            params = {**params, "budget": 1_000_000 + next(_distinct)}
         t0 = time.perf_counter()
         try:
             r = await http.get(path, params=params)  # type: ignore[arg-type]
         except httpx.HTTPError as exc:
             tally.error(f"{path}: {type(exc).__name__}: {exc}")
+            continue
+        if r.status_code == 503 and "retry-after" in r.headers:
+            tally.refused += 1
+            await asyncio.sleep(float(r.headers["retry-after"]))
             continue
         tally.latencies_s.append(time.perf_counter() - t0)
         if r.status_code != 200:
@@ -131,16 +153,21 @@ def percentile(sorted_values: list[float], q: float) -> float:
 
 
 async def run_load(
-    base: str, mix: list[tuple[str, dict[str, object]]], clients: int, seconds: float, warmup_s: float
+    base: str, mix: list[tuple[str, dict[str, object]]], clients: int, seconds: float, warmup_s: float, distinct: bool
 ) -> tuple[Tally, float]:
-    """Warm up, then ``clients`` concurrent request loops for ``seconds``, over one connection pool
-    with a connection per client (made once, so the measured window times the server only)."""
+    """Warm up (each request of the mix once, in turn, then ``warmup_s`` of load), then
+    ``clients`` concurrent request loops for ``seconds``, over one connection pool with a
+    connection per client (made once, so the measured window times the server only)."""
     limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
-    async with httpx.AsyncClient(base_url=base, timeout=30, limits=limits) as http:
-        await asyncio.gather(*(client(http, mix, i, time.monotonic() + warmup_s, Tally()) for i in range(clients)))
+    async with httpx.AsyncClient(base_url=base, timeout=60, limits=limits) as http:
+        for path, params in mix:  # first answers (and imports) before any timing
+            await http.get(path, params=params)  # type: ignore[arg-type]
+        await asyncio.gather(
+            *(client(http, mix, i, time.monotonic() + warmup_s, Tally(), distinct) for i in range(clients))
+        )
         tally = Tally()
         t0 = time.monotonic()
-        await asyncio.gather(*(client(http, mix, i, t0 + seconds, tally) for i in range(clients)))
+        await asyncio.gather(*(client(http, mix, i, t0 + seconds, tally, distinct) for i in range(clients)))
         return tally, time.monotonic() - t0
 
 
@@ -173,7 +200,8 @@ def main(argv: list[str] | None = None) -> int:
             print(
                 f"{result['mix']} mix, {result['clients']} clients × {result['seconds']} s: "
                 f"{result['requests']} requests, {result['requests_per_s']} requests/s, "
-                f"p50 {result['p50_ms']} ms, p99 {result['p99_ms']} ms, errors {result['errors']}"
+                f"p50 {result['p50_ms']} ms, p99 {result['p99_ms']} ms, errors {result['errors']}, "
+                f"refused (503) {result['refused_503']}, load average {result['load_average_1m']}"
             )
         for line in tally.first_errors:
             print(f"  error: {line}", file=sys.stderr)
@@ -192,7 +220,9 @@ def measure(mix: str, clients: int, seconds: float, warmup: float) -> tuple[dict
     port = free_port()
     server = start_server(port)
     try:
-        tally, elapsed = asyncio.run(run_load(f"http://127.0.0.1:{port}", MIXES[mix], clients, seconds, warmup))
+        tally, elapsed = asyncio.run(
+            run_load(f"http://127.0.0.1:{port}", MIXES[mix], clients, seconds, warmup, mix in DISTINCT_MIXES)
+        )
     finally:
         server.terminate()
         try:
@@ -210,6 +240,8 @@ def measure(mix: str, clients: int, seconds: float, warmup: float) -> tuple[dict
         "p99_ms": round(percentile(lat, 99) * 1000, 1),
         "mean_ms": round(statistics.fmean(lat) * 1000, 1) if lat else None,
         "errors": tally.errors,
+        "refused_503": tally.refused,
+        "load_average_1m": round(os.getloadavg()[0], 2),
         "cpus": os.cpu_count(),
         "python": sys.version.split()[0],
     }
