@@ -1,16 +1,20 @@
 """Request models of the web API: one pydantic model per operation, shared by GET (query
 parameters) and POST (JSON body), with bounds on every number and no unknown keys.
 
-The bounds keep one request cheap; the core still checks what it alone knows (a context
-beyond the model's maximum, a rig the grammar refuses) and says why.
+Options the request records of :mod:`rigplan.requests` declare take their default, minimum and
+help from there (:func:`option_field`; tests/web/test_schema_source.py keeps every shared name
+equal); the web adds the maxima that keep one request cheap.  The core still checks what it
+alone knows (a context beyond the model's maximum, a rig the grammar refuses) and says why.
 """
 
 from __future__ import annotations
 
 from enum import IntEnum
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from ..requests import INFERENCE_OPTIONS, PLAN_OPTIONS, Option
 
 # Bounds on client input.  Generous for any real rig or workload, small enough that no single
 # request can make the server compute for long.
@@ -40,6 +44,28 @@ MAX_TRAIN_GPUS = 16_384
 
 # GPU=USD, as the planner's parse_price_overrides reads it.
 PRICE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9 ._-]*=[0-9]{1,9}(\.[0-9]{1,2})?$"
+
+
+def option_field(option: Option, *, maximum: float | None = None, **extra: Any) -> Any:
+    """A request field generated from its record in :mod:`rigplan.requests` (default, minimum,
+    exclusive or not, and help); the web adds only the ``maximum`` that bounds one request's work.
+
+    >>> option_field(INFERENCE_OPTIONS["prompt_tokens"], maximum=10).default
+    512
+    """
+    bounds: dict[str, Any] = {}
+    if option.minimum is not None:
+        minimum = int(option.minimum) if option.kind == "int" else option.minimum
+        bounds["gt" if option.exclusive else "ge"] = minimum
+    if maximum is not None:
+        bounds["le"] = maximum
+    if option.kind == "number":
+        bounds["allow_inf_nan"] = False
+    return Field(option.default, description=option.help, **bounds, **extra)
+
+
+INFERENCE = INFERENCE_OPTIONS
+PLAN = PLAN_OPTIONS
 
 Name = Annotated[str, Field(min_length=1, max_length=MAX_NAME_CHARS)]
 ShortId = Annotated[str, Field(min_length=1, max_length=MAX_ID_CHARS)]
@@ -95,12 +121,12 @@ class Workload(Request):
     model: Name = Field(description=MODEL_HELP, examples=["llama-3-70b"])
     quant: ShortId | None = Field(None, description=QUANT_HELP, examples=["4bit"])
     engine: ShortId = Field("llama.cpp", description=ENGINE_HELP)
-    context: Context | None = Field(None, description="Tokens of context per sequence (default prompt + output).")
+    context: int | None = option_field(INFERENCE["context"], maximum=MAX_TOKENS)
     batch: Annotated[int, Field(ge=1, le=MAX_BATCH)] | Literal["max"] = Field(
         1, description="Sequences at once, or 'max' (vLLM-class: what the KV pool and max_num_seqs allow)."
     )
-    prompt_tokens: Tokens = Field(512, description="Prompt length (llama-bench pp N).")
-    output_tokens: Tokens = Field(128, description="Generated tokens (llama-bench tg N).")
+    prompt_tokens: int = option_field(INFERENCE["prompt_tokens"], maximum=MAX_TOKENS)
+    output_tokens: int = option_field(INFERENCE["output_tokens"], maximum=MAX_TOKENS)
 
 
 class EstimateRequest(Workload):
@@ -109,17 +135,19 @@ class EstimateRequest(Workload):
     rig: Name = Field(description=RIG_HELP, examples=["2x rtx-4090"])
     kv_dtype: KvDtype | None = None
     split: Split | None = None
-    tensor_parallel: int | None = Field(None, ge=1, le=MAX_PARALLEL)
-    pipeline_parallel: int | None = Field(None, ge=1, le=MAX_PARALLEL)
+    tensor_parallel: int | None = option_field(INFERENCE["tensor_parallel"], maximum=MAX_PARALLEL)
+    pipeline_parallel: int | None = option_field(INFERENCE["pipeline_parallel"], maximum=MAX_PARALLEL)
     gpu_layers: Annotated[int, Field(ge=0, le=MAX_LAYERS)] | Literal["auto"] | None = Field(
         None, description="Layers on GPUs (llama.cpp -ngl): a number, 'auto', or all (default)."
     )
     link: LinkKind | None = None
     lanes: Lanes | None = None
-    host_ram_gb: float | None = Field(None, ge=0, le=MAX_HOST_RAM_GB, allow_inf_nan=False)
-    host_memory_bandwidth_gb_per_s: float | None = Field(None, ge=1, le=MAX_BANDWIDTH_GB_PER_S, allow_inf_nan=False)
+    host_ram_gb: float | None = option_field(INFERENCE["host_ram_gb"], maximum=MAX_HOST_RAM_GB)
+    host_memory_bandwidth_gb_per_s: float | None = option_field(
+        INFERENCE["host_memory_bandwidth_gb_per_s"], maximum=MAX_BANDWIDTH_GB_PER_S
+    )
     network: Network | None = Field(None, description="Between nodes (multi-node rigs).")
-    force: bool = Field(False, description="Allow a context beyond the model's maximum.")
+    force: bool = option_field(INFERENCE["force"])
 
 
 class CapacityRequest(Request):
@@ -173,8 +201,8 @@ class LaunchRequest(Request):
     users: int = Field(1, ge=1, le=MAX_BATCH, description="Sequences served at once.")
     kv_dtype: KvDtype | None = None
     split: Split | None = None
-    tensor_parallel: int | None = Field(None, ge=1, le=MAX_PARALLEL)
-    pipeline_parallel: int | None = Field(None, ge=1, le=MAX_PARALLEL)
+    tensor_parallel: int | None = option_field(INFERENCE["tensor_parallel"], maximum=MAX_PARALLEL)
+    pipeline_parallel: int | None = option_field(INFERENCE["pipeline_parallel"], maximum=MAX_PARALLEL)
     gpu_layers: Annotated[int, Field(ge=0, le=MAX_LAYERS)] | Literal["auto"] | None = None
     network: Network | None = None
     script: str = Field(
@@ -187,36 +215,26 @@ class PlanRequest(Request):
 
     model: Name = Field(description=MODEL_HELP, examples=["llama-2-70b"])
     quant: ShortId = Field("any", description="'any' (4 bits and up), 4bit / 8bit / 16bit, or a quant id.")
-    context: Context | None = Field(
-        None, description="Tokens of context per user (default 4096, capped at the model's)."
-    )
-    users: int = Field(1, ge=1, le=MAX_USERS, description="Users served at once, each with the full context.")
-    min_tokens_per_s: float | None = Field(
-        None, gt=0, le=MAX_TOKENS_PER_S, allow_inf_nan=False, description="Decode speed each user must get."
-    )
-    budget: float | None = Field(
-        None, gt=0, le=MAX_USD, allow_inf_nan=False, description="Whole-rig budget in USD (GPUs, platform, PSU)."
-    )
-    max_watts: float | None = Field(
-        None, gt=0, le=MAX_WATTS, allow_inf_nan=False, description="Limit on the machine's rated draw."
-    )
-    circuit: Circuit | None = Field(None, description="Wall circuit that must carry the machine.")
-    max_gpus: int | None = Field(None, ge=1, le=MAX_PLAN_GPUS, description="Most GPUs in the rig.")
+    context: int | None = option_field(PLAN["context"], maximum=MAX_TOKENS)
+    users: int = option_field(PLAN["users"], maximum=MAX_USERS)
+    min_tokens_per_s: float | None = option_field(PLAN["min_tokens_per_s"], maximum=MAX_TOKENS_PER_S)
+    budget: float | None = option_field(PLAN["budget_usd"], maximum=MAX_USD)
+    max_watts: float | None = option_field(PLAN["max_watts"], maximum=MAX_WATTS)
+    circuit: Circuit | None = option_field(PLAN["circuit"])
+    max_gpus: int | None = option_field(PLAN["max_gpus"], maximum=MAX_PLAN_GPUS)
     gpu_class: GpuClass | None = None
     platform: PlatformClass | None = None
-    nvlink: bool = Field(False, description="Only rigs whose GPUs all share NVLink.")
+    nvlink: bool = option_field(PLAN["nvlink"])
     have: list[Annotated[str, Field(min_length=1, max_length=MAX_ID_CHARS)]] = Field(
         default_factory=list, max_length=MAX_LIST_ITEMS, description="GPUs you own ('rtx-3090', '2x rtx-3090')."
     )
     engine: ShortId | None = Field(None, description="One engine (default: llama.cpp, vllm and exllamav2).")
     objective: Objective = "cheapest"
-    top: int = Field(5, ge=1, le=MAX_TOP, description="How many rigs to return.")
+    top: int = option_field(PLAN["top"], maximum=MAX_TOP)
     price: list[Annotated[str, Field(min_length=3, max_length=MAX_ID_CHARS, pattern=PRICE_PATTERN)]] = Field(
         default_factory=list, max_length=MAX_PRICES, description="Your price for a GPU: GPU=USD, e.g. rtx-3090=700."
     )
-    kwh_price: float | None = Field(
-        None, gt=0, le=MAX_KWH_PRICE, allow_inf_nan=False, description="Electricity per kWh (USD)."
-    )
+    kwh_price: float | None = option_field(PLAN["kwh_price"], maximum=MAX_KWH_PRICE)
 
 
 class PowerRequest(Request):

@@ -99,7 +99,10 @@ function fillChoices(quants) {
       groups[q.family].label = q.family;
       quant.append(groups[q.family]);
     }
-    option(q.id, `${q.id} (${fmt(q.bits_per_weight)} bpw)`, groups[q.family]);
+    // A GGUF mix's bits are its main type's: the tensors it keeps wider add ~0.3–0.5 bits over a
+    // whole model (the memory chart gives the model's own average).
+    const bits = q.family === "gguf" && q.id.includes("_k_") ? `${fmt(q.bits_per_weight)} bits, main tensors` : `${fmt(q.bits_per_weight)} bits`;
+    option(q.id, `${q.id} (${bits})`, groups[q.family]);
   }
   if (!state.meta.features.training_plan) {
     const t = $("#task option[value=training]");
@@ -122,7 +125,8 @@ function describeModel() {
   const m = state.models.find((x) => x.id === id || (x.aliases || []).includes(id));
   const info = $("#model-info");
   if (!m) {
-    info.textContent = id ? "not a catalogue id: pick one from the list" : "";
+    info.textContent = id.startsWith("upload-") ? "your uploaded config.json"
+      : id ? "not a catalogue id: pick one from the list" : "";
     return;
   }
   const attn = m.kv_lora_rank > 0 ? "MLA" : m.num_kv_heads < m.num_heads ? `GQA ${m.num_heads}/${m.num_kv_heads}` : "MHA";
@@ -427,7 +431,9 @@ function renderMemory(row) {
   }
   const m = row.estimate.memory;
   const host = m.host_bytes ? ` · ${gib(m.host_bytes)} in host RAM` : "";
-  put("#memory-chart", memoryChart(m.per_gpu), `— ${row.rig}, ${row.quant}, context ${row.estimate.context.toLocaleString("en-US")} × ${row.estimate.batch}${host}`);
+  const model = state.models.find((x) => x.id === row.estimate.model);
+  const bits = model && model.published_param_count ? `, ${fmt((m.weights_bytes * 8) / model.published_param_count)} bits per weight in all` : "";
+  put("#memory-chart", memoryChart(m.per_gpu), `— ${row.rig}, ${row.quant}${bits}, context ${row.estimate.context.toLocaleString("en-US")} × ${row.estimate.batch}${host}`);
 }
 
 function rowSpeed(r) {
