@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import concurrent.futures
+import functools
 import gzip
 import json
 import os
@@ -68,16 +69,23 @@ def encoded_response(answer: Encoded, request: Request) -> Response:
 
 def user_files_signature() -> UserFiles:
     """(path, modification time) of each user file an answer may depend on."""
+    out = []
+    for path in _user_files(os.environ.get("HOME"), os.environ.get("XDG_CONFIG_HOME")):
+        try:
+            out.append((path, os.stat(path).st_mtime_ns))  # the server's own files, never a client's
+        except OSError:
+            out.append((path, 0))
+    return tuple(out)
+
+
+@functools.lru_cache(maxsize=16)
+def _user_files(home: str | None, xdg_config_home: str | None) -> tuple[str, ...]:
+    # Where the files are depends on these variables only (platformdirs); finding it costs
+    # ~1 ms, a stat a few microseconds, so only the stat runs per request.
     from ..calibration.user import store_path
     from ..edge import user_config_path
 
-    out = []
-    for path in (user_config_path(), store_path()):
-        try:
-            out.append((str(path), os.stat(path).st_mtime_ns))  # the server's own files, never a client's
-        except OSError:
-            out.append((str(path), 0))
-    return tuple(out)
+    return (str(user_config_path()), str(store_path()))
 
 
 Work = concurrent.futures.Future[Encoded]
@@ -175,6 +183,7 @@ class AnswerCache:
                     store.move_to_end(slot)
             if found is None:
                 found = await answer(slot, type(req))
+            request.state.rigplan_pure_answer = True  # fastpath.RepeatedGets may keep it
             return encoded_response(found, request)
 
         return run

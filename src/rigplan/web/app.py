@@ -25,6 +25,7 @@ from . import estimate_ops, plan_ops, schemas, view_ops
 from .answers import GZIP_MIN_BYTES, AnswerCache
 from .catalogue_routes import add_catalogue_routes, gpus
 from .errors import ERRORS, install_error_handlers
+from .fastpath import RepeatedGets
 from .inputs import Inputs, features
 from .limits import RequestSizeLimit
 from .routing import Operations
@@ -121,6 +122,7 @@ def create_app(
 
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.add_middleware(SecurityHeaders)
+    app.add_middleware(RepeatedGets)
     hosts = list(allowed_hosts) if allowed_hosts is not None else list(LOOPBACK_HOSTS)
     app.add_middleware(TrustedHostMiddleware, allowed_hosts=hosts)
     app.add_middleware(GZipMiddleware, minimum_size=GZIP_MIN_BYTES)
