@@ -128,12 +128,19 @@ class Connection:
         self.writer: asyncio.StreamWriter | None = None
 
     async def get(self, path: str, params: dict[str, object]) -> tuple[int, dict[str, str], bytes]:
-        if self.writer is None:
-            self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
-        assert self.reader is not None
         target = f"{path}?{urlencode(params, doseq=True)}" if params else path
-        self.writer.write(f"GET {target} HTTP/1.1\r\nHost: {self.host}\r\nAccept-Encoding: gzip\r\n\r\n".encode())
-        head = await self.reader.readuntil(b"\r\n\r\n")
+        request = f"GET {target} HTTP/1.1\r\nHost: {self.host}\r\nAccept-Encoding: gzip\r\n\r\n".encode()
+        reused = self.writer is not None
+        try:
+            head = await self._send(request)
+        except (asyncio.IncompleteReadError, ConnectionError):
+            if not reused:
+                raise
+            # The server closed an idle keep-alive connection (uvicorn: after 5 s), as it may:
+            # open a new one and ask again, as a browser does.
+            await self.close()
+            head = await self._send(request)
+        assert self.reader is not None
         lines = head.decode("latin-1").split("\r\n")
         status = int(lines[0].split()[1])
         headers = {k.strip().lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:] if line)}
@@ -141,6 +148,13 @@ class Connection:
         if headers.get("connection", "").lower() == "close":
             await self.close()
         return status, headers, body
+
+    async def _send(self, request: bytes) -> bytes:
+        if self.writer is None:
+            self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
+        assert self.reader is not None
+        self.writer.write(request)
+        return await self.reader.readuntil(b"\r\n\r\n")
 
     async def close(self) -> None:
         if self.writer is not None:

@@ -189,3 +189,18 @@ def test_busy_and_slow_refusals_are_declared_in_the_schema(client):
     responses = spec["paths"]["/api/plan"]["get"]["responses"]
     assert {"503", "422", "413"} <= set(responses)
     assert "Retry-After" in responses["503"]["headers"]
+
+
+def test_a_question_that_would_wait_past_the_limit_is_refused_at_once():
+    from rigplan.web.answers import MAX_QUEUE_WAIT_S
+    from rigplan.web.errors import ServerBusyError
+
+    gate = threading.Event()
+    workers = Workers(slots=1, queue_depth=100)
+    workers.mean_work_s = 4 * MAX_QUEUE_WAIT_S  # answers have been taking 8 s each
+    running = workers.start(lambda: gate.wait(5))  # a free worker: no wait
+    with pytest.raises(ServerBusyError) as err:
+        workers.start(lambda: None)  # would wait ~8 s for the worker
+    assert err.value.retry_after_s >= 4 * MAX_QUEUE_WAIT_S
+    gate.set()
+    running.result(5)

@@ -16,8 +16,10 @@ import concurrent.futures
 import functools
 import gzip
 import json
+import math
 import os
 import threading
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any, NamedTuple
 
@@ -40,8 +42,12 @@ COMPUTE_SLOTS = max(1, os.cpu_count() or 1)
 # queue is a few seconds of work: a request past it would wait longer than the 3 s the page
 # promises, and is told to come back instead.
 QUEUE_DEPTH = 8 * COMPUTE_SLOTS
-# What a refused client is told to wait: about the time the queue takes to drain.
+# What a refused client is told to wait, at least: about the time a short queue takes to drain.
 RETRY_AFTER_S = 2
+# The longest a question may wait for a worker (issue 16: p99 under 3 s); past it, 503 at once.
+MAX_QUEUE_WAIT_S = 2.0
+# Weight of the newest answer in the moving average of answer times (about the last 5 answers).
+WORK_TIME_WEIGHT = 0.2
 
 UserFiles = tuple[tuple[str, int], ...]
 Slot = tuple[str, UserFiles]  # (the validated request as JSON, the user files' signature)
@@ -92,31 +98,49 @@ Work = concurrent.futures.Future[Encoded]
 
 
 class Workers:
-    """A bounded pool: :data:`COMPUTE_SLOTS` threads and at most :data:`QUEUE_DEPTH` waiting."""
+    """A bounded pool: :data:`COMPUTE_SLOTS` threads; a question waits for one only while the
+    expected wait stays under :data:`MAX_QUEUE_WAIT_S` (and at most :data:`QUEUE_DEPTH` wait)."""
 
     def __init__(self, slots: int = COMPUTE_SLOTS, queue_depth: int = QUEUE_DEPTH) -> None:
+        self.slots = slots
         self.capacity = slots + queue_depth
         self.admitted = 0
+        self.mean_work_s = 0.0  # moving average of one answer's time
         self.lock = threading.Lock()  # ``admitted`` drops in worker threads
         self.pool = concurrent.futures.ThreadPoolExecutor(max_workers=slots, thread_name_prefix="rigplan-answer")
+
+    def expected_wait_s(self) -> float:
+        """How long a question admitted now would wait for a worker."""
+        waiting = max(0, self.admitted - self.slots + 1)
+        return waiting * self.mean_work_s / self.slots
 
     def start(self, work: Callable[[], Encoded]) -> Work:
         """``work()`` in a worker thread.  A thread-safe future: any event loop may await it
         (through :func:`asyncio.wrap_future`), and it runs on when its client goes away.
 
         Raises:
-            ServerBusyError: the pool and its queue are full.
+            ServerBusyError: the queue is full, or its wait past :data:`MAX_QUEUE_WAIT_S`.
         """
         with self.lock:
-            if self.admitted >= self.capacity:
+            wait_s = self.expected_wait_s()
+            if self.admitted >= self.capacity or wait_s > MAX_QUEUE_WAIT_S:
+                retry = max(RETRY_AFTER_S, math.ceil(wait_s))
                 raise ServerBusyError(
-                    f"the server is busy ({self.admitted} questions being answered); retry in {RETRY_AFTER_S} s",
-                    RETRY_AFTER_S,
+                    f"the server is busy ({self.admitted} questions being answered); retry in {retry} s", retry
                 )
             self.admitted += 1
-        running = self.pool.submit(work)
+        running = self.pool.submit(self._timed, work)
         running.add_done_callback(self._release)  # counted until the thread ends
         return running
+
+    def _timed(self, work: Callable[[], Encoded]) -> Encoded:
+        t0 = time.monotonic()
+        try:
+            return work()
+        finally:
+            took = time.monotonic() - t0
+            with self.lock:
+                self.mean_work_s += WORK_TIME_WEIGHT * (took - self.mean_work_s)
 
     def _release(self, _: object) -> None:
         with self.lock:
