@@ -39,10 +39,11 @@ schema.config.generation.update(
 )
 
 
-# A body over the server's byte limit is refused with 413 before any parsing: a rejection as
-# good as 422 for schema-violating data (a 60,001-character config.json text is such a body).
+# A body over the server's byte limit (413) or a query string over it (414) is refused before
+# any parsing: a rejection as good as 422 for schema-violating data (a 60,001-character
+# config.json text, eight 200-character model names percent-encoded, are such requests).
 schema.config.checks.negative_data_rejection = NegativeDataRejectionConfig(
-    expected_statuses=[*NegativeDataRejectionConfig().expected_statuses, 413]
+    expected_statuses=[*NegativeDataRejectionConfig().expected_statuses, 413, 414]
 )
 
 
