@@ -137,3 +137,19 @@ def test_unknown_framework_is_a_one_line_error(capsys):
         main(["train", "llama-3-8b", "--rig", "rtx-4090", "--framework", "jax"])
     err = capsys.readouterr().err
     assert exc.value.code == 2 and "framework" in err and "Traceback" not in err
+
+
+def test_accuracy_prints_training_groups_and_hold_outs():
+    """``rigplan accuracy``: training accuracy per framework, dense / MoE and GPU family, and with a
+    whole GPU type or framework held out, each with its MAPE and how often the range holds."""
+    r = runner.invoke(app, ["accuracy"])
+    assert r.exit_code == 0, r.output
+    block = r.output.split("training by framework", 1)[1].split("serving", 1)[0]
+    for key in ("framework megatron", "framework fsdp", "dense", "MoE", "GPU hopper", "GPU blackwell"):
+        assert f"  {key} " in block, key
+    for key in ("one GPU held out: dense", "one framework held out: MoE"):
+        assert key in block
+    rows = [line for line in block.splitlines() if "MAPE" in line]
+    assert rows and all("range holds" in line for line in rows)
+    # the columns line up: every "n=" starts in the same column
+    assert len({line.index(" n=") for line in rows}) == 1

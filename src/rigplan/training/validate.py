@@ -401,7 +401,7 @@ def format_framework_accuracy(groups: Mapping[str, Mapping[str, Any]]) -> str:
             ok = g["mape"] <= TARGET_MAPE[key] and g.get("coverage", 0) >= TARGET_COVERAGE
             target = f"  target ≤ {TARGET_MAPE[key]:.0%}, ≥ {TARGET_COVERAGE:.0%} covered: {'met' if ok else 'NOT MET'}"
         cover = f", range holds {g['coverage']:.0%}" if "coverage" in g else ""
-        lines.append(f"  {key:28} n={g['rows']:3}  MAPE {g['mape']:.1%}  bias {g['bias']:+.1%}{cover}{target}")
+        lines.append(f"  {key:30} n={g['rows']:3}  MAPE {g['mape']:.1%}  bias {g['bias']:+.1%}{cover}{target}")
     return "\n".join(lines)
 
 
