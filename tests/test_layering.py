@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import ast
 import subprocess
 import sys
+from pathlib import Path
+
+import pytest
+
+import rigplan
 
 CORE = [
     "rigplan",
@@ -14,6 +20,9 @@ CORE = [
     "rigplan.catalog",
     "rigplan.quant",
     "rigplan.placement",
+    "rigplan.requests",
+    "rigplan.core",
+    "rigplan.planner",
 ]
 UI = ["typer", "click", "rich", "fastapi", "uvicorn", "starlette", "torch", "pynvml", "huggingface_hub", "gguf"]
 
@@ -27,3 +36,223 @@ def test_core_imports_no_ui_library():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
+
+
+# --- one-way imports ------------------------------------------------------------------------
+# units → catalog → arch → memory/speed/power/placement → core → planner → edge, with
+# integrations, cli and web outside (design.md §4).  A module may import its own layer and the
+# layers below; a layer below "edge" never imports integrations, cli or web; cli and web import
+# only the public API (``rigplan`` and its ``__all__``) and their own modules.
+
+SRC = Path(__file__).resolve().parents[1] / "src"
+LAYERS = ("units", "catalog", "arch", "models", "core", "planner", "present", "edge")
+#: Module prefixes → layer; the longest matching prefix wins.
+LAYER_OF = {
+    "rigplan.units": "units",
+    "rigplan.errors": "units",
+    # reads a packaged or user text file with one error for every loader (the loaders' edge)
+    "rigplan.textfiles": "units",
+    "rigplan.catalog": "catalog",
+    "rigplan.rig": "catalog",
+    "rigplan.engines": "catalog",
+    "rigplan.backends": "catalog",
+    "rigplan.support": "catalog",
+    "rigplan.owned_host": "catalog",
+    "rigplan.arch": "arch",
+    "rigplan.quant": "arch",
+    # the catalogue's list views (``rigplan gpus/models/quants``) count weights with quant formats
+    "rigplan.catalog.query": "models",
+    "rigplan.memory": "models",
+    "rigplan.speed": "models",
+    "rigplan.power": "models",
+    "rigplan.placement": "models",
+    "rigplan.platforms": "models",
+    "rigplan.offload": "models",
+    "rigplan.training.frameworks": "models",
+    "rigplan.training.memory": "models",
+    "rigplan.training.shape": "models",
+    "rigplan.training.setup": "models",
+    "rigplan.training.speed": "models",
+    "rigplan.training.profile": "models",
+    "rigplan.calibration.load": "models",
+    "rigplan.calibration.priors": "models",
+    "rigplan.calibration.dataset": "models",
+    "rigplan.calibration.tomlwrite": "models",
+    "rigplan.requests": "core",
+    "rigplan.headroom": "core",
+    "rigplan.results": "core",
+    "rigplan.core": "core",
+    "rigplan.planner": "planner",
+    "rigplan.present": "present",
+    "rigplan.edge": "edge",
+    "rigplan.capacity": "edge",
+    "rigplan.estimate": "edge",
+    "rigplan.planning": "edge",
+    "rigplan.power_report": "edge",
+    "rigplan.vram": "edge",
+    "rigplan.training": "edge",  # estimate_training / plan_training resolve names (see KNOWN)
+    # the user's store, the fit and the accuracy report; the fit scripts' main() are edges too
+    "rigplan.calibration": "edge",
+    "rigplan": "edge",
+}
+OUTSIDE = ("rigplan.integrations", "rigplan.cli", "rigplan.web")
+#: Upward imports still in the code: (importer, imported) -> the branch that removes it, and why.
+KNOWN = {
+    ("rigplan.core", "rigplan.training.estimate"): "train2: training/estimate.py still resolves names "
+    "itself; the import is lazy, inside core.evaluate_training",
+    ("rigplan.headroom", "rigplan.estimate"): "cat2: fit_advice estimates the advised rigs through the "
+    "public estimate (lazy); it belongs at the edge beside the CLI's fit report",
+}
+#: Private imports of the web app still to switch to ``from rigplan import ...`` (every name is
+#: in ``rigplan.__all__`` already): (importer, module.name) -> owner.  A new one fails.
+WEB_PENDING = {
+    ("rigplan.web.app", name): "ui2"
+    for name in (
+        "rigplan.catalog.load_catalog",
+        "rigplan.catalog.query",
+        "rigplan.errors.DeviceError",
+        "rigplan.errors.InvalidValueError",
+        "rigplan.errors.RigplanError",
+        "rigplan.errors.UnknownGPUError",
+        "rigplan.errors.UnknownModelError",
+        "rigplan.errors.UnknownNameError",
+        "rigplan.errors.UnsupportedError",
+        "rigplan.vram.vram_table",
+        "rigplan.vram.vram_dict",
+        "rigplan.vram.default_contexts",
+        "rigplan.edge.resolve_model_input",
+        "rigplan.edge.user_config_path",
+        "rigplan.calibration.user.store_path",
+        "rigplan.integrations.launch.SERVE_ENGINES",
+        "rigplan.integrations.launch",
+        "rigplan.rig.resolve_model",
+        "rigplan.rig.Rig",
+        "rigplan.rig.resolve_gpu",
+        "rigplan.estimate.estimate",
+        "rigplan.capacity.capacity",
+        "rigplan.planner.parse_price_overrides",
+        "rigplan.planning.plan_rigs",
+        "rigplan.power_report.power_report",
+        "rigplan.training.estimate.estimate_training",
+        "rigplan.training.planner.plan_training",
+        "rigplan.engines.ENGINES",
+    )
+}
+
+
+def _module_name(path: Path) -> str:
+    parts = path.relative_to(SRC).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _is_module(name: str) -> bool:
+    base = SRC.joinpath(*name.split("."))
+    return base.with_suffix(".py").is_file() or (base / "__init__.py").is_file()
+
+
+def imports_of(path: Path) -> list[tuple[str, str, int]]:
+    """(imported module, imported name or "", line) for every rigplan import in ``path``, lazy
+    ones inside functions included; ``from pkg import submodule`` counts as the submodule."""
+    module = _module_name(path)
+    package = module if path.name == "__init__.py" else module.rpartition(".")[0]
+    out = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            out += [(a.name, "", node.lineno) for a in node.names if a.name.startswith("rigplan")]
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")[: len(package.split(".")) - node.level + 1]
+                target = ".".join(base + ([node.module] if node.module else []))
+            else:
+                target = node.module or ""
+            if not target.startswith("rigplan"):
+                continue
+            for a in node.names:
+                sub = f"{target}.{a.name}"
+                exported = target == "rigplan" and a.name in rigplan.__all__  # e.g. the function estimate
+                out.append(
+                    (sub, "", node.lineno) if _is_module(sub) and not exported else (target, a.name, node.lineno)
+                )
+    return out
+
+
+def layer(module: str) -> str | None:
+    """The layer of ``module`` (None: integrations, cli or web, outside the layers)."""
+    if module.startswith(OUTSIDE):
+        return None
+    prefixes = [p for p in LAYER_OF if module == p or module.startswith(p + ".")]
+    return LAYER_OF[max(prefixes, key=len)]
+
+
+def violation(importer: str, imported: str, name: str = "") -> str | None:
+    """Why ``importer`` may not import ``imported`` (None when it may)."""
+    if importer.startswith(("rigplan.cli", "rigplan.web")):
+        own = importer.split(".")[:2]
+        if imported.split(".")[:2] == own or (own[1] == "cli" and imported.startswith("rigplan.web")):
+            return None  # its own modules; ``rigplan serve`` starts the web app
+        if imported == "rigplan" and (name in rigplan.__all__):
+            return None
+        if (importer, f"{imported}.{name}".rstrip(".")) in WEB_PENDING:
+            return None
+        return f"the CLI and the web import only the public API (`from rigplan import ...`), not {imported}.{name}"
+    if imported.startswith(("rigplan.cli", "rigplan.web")):
+        return "nothing below the interfaces imports cli or web"
+    mine, theirs = layer(importer), layer(imported)
+    if mine is None:  # integrations: any layer, never cli or web
+        return None
+    if theirs is None:
+        return None if mine == "edge" else f"{importer} ({mine}) imports integrations: only the edge may"
+    if LAYERS.index(theirs) > LAYERS.index(mine) and (importer, imported) not in KNOWN:
+        return f"{importer} ({mine}) imports {imported} ({theirs}), an upper layer"
+    return None
+
+
+def all_violations() -> list[str]:
+    found = []
+    for path in sorted((SRC / "rigplan").rglob("*.py")):
+        importer = _module_name(path)
+        for imported, name, line in imports_of(path):
+            why = violation(importer, imported, name)
+            if why:
+                found.append(f"{path.relative_to(SRC)}:{line}: {why}")
+    return found
+
+
+def test_imports_run_one_way():
+    assert all_violations() == []
+
+
+def test_every_module_has_a_layer():
+    """A new top-level module must be placed in LAYER_OF (else it would pass as "edge")."""
+    modules = [_module_name(p) for p in (SRC / "rigplan").rglob("*.py")]
+    unplaced = [
+        m
+        for m in modules
+        if m != "rigplan"
+        and not m.startswith(OUTSIDE)
+        and not any(m == p or m.startswith(p + ".") for p in LAYER_OF if p != "rigplan")
+    ]
+    assert unplaced == []
+
+
+@pytest.mark.parametrize(
+    ("importer", "imported", "name"),
+    [
+        pytest.param("rigplan.memory.kv_cache", "rigplan.planner", "", id="memory-imports-planner"),
+        pytest.param("rigplan.catalog.load", "rigplan.arch", "", id="catalog-imports-arch"),
+        pytest.param("rigplan.core", "rigplan.edge", "", id="core-imports-edge"),
+        pytest.param("rigplan.planner.plan", "rigplan.estimate", "", id="planner-calls-the-edge"),
+        pytest.param("rigplan.speed", "rigplan.integrations.nvml", "", id="speed-reads-nvml"),
+        pytest.param("rigplan.cli.plan_cmds", "rigplan.planner.costing", "", id="cli-imports-a-private-module"),
+        pytest.param("rigplan.web.app", "rigplan", "_LAZY", id="web-imports-a-private-name"),
+        pytest.param("rigplan.estimate", "rigplan.cli", "", id="edge-imports-cli"),
+    ],
+)
+def test_the_layering_check_catches_wrong_imports(importer, imported, name):
+    assert violation(importer, imported, name)
+
+
+def test_the_layering_check_allows_the_way_down():
+    assert violation("rigplan.planner.plan", "rigplan.core") is None
+    assert violation("rigplan.cli.plan_cmds", "rigplan", "plan_rigs") is None
+    assert violation("rigplan.edge", "rigplan.integrations.sources") is None

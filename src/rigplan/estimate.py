@@ -62,33 +62,9 @@ def estimate(
     Raises:
         RigplanError: unknown names (with suggestions), impossible values, unsupported layouts.
     """
+    options = {k: v for k, v in locals().items() if k not in ("model", "rig", "network", "catalog")}
     catalog = catalog or load_catalog()
-    request = inference_request(
-        model,
-        rig,
-        network=network,
-        catalog=catalog,
-        quant=quant,
-        engine=engine,
-        context=context,
-        batch=batch,
-        prompt_tokens=prompt_tokens,
-        output_tokens=output_tokens,
-        kv_dtype=kv_dtype,
-        split=split,
-        tensor_parallel=tensor_parallel,
-        pipeline_parallel=pipeline_parallel,
-        gpu_layers=gpu_layers,
-        link=link,
-        lanes=lanes,
-        host_ram_gb=host_ram_gb,
-        host_memory_bandwidth_gb_per_s=host_memory_bandwidth_gb_per_s,
-        engine_version=engine_version,
-        backend=backend,
-        flash_attention=flash_attention,
-        use_user_calibration=use_user_calibration,
-        force=force,
-    )
+    request = inference_request(model, rig, network=network, catalog=catalog, **options)
     return evaluate(request, load_context(catalog, use_user_calibration=use_user_calibration))
 
 

@@ -106,6 +106,16 @@ def place(
         InvalidValueError: a split or parallel layout that does not match the rig.
         UnsupportedError: a split the engine does not have.
     """
+    split = _check_split(model, rig, engine, split, gpu_layers)
+    if split in ("layer", "row"):
+        if tensor_parallel not in (None, 1) or pipeline_parallel not in (None, 1):
+            raise InvalidValueError("tensor_parallel", f"split {split!r} takes no TP/PP degrees")
+        return _layer_placement(model, rig.all_gpus, split, gpu_layers)
+    return _parallel_placement(model, rig, split, tensor_parallel, pipeline_parallel)
+
+
+def _check_split(model: Model, rig: Rig, engine: Engine, split: str | None, gpu_layers: int | None) -> str:
+    """The split to use (the engine's default when None), checked against the engine and rig."""
     split = split or default_split(engine, rig)
     if split == "pipeline" and engine.family == LLAMA_CPP:
         split = "layer"  # llama.cpp's layer split is its pipeline parallelism
@@ -113,8 +123,6 @@ def place(
         raise InvalidValueError("split", f"must be one of {', '.join(SPLITS)}, got {split!r}")
     if split == "row" and engine.family != LLAMA_CPP:
         raise UnsupportedError(f"split 'row' is a llama.cpp mode; {engine.name} has no row split")
-    n_layer = model.num_layers
-    gpus = rig.all_gpus
     if split in ("layer", "row") and rig.nodes > 1:
         raise UnsupportedError(
             f"{engine.name} {split} split runs inside one machine; multi-node rigs need "
@@ -123,13 +131,17 @@ def place(
     if gpu_layers is not None:
         if gpu_layers < 0:
             raise InvalidValueError("gpu_layers", f"must be ≥ 0, got {gpu_layers}")
-        if split not in ("layer",) and gpu_layers < n_layer + 1:
+        if split not in ("layer",) and gpu_layers < model.num_layers + 1:
             raise UnsupportedError("partial offload (gpu_layers) needs the layer split")
-    if split in ("layer", "row"):
-        tp, pp = 1, 1
-        if tensor_parallel not in (None, 1) or pipeline_parallel not in (None, 1):
-            raise InvalidValueError("tensor_parallel", f"split {split!r} takes no TP/PP degrees")
-        return _layer_placement(model, gpus, split, gpu_layers)
+    return split
+
+
+def _parallel_placement(
+    model: Model, rig: Rig, split: str, tensor_parallel: int | None, pipeline_parallel: int | None
+) -> Placement:
+    """Tensor-parallel groups of ``tp`` GPUs in ``pp`` pipeline stages of equal layer counts."""
+    n_layer = model.num_layers
+    gpus = rig.all_gpus
     tp = tensor_parallel or (rig.gpus_per_node if split == "tensor" else 1)
     pp = pipeline_parallel or max(1, len(gpus) // tp)
     if tp * pp != len(gpus):
@@ -143,19 +155,18 @@ def place(
     if problems:
         raise UnsupportedError(f"tensor parallel {tp} on {model.id}: {'; '.join(problems)}")
     stages = _proportional_ranges(n_layer, [1.0] * pp)
-    devices = []
-    for s, layers in enumerate(stages):
-        for r in range(tp):
-            devices.append(
-                DeviceShare(
-                    gpu=gpus[s * tp + r],
-                    layers=tuple(layers),
-                    shard=tp,
-                    holds_output=s == pp - 1,
-                    holds_embedding=s == 0,
-                    is_main=s == 0 and r == 0,
-                )
-            )
+    devices = [
+        DeviceShare(
+            gpu=gpus[s * tp + r],
+            layers=tuple(layers),
+            shard=tp,
+            holds_output=s == pp - 1,
+            holds_embedding=s == 0,
+            is_main=s == 0 and r == 0,
+        )
+        for s, layers in enumerate(stages)
+        for r in range(tp)
+    ]
     return Placement("tensor" if tp > 1 else "pipeline", tuple(devices), (), False, tp, pp)
 
 

@@ -99,29 +99,7 @@ def plan_rigs(
         RigplanError: unknown names, impossible values, an unsupported architecture.
     """
     started = time.perf_counter()
-    options: dict[str, Any] = {
-        "quant": quant,
-        "context": context,
-        "users": users,
-        "min_tokens_per_s": min_tokens_per_s,
-        "budget_usd": budget_usd,
-        "max_watts": max_watts,
-        "circuit": circuit,
-        "max_gpus": max_gpus,
-        "gpu_class": gpu_class,
-        "platform": platform,
-        "nvlink": nvlink,
-        "engine": engine,
-        "objective": objective,
-        "top": top,
-        "kwh_price": kwh_price,
-        "prompt_tokens": prompt_tokens,
-        "output_tokens": output_tokens,
-        "use_user_calibration": use_user_calibration,
-        "condition": condition,
-        "include_discontinued": include_discontinued,
-        "margin": margin,
-    }
+    options: dict[str, Any] = {name: value for name, value in locals().items() if name in PLAN_OPTIONS}
     check_options(PLAN_OPTIONS, {k: v for k, v in options.items() if k not in ("quant", "context", "engine")})
     catalog = catalog or load_catalog()
     mdl = resolve_model_input(model, catalog)

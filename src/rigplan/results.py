@@ -45,7 +45,7 @@ class Estimate:
 
     def to_dict(self) -> dict[str, Any]:
         """The nested JSON of design.md §3 (bytes as integers)."""
-        m, s, p = self.memory, self.speed, self.power
+        placement = self.memory.placement
         return {
             "fits": self.fits,
             "model": self.model.id,
@@ -57,57 +57,67 @@ class Estimate:
             "prompt_tokens": self.workload.prompt_tokens,
             "output_tokens": self.output_tokens,
             "kv_dtype": self.workload.kv_dtype,
-            "split": m.placement.split,
-            "tensor_parallel": m.placement.tensor_parallel,
-            "pipeline_parallel": m.placement.pipeline_parallel,
+            "split": placement.split,
+            "tensor_parallel": placement.tensor_parallel,
+            "pipeline_parallel": placement.pipeline_parallel,
             "link": {"kind": self.link.kind, "lanes": self.link.lanes, "p2p": self.link.p2p},
-            "memory": {
-                "weights_bytes": m.weights_bytes,
-                "host_bytes": m.host_bytes,
-                "kv_bytes_per_token": round(m.kv_bytes_per_token),
-                "kv_pool_tokens": m.kv_pool_tokens,
-                "max_concurrent_sequences": m.max_concurrent_sequences,
-                "gpu_layers": m.placement.gpu_layers,
-                "host_layers": len(m.placement.host_layers),
-                "problems": list(m.problems),
-                "per_gpu": [
-                    {
-                        "gpu": d.gpu.id,
-                        "capacity_bytes": d.capacity_bytes,
-                        "usable_bytes": d.usable_bytes,
-                        "total_bytes": d.total_bytes,
-                        "weights_bytes": d.weights_bytes,
-                        "kv_cache_bytes": d.kv_cache_bytes,
-                        "activations_bytes": d.activations_bytes,
-                        "overhead_bytes": d.overhead_bytes,
-                        "layers": len(d.layers),
-                        "fits": d.fits,
-                    }
-                    for d in m.devices
-                ],
-            },
-            "speed": {
-                "decode_tokens_per_s": s.decode_tokens_per_s,
-                "decode_tokens_per_s_range": list(s.decode_tokens_per_s_range) if s.decode_tokens_per_s_range else None,
-                "decode_throughput_tokens_per_s": s.decode_throughput_tokens_per_s,
-                "prefill_tokens_per_s": s.prefill_tokens_per_s,
-                "prefill_tokens_per_s_range": list(s.prefill_tokens_per_s_range)
-                if s.prefill_tokens_per_s_range
-                else None,
-                "ttft_s": s.ttft_s,
-                "engine_profile": s.engine_profile,
-                "calibrated_on_user_results": s.calibrated_on_user_results,
-                "range_widened_for": list(s.off_data),
-                "batch": s.batch,
-                "output_throughput_tokens_per_s": s.output_throughput_tokens_per_s,
-                "output_throughput_tokens_per_s_range": list(s.output_throughput_tokens_per_s_range)
-                if s.output_throughput_tokens_per_s_range
-                else None,
-            },
-            "power": p.to_dict(),
+            "memory": _memory_dict(self.memory),
+            "speed": _speed_dict(self.speed),
+            "power": self.power.to_dict(),
             "warnings": list(self.warnings),
             "provenance": {
                 k: {"kind": v.kind, "source": v.source, **({"formula": v.formula} if v.formula else {})}
                 for k, v in sorted(self.provenance.items())
             },
         }
+
+
+def _range(values: tuple[float, float] | None) -> list[float] | None:
+    return list(values) if values else None
+
+
+def _memory_dict(m: MemoryEstimate) -> dict[str, Any]:
+    """``memory`` of the estimate dict: totals, then one entry per GPU in rig order."""
+    return {
+        "weights_bytes": m.weights_bytes,
+        "host_bytes": m.host_bytes,
+        "kv_bytes_per_token": round(m.kv_bytes_per_token),
+        "kv_pool_tokens": m.kv_pool_tokens,
+        "max_concurrent_sequences": m.max_concurrent_sequences,
+        "gpu_layers": m.placement.gpu_layers,
+        "host_layers": len(m.placement.host_layers),
+        "problems": list(m.problems),
+        "per_gpu": [
+            {
+                "gpu": d.gpu.id,
+                "capacity_bytes": d.capacity_bytes,
+                "usable_bytes": d.usable_bytes,
+                "total_bytes": d.total_bytes,
+                "weights_bytes": d.weights_bytes,
+                "kv_cache_bytes": d.kv_cache_bytes,
+                "activations_bytes": d.activations_bytes,
+                "overhead_bytes": d.overhead_bytes,
+                "layers": len(d.layers),
+                "fits": d.fits,
+            }
+            for d in m.devices
+        ],
+    }
+
+
+def _speed_dict(s: SpeedEstimate) -> dict[str, Any]:
+    """``speed`` of the estimate dict (None where a quantity does not apply)."""
+    return {
+        "decode_tokens_per_s": s.decode_tokens_per_s,
+        "decode_tokens_per_s_range": _range(s.decode_tokens_per_s_range),
+        "decode_throughput_tokens_per_s": s.decode_throughput_tokens_per_s,
+        "prefill_tokens_per_s": s.prefill_tokens_per_s,
+        "prefill_tokens_per_s_range": _range(s.prefill_tokens_per_s_range),
+        "ttft_s": s.ttft_s,
+        "engine_profile": s.engine_profile,
+        "calibrated_on_user_results": s.calibrated_on_user_results,
+        "range_widened_for": list(s.off_data),
+        "batch": s.batch,
+        "output_throughput_tokens_per_s": s.output_throughput_tokens_per_s,
+        "output_throughput_tokens_per_s_range": _range(s.output_throughput_tokens_per_s_range),
+    }

@@ -5,10 +5,10 @@ Regenerate after refitting: RIGPLAN_UPDATE_DOCS=1 python -m pytest tests/calibra
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 
+from cli_runner import check_generated
 from rigplan.calibration.accuracy import accuracy_report, markdown_report
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "accuracy.md"
@@ -20,9 +20,4 @@ def test_accuracy_doc_matches_the_report():
     match = BLOCK.search(text)
     assert match, "docs/accuracy.md lost its generated block markers"
     fresh = markdown_report(accuracy_report())
-    if os.environ.get("RIGPLAN_UPDATE_DOCS"):
-        text = text[: match.start(2)] + fresh + text[match.end(2) :]
-        DOC.write_text(text, encoding="utf-8")
-        match = BLOCK.search(text)
-        assert match
-    assert match.group(2) == fresh, "docs/accuracy.md is stale: regenerate it (see this file's docstring)"
+    check_generated(DOC, text[: match.start(2)] + fresh + text[match.end(2) :], "see this file's docstring")

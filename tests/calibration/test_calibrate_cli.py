@@ -6,16 +6,7 @@ import json
 
 import pytest
 
-from rigplan.cli import main
-
-
-def run(capsys, *args: str) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as exc:
-        main(list(args))
-        raise SystemExit(0)
-    out = capsys.readouterr()
-    return int(exc.value.code or 0), out.out, out.err
-
+from cli_runner import run
 
 BENCH = [
     {

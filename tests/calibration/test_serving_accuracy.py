@@ -5,12 +5,12 @@ Regenerate after refitting: RIGPLAN_UPDATE_DOCS=1 python -m pytest tests/calibra
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 
 import pytest
 
+from cli_runner import check_generated
 from rigplan.calibration.serving_accuracy import markdown_serving_accuracy, serving_accuracy
 from rigplan.calibration.serving_load import load_serving_profiles, serving_rows
 from rigplan.estimate import estimate
@@ -24,12 +24,7 @@ def test_accuracy_doc_serving_table_matches():
     match = BLOCK.search(text)
     assert match, "docs/accuracy.md lost its serving block markers"
     fresh = markdown_serving_accuracy(serving_accuracy()) + "\n"
-    if os.environ.get("RIGPLAN_UPDATE_DOCS"):
-        text = text[: match.start(2)] + fresh + text[match.end(2) :]
-        DOC.write_text(text, encoding="utf-8")
-        match = BLOCK.search(text)
-        assert match
-    assert match.group(2) == fresh, "docs/accuracy.md is stale: regenerate it (see this file's docstring)"
+    check_generated(DOC, text[: match.start(2)] + fresh + text[match.end(2) :], "see this file's docstring")
 
 
 def test_every_serving_engine_has_a_profile_and_sourced_rows():

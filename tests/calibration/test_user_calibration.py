@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from rigplan.calibration import user
+from rigplan.calibration import user, user_store
 from rigplan.errors import DataFileError
 from rigplan.estimate import estimate
 
@@ -210,7 +210,7 @@ def test_a_crash_while_writing_leaves_the_old_store(tmp_path, monkeypatch):
     def boom(*_a, **_k):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(user.json, "dump", boom)
+    monkeypatch.setattr(user_store.json, "dump", boom)
     with pytest.raises(KeyboardInterrupt):
         user.calibrate([write(tmp_path, "b.json", [bench_record(0, 256, 90.0)])])
     assert user.store_path().read_text(encoding="utf-8") == before

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
+from cli_runner import run
 from rigplan.catalog import load_catalog
-from rigplan.cli import main
 
 DESIGN_GPU_IDS = [
     "rtx-3070",
@@ -55,14 +55,6 @@ DESIGN_GPU_IDS = [
     "m3-ultra-512gb",
     "m4-max-128gb",
 ]
-
-
-def run(capsys, *args: str) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as exc:
-        main(list(args))
-        raise SystemExit(0)
-    out = capsys.readouterr()
-    return int(exc.value.code or 0), out.out, out.err
 
 
 def test_gpus_json_lists_every_design_id_with_source(capsys):

@@ -5,11 +5,11 @@ Regenerate after changing a command: RIGPLAN_UPDATE_DOCS=1 python -m pytest test
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 
+from cli_runner import check_generated
 from rigplan.cli import app, main
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "cli.md"
@@ -36,8 +36,4 @@ def render(capsys: pytest.CaptureFixture[str]) -> str:
 
 def test_cli_doc_matches_help(capsys, monkeypatch):
     monkeypatch.setenv("COLUMNS", "100")
-    text = render(capsys)
-    if os.environ.get("RIGPLAN_UPDATE_DOCS"):
-        DOC.write_text(text, encoding="utf-8")
-        return
-    assert DOC.read_text(encoding="utf-8") == text, "docs/cli.md is stale: regenerate it (see this file's docstring)"
+    check_generated(DOC, render(capsys), "see this file's docstring")

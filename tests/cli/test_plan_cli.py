@@ -7,22 +7,14 @@ import sys
 
 import pytest
 
+from cli_runner import run
 from planner_fixtures import toy_speed
-from rigplan.cli import main
 
 
 @pytest.fixture(autouse=True)
 def toy_speed_model(monkeypatch):
 
     monkeypatch.setattr(sys.modules["rigplan.core"], "estimate_speed", toy_speed)
-
-
-def run(capsys, *args: str) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as exc:
-        main(list(args))
-        raise SystemExit(0)
-    out = capsys.readouterr()
-    return int(exc.value.code or 0), out.out, out.err
 
 
 def test_plan_json_is_the_api_dict(capsys):

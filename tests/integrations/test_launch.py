@@ -13,8 +13,8 @@ import shlex
 import pytest
 from model_files import LLAMA_3_8B, gptq_tensors, write_gguf, write_model_folder
 
+from cli_runner import run
 from rigplan.catalog import load_catalog
-from rigplan.cli import main
 from rigplan.edge import model_from_fields
 from rigplan.errors import InvalidValueError, UnsupportedError
 from rigplan.estimate import estimate
@@ -382,14 +382,6 @@ def test_training_launch_agrees_with_the_training_estimate():
 
 
 # ---------------------------------------------------------------------------------------- CLI
-
-
-def run(capsys, *args):
-    with pytest.raises(SystemExit) as exc:
-        main(list(args))
-        raise SystemExit(0)
-    out = capsys.readouterr()
-    return int(exc.value.code or 0), out.out, out.err
 
 
 def test_cli_launch_prints_the_command(capsys):

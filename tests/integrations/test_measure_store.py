@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from rigplan.cli import main
+from cli_runner import run
 from rigplan.errors import DataFileError, DeviceError
 from rigplan.integrations.measure import (
     AllReduceMeasurement,
@@ -88,14 +88,6 @@ def test_importing_measure_does_not_import_torch():
     code = "import sys, rigplan.integrations.measure, rigplan.cli.device_cmds; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
-
-
-def run(capsys, *args):
-    with pytest.raises(SystemExit) as exc:
-        main(list(args))
-        raise SystemExit(0)
-    out = capsys.readouterr()
-    return int(exc.value.code or 0), out.out, out.err
 
 
 def test_cli_measure_without_torch_is_one_line(capsys, monkeypatch):

@@ -10,8 +10,8 @@ import sys
 import pytest
 from nvml_fake import NVML_ERROR_DRIVER_NOT_LOADED, NVML_ERROR_LIBRARY_NOT_FOUND, nvml_data
 
+from cli_runner import run
 from rigplan.catalog import load_catalog
-from rigplan.cli import main
 from rigplan.errors import DeviceError, UnknownGPUError
 from rigplan.estimate import estimate
 from rigplan.integrations.nvml import detect_gpus, detect_rig
@@ -39,14 +39,6 @@ RTX_3090 = {
     "power_default_limit_mw": 350000,
     "cuda_capability": [8, 6],
 }
-
-
-def run(capsys, *args):
-    with pytest.raises(SystemExit) as exc:
-        main(list(args))
-        raise SystemExit(0)
-    out = capsys.readouterr()
-    return int(exc.value.code or 0), out.out, out.err
 
 
 def test_h100_capture_is_read_field_by_field(fake_nvml):

@@ -12,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from ..errors import RigplanError
+from .. import RigplanError
 from .ranges import BoundedGroup
 from .safety import fail, pipe_closed, quiet_exit_on_closed_pipe
 

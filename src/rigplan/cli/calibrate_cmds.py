@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from ..errors import InvalidValueError
+from .. import InvalidValueError
 from . import app
 from .output import console, print_json, table
 from .safety import refuse_flags
@@ -53,7 +53,7 @@ def calibrate(
 
     Example: rigplan calibrate bench.json --gpu '2x rtx-3090'
     """
-    from ..calibration import user
+    from .. import calibrate, calibration_store_path, reset_calibration, show_calibration
 
     if show and reset:
         raise InvalidValueError("reset", "--show and --reset are two different actions; give one")
@@ -65,18 +65,18 @@ def calibrate(
             {"--engine": engine is not None, "--gpu": gpu is not None, "--model": model is not None}, f"with {action}"
         )
         if reset:
-            removed = user.reset()
+            removed = reset_calibration()
             if json:
-                print_json({"reset": removed, "store": str(user.store_path())})
+                print_json({"reset": removed, "store": str(calibration_store_path())})
             else:
                 console().print("stored calibration deleted" if removed else "no stored calibration")
             return
-        entries = user.show()
+        entries = show_calibration()
         if json:
-            print_json({"store": str(user.store_path()), "entries": entries})
+            print_json({"store": str(calibration_store_path()), "entries": entries})
             return
         if not entries:
-            console().print(f"no stored calibration ({user.store_path()})")
+            console().print(f"no stored calibration ({calibration_store_path()})")
             return
         rows = [
             [
@@ -91,7 +91,7 @@ def calibrate(
         ]
         console().print(
             table(
-                f"your calibration ({user.store_path()})",
+                f"your calibration ({calibration_store_path()})",
                 ["engine", "GPUs", "decode", "prefill", "rows", "fitted"],
                 rows,
                 right={2, 3, 4},
@@ -100,7 +100,7 @@ def calibrate(
         return
     if not files:
         raise InvalidValueError("files", "give one or more benchmark files (or --show / --reset)")
-    results = user.calibrate(files, engine=engine, gpu=gpu, model=model)
+    results = calibrate(files, engine=engine, gpu=gpu, model=model)
     if json:
         print_json({"results": [r.to_dict() for r in results]})
         return
@@ -151,11 +151,18 @@ def accuracy(
 
     Example: rigplan accuracy --json
     """
-    from ..calibration.accuracy import accuracy_report
-    from ..calibration.breakdown import breakdown_dict, held_out_rows, text_breakdown
-    from ..calibration.serving_accuracy import format_serving_accuracy, serving_accuracy
-    from ..training.fit import format_training_accuracy, training_accuracy
-    from ..training.validate import format_framework_accuracy, framework_accuracy
+    from .. import (
+        accuracy_report,
+        breakdown_dict,
+        format_framework_accuracy,
+        format_serving_accuracy,
+        format_training_accuracy,
+        framework_accuracy,
+        held_out_rows,
+        serving_accuracy,
+        text_breakdown,
+        training_accuracy,
+    )
 
     report = accuracy_report(refit=refit)
     training = training_accuracy(refit=refit)

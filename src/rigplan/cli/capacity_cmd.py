@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 import typer
 
-from ..units import format_rate
+from .. import format_rate
 from . import app
 from .estimate_cmds import EngineOpt, JsonOpt, ModelArg, QuantOpt
 from .output import console, print_json

@@ -3,19 +3,21 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from ..catalog import query as catalog_views
-from ..units import format_usd
+from .. import format_usd, gpu_dict, list_gpus, list_models, list_quants, model_dict
 from . import app
 from .output import console, print_json, table
+
+if TYPE_CHECKING:
+    from .. import GPUView
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 
 
-def _price_text(v: catalog_views.GPUView) -> str:
+def _price_text(v: GPUView) -> str:
     """``$750 (used, 2026-05)``; a board or server price as ``$188,000 / 8 (used, 2026-04)``;
     a part withdrawn from sale says so."""
     p = v.price
@@ -46,9 +48,9 @@ def gpus(
 
     Example: rigplan gpus --min-memory 48 --sort bandwidth
     """
-    from ..catalog.user import load_user_catalog
+    from .. import load_user_catalog
 
-    rows = catalog_views.list_gpus(
+    rows = list_gpus(
         min_memory_gb=min_memory,
         nvlink=nvlink,
         vendor=vendor,
@@ -57,7 +59,7 @@ def gpus(
         catalog=load_user_catalog(),
     )
     if json:
-        print_json({"gpus": [catalog_views.gpu_dict(v) for v in rows]})
+        print_json({"gpus": [gpu_dict(v) for v in rows]})
         return
     out = []
     for v in rows:
@@ -92,9 +94,9 @@ def models(json: JsonOpt = False) -> None:
 
     Example: rigplan models --json
     """
-    rows = catalog_views.list_models()
+    rows = list_models()
     if json:
-        print_json({"models": [catalog_views.model_dict(m) for m in rows]})
+        print_json({"models": [model_dict(m) for m in rows]})
         return
     out = []
     for m in rows:
@@ -122,7 +124,7 @@ def quants(json: JsonOpt = False) -> None:
 
     Example: rigplan quants
     """
-    rows = catalog_views.list_quants()
+    rows = list_quants()
     if json:
         print_json(
             {"quants": [{k: str(v) if k == "family" else v for k, v in dataclasses.asdict(q).items()} for q in rows]}

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
-from ..units import GIB, format_gib
+from .. import GIB, format_gib
 from . import app
 from .output import console, print_json, table
 
@@ -29,7 +29,7 @@ def detect(json: JsonOpt = False) -> None:
 
     Example: rigplan detect --json
     """
-    from ..integrations.nvml import detect_gpus
+    from .. import detect_gpus
 
     d = detect_gpus()
     if json:
@@ -131,8 +131,8 @@ def launch(
 
     Example: rigplan launch llama-3-70b --rig '2x rtx-4090' --engine vllm --quant 4bit --users 8
     """
-    from ..errors import InvalidValueError
-    from ..integrations.launch import launch_plan, training_plan
+    from .. import InvalidValueError, launch_plan
+    from .. import training_launch_plan as training_plan
 
     layers: int | str | None = gpu_layers
     if gpu_layers not in (None, "auto"):
@@ -191,9 +191,8 @@ def measure(
 
     Example: rigplan measure --quick
     """
-    from ..errors import DeviceError
-    from ..integrations.measure import load_measured, measured_path, save_measured
-    from ..integrations.measure import measure as run_measure
+    from .. import DeviceError, load_measured, measured_path, save_measured
+    from .. import measure as run_measure
 
     if show:
         profile = load_measured()

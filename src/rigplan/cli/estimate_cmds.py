@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
-from ..units import format_gib, format_rate
+from .. import format_gib, format_rate
 from . import app
 from .output import console, print_json, table
 
@@ -43,7 +43,7 @@ def _estimate_kwargs(**kw: Any) -> dict[str, Any]:
         try:
             gpu_layers = int(gpu_layers)
         except ValueError:
-            from ..errors import InvalidValueError
+            from .. import InvalidValueError
 
             raise InvalidValueError("gpu_layers", f"must be a whole number or 'auto', got {gpu_layers!r}") from None
     kw["gpu_layers"] = gpu_layers
@@ -196,8 +196,7 @@ def estimate_cmd(
 
     Example: rigplan estimate llama-3-70b --rig '2x rtx-4090' --context 8192
     """
-    from ..catalog.user import load_user_catalog
-    from ..estimate import estimate
+    from .. import estimate, load_user_catalog
 
     e = estimate(
         model,
@@ -239,7 +238,7 @@ def estimate_cmd(
 
 def _headroom(e: Any) -> dict[str, Any]:
     """The fullest GPU against the margin, and what would make a tight or failing rig fit."""
-    from ..headroom import DEFAULT_MARGIN, fit_advice, fullest_fraction, margin_applies, within_margin
+    from .. import DEFAULT_MARGIN, fit_advice, fullest_fraction, margin_applies, within_margin
 
     ok = within_margin(e, DEFAULT_MARGIN)
     return {
@@ -282,8 +281,7 @@ def compare(
 
     Example: rigplan compare llama-3-70b --rig '2x rtx-3090' --rig rtx-5090 --rig m2-ultra-192gb
     """
-    from ..errors import RigplanError
-    from ..estimate import estimate
+    from .. import RigplanError, estimate
 
     results: list[dict[str, Any]] = []
     for r in rig:
@@ -349,7 +347,7 @@ def vram(
 
     Example: rigplan vram llama-2-70b --context 4096
     """
-    from ..vram import vram_dict, vram_table
+    from .. import vram_dict, vram_table
 
     mdl, rows = vram_table(
         model,

@@ -6,13 +6,12 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from ..units import format_gib, format_rate, format_usd
+from .. import format_gib, format_rate, format_usd
 from . import app
 from .output import console, print_json, table
 
 if TYPE_CHECKING:
-    from ..planner import Plan
-    from ..power_report import PowerReport
+    from .. import Plan, PowerReport
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
 CircuitOpt = Annotated[
@@ -184,7 +183,7 @@ def plan_cmd(
     Example: rigplan plan llama-2-70b --quant 4bit --budget 4000 --circuit 120v15a
     Example: rigplan plan llama-3-70b --task qlora --tokens 1e8 --deadline 24h
     """
-    from ..errors import InvalidValueError
+    from .. import InvalidValueError
 
     mode_flags = (
         {
@@ -231,9 +230,7 @@ def plan_cmd(
         )
         raise typer.Exit(0 if training.options else 1)
 
-    from ..catalog.user import load_user_catalog
-    from ..planner import parse_price_overrides
-    from ..planning import plan_rigs
+    from .. import load_user_catalog, parse_price_overrides, plan_rigs
 
     user_catalog = load_user_catalog()
     prices = parse_price_overrides(price or [], user_catalog)
@@ -450,7 +447,7 @@ def power_cmd(
 
     Example: rigplan power '2x rtx-4090' --circuit 120v15a --kwh-price 0.30 --model llama-3-70b
     """
-    from ..power_report import power_report
+    from .. import power_report
 
     circuit = circuit.lower() if circuit else None
     report = power_report(
@@ -463,7 +460,7 @@ def power_cmd(
         quant=quant,
         engine=engine,
     )
-    from ..calibration.power_curve import load_power_curves
+    from .. import load_power_curves
 
     curves = load_power_curves()
     if json:

@@ -47,7 +47,7 @@ def refuse_flags(given: dict[str, bool], reason: str) -> None:
     Raises:
         InvalidValueError: naming every given flag and ``reason``.
     """
-    from ..errors import InvalidValueError
+    from .. import InvalidValueError
 
     on = [flag for flag, is_given in given.items() if is_given]
     if on:

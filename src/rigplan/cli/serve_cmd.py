@@ -48,7 +48,7 @@ def serve(
 
         from ..web import create_app
     except ModuleNotFoundError as exc:
-        from ..errors import UnsupportedError
+        from .. import UnsupportedError
 
         raise UnsupportedError(f"rigplan serve needs {exc.name}: pip install 'rigplan[web]'") from None
     loopback = is_loopback(host)
@@ -71,7 +71,7 @@ def _check_can_listen(host: str, port: int) -> None:
     """Bind once before starting uvicorn, so a bad address or a busy port is one clear error."""
     import socket
 
-    from ..errors import InvalidValueError
+    from .. import InvalidValueError
 
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)

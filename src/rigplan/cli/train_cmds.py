@@ -9,8 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
-from ..errors import InvalidValueError
-from ..units import format_gib, format_rate
+from .. import InvalidValueError, format_gib, format_rate
 from . import app
 from .output import console, print_json, table
 
@@ -70,7 +69,7 @@ def training_plan_output(
     have: list[str] | None = None,
 ) -> Any:
     """Plan a training job, print it and return the plan (what ``rigplan plan MODEL --task ...`` runs)."""
-    from ..training import plan_training, render_training_plan
+    from .. import plan_training, render_training_plan
 
     plan = plan_training(
         model,
@@ -112,9 +111,7 @@ def load_training_config(path: Path | None = None) -> TrainingConfig:
     """
     import tomllib
 
-    from ..catalog import load_catalog
-    from ..edge import load_user_prices, user_config_path
-    from ..errors import DataFileError
+    from .. import DataFileError, load_catalog, load_user_prices, user_config_path
 
     path = path or user_config_path()
     if not path.is_file():
@@ -197,7 +194,7 @@ def render_training_estimate(d: dict[str, Any]) -> None:
             f"· profile {sp['profile']}"
         )
     if d["time_to_train_s"] is not None:
-        from ..training.planner import format_duration
+        from .. import format_duration
 
         con.print(f"time to train {d['tokens']:.3g} tokens: {format_duration(d['time_to_train_s'])}")
     render_training_cost(d)
@@ -290,7 +287,7 @@ def train_cmd(
 
     Example: rigplan train llama-3-8b --rig '8x h100-sxm' --zero-stage 3 --checkpointing full --tokens 1e9
     """
-    from ..training import estimate_training
+    from .. import estimate_training
 
     config = load_training_config()
 

@@ -218,6 +218,14 @@ def model_fields_from_gguf(header: GGUFHeader) -> tuple[dict[str, Any], list[str
         else ("gated" if a in _FUSED_GATED or any(".ffn_gate" in n for n in names) else "plain"),
         "attention_bias": any(n.startswith("blk.0.attn_") and n.endswith(".bias") for n in names),
     }
+    _moe_and_attention_fields(meta, where, a, hidden // heads, fields)
+    return fields, warnings_
+
+
+def _moe_and_attention_fields(
+    meta: Mapping[str, Any], where: str, a: str, default_head_dim: int, fields: dict[str, Any]
+) -> None:
+    """Add the experts (MoE), MLA or head size, and sliding window that the metadata names."""
     experts = _scalar(meta, where, f"{a}.expert_count", default=0)
     if experts:
         fields |= {
@@ -235,13 +243,12 @@ def model_fields_from_gguf(header: GGUFHeader) -> tuple[dict[str, Any], list[str
             fields["architecture"] = "DeepseekV3ForCausalLM"
     else:
         key_length = _scalar(meta, where, f"{a}.attention.key_length", default=0)
-        if key_length and key_length != hidden // heads:
+        if key_length and key_length != default_head_dim:
             fields["head_dim"] = key_length
     window = _scalar(meta, where, f"{a}.attention.sliding_window", default=0)
     if window:
         fields["sliding_window"] = window
         fields["sliding_window_pattern"] = GEMMA2_LAYER_PATTERN if a == "gemma2" else 1
-    return fields, warnings_
 
 
 def _mla_fields(meta: Mapping[str, Any], where: str, a: str, fields: dict[str, Any]) -> None:

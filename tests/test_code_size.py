@@ -1,0 +1,125 @@
+"""Code a reader can hold (issue 11, style.md rule 14): no module in src/rigplan over 500 lines and
+no function over 60 (its ``def`` line to its last line, docstring included).
+
+``EXEMPT`` lists today's offenders, each with the branch that owns it; a branch removes its
+entries as it splits them.  A new offender fails, and so does an entry that is no longer needed
+(so the list only shrinks).
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+SRC = Path(__file__).resolve().parents[1] / "src"
+MAX_MODULE_LINES = 500
+MAX_FUNCTION_LINES = 60
+
+#: "path" (a module) or "path:qualified.name" (a function) -> the branch that owns it.
+EXEMPT: dict[str, str] = {
+    "rigplan/calibration/accuracy.py:accuracy_report": "llama2",  # 129 lines
+    "rigplan/calibration/dataset.py": "llama2",  # 614 lines
+    "rigplan/calibration/fit.py": "llama2",  # 646 lines
+    "rigplan/capacity.py:capacity": "serve2",  # 100 lines
+    "rigplan/cli/calibrate_cmds.py:accuracy": "arch2",  # 92 lines
+    "rigplan/cli/calibrate_cmds.py:calibrate": "arch2",  # 110 lines
+    "rigplan/cli/device_cmds.py:launch": "arch2",  # 85 lines
+    "rigplan/cli/device_cmds.py:measure": "arch2",  # 61 lines
+    "rigplan/cli/estimate_cmds.py:compare": "arch2",  # 68 lines
+    "rigplan/cli/estimate_cmds.py:estimate_cmd": "arch2",  # 89 lines
+    "rigplan/cli/plan_cmds.py:plan_cmd": "arch2",  # 156 lines
+    "rigplan/cli/plan_cmds.py:render_plan": "ui2",  # 61 lines
+    "rigplan/cli/plan_cmds.py:render_power": "arch2",  # 90 lines
+    "rigplan/cli/train_cmds.py:render_training_estimate": "ui2",  # 67 lines
+    "rigplan/cli/train_cmds.py:train_cmd": "arch2",  # 87 lines
+    "rigplan/integrations/launch.py": "serve2",  # 787 lines
+    "rigplan/integrations/launch.py:_vllm_class": "serve2",  # 79 lines
+    "rigplan/integrations/launch.py:launch_plan": "serve2",  # 99 lines
+    "rigplan/integrations/launch.py:training_plan": "serve2",  # 111 lines
+    "rigplan/memory/__init__.py:estimate_memory": "serve2",  # 115 lines
+    "rigplan/planning.py:plan_rigs": "arch2",  # 78 lines
+    "rigplan/platforms.py:fit_platform": "cat2",  # 71 lines
+    "rigplan/power.py": "cat2",  # 619 lines
+    "rigplan/power_report.py:power_report": "cat2",  # 69 lines
+    "rigplan/quant.py": "cat2",  # 946 lines
+    "rigplan/quant.py:_gguf_choice": "cat2",  # 141 lines
+    "rigplan/speed/__init__.py:estimate_speed": "llama2",  # 133 lines
+    "rigplan/speed/prefill.py:prefill_time": "llama2",  # 70 lines
+    "rigplan/speed/serving.py:serving_speed": "serve2",  # 83 lines
+    "rigplan/training/estimate.py:TrainingEstimate.to_dict": "train2",  # 85 lines
+    "rigplan/training/estimate.py:build_setup": "train2",  # 83 lines
+    "rigplan/training/estimate.py:estimate_training": "train2",  # 155 lines
+    "rigplan/training/fit.py": "train2",  # 547 lines
+    "rigplan/training/fit.py:rows_from_csv": "train2",  # 68 lines
+    "rigplan/training/memory.py:estimate_training_memory": "train2",  # 89 lines
+    "rigplan/training/planner.py": "train2",  # 660 lines
+    "rigplan/training/planner.py:best_layout": "train2",  # 96 lines
+    "rigplan/training/planner.py:plan_training": "train2",  # 171 lines
+    "rigplan/training/shape.py:model_shape": "train2",  # 62 lines
+    "rigplan/training/step.py:_compute": "train2",  # 61 lines
+    "rigplan/web/app.py": "ui2",  # 799 lines
+    "rigplan/web/app.py:build_api": "ui2",  # 338 lines
+}
+
+
+def module_lengths() -> dict[str, int]:
+    """Lines of every module under src/rigplan, by path relative to src."""
+    return {
+        str(p.relative_to(SRC)): len(p.read_text(encoding="utf-8").splitlines())
+        for p in sorted((SRC / "rigplan").rglob("*.py"))
+    }
+
+
+def function_lengths(source: str) -> dict[str, int]:
+    """Lines of every function and method in ``source`` (nested ones too), by qualified name."""
+    out: dict[str, int] = {}
+
+    def visit(node: ast.AST, prefix: str) -> None:
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef):
+                name = f"{prefix}{child.name}"
+                out[name] = (child.end_lineno or child.lineno) - child.lineno + 1
+                visit(child, name + ".")
+            elif isinstance(child, ast.ClassDef):
+                visit(child, f"{prefix}{child.name}.")
+            else:
+                visit(child, prefix)
+
+    visit(ast.parse(source), "")
+    return out
+
+
+def offenders() -> dict[str, int]:
+    """Every module and function over its limit: key (as in ``EXEMPT``) -> lines."""
+    found: dict[str, int] = {}
+    for path, lines in module_lengths().items():
+        if lines > MAX_MODULE_LINES:
+            found[path] = lines
+        for name, n in function_lengths((SRC / path).read_text(encoding="utf-8")).items():
+            if n > MAX_FUNCTION_LINES:
+                found[f"{path}:{name}"] = n
+    return found
+
+
+def test_no_new_long_module_or_function():
+    new = {k: v for k, v in offenders().items() if k not in EXEMPT}
+    assert new == {}, f"over {MAX_MODULE_LINES} lines a module / {MAX_FUNCTION_LINES} a function: split them"
+
+
+def test_exemptions_are_still_needed():
+    stale = sorted(set(EXEMPT) - set(offenders()))
+    assert stale == [], "these are short enough now: remove them from EXEMPT"
+
+
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        pytest.param("def f():\n    return 1\n", {"f": 2}, id="function"),
+        pytest.param("class A:\n    def m(self):\n        pass\n", {"A.m": 2}, id="method"),
+        pytest.param("def f():\n    def g():\n        pass\n    return g\n", {"f": 4, "f.g": 2}, id="nested"),
+    ],
+)
+def test_function_lengths_are_counted_def_to_last_line(source, expected):
+    assert function_lengths(source) == expected
