@@ -23,17 +23,8 @@ EXEMPT: dict[str, str] = {
     "rigplan/calibration/dataset.py": "llama2",  # 614 lines
     "rigplan/calibration/fit.py": "llama2",  # 646 lines
     "rigplan/capacity.py:capacity": "serve2",  # 100 lines
-    "rigplan/cli/calibrate_cmds.py:accuracy": "arch2",  # 92 lines
-    "rigplan/cli/calibrate_cmds.py:calibrate": "arch2",  # 110 lines
-    "rigplan/cli/device_cmds.py:launch": "arch2",  # 85 lines
-    "rigplan/cli/device_cmds.py:measure": "arch2",  # 61 lines
-    "rigplan/cli/estimate_cmds.py:compare": "arch2",  # 68 lines
-    "rigplan/cli/estimate_cmds.py:estimate_cmd": "arch2",  # 89 lines
-    "rigplan/cli/plan_cmds.py:plan_cmd": "arch2",  # 156 lines
     "rigplan/cli/plan_cmds.py:render_plan": "ui2",  # 61 lines
-    "rigplan/cli/plan_cmds.py:render_power": "arch2",  # 90 lines
     "rigplan/cli/train_cmds.py:render_training_estimate": "ui2",  # 67 lines
-    "rigplan/cli/train_cmds.py:train_cmd": "arch2",  # 87 lines
     "rigplan/integrations/launch.py": "serve2",  # 787 lines
     "rigplan/integrations/launch.py:_vllm_class": "serve2",  # 79 lines
     "rigplan/integrations/launch.py:launch_plan": "serve2",  # 99 lines

@@ -256,3 +256,50 @@ def test_the_layering_check_allows_the_way_down():
     assert violation("rigplan.planner.plan", "rigplan.core") is None
     assert violation("rigplan.cli.plan_cmds", "rigplan", "plan_rigs") is None
     assert violation("rigplan.edge", "rigplan.integrations.sources") is None
+
+
+# --- no input or output below the edges ------------------------------------------------------
+#: Calls that reach the machine: only edges (and integrations, cli, web) make them.
+IO_CALLS = {"print", "open", "input", "exit", "getenv", "home", "expanduser", "system"}
+IO_NAMES = {"environ", "stdin", "stdout", "stderr", "argv"}
+#: Modules below the edge allowed to touch files: the one text-file reader the loaders share.
+IO_ALLOWED = {"rigplan.textfiles"}
+
+
+def io_uses(source: str) -> list[tuple[str, int]]:
+    """(what, line) for every call or name in ``source`` that reaches the machine."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Call):
+            f = node.func
+            name = f.id if isinstance(f, ast.Name) else f.attr if isinstance(f, ast.Attribute) else ""
+            if name in IO_CALLS:
+                found.append((name, node.lineno))
+        elif isinstance(node, ast.Attribute) and node.attr in IO_NAMES:
+            found.append((node.attr, node.lineno))
+    return found
+
+
+def test_no_io_below_the_edges():
+    """No print, exit, open, environment or home-directory access in units … present."""
+    found = []
+    for path in sorted((SRC / "rigplan").rglob("*.py")):
+        module = _module_name(path)
+        if layer(module) in (None, "edge") or module in IO_ALLOWED:
+            continue
+        found += [f"{path.relative_to(SRC)}:{line}: {what}" for what, line in io_uses(path.read_text("utf-8"))]
+    assert found == []
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "print('x')",
+        "import sys\nsys.exit(1)",
+        "open('f')",
+        "import os\nos.environ['A']",
+        "from pathlib import Path\nPath.home()",
+    ],
+)
+def test_the_io_check_catches_machine_access(source):
+    assert io_uses(source)

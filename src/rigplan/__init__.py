@@ -37,6 +37,7 @@ from .headroom import DEFAULT_MARGIN, fit_advice, fullest_fraction, margin_appli
 from .planner import Plan, parse_price_overrides
 from .planning import plan_rigs
 from .power_report import PowerReport, power_report
+from .requests import INFERENCE_OPTIONS, PLAN_OPTIONS, TRAINING_OPTIONS
 from .rig import Rig, parse_rig, resolve_gpu, resolve_model
 from .training import TrainingEstimate, TrainingPlan, estimate_training, plan_training, render_training_plan
 from .units import GIB, format_gib, format_rate, format_usd
@@ -100,7 +101,10 @@ __all__ = [
     "DEFAULT_MARGIN",
     "ENGINES",
     "GIB",
+    "INFERENCE_OPTIONS",
+    "PLAN_OPTIONS",
     "SERVE_ENGINES",
+    "TRAINING_OPTIONS",
     "Capacity",
     "DataFileError",
     "DeviceError",

@@ -106,11 +106,9 @@ def _options(*items: Option) -> dict[str, Option]:
 
 #: Every option of an inference estimate (``rigplan.estimate``, ``rigplan estimate``, the web API).
 INFERENCE_OPTIONS: dict[str, Option] = _options(
-    Option("quant", "name", None, "Quant id or 4bit/8bit/16bit (default: the engine's)."),
-    Option(
-        "engine", "name", "llama.cpp", "Engine: llama.cpp, vllm, sglang, tensorrt-llm, exllamav2, transformers, ollama."
-    ),
-    Option("context", "int", None, "Tokens of context per sequence (default: prompt + output).", minimum=1),
+    Option("quant", "name", None, "Quant id (rigplan quants) or 4bit/8bit/16bit; default: the engine's."),
+    Option("engine", "name", "llama.cpp", "llama.cpp, ollama, vllm, sglang, tensorrt-llm, exllamav2 or transformers."),
+    Option("context", "int", None, "Tokens of context per sequence (default prompt + output).", minimum=1),
     Option(
         "batch",
         "int-or-name",
@@ -119,35 +117,29 @@ INFERENCE_OPTIONS: dict[str, Option] = _options(
         minimum=1,
         words=(BATCH_MAX,),
     ),
-    Option("prompt_tokens", "int", 512, "Prompt tokens per sequence (llama-bench pp N).", minimum=0),
-    Option("output_tokens", "int", 128, "Generated tokens per sequence (llama-bench tg N).", minimum=0),
-    Option("kv_dtype", "name", None, "KV cache type: f16, bf16, fp8, q8_0 or q4_0 (default: the engine's)."),
-    Option("split", "name", None, "layer, row, tensor or pipeline (default: the engine's).", choices=SPLITS),
+    Option("prompt_tokens", "int", 512, "Prompt length (llama-bench pp N).", minimum=0),
+    Option("output_tokens", "int", 128, "Generated tokens (llama-bench tg N).", minimum=0),
+    Option("kv_dtype", "name", None, "f16, bf16, fp8, q8_0 or q4_0."),
+    Option("split", "name", None, "layer, row, tensor or pipeline.", choices=SPLITS),
     Option("tensor_parallel", "int", None, "Tensor-parallel degree.", minimum=1),
     Option("pipeline_parallel", "int", None, "Pipeline-parallel degree.", minimum=1),
     Option(
         "gpu_layers",
         "int-or-name",
         None,
-        "Layers on the GPUs: a number or 'auto' (default: all).",
+        "Layers on GPUs (llama.cpp -ngl): a number or 'auto'.",
         minimum=0,
         words=("auto",),
     ),
-    Option(
-        "link",
-        "name",
-        None,
-        "GPU link: nvlink, pcie3, pcie4 or pcie5 (default: the best without a bridge).",
-        choices=LINKS,
-    ),
-    Option("lanes", "int", None, "PCIe lanes per GPU: 16, 8 or 4 (default 16).", minimum=1, choices=LANES),
+    Option("link", "name", None, "nvlink, pcie3, pcie4 or pcie5.", choices=LINKS),
+    Option("lanes", "int", None, "PCIe lanes per GPU: 16, 8 or 4.", minimum=1, choices=LANES),
     Option("host_ram_gb", "number", None, "Host RAM available for offloaded layers, GiB.", minimum=0),
     Option("host_memory_bandwidth_gb_per_s", "number", None, "Host memory bandwidth, GB/s.", minimum=1),
-    Option("engine_version", "name", None, "Engine build or version (default: the newest profile)."),
+    Option("engine_version", "name", None, "llama.cpp build, e.g. b2843 or b6400; default: the newest profile."),
     Option(
-        "backend", "name", None, "cuda, rocm, vulkan, metal, sycl or cpu (default: the GPU vendor's).", choices=BACKENDS
+        "backend", "name", None, "cuda, rocm, vulkan, metal, sycl or cpu; default: the GPU vendor's.", choices=BACKENDS
     ),
-    Option("flash_attention", "bool", None, "Flash attention on or off (default: the build's)."),
+    Option("flash_attention", "bool", None, "Flash attention; default: the build's default."),
     Option("use_user_calibration", "bool", True, "Use your `rigplan calibrate` results."),
     Option("force", "bool", False, "Allow a context beyond the model's maximum."),
 )
@@ -250,7 +242,7 @@ PLAN_OPTIONS: dict[str, Option] = _options(
     Option("quant", "name", "any", "'any' (4 bits and up), 4bit/8bit/16bit, or a quant id."),
     Option("context", "int", None, "Tokens of context per user (default 4096, capped at the model's).", minimum=1),
     Option("users", "int", 1, "Users served at once, each with the full context.", minimum=1),
-    Option("min_tokens_per_s", "number", None, "Decode speed each user must get.", minimum=0, exclusive=True),
+    Option("min_tokens_per_s", "number", None, "Output speed each user must get.", minimum=0, exclusive=True),
     Option(
         "budget_usd",
         "number",
@@ -261,7 +253,13 @@ PLAN_OPTIONS: dict[str, Option] = _options(
         label="budget",
     ),
     Option("max_watts", "number", None, "Limit on the machine's rated draw.", minimum=0, exclusive=True),
-    Option("circuit", "name", None, "Wall circuit that must carry the machine.", choices=tuple(CIRCUITS)),
+    Option(
+        "circuit",
+        "name",
+        None,
+        "Wall circuit that must carry the machine: 120v15a, 120v20a, 230v10a or 230v16a.",
+        choices=tuple(CIRCUITS),
+    ),
     Option("max_gpus", "int", None, "Most GPUs in the rig.", minimum=1),
     Option(
         "gpu_class",

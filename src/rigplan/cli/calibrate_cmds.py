@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -53,7 +53,7 @@ def calibrate(
 
     Example: rigplan calibrate bench.json --gpu '2x rtx-3090'
     """
-    from .. import calibrate, calibration_store_path, reset_calibration, show_calibration
+    from .. import calibrate
 
     if show and reset:
         raise InvalidValueError("reset", "--show and --reset are two different actions; give one")
@@ -65,38 +65,9 @@ def calibrate(
             {"--engine": engine is not None, "--gpu": gpu is not None, "--model": model is not None}, f"with {action}"
         )
         if reset:
-            removed = reset_calibration()
-            if json:
-                print_json({"reset": removed, "store": str(calibration_store_path())})
-            else:
-                console().print("stored calibration deleted" if removed else "no stored calibration")
-            return
-        entries = show_calibration()
-        if json:
-            print_json({"store": str(calibration_store_path()), "entries": entries})
-            return
-        if not entries:
-            console().print(f"no stored calibration ({calibration_store_path()})")
-            return
-        rows = [
-            [
-                e["engine"],
-                ", ".join(e["gpus"]),
-                _factor(e["decode_factor"]),
-                _factor(e["prefill_factor"]),
-                str(e["rows"]),
-                str(e["fitted_on"]),
-            ]
-            for e in entries
-        ]
-        console().print(
-            table(
-                f"your calibration ({calibration_store_path()})",
-                ["engine", "GPUs", "decode", "prefill", "rows", "fitted"],
-                rows,
-                right={2, 3, 4},
-            )
-        )
+            _reset(json)
+        else:
+            _show(json)
         return
     if not files:
         raise InvalidValueError("files", "give one or more benchmark files (or --show / --reset)")
@@ -104,32 +75,74 @@ def calibrate(
     if json:
         print_json({"results": [r.to_dict() for r in results]})
         return
-    con = console()
     for r in results:
-        rows = [
-            [
-                row["kind"],
-                row["model"],
-                row["quant"],
-                row["rig"],
-                str(row["prompt_tokens"] if row["kind"] == "prefill" else row["output_tokens"]),
-                f"{row['tokens_per_s']:.4g}",
-                f"{row['predicted']:.4g}",
-            ]
-            for row in r.rows
+        _render_result(r)
+
+
+def _reset(json: bool) -> None:
+    """``--reset``: delete the store and say whether there was one."""
+    from .. import calibration_store_path, reset_calibration
+
+    removed = reset_calibration()
+    if json:
+        print_json({"reset": removed, "store": str(calibration_store_path())})
+    else:
+        console().print("stored calibration deleted" if removed else "no stored calibration")
+
+
+def _show(json: bool) -> None:
+    """``--show``: the stored corrections, one row per engine and GPU set."""
+    from .. import calibration_store_path, show_calibration
+
+    entries = show_calibration()
+    if json:
+        print_json({"store": str(calibration_store_path()), "entries": entries})
+        return
+    if not entries:
+        console().print(f"no stored calibration ({calibration_store_path()})")
+        return
+    rows = [
+        [
+            e["engine"],
+            ", ".join(e["gpus"]),
+            _factor(e["decode_factor"]),
+            _factor(e["prefill_factor"]),
+            str(e["rows"]),
+            str(e["fitted_on"]),
         ]
-        con.print(
-            table(
-                f"{r.engine} on {', '.join(r.gpus)}",
-                ["test", "model", "quant", "rig", "tokens", "measured", "rigplan"],
-                rows,
-                right={4, 5, 6},
-            )
+        for e in entries
+    ]
+    title = f"your calibration ({calibration_store_path()})"
+    console().print(table(title, ["engine", "GPUs", "decode", "prefill", "rows", "fitted"], rows, right={2, 3, 4}))
+
+
+def _render_result(r: Any) -> None:
+    """One fitted engine and GPU set: each result against rigplan's prediction, then the factor."""
+    rows = [
+        [
+            row["kind"],
+            row["model"],
+            row["quant"],
+            row["rig"],
+            str(row["prompt_tokens"] if row["kind"] == "prefill" else row["output_tokens"]),
+            f"{row['tokens_per_s']:.4g}",
+            f"{row['predicted']:.4g}",
+        ]
+        for row in r.rows
+    ]
+    con = console()
+    con.print(
+        table(
+            f"{r.engine} on {', '.join(r.gpus)}",
+            ["test", "model", "quant", "rig", "tokens", "measured", "rigplan"],
+            rows,
+            right={4, 5, 6},
         )
-        con.print(
-            f"correction: decode {_factor(r.decode_factor)}, prefill {_factor(r.prefill_factor)}"
-            f" — stored in {r.path}; later estimates say 'calibrated on your results'"
-        )
+    )
+    con.print(
+        f"correction: decode {_factor(r.decode_factor)}, prefill {_factor(r.prefill_factor)}"
+        f" — stored in {r.path}; later estimates say 'calibrated on your results'"
+    )
 
 
 @app.command()
@@ -175,34 +188,37 @@ def accuracy(
         extra = {"breakdown": breakdown_dict(held), "training": training_dict, "serving": serving_list}
         print_json({**report.to_dict(), **extra})
         return
-    rows = []
-    for g in report.groups:
-        target = "" if g.meets is None else ("met" if g.meets else "NOT MET")
-        rows.append(
-            [
-                g.profile,
-                g.kind,
-                g.scope,
-                str(g.rows),
-                f"{g.mape:.1%}",
-                f"{g.coverage:.0%}",
-                f"{g.roofline_mape:.0%}",
-                target,
-            ]
-        )
     con = console()
-    con.print(
-        table(
-            "leave-one-GPU-out accuracy",
-            ["profile", "test", "scope", "rows", "MAPE", "range holds", "roofline MAPE", "target"],
-            rows,
-            right={3, 4, 5, 6},
-        )
-    )
+    con.print(_groups_table(report))
     con.print(f"fits/OOM verdicts agree on {report.fits_agreement:.1%} of {report.fits_runs} runs")
     con.print(format_training_accuracy(training))
     con.print(format_framework_accuracy(frameworks))
     con.print(format_serving_accuracy(serving))
+    con.print(_worst_table(report))
+    con.print(text_breakdown(held))
+
+
+def _groups_table(report: Any) -> Any:
+    """Leave-one-GPU-out MAPE and range coverage per profile, test kind and scope."""
+    rows = [
+        [
+            g.profile,
+            g.kind,
+            g.scope,
+            str(g.rows),
+            f"{g.mape:.1%}",
+            f"{g.coverage:.0%}",
+            f"{g.roofline_mape:.0%}",
+            "" if g.meets is None else ("met" if g.meets else "NOT MET"),
+        ]
+        for g in report.groups
+    ]
+    columns = ["profile", "test", "scope", "rows", "MAPE", "range holds", "roofline MAPE", "target"]
+    return table("leave-one-GPU-out accuracy", columns, rows, right={3, 4, 5, 6})
+
+
+def _worst_table(report: Any) -> Any:
+    """The held-out rows the model misses most."""
     worst = [
         [
             r.ref,
@@ -216,12 +232,5 @@ def accuracy(
         ]
         for r in report.worst()
     ]
-    con.print(
-        table(
-            "worst rows",
-            ["row", "rig", "model", "quant", "test", "measured", "predicted", "error"],
-            worst,
-            right={5, 6, 7},
-        )
-    )
-    con.print(text_breakdown(held))
+    columns = ["row", "rig", "model", "quant", "test", "measured", "predicted", "error"]
+    return table("worst rows", columns, worst, right={5, 6, 7})

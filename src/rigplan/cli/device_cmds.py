@@ -89,38 +89,51 @@ def _print_plan(plan: Any) -> None:
             con.print(f"note: {n}", markup=False)
 
 
+# `rigplan launch`: how to run the model as rigplan estimated it.
+LaunchModelArg = Annotated[
+    str, typer.Argument(help="Catalogue id, config.json / model folder / .gguf path, or Hugging Face repo id.")
+]
+LaunchRigOpt = Annotated[str, typer.Option(help="Rig: 'rtx-4090', '2x rtx-3090', '2 nodes x 8x h100-sxm' or 'local'.")]
+LaunchEngineOpt = Annotated[str, typer.Option(help="vllm, sglang, llama.cpp or ollama (serving).")]
+LaunchTaskOpt = Annotated[str, typer.Option(help="serve, or full / lora / qlora for a torchrun + DeepSpeed fine-tune.")]
+LaunchQuantOpt = Annotated[
+    str | None, typer.Option(help="Quant id or 4bit/8bit/16bit; default: the file's, else the engine's.")
+]
+LaunchContextOpt = Annotated[
+    int | None, typer.Option(help="Tokens of context per user (default 8192, capped at the model's).")
+]
+LaunchUsersOpt = Annotated[
+    int, typer.Option(help="Users served at once (llama.cpp slots, vLLM/SGLang running requests).")
+]
+LaunchKvOpt = Annotated[str | None, typer.Option(help="KV cache: f16, bf16, fp8, q8_0 or q4_0 (each engine has some).")]
+LaunchSplitOpt = Annotated[str | None, typer.Option(help="layer, row, tensor or pipeline.")]
+LaunchTpOpt = Annotated[int | None, typer.Option(help="Tensor-parallel degree.")]
+LaunchPpOpt = Annotated[int | None, typer.Option(help="Pipeline-parallel degree.")]
+LaunchLayersOpt = Annotated[str | None, typer.Option(help="Layers on GPUs (llama.cpp -ngl): a number or 'auto'.")]
+LaunchNetworkOpt = Annotated[
+    str | None, typer.Option(help="Between nodes: ib-ndr, ib-hdr, roce-400g, eth-100g, eth-25g, eth-10g.")
+]
+LaunchOutOpt = Annotated[
+    Path | None, typer.Option(help="Write the config files (Modelfile, ds_config.json …) into this folder.")
+]
+
+
 @app.command()
 def launch(
-    model: Annotated[
-        str, typer.Argument(help="Catalogue id, config.json / model folder / .gguf path, or Hugging Face repo id.")
-    ],
-    rig: Annotated[str, typer.Option(help="Rig: 'rtx-4090', '2x rtx-3090', '2 nodes x 8x h100-sxm' or 'local'.")],
-    engine: Annotated[str, typer.Option(help="vllm, sglang, llama.cpp or ollama (serving).")] = "llama.cpp",
-    task: Annotated[
-        str, typer.Option(help="serve, or full / lora / qlora for a torchrun + DeepSpeed fine-tune.")
-    ] = "serve",
-    quant: Annotated[
-        str | None, typer.Option(help="Quant id or 4bit/8bit/16bit; default: the file's, else the engine's.")
-    ] = None,
-    context: Annotated[
-        int | None, typer.Option(help="Tokens of context per user (default 8192, capped at the model's).")
-    ] = None,
-    users: Annotated[
-        int, typer.Option(help="Users served at once (llama.cpp slots, vLLM/SGLang running requests).")
-    ] = 1,
-    kv_dtype: Annotated[
-        str | None, typer.Option(help="KV cache: f16, bf16, fp8, q8_0 or q4_0 (each engine has some).")
-    ] = None,
-    split: Annotated[str | None, typer.Option(help="layer, row, tensor or pipeline.")] = None,
-    tensor_parallel: Annotated[int | None, typer.Option(help="Tensor-parallel degree.")] = None,
-    pipeline_parallel: Annotated[int | None, typer.Option(help="Pipeline-parallel degree.")] = None,
-    gpu_layers: Annotated[str | None, typer.Option(help="Layers on GPUs (llama.cpp -ngl): a number or 'auto'.")] = None,
-    network: Annotated[
-        str | None, typer.Option(help="Between nodes: ib-ndr, ib-hdr, roce-400g, eth-100g, eth-25g, eth-10g.")
-    ] = None,
-    out: Annotated[
-        Path | None, typer.Option(help="Write the config files (Modelfile, ds_config.json …) into this folder.")
-    ] = None,
+    model: LaunchModelArg,
+    rig: LaunchRigOpt,
+    engine: LaunchEngineOpt = "llama.cpp",
+    task: LaunchTaskOpt = "serve",
+    quant: LaunchQuantOpt = None,
+    context: LaunchContextOpt = None,
+    users: LaunchUsersOpt = 1,
+    kv_dtype: LaunchKvOpt = None,
+    split: LaunchSplitOpt = None,
+    tensor_parallel: LaunchTpOpt = None,
+    pipeline_parallel: LaunchPpOpt = None,
+    gpu_layers: LaunchLayersOpt = None,
+    network: LaunchNetworkOpt = None,
+    out: LaunchOutOpt = None,
     json: JsonOpt = False,
 ) -> None:
     """The command (and config files) that run MODEL on a rig as rigplan estimated it:
@@ -140,41 +153,39 @@ def launch(
             layers = int(gpu_layers)  # type: ignore[arg-type]
         except ValueError:
             raise InvalidValueError("gpu_layers", f"must be a whole number or 'auto', got {gpu_layers!r}") from None
+    layout = {"split": split, "tensor_parallel": tensor_parallel, "pipeline_parallel": pipeline_parallel}
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         if task == "serve":
             plan = launch_plan(
-                model,
-                rig,
-                engine=engine,
-                quant=quant,
-                context=context,
-                users=users,
-                kv_dtype=kv_dtype,
-                split=split,
-                tensor_parallel=tensor_parallel,
-                pipeline_parallel=pipeline_parallel,
-                gpu_layers=layers,
-                network=network,
-            )
+                model, rig, engine=engine, quant=quant, context=context, users=users, kv_dtype=kv_dtype,
+                gpu_layers=layers, network=network, **layout,
+            )  # fmt: skip
         else:
             plan = training_plan(model, rig, task=task, network=network)
     for w in caught:
         _warn(str(w.message))
     if out is not None:
-        if not str(out).strip():
-            raise InvalidValueError("out", "give a folder to write the files to")
-        try:
-            out.mkdir(parents=True, exist_ok=True)
-            for f in plan.files:
-                (out / f.name).write_text(f.text, encoding="utf-8")
-        except OSError as exc:
-            raise InvalidValueError("out", f"cannot write to {str(out)!r}: {exc.strerror or exc}") from None
+        _write_files(plan, out)
     if json:
         print_json(plan.to_dict())
     else:
         _print_plan(plan)
     raise typer.Exit(0 if plan.fits else 1)
+
+
+def _write_files(plan: Any, out: Path) -> None:
+    """Write the launch plan's config files (Modelfile, ds_config.json …) into ``out``."""
+    from .. import InvalidValueError
+
+    if not str(out).strip():
+        raise InvalidValueError("out", "give a folder to write the files to")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        for f in plan.files:
+            (out / f.name).write_text(f.text, encoding="utf-8")
+    except OSError as exc:
+        raise InvalidValueError("out", f"cannot write to {str(out)!r}: {exc.strerror or exc}") from None
 
 
 @app.command()
@@ -207,6 +218,11 @@ def measure(
     if json:
         print_json(profile.to_dict())
         return
+    _render_measured(profile)
+
+
+def _render_measured(profile: Any) -> None:
+    """The measured profile: bandwidth and TFLOPS per GPU, P2P pairs, all-reduce."""
     con = console()
     con.print(
         f"measured {profile.measured_at:%Y-%m-%d %H:%M} UTC · torch {profile.torch_version}"

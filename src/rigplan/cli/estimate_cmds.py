@@ -7,8 +7,9 @@ from typing import Annotated, Any
 
 import typer
 
-from .. import format_gib, format_rate
+from .. import INFERENCE_OPTIONS, format_gib, format_rate
 from . import app
+from .options import request_option
 from .output import console, print_json, table
 
 ModelArg = Annotated[
@@ -17,24 +18,41 @@ ModelArg = Annotated[
         help="Catalogue id (rigplan models), a config.json / model folder / .gguf path, or a Hugging Face repo id."
     ),
 ]
-QuantOpt = Annotated[
-    str | None, typer.Option(help="Quant id (rigplan quants) or 4bit/8bit/16bit; default: the engine's.")
-]
-EngineOpt = Annotated[
-    str, typer.Option(help="llama.cpp, ollama, vllm, sglang, tensorrt-llm, exllamav2 or transformers.")
-]
+QuantOpt = request_option(INFERENCE_OPTIONS, "quant")
+EngineOpt = request_option(INFERENCE_OPTIONS, "engine")
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the estimate as JSON.")]
-EngineVersionOpt = Annotated[
-    str | None,
-    typer.Option("--engine-version", help="llama.cpp build, e.g. b2843 or b6400; default: the newest profile."),
+EngineVersionOpt = request_option(INFERENCE_OPTIONS, "engine_version", "--engine-version")
+BackendOpt = request_option(INFERENCE_OPTIONS, "backend")
+FlashAttentionOpt = request_option(INFERENCE_OPTIONS, "flash_attention", "--flash-attention/--no-flash-attention")
+# `rigplan estimate`: the options of rigplan.estimate, from its option table.
+RigOpt = Annotated[
+    str,
+    typer.Option(help="Rig: 'rtx-4090', '2x rtx-3090', 'rtx-4090 + 2x rtx-3090', '2 nodes x 8x h100-sxm' or 'local'."),
 ]
-BackendOpt = Annotated[
-    str | None, typer.Option(help="cuda, rocm, vulkan, metal, sycl or cpu; default: the GPU vendor's.")
+ContextOpt = request_option(INFERENCE_OPTIONS, "context")
+BatchOpt = Annotated[
+    str,
+    typer.Option(help="Sequences at once, or 'max': as many as the KV pool and max_num_seqs allow (vLLM-class)."),
 ]
-FlashAttentionOpt = Annotated[
-    bool | None,
-    typer.Option("--flash-attention/--no-flash-attention", help="Flash attention; default: the build's default."),
+PromptOpt = request_option(INFERENCE_OPTIONS, "prompt_tokens")
+OutputOpt = request_option(INFERENCE_OPTIONS, "output_tokens")
+KvDtypeOpt = request_option(INFERENCE_OPTIONS, "kv_dtype")
+SplitOpt = request_option(INFERENCE_OPTIONS, "split")
+TensorParallelOpt = request_option(INFERENCE_OPTIONS, "tensor_parallel")
+PipelineParallelOpt = request_option(INFERENCE_OPTIONS, "pipeline_parallel")
+GpuLayersOpt = request_option(INFERENCE_OPTIONS, "gpu_layers")
+LinkOpt = request_option(INFERENCE_OPTIONS, "link")
+LanesOpt = request_option(INFERENCE_OPTIONS, "lanes")
+ForceOpt = request_option(INFERENCE_OPTIONS, "force", "--force")
+HostRamOpt = Annotated[float | None, typer.Option("--host-ram", help="Host RAM as sold (GB of DIMMs = GiB), e.g. 64.")]
+HostRamBandwidthOpt = Annotated[
+    float | None, typer.Option("--host-ram-bandwidth", help="Host memory bandwidth in GB/s.")
 ]
+NetworkOpt = Annotated[
+    str | None, typer.Option(help="Between nodes: ib-ndr, ib-hdr, roce-400g, eth-100g, eth-25g, eth-10g.")
+]
+NoUserCalibrationOpt = Annotated[bool, typer.Option("--no-user-calibration", help="Ignore your stored calibration.")]
+ExplainOpt = Annotated[bool, typer.Option("--explain", help="Print how each figure was derived.")]
 
 
 def _estimate_kwargs(**kw: Any) -> dict[str, Any]:
@@ -147,47 +165,29 @@ def _render_speed(d: dict[str, Any], s: dict[str, Any]) -> None:
 @app.command("estimate")
 def estimate_cmd(
     model: ModelArg,
-    rig: Annotated[
-        str,
-        typer.Option(
-            help="Rig: 'rtx-4090', '2x rtx-3090', 'rtx-4090 + 2x rtx-3090', '2 nodes x 8x h100-sxm' or 'local'."
-        ),
-    ],
+    rig: RigOpt,
     quant: QuantOpt = None,
     engine: EngineOpt = "llama.cpp",
-    context: Annotated[
-        int | None, typer.Option(help="Tokens of context per sequence (default prompt + output).")
-    ] = None,
-    batch: Annotated[
-        str,
-        typer.Option(help="Sequences at once, or 'max': as many as the KV pool and max_num_seqs allow (vLLM-class)."),
-    ] = "1",
-    prompt_tokens: Annotated[int, typer.Option(help="Prompt length (llama-bench pp N).")] = 512,
-    output_tokens: Annotated[int, typer.Option(help="Generated tokens (llama-bench tg N).")] = 128,
-    kv_dtype: Annotated[str | None, typer.Option(help="f16, bf16, fp8, q8_0 or q4_0.")] = None,
-    split: Annotated[str | None, typer.Option(help="layer, row, tensor or pipeline.")] = None,
-    tensor_parallel: Annotated[int | None, typer.Option(help="Tensor-parallel degree.")] = None,
-    pipeline_parallel: Annotated[int | None, typer.Option(help="Pipeline-parallel degree.")] = None,
-    gpu_layers: Annotated[str | None, typer.Option(help="Layers on GPUs (llama.cpp -ngl): a number or 'auto'.")] = None,
-    link: Annotated[str | None, typer.Option(help="nvlink, pcie3, pcie4 or pcie5.")] = None,
-    lanes: Annotated[int | None, typer.Option(help="PCIe lanes per GPU: 16, 8 or 4.")] = None,
-    host_ram: Annotated[
-        float | None, typer.Option("--host-ram", help="Host RAM as sold (GB of DIMMs = GiB), e.g. 64.")
-    ] = None,
-    host_ram_bandwidth: Annotated[
-        float | None, typer.Option("--host-ram-bandwidth", help="Host memory bandwidth in GB/s.")
-    ] = None,
-    network: Annotated[
-        str | None, typer.Option(help="Between nodes: ib-ndr, ib-hdr, roce-400g, eth-100g, eth-25g, eth-10g.")
-    ] = None,
-    no_user_calibration: Annotated[
-        bool, typer.Option("--no-user-calibration", help="Ignore your stored calibration.")
-    ] = False,
-    force: Annotated[bool, typer.Option("--force", help="Allow a context beyond the model's maximum.")] = False,
+    context: ContextOpt = None,
+    batch: BatchOpt = "1",
+    prompt_tokens: PromptOpt = 512,
+    output_tokens: OutputOpt = 128,
+    kv_dtype: KvDtypeOpt = None,
+    split: SplitOpt = None,
+    tensor_parallel: TensorParallelOpt = None,
+    pipeline_parallel: PipelineParallelOpt = None,
+    gpu_layers: GpuLayersOpt = None,
+    link: LinkOpt = None,
+    lanes: LanesOpt = None,
+    host_ram: HostRamOpt = None,
+    host_ram_bandwidth: HostRamBandwidthOpt = None,
+    network: NetworkOpt = None,
+    no_user_calibration: NoUserCalibrationOpt = False,
+    force: ForceOpt = False,
     engine_version: EngineVersionOpt = None,
     backend: BackendOpt = None,
     flash_attention: FlashAttentionOpt = None,
-    explain: Annotated[bool, typer.Option("--explain", help="Print how each figure was derived.")] = False,
+    explain: ExplainOpt = False,
     json: JsonOpt = False,
 ) -> None:
     """Memory per GPU, host memory, speed with ranges and power of MODEL on a rig.
@@ -196,36 +196,15 @@ def estimate_cmd(
 
     Example: rigplan estimate llama-3-70b --rig '2x rtx-4090' --context 8192
     """
+    options = {k: v for k, v in locals().items() if k not in ("model", "rig", "explain", "json")}
     from .. import estimate, load_user_catalog
 
-    e = estimate(
-        model,
-        rig,
-        catalog=load_user_catalog(),
-        **_estimate_kwargs(
-            quant=quant,
-            engine=engine,
-            context=context,
-            batch=parse_batch(batch),
-            prompt_tokens=prompt_tokens,
-            output_tokens=output_tokens,
-            kv_dtype=kv_dtype,
-            split=split,
-            tensor_parallel=tensor_parallel,
-            pipeline_parallel=pipeline_parallel,
-            gpu_layers=gpu_layers,
-            link=link,
-            lanes=lanes,
-            host_ram_gb=host_ram,
-            network=network,
-            host_memory_bandwidth_gb_per_s=host_ram_bandwidth,
-            no_user_calibration=no_user_calibration,
-            force=force,
-            engine_version=engine_version,
-            backend=backend,
-            flash_attention=flash_attention,
-        ),
-    )
+    options |= {
+        "batch": parse_batch(batch),
+        "host_ram_gb": options.pop("host_ram"),
+        "host_memory_bandwidth_gb_per_s": options.pop("host_ram_bandwidth"),
+    }
+    e = estimate(model, rig, catalog=load_user_catalog(), **_estimate_kwargs(**options))
     d = e.to_dict()
     d["headroom"] = _headroom(e)
     if json:
@@ -283,53 +262,44 @@ def compare(
     """
     from .. import RigplanError, estimate
 
+    workload = {"quant": quant, "engine": engine, "context": context, "batch": batch}
+    workload |= {"prompt_tokens": prompt_tokens, "output_tokens": output_tokens, "force": force}
     results: list[dict[str, Any]] = []
     for r in rig:
         try:
-            results.append(
-                estimate(
-                    model,
-                    r,
-                    quant=quant,
-                    engine=engine,
-                    context=context,
-                    batch=batch,
-                    prompt_tokens=prompt_tokens,
-                    output_tokens=output_tokens,
-                    force=force,
-                ).to_dict()
-            )
+            results.append(estimate(model, r, **workload).to_dict())
         except RigplanError as exc:
             results.append({"rig": r, "error": str(exc)})
     errors = [d for d in results if "error" in d]
     if json:
         print_json({"model": model, "results": results})
     else:
-        rows = []
-        for d in results:
-            if "error" in d:
-                continue
-            top = max(d["memory"]["per_gpu"], key=lambda g: g["total_bytes"] / g["usable_bytes"])
-            s = d["speed"]
-            fits = d["fits"]
-            rows.append(
-                [
-                    d["rig"],
-                    "yes" if fits else "NO",
-                    d["quant"],
-                    f"{format_gib(top['total_bytes'])} / {format_gib(top['usable_bytes'])}",
-                    _speed_cell(s["decode_tokens_per_s"], s["decode_tokens_per_s_range"]) if fits else "—",
-                    _speed_cell(s["prefill_tokens_per_s"], s["prefill_tokens_per_s_range"]) if fits else "—",
-                    f"{d['power']['board_watts']} W",
-                ]
-            )
-        if rows:
-            console().print(
-                table(None, ["rig", "fits", "quant", "fullest GPU", "decode", "prefill", "board power"], rows)
-            )
+        _render_comparison([d for d in results if "error" not in d])
         for d in errors:
             print(f"rigplan: error: {d['rig']}: {d['error']}", file=sys.stderr)
     raise typer.Exit(2 if errors else 0)
+
+
+def _render_comparison(results: list[dict[str, Any]]) -> None:
+    """One row per rig that could be estimated; speeds only where the model fits."""
+    rows = []
+    for d in results:
+        top = max(d["memory"]["per_gpu"], key=lambda g: g["total_bytes"] / g["usable_bytes"])
+        s = d["speed"]
+        fits = d["fits"]
+        rows.append(
+            [
+                d["rig"],
+                "yes" if fits else "NO",
+                d["quant"],
+                f"{format_gib(top['total_bytes'])} / {format_gib(top['usable_bytes'])}",
+                _speed_cell(s["decode_tokens_per_s"], s["decode_tokens_per_s_range"]) if fits else "—",
+                _speed_cell(s["prefill_tokens_per_s"], s["prefill_tokens_per_s_range"]) if fits else "—",
+                f"{d['power']['board_watts']} W",
+            ]
+        )
+    if rows:
+        console().print(table(None, ["rig", "fits", "quant", "fullest GPU", "decode", "prefill", "board power"], rows))
 
 
 @app.command()

@@ -2,22 +2,65 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, cast
 
 import typer
 
-from .. import format_gib, format_rate, format_usd
+from .. import PLAN_OPTIONS, format_gib, format_rate, format_usd
 from . import app
+from .options import request_option
 from .output import console, print_json, table
 
 if TYPE_CHECKING:
     from .. import Plan, PowerReport
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
-CircuitOpt = Annotated[
-    str | None, typer.Option(help="Wall circuit that must carry the machine: 120v15a, 120v20a, 230v10a or 230v16a.")
+CircuitOpt = request_option(PLAN_OPTIONS, "circuit")
+KwhOpt = request_option(PLAN_OPTIONS, "kwh_price", "--kwh-price")
+
+# `rigplan plan`: the options of rigplan.plan_rigs, from its option table.
+ModelArg = Annotated[
+    str,
+    typer.Argument(help="Catalogue id (rigplan models), a config.json / .gguf path, or a Hugging Face repo id."),
 ]
-KwhOpt = Annotated[float | None, typer.Option("--kwh-price", help="Electricity price per kWh, for the cost of tokens.")]
+QuantOpt = request_option(PLAN_OPTIONS, "quant")
+ContextOpt = request_option(PLAN_OPTIONS, "context")
+UsersOpt = request_option(PLAN_OPTIONS, "users")
+MinSpeedOpt = request_option(PLAN_OPTIONS, "min_tokens_per_s", "--min-tokens-per-s", "--min-tok-s")
+BudgetOpt = request_option(PLAN_OPTIONS, "budget_usd", "--budget")
+MaxWattsOpt = request_option(PLAN_OPTIONS, "max_watts", "--max-watts")
+MaxGpusOpt = request_option(PLAN_OPTIONS, "max_gpus", "--max-gpus")
+ClassOpt = request_option(PLAN_OPTIONS, "gpu_class", "--class")
+PlatformOpt = request_option(PLAN_OPTIONS, "platform")
+NvlinkOpt = request_option(PLAN_OPTIONS, "nvlink", "--nvlink")
+EngineOpt = request_option(PLAN_OPTIONS, "engine")
+ObjectiveOpt = request_option(
+    PLAN_OPTIONS,
+    "objective",
+    extra="; with --task: cheapest (buy the whole machine), rent (same GPUs on demand) or fastest.",
+)
+TopOpt = request_option(PLAN_OPTIONS, "top")
+DiscontinuedOpt = request_option(PLAN_OPTIONS, "include_discontinued", "--include-discontinued")
+# Options of the CLI only: how prices and owned parts are written, and the training mode.
+HaveOpt = Annotated[list[str] | None, typer.Option(help="GPUs you already own ('rtx-3090', '2x rtx-3090'); repeat.")]
+PriceOpt = Annotated[list[str] | None, typer.Option(help="Your price for a GPU, GPU=USD (e.g. rtx-3090=700); repeat.")]
+UsedOpt = Annotated[bool, typer.Option("--used", help="Buy GPUs used where a used price is sourced.")]
+NewOpt = Annotated[bool, typer.Option("--new", help="Buy GPUs new (street, else launch price).")]
+TaskOpt = Annotated[str | None, typer.Option(help="Plan training instead of inference: lora, qlora, full or pretrain.")]
+TokensOpt = Annotated[
+    str | None, typer.Option(help="Training tokens with --task (e.g. 1e9, 500M); default one epoch guess.")
+]
+DeadlineOpt = Annotated[str | None, typer.Option(help="Longest training time with --task (e.g. 24h, 3d).")]
+SeqLenOpt = Annotated[int, typer.Option("--seq-len", help="Training sequence length with --task.")]
+OffloadOpt = Annotated[bool, typer.Option("--allow-offload", help="With --task: allow optimizer offload to CPU RAM.")]
+NoUserCalibrationOpt = Annotated[
+    bool,
+    typer.Option(
+        "--no-user-calibration", help="Ignore your `rigplan calibrate` results: the plan any machine would print."
+    ),
+]
+#: --seq-len's default (training mode only).
+DEFAULT_SEQ_LEN = 2048
 
 
 def _speed(d: dict[str, Any]) -> str:
@@ -111,66 +154,33 @@ def render_plan(plan: Plan) -> None:
 
 @app.command("plan")
 def plan_cmd(
-    model: Annotated[
-        str,
-        typer.Argument(help="Catalogue id (rigplan models), a config.json / .gguf path, or a Hugging Face repo id."),
-    ],
-    quant: Annotated[str, typer.Option(help="'any' (4 bits and up), 4bit/8bit/16bit, or a quant id.")] = "any",
-    context: Annotated[
-        int | None, typer.Option(help="Tokens of context per user (default 4096, capped at the model's).")
-    ] = None,
-    users: Annotated[int, typer.Option(help="Users served at once, each with the full context.")] = 1,
-    min_tokens_per_s: Annotated[
-        float | None, typer.Option("--min-tokens-per-s", "--min-tok-s", help="Output speed each user must get.")
-    ] = None,
-    budget: Annotated[float | None, typer.Option(help="Whole-rig budget in USD (GPUs, platform, PSU).")] = None,
-    max_watts: Annotated[float | None, typer.Option("--max-watts", help="Limit on the machine's rated draw.")] = None,
+    model: ModelArg,
+    quant: QuantOpt = "any",
+    context: ContextOpt = None,
+    users: UsersOpt = 1,
+    min_tokens_per_s: MinSpeedOpt = None,
+    budget: BudgetOpt = None,
+    max_watts: MaxWattsOpt = None,
     circuit: CircuitOpt = None,
-    max_gpus: Annotated[int | None, typer.Option("--max-gpus", help="Most GPUs in the rig.")] = None,
-    gpu_class: Annotated[
-        str | None, typer.Option("--class", help="GPU class: consumer, workstation, datacenter or apple.")
-    ] = None,
-    platform: Annotated[str | None, typer.Option(help="Platform class: desktop, hedt or server.")] = None,
-    nvlink: Annotated[bool, typer.Option("--nvlink", help="Only rigs whose GPUs all share NVLink.")] = False,
-    have: Annotated[
-        list[str] | None, typer.Option(help="GPUs you already own ('rtx-3090', '2x rtx-3090'); repeat.")
-    ] = None,
-    engine: Annotated[str | None, typer.Option(help="One engine (default: llama.cpp, vllm and exllamav2).")] = None,
-    objective: Annotated[
-        str,
-        typer.Option(
-            help="cheapest, fastest, value (tok/s per $) or efficiency (tokens per joule); with --task: cheapest "
-            "(buy the whole machine), rent (same GPUs on demand) or fastest."
-        ),
-    ] = "cheapest",
-    top: Annotated[int, typer.Option(help="How many rigs to show.")] = 5,
-    price: Annotated[
-        list[str] | None, typer.Option(help="Your price for a GPU, GPU=USD (e.g. rtx-3090=700); repeat.")
-    ] = None,
+    max_gpus: MaxGpusOpt = None,
+    gpu_class: ClassOpt = None,
+    platform: PlatformOpt = None,
+    nvlink: NvlinkOpt = False,
+    have: HaveOpt = None,
+    engine: EngineOpt = None,
+    objective: ObjectiveOpt = "cheapest",
+    top: TopOpt = 5,
+    price: PriceOpt = None,
     kwh_price: KwhOpt = None,
-    used: Annotated[bool, typer.Option("--used", help="Buy GPUs used where a used price is sourced.")] = False,
-    new: Annotated[bool, typer.Option("--new", help="Buy GPUs new (street, else launch price).")] = False,
-    include_discontinued: Annotated[
-        bool, typer.Option("--include-discontinued", help="Also plan parts withdrawn from sale.")
-    ] = False,
-    task: Annotated[
-        str | None,
-        typer.Option(help="Plan training instead of inference: lora, qlora, full or pretrain."),
-    ] = None,
-    tokens: Annotated[
-        str | None, typer.Option(help="Training tokens with --task (e.g. 1e9, 500M); default one epoch guess.")
-    ] = None,
-    deadline: Annotated[str | None, typer.Option(help="Longest training time with --task (e.g. 24h, 3d).")] = None,
-    seq_len: Annotated[int, typer.Option("--seq-len", help="Training sequence length with --task.")] = 2048,
-    allow_offload: Annotated[
-        bool, typer.Option("--allow-offload", help="With --task: allow optimizer offload to CPU RAM.")
-    ] = False,
-    no_user_calibration: Annotated[
-        bool,
-        typer.Option(
-            "--no-user-calibration", help="Ignore your `rigplan calibrate` results: the plan any machine would print."
-        ),
-    ] = False,
+    used: UsedOpt = False,
+    new: NewOpt = False,
+    include_discontinued: DiscontinuedOpt = False,
+    task: TaskOpt = None,
+    tokens: TokensOpt = None,
+    deadline: DeadlineOpt = None,
+    seq_len: SeqLenOpt = DEFAULT_SEQ_LEN,
+    allow_offload: OffloadOpt = False,
+    no_user_calibration: NoUserCalibrationOpt = False,
     json: JsonOpt = False,
 ) -> None:
     """Rank the rigs that run MODEL under your budget, power and platform limits, with PSU,
@@ -183,89 +193,79 @@ def plan_cmd(
     Example: rigplan plan llama-2-70b --quant 4bit --budget 4000 --circuit 120v15a
     Example: rigplan plan llama-3-70b --task qlora --tokens 1e8 --deadline 24h
     """
-    from .. import InvalidValueError
-
-    mode_flags = (
-        {
-            "--tokens": tokens is not None,
-            "--deadline": deadline is not None,
-            "--seq-len": seq_len != 2048,
-            "--allow-offload": allow_offload,
-        }
-        if task is None
-        else {
-            "--engine": engine is not None,
-            "--users": users != 1,
-            "--min-tokens-per-s": min_tokens_per_s is not None,
-            "--price": bool(price),
-            "--nvlink": nvlink,
-            "--circuit": circuit is not None,
-            "--max-watts": max_watts is not None,
-            "--platform": platform is not None,
-        }
-    )
-    if used and new:
-        raise InvalidValueError("used", "--used and --new exclude each other")
-    unused = [flag for flag, given in mode_flags.items() if given]
-    if unused:
-        mode = "with --task" if task is not None else "without --task"
-        raise InvalidValueError(unused[0].lstrip("-"), f"{', '.join(unused)} has no effect {mode}")
+    given = dict(locals())
+    _check_mode_flags(given)
     if task is not None:
         from .train_cmds import training_plan_output
 
         training = training_plan_output(
-            model,
-            task=task,
-            tokens=tokens,
-            deadline=deadline,
-            budget=budget,
-            max_gpus=max_gpus,
-            gpu_class=gpu_class,
-            seq_len=seq_len,
-            objective=objective,
-            allow_offload=allow_offload,
-            have=have,
-            limit=top,
-            json=json,
-        )
+            model, task=task, tokens=tokens, deadline=deadline, budget=budget, max_gpus=max_gpus,
+            gpu_class=gpu_class, seq_len=seq_len, objective=objective, allow_offload=allow_offload,
+            have=have, limit=top, json=json,
+        )  # fmt: skip
         raise typer.Exit(0 if training.options else 1)
-
-    from .. import load_user_catalog, parse_price_overrides, plan_rigs
-
-    user_catalog = load_user_catalog()
-    prices = parse_price_overrides(price or [], user_catalog)
-    plan = _with_progress(
-        lambda progress: plan_rigs(
-            model,
-            quant=quant,
-            context=context,
-            users=users,
-            min_tokens_per_s=min_tokens_per_s,
-            budget_usd=budget,
-            max_watts=max_watts,
-            circuit=circuit.lower() if circuit else None,
-            max_gpus=max_gpus,
-            gpu_class=gpu_class,
-            platform=platform,
-            nvlink=nvlink,
-            have=have or (),
-            engine=engine,
-            objective=objective,
-            top=top,
-            prices=prices,
-            kwh_price=kwh_price,
-            use_user_calibration=not no_user_calibration,
-            catalog=user_catalog,
-            progress=progress,
-            condition="used" if used else "new" if new else None,
-            include_discontinued=include_discontinued,
-        )
-    )
+    plan = _inference_plan(given)
     if json:
         print_json(plan.to_dict())
     else:
         render_plan(plan)
     raise typer.Exit(0 if plan.recommendations else 1)
+
+
+def _check_mode_flags(given: dict[str, Any]) -> None:
+    """Refuse flags that do nothing in this mode (training flags without --task and back)."""
+    from .. import InvalidValueError
+
+    training = {
+        "--tokens": given["tokens"] is not None,
+        "--deadline": given["deadline"] is not None,
+        "--seq-len": given["seq_len"] != DEFAULT_SEQ_LEN,
+        "--allow-offload": given["allow_offload"],
+    }
+    inference = {
+        "--engine": given["engine"] is not None,
+        "--users": given["users"] != 1,
+        "--min-tokens-per-s": given["min_tokens_per_s"] is not None,
+        "--price": bool(given["price"]),
+        "--nvlink": given["nvlink"],
+        "--circuit": given["circuit"] is not None,
+        "--max-watts": given["max_watts"] is not None,
+        "--platform": given["platform"] is not None,
+    }
+    if given["used"] and given["new"]:
+        raise InvalidValueError("used", "--used and --new exclude each other")
+    unused = [flag for flag, on in (training if given["task"] is None else inference).items() if on]
+    if unused:
+        mode = "with --task" if given["task"] is not None else "without --task"
+        raise InvalidValueError(unused[0].lstrip("-"), f"{', '.join(unused)} has no effect {mode}")
+
+
+#: `rigplan plan` options passed to rigplan.plan_rigs under the same name.
+_SAME_NAME = (
+    "quant", "context", "users", "min_tokens_per_s", "max_watts", "max_gpus", "gpu_class", "platform", "nvlink",
+    "engine", "objective", "top", "kwh_price", "include_discontinued",
+)  # fmt: skip
+
+
+def _inference_plan(given: dict[str, Any]) -> Plan:
+    """``rigplan.plan_rigs`` with the CLI's flags (prices and GPUs from the user's config too)."""
+    from .. import load_user_catalog, parse_price_overrides, plan_rigs
+
+    user_catalog = load_user_catalog()
+    options = {name: given[name] for name in _SAME_NAME}
+    circuit = given["circuit"]
+    options |= {
+        "budget_usd": given["budget"],
+        "circuit": circuit.lower() if circuit else None,
+        "have": given["have"] or (),
+        "prices": parse_price_overrides(given["price"] or [], user_catalog),
+        "use_user_calibration": not given["no_user_calibration"],
+        "condition": "used" if given["used"] else "new" if given["new"] else None,
+    }
+    return cast(
+        "Plan",
+        _with_progress(lambda progress: plan_rigs(given["model"], catalog=user_catalog, progress=progress, **options)),
+    )
 
 
 #: Show a progress bar only for sweeps slower than this (seconds).
@@ -302,19 +302,41 @@ def _with_progress(run: Any) -> Any:
 
 
 def render_power(report: PowerReport) -> None:
+    """`rigplan power`: the rig's draw, PSU, power leads, circuits, a power limit and the bill."""
     con = console()
     d = report.to_dict()
     p = d["power"]
     plat = d["platform"]
-    con.print(
-        f"{d['rig']}"
-        + (
-            f" in {plat['name']} (PCIe {plat['pcie_generation']}.0 x{plat['pcie_lanes_per_gpu']} per GPU, "
-            f"{plat['nvlink']})"
-            if plat
-            else ""
-        )
+    where = (
+        f" in {plat['name']} (PCIe {plat['pcie_generation']}.0 x{plat['pcie_lanes_per_gpu']} per GPU, {plat['nvlink']})"
+        if plat
+        else ""
     )
+    con.print(f"{d['rig']}{where}")
+    per_node = " per node" if p["nodes"] > 1 else ""
+    rows = _power_rows(p, per_node)
+    for name, c in p["circuits"].items():
+        chosen = " ←" if name == d["circuit"] else ""
+        rows.append([f"circuit {name}{per_node}", _circuit_cell(c) + chosen])
+    if d["power_limit"]:
+        rows += _limit_rows(d["power_limit"], d["circuit"], per_node)
+    if d["kwh_price"] is not None:
+        rows.append(["electricity", f"${d['energy_usd_per_hour']:.2f} an hour at ~{p['workload_wall_watts']:,} W"])
+        if d["energy_usd_per_million_tokens"] is not None:
+            per_m = f"${d['energy_usd_per_million_tokens']:.2f} at {format_rate(d['tokens_per_s'])}"
+            rows.append(["  per million tokens", per_m])
+    con.print(table(None, ["", ""], rows))
+    for note in plat["notes"] if plat else ():
+        con.print(f"note: {note}")
+
+
+def _circuit_cell(c: dict[str, Any]) -> str:
+    mark = "yes" if c["fits"] else f"no: {c['circuits_needed']} circuits"
+    return f"{c['wall_watts']:,} of {c['continuous_capacity_watts']:,} W continuous: {mark}"
+
+
+def _power_rows(p: dict[str, Any], per_node: str) -> list[list[str]]:
+    """Board power, draw, the machine's rating, the PSU and its power leads."""
     rows = [
         ["GPU board power", f"{p['board_watts']:,} W"],
         ["GPU draw (batch-1 decode)", f"~{p['draw_watts']:,} W"],
@@ -322,7 +344,6 @@ def render_power(report: PowerReport) -> None:
     ]
     if p["host"]:
         rows.append(["CPU + rest of platform", f"{p['host']['cpu_watts']} W + {p['host']['base_watts']} W"])
-    per_node = " per node" if p["nodes"] > 1 else ""
     if p["psu_watts"] is not None:
         units = f" ({p['psu_units']} units)" if p["psu_units"] > 1 else ""
         rows += [
@@ -333,64 +354,30 @@ def render_power(report: PowerReport) -> None:
         ]
         if "12v-2x6" in p["connectors"]:
             rows.append(["…or through adapters", f"{p['pcie_8pin_equivalent']}x 8-pin PCIe"])
-    for name, c in p["circuits"].items():
-        mark = "yes" if c["fits"] else f"no: {c['circuits_needed']} circuits"
-        chosen = " ←" if name == d["circuit"] else ""
-        rows.append(
-            [
-                f"circuit {name}{per_node}",
-                f"{c['wall_watts']:,} of {c['continuous_capacity_watts']:,} W continuous: {mark}{chosen}",
-            ]
-        )
-    cap = d["power_limit"]
-    if cap:
-        rows += [
-            [
-                "power limit",
-                f"{cap['fraction']:.0%} = "
-                + (
-                    f"{cap['watts_per_gpu'][0]} W per GPU"
-                    if len(set(cap["watts_per_gpu"])) == 1
-                    else ", ".join(f"{w} W" for w in cap["watts_per_gpu"])
-                ),
-            ],
-            [
-                "  speed at that limit",
-                ", ".join(
-                    f"{phase} ×{cap[f'{phase}_speed_factor']:.2f}"
-                    if cap[f"{phase}_speed_factor"] is not None
-                    else f"{phase} unknown"
-                    for phase in ("decode", "prefill", "training")
-                ),
-            ],
-            [
-                "  PSU / wall at that limit",
-                (f"{cap['psu_watts']:,} W{per_node}" if cap["psu_watts"] is not None else "built-in supply")
-                + (f" / {cap['wall_watts']:,} W" if cap["wall_watts"] is not None else ""),
-            ],
-        ]
-        if cap.get("set_by_you") and cap.get("circuits") and d["circuit"]:
-            c = cap["circuits"][d["circuit"]]
-            mark = "yes" if c["fits"] else f"no: {c['circuits_needed']} circuits"
-            rows.append(
-                [
-                    f"  circuit {d['circuit']} at that limit",
-                    f"{c['wall_watts']:,} of {c['continuous_capacity_watts']:,} W continuous: {mark}",
-                ]
-            )
-    if d["kwh_price"] is not None:
-        rows.append(["electricity", f"${d['energy_usd_per_hour']:.2f} an hour at ~{p['workload_wall_watts']:,} W"])
-        if d["energy_usd_per_million_tokens"] is not None:
-            rows.append(
-                [
-                    "  per million tokens",
-                    f"${d['energy_usd_per_million_tokens']:.2f} at {format_rate(d['tokens_per_s'])}",
-                ]
-            )
-    con.print(table(None, ["", ""], rows))
-    if plat and plat["notes"]:
-        for note in plat["notes"]:
-            con.print(f"note: {note}")
+    return rows
+
+
+def _limit_rows(cap: dict[str, Any], circuit: str | None, per_node: str) -> list[list[str]]:
+    """A power limit: watts per GPU, the speed it keeps, the PSU and wall draw, the chosen circuit."""
+    watts = cap["watts_per_gpu"]
+    limit = f"{watts[0]} W per GPU" if len(set(watts)) == 1 else ", ".join(f"{w} W" for w in watts)
+    speeds = ", ".join(
+        f"{phase} ×{cap[f'{phase}_speed_factor']:.2f}"
+        if cap[f"{phase}_speed_factor"] is not None
+        else f"{phase} unknown"
+        for phase in ("decode", "prefill", "training")
+    )
+    supply = (f"{cap['psu_watts']:,} W{per_node}" if cap["psu_watts"] is not None else "built-in supply") + (
+        f" / {cap['wall_watts']:,} W" if cap["wall_watts"] is not None else ""
+    )
+    rows = [
+        ["power limit", f"{cap['fraction']:.0%} = {limit}"],
+        ["  speed at that limit", speeds],
+        ["  PSU / wall at that limit", supply],
+    ]
+    if cap.get("set_by_you") and cap.get("circuits") and circuit:
+        rows.append([f"  circuit {circuit} at that limit", _circuit_cell(cap["circuits"][circuit])])
+    return rows
 
 
 #: Shares of the top power limit the curve is shown at.

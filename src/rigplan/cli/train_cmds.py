@@ -238,48 +238,68 @@ def render_training_cost(d: dict[str, Any]) -> None:
         con.print(f"  source: {src}")
 
 
+# `rigplan train`: the options of rigplan.estimate_training.
+TrainModelArg = Annotated[
+    str, typer.Argument(help="Catalogue id (rigplan models), a config.json / model folder, or a HF repo id.")
+]
+TrainRigOpt = Annotated[str, typer.Option(help="Rig: 'rtx-4090', '8x h100-sxm', '16 nodes x 8x h100-sxm' or 'local'.")]
+MethodOpt = Annotated[str, typer.Option(help="full, lora, qlora or pretrain.")]
+SeqLenOpt = Annotated[int, typer.Option(help="Tokens per sequence.")]
+MicroBatchOpt = Annotated[int, typer.Option(help="Sequences per GPU per forward/backward.")]
+GlobalBatchOpt = Annotated[int | None, typer.Option(help="Sequences per optimizer step (default micro-batch × DP).")]
+ZeroStageOpt = Annotated[str, typer.Option(help="0-3, fsdp-full, fsdp-grad-op or fsdp-hybrid.")]
+CheckpointingOpt = Annotated[
+    str, typer.Option("--checkpointing", "--activation-checkpointing", help="none, selective or full recomputation.")
+]
+PrecisionOpt = Annotated[str, typer.Option(help="bf16, f16, fp8, mxfp8, fp4 (NVFP4) or f32.")]
+OptimizerOpt = Annotated[str, typer.Option(help="adamw, adamw-8bit or sgd.")]
+LoraRankOpt = Annotated[int, typer.Option(help="LoRA rank r.")]
+LoraTargetsOpt = Annotated[str, typer.Option(help="all-linear, attention or qv.")]
+OffloadOpt = Annotated[str | None, typer.Option(help="cpu: optimizer states (and more at ZeRO-2/3) in host RAM.")]
+TensorParallelOpt = Annotated[int, typer.Option(help="Tensor-parallel degree.")]
+PipelineParallelOpt = Annotated[int, typer.Option(help="Pipeline-parallel degree.")]
+ContextParallelOpt = Annotated[int, typer.Option(help="Context-parallel degree (ring attention).")]
+ExpertParallelOpt = Annotated[int, typer.Option(help="Expert-parallel degree (MoE models).")]
+VirtualPipelineOpt = Annotated[int, typer.Option(help="Interleaved pipeline chunks per rank.")]
+FrameworkOpt = Annotated[
+    str | None,
+    typer.Option(help="fsdp (torchtitan), megatron, deepspeed, hf-trainer or unsloth; default named in the output."),
+]
+TokensOpt = Annotated[str | None, typer.Option(help="Training tokens for the time to train: 1e9, 500M, 2B.")]
+NetworkOpt = Annotated[
+    str | None, typer.Option(help="Between nodes: ib-ndr, ib-hdr, roce-400g, eth-100g, eth-25g, eth-10g.")
+]
+LinkOpt = Annotated[str | None, typer.Option(help="Between a node's GPUs: nvlink, pcie3, pcie4 or pcie5.")]
+KwhOpt = Annotated[float | None, typer.Option("--kwh-price", help="Electricity price per kWh.")]
+TrainJsonOpt = Annotated[bool, typer.Option("--json", help="Print the estimate as JSON.")]
+
+
 @app.command("train")
 def train_cmd(
-    model: Annotated[
-        str, typer.Argument(help="Catalogue id (rigplan models), a config.json / model folder, or a HF repo id.")
-    ],
-    rig: Annotated[str, typer.Option(help="Rig: 'rtx-4090', '8x h100-sxm', '16 nodes x 8x h100-sxm' or 'local'.")],
-    method: Annotated[str, typer.Option(help="full, lora, qlora or pretrain.")] = "full",
-    seq_len: Annotated[int, typer.Option(help="Tokens per sequence.")] = 2048,
-    micro_batch: Annotated[int, typer.Option(help="Sequences per GPU per forward/backward.")] = 1,
-    global_batch: Annotated[
-        int | None, typer.Option(help="Sequences per optimizer step (default micro-batch × DP).")
-    ] = None,
-    zero_stage: Annotated[str, typer.Option(help="0-3, fsdp-full, fsdp-grad-op or fsdp-hybrid.")] = "0",
-    checkpointing: Annotated[
-        str,
-        typer.Option("--checkpointing", "--activation-checkpointing", help="none, selective or full recomputation."),
-    ] = "none",
-    precision: Annotated[str, typer.Option(help="bf16, f16, fp8, mxfp8, fp4 (NVFP4) or f32.")] = "bf16",
-    optimizer: Annotated[str, typer.Option(help="adamw, adamw-8bit or sgd.")] = "adamw",
-    lora_rank: Annotated[int, typer.Option(help="LoRA rank r.")] = 16,
-    lora_targets: Annotated[str, typer.Option(help="all-linear, attention or qv.")] = "all-linear",
-    offload: Annotated[
-        str | None, typer.Option(help="cpu: optimizer states (and more at ZeRO-2/3) in host RAM.")
-    ] = None,
-    tensor_parallel: Annotated[int, typer.Option(help="Tensor-parallel degree.")] = 1,
-    pipeline_parallel: Annotated[int, typer.Option(help="Pipeline-parallel degree.")] = 1,
-    context_parallel: Annotated[int, typer.Option(help="Context-parallel degree (ring attention).")] = 1,
-    expert_parallel: Annotated[int, typer.Option(help="Expert-parallel degree (MoE models).")] = 1,
-    virtual_pipeline: Annotated[int, typer.Option(help="Interleaved pipeline chunks per rank.")] = 1,
-    framework: Annotated[
-        str | None,
-        typer.Option(
-            help="fsdp (torchtitan), megatron, deepspeed, hf-trainer or unsloth; default named in the output."
-        ),
-    ] = None,
-    tokens: Annotated[str | None, typer.Option(help="Training tokens for the time to train: 1e9, 500M, 2B.")] = None,
-    network: Annotated[
-        str | None, typer.Option(help="Between nodes: ib-ndr, ib-hdr, roce-400g, eth-100g, eth-25g, eth-10g.")
-    ] = None,
-    link: Annotated[str | None, typer.Option(help="Between a node's GPUs: nvlink, pcie3, pcie4 or pcie5.")] = None,
-    kwh_price: Annotated[float | None, typer.Option("--kwh-price", help="Electricity price per kWh.")] = None,
-    json: Annotated[bool, typer.Option("--json", help="Print the estimate as JSON.")] = False,
+    model: TrainModelArg,
+    rig: TrainRigOpt,
+    method: MethodOpt = "full",
+    seq_len: SeqLenOpt = 2048,
+    micro_batch: MicroBatchOpt = 1,
+    global_batch: GlobalBatchOpt = None,
+    zero_stage: ZeroStageOpt = "0",
+    checkpointing: CheckpointingOpt = "none",
+    precision: PrecisionOpt = "bf16",
+    optimizer: OptimizerOpt = "adamw",
+    lora_rank: LoraRankOpt = 16,
+    lora_targets: LoraTargetsOpt = "all-linear",
+    offload: OffloadOpt = None,
+    tensor_parallel: TensorParallelOpt = 1,
+    pipeline_parallel: PipelineParallelOpt = 1,
+    context_parallel: ContextParallelOpt = 1,
+    expert_parallel: ExpertParallelOpt = 1,
+    virtual_pipeline: VirtualPipelineOpt = 1,
+    framework: FrameworkOpt = None,
+    tokens: TokensOpt = None,
+    network: NetworkOpt = None,
+    link: LinkOpt = None,
+    kwh_price: KwhOpt = None,
+    json: TrainJsonOpt = False,
 ) -> None:
     """Training memory per GPU, tokens/s, MFU, time, and buy-vs-rent cost of MODEL on a rig.
 
@@ -287,39 +307,19 @@ def train_cmd(
 
     Example: rigplan train llama-3-8b --rig '8x h100-sxm' --zero-stage 3 --checkpointing full --tokens 1e9
     """
+    options = {k: v for k, v in locals().items() if k not in ("model", "rig", "json", "checkpointing", "zero_stage")}
     from .. import estimate_training
 
     config = load_training_config()
-
-    ckpt: Any = {"none": False, "full": True}.get(checkpointing.lower(), checkpointing)
-    zero: Any = int(zero_stage) if zero_stage.isdigit() else zero_stage
-    e = estimate_training(
-        model,
-        rig,
-        method=method,
-        seq_len=seq_len,
-        micro_batch=micro_batch,
-        global_batch=global_batch,
-        zero_stage=zero,
-        activation_checkpointing=ckpt,
-        precision=precision,
-        optimizer=optimizer,
-        lora_rank=lora_rank,
-        lora_targets=lora_targets,
-        offload=offload,
-        tensor_parallel=tensor_parallel,
-        pipeline_parallel=pipeline_parallel,
-        tokens=parse_tokens(tokens),
-        network=network,
-        framework=framework,
-        context_parallel=context_parallel,
-        expert_parallel=expert_parallel,
-        virtual_pipeline=virtual_pipeline,
-        link=link,
-        prices=config.prices,
-        rental=config.rental,
-        kwh_price=kwh_price if kwh_price is not None else config.usd_per_kwh,
-    )
+    options |= {
+        "activation_checkpointing": {"none": False, "full": True}.get(checkpointing.lower(), checkpointing),
+        "zero_stage": int(zero_stage) if zero_stage.isdigit() else zero_stage,
+        "tokens": parse_tokens(tokens),
+        "prices": config.prices,
+        "rental": config.rental,
+        "kwh_price": kwh_price if kwh_price is not None else config.usd_per_kwh,
+    }
+    e = estimate_training(model, rig, **options)
     d = e.to_dict()
     if json:
         print_json(d)
