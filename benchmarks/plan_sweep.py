@@ -2,13 +2,16 @@
 
     .venv/bin/python benchmarks/plan_sweep.py [MODEL] [--repeat N]
 
-Quality bars (design.md §5): the sweep well under a second, the CLI start under half a second.
-Each figure is the median of ``--repeat`` runs after one warm-up (catalogue load, caches).
+Quality bars (design.md §5, issue 15): the sweep under a second in-process, a whole
+``rigplan plan MODEL`` under 1.5 s, the CLI start under half a second.  Each figure is the
+median of ``--repeat`` runs after one warm-up (catalogue load, caches), as wall time and as CPU
+time: on a shared machine the wall time says more about the neighbours than about rigplan.
 """
 
 from __future__ import annotations
 
 import argparse
+import resource
 import statistics
 import subprocess
 import sys
@@ -16,6 +19,7 @@ import time
 
 SWEEP_BAR_S = 1.0
 STARTUP_BAR_S = 0.5
+PLAN_CLI_BAR_S = 1.5
 #: The sweeps timed: the default (cheapest, every quant from 4 bits up, three engines) and the
 #: widest (fastest: every tensor-parallel degree, no early stop), plus the issue's example.
 SWEEPS = (
@@ -26,29 +30,39 @@ SWEEPS = (
 )
 
 
-def time_sweeps(model: str, repeat: int) -> list[tuple[str, float, int, int, int]]:
+def time_sweeps(model: str, repeat: int) -> list[tuple[str, float, float, int, int, int]]:
+    """(label, wall s, CPU s, candidates, estimates, qualifying) per sweep."""
     from rigplan.planning import plan_rigs
 
     rows = []
     for label, kw in SWEEPS:
         plan_rigs(model, use_user_config=False, **kw)  # warm-up
-        times = []
+        walls, cpus = [], []
         for _ in range(repeat):
-            started = time.perf_counter()
+            wall, cpu = time.perf_counter(), time.process_time()
             plan = plan_rigs(model, use_user_config=False, **kw)
-            times.append(time.perf_counter() - started)
-        rows.append((label, statistics.median(times), plan.considered, plan.estimated, plan.qualified))
+            walls.append(time.perf_counter() - wall)
+            cpus.append(time.process_time() - cpu)
+        row = (label, statistics.median(walls), statistics.median(cpus))
+        rows.append((*row, plan.considered, plan.estimated, plan.qualified))
     return rows
 
 
-def time_startup(args: list[str], repeat: int) -> float:
+def _children_cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def time_cli(args: list[str], repeat: int) -> tuple[float, float]:
+    """(wall s, CPU s) of ``rigplan ARGS`` in a fresh interpreter (the first run is a warm-up)."""
     code = f"from rigplan.cli import main\nmain({args!r})"
-    times = []
+    walls, cpus = [], []
     for _ in range(repeat + 1):
-        started = time.perf_counter()
+        wall, cpu = time.perf_counter(), _children_cpu_s()
         subprocess.run([sys.executable, "-c", code], capture_output=True, check=False)
-        times.append(time.perf_counter() - started)
-    return statistics.median(times[1:])
+        walls.append(time.perf_counter() - wall)
+        cpus.append(_children_cpu_s() - cpu)
+    return statistics.median(walls[1:]), statistics.median(cpus[1:])
 
 
 def main() -> None:
@@ -57,18 +71,20 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args()
 
-    print(f"plan sweep for {args.model} (median of {args.repeat}; bar {SWEEP_BAR_S:g} s)")
-    for label, seconds, considered, estimated, qualified in time_sweeps(args.model, args.repeat):
-        mark = "ok" if seconds < SWEEP_BAR_S else "SLOW"
+    print(f"plan sweep for {args.model} (median of {args.repeat}; bar {SWEEP_BAR_S:g} s of CPU)")
+    for label, wall, cpu, considered, estimated, qualified in time_sweeps(args.model, args.repeat):
+        mark = "ok" if cpu < SWEEP_BAR_S else "SLOW"
         print(
-            f"  {label:28} {seconds * 1000:7.0f} ms  {considered:5} candidates, {estimated:4} estimates, "
-            f"{qualified:4} qualify  [{mark}]"
+            f"  {label:28} {wall * 1000:7.0f} ms wall {cpu * 1000:7.0f} ms CPU  {considered:5} candidates, "
+            f"{estimated:4} estimates, {qualified:4} qualify  [{mark}]"
         )
-    print(f"CLI start-up (median of {args.repeat}; bar {STARTUP_BAR_S:g} s)")
-    for argv in (["--help"], ["plan", "--help"], ["power", "rtx-4090", "--json"]):
-        seconds = time_startup(argv, args.repeat)
-        mark = "ok" if seconds < STARTUP_BAR_S else "SLOW"
-        print(f"  rigplan {' '.join(argv):24} {seconds * 1000:7.0f} ms  [{mark}]")
+    print(f"CLI (median of {args.repeat}; CPU time against the bar)")
+    runs = (["--help"], ["plan", "--help"], ["power", "rtx-4090", "--json"], ["plan", args.model])
+    for argv in runs:
+        wall, cpu = time_cli(argv, args.repeat)
+        bar = PLAN_CLI_BAR_S if argv == ["plan", args.model] else STARTUP_BAR_S
+        mark = "ok" if cpu < bar else "SLOW"
+        print(f"  rigplan {' '.join(argv):24} {wall * 1000:7.0f} ms wall {cpu * 1000:7.0f} ms CPU  [{mark}, {bar:g} s]")
 
 
 if __name__ == "__main__":
