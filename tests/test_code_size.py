@@ -30,7 +30,6 @@ EXEMPT: dict[str, str] = {
     "rigplan/integrations/launch.py:launch_plan": "serve2",  # 99 lines
     "rigplan/integrations/launch.py:training_plan": "serve2",  # 111 lines
     "rigplan/memory/__init__.py:estimate_memory": "serve2",  # 115 lines
-    "rigplan/planning.py:plan_rigs": "arch2",  # 78 lines
     "rigplan/platforms.py:fit_platform": "cat2",  # 71 lines
     "rigplan/power.py": "cat2",  # 619 lines
     "rigplan/power_report.py:power_report": "cat2",  # 69 lines

@@ -72,28 +72,14 @@ def plan_rigs(
     True
 
     Args:
-        quant: "any" (4 bits and up, per engine), "4bit"/"8bit"/"16bit", or a quant id.
-        context: tokens per user (default 4,096, capped at the model's maximum).
-        users: sequences served at once, each with the full context.
-        min_tokens_per_s: decode speed each user must get (needs speed estimates).
-        budget_usd: whole-rig cost limit; GPUs without a price are excluded unless priced.
-        max_watts: limit on the machine's rated sustained draw (GPUs + CPU + platform).
-        circuit: "120v15a" | "120v20a" | "230v10a" | "230v16a": one circuit must carry a node.
-        max_gpus: GPUs in the whole rig; gpu_class / platform: restrict the classes.
-        nvlink: only rigs whose GPUs all share NVLink.
+        quant, context, users, …, margin: :data:`rigplan.PLAN_OPTIONS` (type, default, range, help).
+            A budget excludes unpriced GPUs; a circuit must carry each node; the margin is kept
+            free on every GPU (vLLM-class pools keep their own 10 %).
         have: GPUs already owned ("rtx-3090", "2x rtx-3090"); rigs add to them at no cost. "desktop"
             or "pc:slots=2,lanes=24,psu=850": the PC you own; only added parts are paid.
-        engine: one engine (default: llama.cpp, vLLM and ExLlamaV2).
-        objective: "cheapest" | "fastest" | "value" (tok/s per $) | "efficiency" (tokens per joule).
         prices: {gpu id: usd} overrides ("yours"); the user's config.toml ``[prices]`` too
             unless ``use_user_config`` is False.
-        kwh_price: electricity price per kWh, for the cost per million tokens.
-        use_user_calibration: apply the user's ``rigplan calibrate`` results to speeds.
-        condition: "new" or "used": which market price a GPU is bought at (default: the
-            newest market price of either kind, else the launch price).
-        include_discontinued: also plan GPUs withdrawn from sale (e.g. the M3 Ultra 512 GB).
-        margin: share of each GPU's usable memory kept free (default 5 %); a rig whose fullest
-            GPU is fuller is not counted as fitting (vLLM-class pools keep their own 10 %).
+        catalog, progress: the catalogue (default: the shipped one); a callback (done, total).
 
     Raises:
         RigplanError: unknown names, impossible values, an unsupported architecture.
@@ -102,16 +88,12 @@ def plan_rigs(
     options: dict[str, Any] = {name: value for name, value in locals().items() if name in PLAN_OPTIONS}
     check_options(PLAN_OPTIONS, {k: v for k, v in options.items() if k not in ("quant", "context", "engine")})
     catalog = catalog or load_catalog()
-    mdl = resolve_model_input(model, catalog)
-    all_prices: dict[str, float] = {}
-    if use_user_config:
-        all_prices.update(load_user_prices(catalog=catalog))
-    if prices:
-        all_prices.update(check_prices(prices, catalog))
+    model_ = resolve_model_input(model, catalog)
+    all_prices = load_user_prices(catalog=catalog) if use_user_config else {}
+    all_prices |= check_prices(prices, catalog) if prices else {}
     owned, host = _owned(have, catalog)
-    request = PlanRequest(model=mdl, have=owned, host=host, prices=all_prices, **options)
-    context_ = load_context(catalog, use_user_calibration=use_user_calibration)
-    result = explain_plan(plan(request, context_, progress))
+    request = PlanRequest(model=model_, have=owned, host=host, prices=all_prices, **options)
+    result = explain_plan(plan(request, load_context(catalog, use_user_calibration=use_user_calibration), progress))
     return dataclasses.replace(result, elapsed_s=time.perf_counter() - started)
 
 
