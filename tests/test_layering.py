@@ -77,6 +77,7 @@ LAYER_OF = {
     "rigplan.calibration.load": "models",
     "rigplan.calibration.priors": "models",
     "rigplan.calibration.dataset": "models",
+    "rigplan.calibration.stand_ins": "models",
     "rigplan.calibration.tomlwrite": "models",
     "rigplan.requests": "core",
     "rigplan.headroom": "core",
