@@ -35,17 +35,8 @@ EXEMPT: dict[str, str] = {
     "rigplan/speed/__init__.py:estimate_speed": "llama2",  # 133 lines
     "rigplan/speed/__init__.py": "llama2",  # 536 lines
     "rigplan/speed/serving.py:serving_speed": "serve2",  # 83 lines
-    "rigplan/training/estimate.py:TrainingEstimate.to_dict": "train2",  # 85 lines
-    "rigplan/training/estimate.py:build_setup": "train2",  # 83 lines
     "rigplan/training/estimate.py:estimate_training": "train2",  # 155 lines
-    "rigplan/training/fit.py": "train2",  # 547 lines
-    "rigplan/training/fit.py:rows_from_csv": "train2",  # 68 lines
-    "rigplan/training/memory.py:estimate_training_memory": "train2",  # 89 lines
-    "rigplan/training/planner.py": "train2",  # 660 lines
-    "rigplan/training/planner.py:best_layout": "train2",  # 96 lines
     "rigplan/training/planner.py:plan_training": "train2",  # 171 lines
-    "rigplan/training/shape.py:model_shape": "train2",  # 62 lines
-    "rigplan/training/step.py:_compute": "train2",  # 61 lines
     "rigplan/web/app.py": "ui2",  # 799 lines
     "rigplan/web/app.py:build_api": "ui2",  # 338 lines
 }
