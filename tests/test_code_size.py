@@ -37,8 +37,6 @@ EXEMPT: dict[str, str] = {
     "rigplan/speed/serving.py:serving_speed": "serve2",  # 83 lines
     "rigplan/training/estimate.py:estimate_training": "train2",  # 155 lines
     "rigplan/training/planner.py:plan_training": "train2",  # 171 lines
-    "rigplan/web/app.py": "ui2",  # 799 lines
-    "rigplan/web/app.py:build_api": "ui2",  # 338 lines
 }
 
 
