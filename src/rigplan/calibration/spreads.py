@@ -34,7 +34,7 @@ COVERAGE_TARGET = 0.80
 #: ``rigplan accuracy`` says so rather than printing a range that says nothing [D].
 MAX_WIDENING = 2.0
 #: Widening factors tried, smallest first; the last is used when none reaches the target.
-WIDENINGS = tuple(round(1.0 + 0.05 * i, 2) for i in range(int(round((MAX_WIDENING - 1.0) / 0.05)) + 1))
+WIDENINGS = tuple(round(1.0 + 0.05 * i, 2) for i in range(round((MAX_WIDENING - 1.0) / 0.05) + 1))
 #: A dense / MoE group gets its own band from this many rows up (else the profile's band).
 MIN_GROUP_ROWS = 20
 #: Held-out predictions stored per row: leave-one-GPU-out and leave-one-source-out.
