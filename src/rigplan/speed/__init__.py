@@ -20,13 +20,14 @@ from ..memory.kv_cache import honors_window
 from ..quant import Quant
 from ..rig import Rig
 from ..units import GB
-from . import comm, hardware, serving
+from . import comm, serving
 from .batch import ServingProfile
 from .decode import Step, Topology, average_step, step_time
 from .prefill import Prefill, prefill_time
 from .profile import EngineBehaviour, EngineProfile, SpeedParameters, Spread, UserCorrection
-from .ranges import speed_range, widening
-from .select import BORROWED_BACKEND_WIDENING, build_of, choose_profile, hardware_case, model_kind, select_profile
+from .provenance import Ranges, extrapolation_of, ranges_for, resolve_profile
+from .ranges import speed_range
+from .select import select_profile
 from .settings import SpeedSettings
 from .work import ForwardWork, forward_work, kv_element_bytes
 
@@ -128,25 +129,6 @@ def _topology(
         host_bandwidth_bytes_per_s=host_gb_per_s * GB,
         host_link_bytes_per_s=host_link,
     )
-
-
-def _off_data(
-    profile: EngineProfile, engine: Engine, rig: Rig, model: Model, work: ForwardWork, workload: SpeedWorkload
-) -> list[str]:
-    """The ways this estimate leaves the conditions the profile was fitted on (hardware apart:
-    :func:`.select.hardware_case`)."""
-    reasons = []
-    if work.host_layers:
-        reasons.append("layers offloaded to host RAM")
-    if engine.family == LLAMA_CPP and work.split in ("row", "tensor"):
-        reasons.append(f"llama.cpp {work.split} split not in the calibration rows")
-    if rig.nodes > 1:
-        reasons.append("several nodes")
-    if workload.batch > 1 and profile.rows:
-        reasons.append("batch > 1 (profile fitted at batch 1)")
-    if model.is_moe and "moe" not in profile.calibrated_model_kinds:
-        reasons.append("mixture-of-experts model (profile fitted on dense models)")
-    return reasons
 
 
 def _ms(seconds: float) -> str:
@@ -276,7 +258,7 @@ def estimate_speed(
     """
     if serving_profiles and engine.family == VLLM and engine.id in serving_profiles and profile is None:
         return _serving_estimate(serving_profiles[engine.id], model, quant, rig, memory, workload, link)
-    choice = _resolve_profile(profiles, profile, engine, rig, settings)
+    choice = resolve_profile(profiles, profile, engine, rig, settings)
     profile = with_settings(choice.profile, settings)
     decode, prefill, work = predict(
         profile,
@@ -289,8 +271,8 @@ def estimate_speed(
         engine_family=engine.family,
         quant=quant,
     )
-    reasons, widen, extrapolation = _extrapolation(profile, choice, engine, rig, model, work, workload)
-    r = _ranges(profile, model, engine, rig, user_profile, widen, reasons, extrapolation)
+    reasons, widen, extrapolation = extrapolation_of(profile, choice, engine, rig, model, work, workload)
+    r = ranges_for(profile, model, engine, rig, user_profile, widen, reasons, extrapolation)
     derivations: dict[str, str] = {}
     step_s, decode_tps, decode_range, throughput = _decode_rates(decode, workload, work, r, derivations)
     prefill_s, prefill_tps, prefill_range = _prefill_rates(prefill, workload, r, derivations)
@@ -317,32 +299,11 @@ def estimate_speed(
     )
 
 
-def _extrapolation(
-    profile: EngineProfile,
-    choice: _Choice,
-    engine: Engine,
-    rig: Rig,
-    model: Model,
-    work: ForwardWork,
-    workload: SpeedWorkload,
-) -> tuple[list[str], float, str]:
-    """(reasons the estimate leaves the calibrated conditions, range widening, extrapolation case)."""
-    reasons = _off_data(profile, engine, rig, model, work, workload)
-    case, hardware_factor = hardware_case(profile, rig.gpus)
-    if case in ("new architecture", "new vendor"):
-        reasons.insert(0, f"hardware: {case} ({', '.join(sorted({hardware.hardware_kind(g) for g in rig.gpus}))})")
-    if choice.borrowed:
-        hardware_factor *= BORROWED_BACKEND_WIDENING
-        reasons.append(f"backend {choice.backend} borrows the {profile.backend} profile")
-    extrapolation = f"{case}; {model_kind(model)}; {'calibrated' if profile.rows else 'prior'} profile {profile.name}"
-    return reasons, widening(reasons, hardware_factor), extrapolation
-
-
 Rates = tuple[float | None, float | None, tuple[float, float] | None]
 
 
 def _decode_rates(
-    decode: tuple[float, Step] | None, workload: SpeedWorkload, work: ForwardWork, r: _Ranges, out: dict[str, str]
+    decode: tuple[float, Step] | None, workload: SpeedWorkload, work: ForwardWork, r: Ranges, out: dict[str, str]
 ) -> tuple[float | None, float | None, tuple[float, float] | None, float | None]:
     """(step seconds, tokens/s, range, batch throughput) of decode; derivations into ``out``."""
     if decode is None:
@@ -355,7 +316,7 @@ def _decode_rates(
     return step_s, tps, speed_range(tps, r.decode_spread, r.decode_widen), workload.batch / step_s
 
 
-def _prefill_rates(prefill: Prefill | None, workload: SpeedWorkload, r: _Ranges, out: dict[str, str]) -> Rates:
+def _prefill_rates(prefill: Prefill | None, workload: SpeedWorkload, r: Ranges, out: dict[str, str]) -> Rates:
     """(seconds, tokens/s, range) of the prompts' prefill; derivations into ``out``."""
     if prefill is None or prefill.total_s <= 0:
         return None, None, None
@@ -365,96 +326,6 @@ def _prefill_rates(prefill: Prefill | None, workload: SpeedWorkload, r: _Ranges,
     out["prefill_tokens_per_s_range"] = r.text("prefill")
     out["ttft_s"] = f"prefill of {workload.batch} prompt(s) of {workload.prompt_tokens} tokens = {seconds:.4g} s"
     return seconds, tps, speed_range(tps, r.prefill_spread, r.prefill_widen)
-
-
-@dataclass(frozen=True, slots=True)
-class _Choice:
-    profile: EngineProfile
-    borrowed: bool
-    backend: str | None
-    warnings: tuple[str, ...]
-
-
-def _resolve_profile(
-    profiles: Mapping[str, EngineProfile] | None,
-    profile: EngineProfile | None,
-    engine: Engine,
-    rig: Rig,
-    settings: SpeedSettings | None,
-) -> _Choice:
-    """The profile to use (``profile`` when given), whether its backend is borrowed, and why."""
-    backend = settings.backend if settings else None
-    if profile is not None:
-        return _Choice(profile, False, backend, ())
-    if profiles is None:
-        raise TypeError("estimate_speed needs profiles= or profile=")
-    choice = choose_profile(profiles, engine, rig, settings)
-    warnings = []
-    if choice.borrowed:
-        name = choice.profile.name
-        warnings.append(
-            f"no {engine.family} profile for backend {choice.backend}: speeds use {name} with a wider range"
-        )
-    build = build_of(settings)
-    if build is not None and choice.profile.first_build > build:
-        warnings.append(f"build b{build} predates every profile; {choice.profile.name} used")
-    return _Choice(choice.profile, choice.borrowed, choice.backend, tuple(warnings))
-
-
-@dataclass(frozen=True, slots=True)
-class _Ranges:
-    """Spreads, widenings and the user's correction factors for one estimate."""
-
-    decode_spread: Spread
-    prefill_spread: Spread
-    decode_widen: float
-    prefill_widen: float
-    decode_factor: float
-    prefill_factor: float
-    label: str
-    user: bool
-    reasons: tuple[str, ...]
-    extrapolation: str
-
-    def text(self, kind: str) -> str:
-        if kind == "decode":
-            return _range_text(self.decode_spread, self.decode_widen, list(self.reasons), self.extrapolation)
-        return _range_text(self.prefill_spread, self.prefill_widen, list(self.reasons), self.extrapolation)
-
-
-def _ranges(
-    profile: EngineProfile,
-    model: Model,
-    engine: Engine,
-    rig: Rig,
-    user_profile: object | None,
-    widen: float,
-    reasons: list[str],
-    extrapolation: str,
-) -> _Ranges:
-    """The profile's spreads for this model kind, replaced by the user's own where they apply."""
-    decode_spread, prefill_spread = profile.spreads(model.is_moe)
-    label = profile.label()
-    user_key = LLAMA_CPP if engine.family == LLAMA_CPP else engine.id
-    user = user_profile
-    if not (isinstance(user, UserCorrection) and user.applies_to(user_key, tuple(g.id for g in rig.gpus))):
-        return _Ranges(
-            decode_spread, prefill_spread, widen, widen, 1.0, 1.0, label, False, tuple(reasons), extrapolation
-        )
-    own_decode = user.decode_spread is not None and user.decode_factor is not None
-    own_prefill = user.prefill_spread is not None and user.prefill_factor is not None
-    return _Ranges(
-        user.decode_spread if own_decode and user.decode_spread else decode_spread,
-        user.prefill_spread if own_prefill and user.prefill_spread else prefill_spread,
-        1.0 if user.decode_factor is not None else widen,
-        1.0 if user.prefill_factor is not None else widen,
-        user.decode_factor or 1.0,
-        user.prefill_factor or 1.0,
-        f"{label} + your results ({user.rows} rows, {user.fitted_on})",
-        True,
-        tuple(reasons),
-        extrapolation,
-    )
 
 
 def _serving_estimate(
@@ -505,16 +376,6 @@ def _serving_estimate(
 
 def _finite(x: float | None) -> float | None:
     return x if x is not None and math.isfinite(x) else None
-
-
-def _range_text(spread: Spread, widen: float, reasons: list[str], extrapolation: str) -> str:
-    lo, hi = spread.factors()
-    why = f"; widened ×{widen:.2f} for: {'; '.join(reasons)}" if widen > 1 else ""
-    return (
-        f"point × [{lo:.3f}, {hi:.3f}] = held-out residual band (10th–90th percentile, widened to "
-        f"cover 80 % of left-out sources and GPUs; log {spread.low:+.3f} … {spread.high:+.3f}){why}; "
-        f"extrapolation: {extrapolation}"
-    )
 
 
 __all__ = [

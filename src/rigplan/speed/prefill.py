@@ -102,7 +102,10 @@ def device_micro_batch(
     if behaviour.flash_attention:
         pairs = (position + CAUSAL_FRACTION * tokens) * tokens
     kv_layers = len(dev.kv_layers)
-    attention = 4 * arch.attention_width(model) * kv_layers * pairs / dev.shard / flops_s
+    # Attention (flash or not) multiplies 16-bit Q, K and V: the FP16 tensor rate, never the
+    # INT8 rate the quantised weights' MMQ matmuls get.
+    attention_flops_s = tensor_throughput(params, behaviour, gpu, quantized=False)
+    attention = 4 * arch.attention_width(model) * kv_layers * pairs / dev.shard / attention_flops_s
     if not behaviour.flash_attention:  # scores materialised in f32 and re-read by softmax
         attention += params.attention_score_passes * model.num_heads * kv_layers * pairs * F32_BYTES / dev.shard / bw
     activation = params.activation_passes * tokens * (model.hidden_size + _ffn_width(model) / dev.shard)
