@@ -44,6 +44,7 @@ from typing import Any
 
 from ..catalog.records import Catalog, Model
 from ..engines import VLLM, get_engine
+from ..memory import serving
 from ..errors import InvalidValueError, UnsupportedError
 from ..rig import Rig
 from ..training.estimate import NO_BF16_ARCHITECTURES
@@ -65,6 +66,44 @@ MAX_LISTED_NODES = 4
 # Commands up to this many words print on one line; longer ones one flag per line.
 MULTILINE_MIN_WORDS = 6
 # KV cache types each engine accepts, by rigplan kv dtype -> the engine's spelling.
+#: The chat / instruction-tuned checkpoint `rigplan launch` serves by default where the
+#: catalogue's ``hf_repo`` is the base model (repository names as published on huggingface.co;
+#: models whose ``hf_repo`` is already the post-trained checkpoint, e.g. Qwen3, DeepSeek, gpt-oss,
+#: are absent).  ``--model`` with a repository or path serves that instead.
+INSTRUCT_REPOS = {
+    "llama-2-7b": "meta-llama/Llama-2-7b-chat-hf",
+    "llama-2-13b": "meta-llama/Llama-2-13b-chat-hf",
+    "llama-2-70b": "meta-llama/Llama-2-70b-chat-hf",
+    "codellama-34b": "codellama/CodeLlama-34b-Instruct-hf",
+    "llama-3-8b": "meta-llama/Meta-Llama-3-8B-Instruct",
+    "llama-3-70b": "meta-llama/Meta-Llama-3-70B-Instruct",
+    "llama-3.1-8b": "meta-llama/Llama-3.1-8B-Instruct",
+    "llama-3.1-70b": "meta-llama/Llama-3.1-70B-Instruct",
+    "llama-3.1-405b": "meta-llama/Llama-3.1-405B-Instruct",
+    "llama-3.2-1b": "meta-llama/Llama-3.2-1B-Instruct",
+    "llama-3.2-3b": "meta-llama/Llama-3.2-3B-Instruct",
+    "llama-4-scout": "meta-llama/Llama-4-Scout-17B-16E-Instruct",
+    "mistral-7b": "mistralai/Mistral-7B-Instruct-v0.1",
+    "mistral-7b-v0.3": "mistralai/Mistral-7B-Instruct-v0.3",
+    "mistral-nemo-12b": "mistralai/Mistral-Nemo-Instruct-2407",
+    "mixtral-8x7b": "mistralai/Mixtral-8x7B-Instruct-v0.1",
+    "mixtral-8x22b": "mistralai/Mixtral-8x22B-Instruct-v0.1",
+    "falcon-40b": "tiiuae/falcon-40b-instruct",
+    "mpt-7b": "mosaicml/mpt-7b-instruct",
+    "mpt-30b": "mosaicml/mpt-30b-instruct",
+    "qwen2.5-3b": "Qwen/Qwen2.5-3B-Instruct",
+    "qwen2.5-7b": "Qwen/Qwen2.5-7B-Instruct",
+    "qwen2.5-14b": "Qwen/Qwen2.5-14B-Instruct",
+    "qwen2.5-32b": "Qwen/Qwen2.5-32B-Instruct",
+    "qwen2.5-72b": "Qwen/Qwen2.5-72B-Instruct",
+    "gemma-2-2b": "google/gemma-2-2b-it",
+    "gemma-2-9b": "google/gemma-2-9b-it",
+    "gemma-2-27b": "google/gemma-2-27b-it",
+}
+#: `--max-model-len` (vLLM) / `--context-length` (SGLang) is rounded down to a multiple of this
+#: when rigplan picks it from the KV pool.
+CONTEXT_STEP = 1024
+
 _VLLM_KV = {"fp8": "fp8", "bf16": None, "f16": None}
 _SGLANG_KV = {"fp8": "fp8_e4m3", "bf16": None, "f16": None}
 _LLAMA_CPP_KV = {"f16": None, "bf16": "bf16", "q8_0": "q8_0", "q4_0": "q4_0"}
@@ -242,12 +281,14 @@ class _ModelInput:
     quant_id: str | None
 
 
-def _resolve_model(text: str, catalog: Catalog) -> _ModelInput:
+def _resolve_model(text: str, catalog: Catalog, *, instruct: bool = False) -> _ModelInput:
+    """The model and what to pass the engine (``instruct``: the chat checkpoint of a catalogue model)."""
     from ..rig import resolve_model
 
     try:
         m = resolve_model(text, catalog)
-        return _ModelInput(m, text, "catalogue", m.hf_repo or m.id, None)
+        repo = m.hf_repo or m.id
+        return _ModelInput(m, text, "catalogue", INSTRUCT_REPOS.get(m.id, repo) if instruct else repo, None)
     except LookupError:
         from .sources import resolve_source
 
@@ -286,9 +327,11 @@ def launch_plan(
 
     >>> plan = launch_plan("llama-3-70b", "2x rtx-4090", engine="vllm", quant="4bit")  # doctest: +SKIP
     >>> plan.commands[0].argv[:3]
-    ('vllm', 'serve', 'meta-llama/Meta-Llama-3-70B')
+    ('vllm', 'serve', 'meta-llama/Meta-Llama-3-70B-Instruct')
 
     Args:
+        context: tokens per sequence; None: for vLLM/SGLang the largest context the KV pool
+            holds for ``users`` sequences at once (up to the model's), else 8,192.
         users: sequences served at once (llama.cpp slots, vLLM/SGLang running requests).
 
     Raises:
@@ -298,7 +341,6 @@ def launch_plan(
     """
     from ..catalog import load_catalog
     from ..edge import resolve_rig_input
-    from ..estimate import estimate
 
     catalog = catalog or load_catalog()
     eng = get_engine(engine)
@@ -306,42 +348,98 @@ def launch_plan(
         raise UnsupportedError(f"rigplan launch writes commands for {', '.join(SERVE_ENGINES)}; not for {eng.name}")
     if isinstance(users, bool) or not isinstance(users, int) or users < 1:
         raise InvalidValueError("users", f"must be a whole number ≥ 1, got {users!r}")
-    m = _resolve_model(model, catalog)
+    m = _resolve_model(model, catalog, instruct=True)
     the_rig = resolve_rig_input(rig, catalog, network)
-    ctx = min(m.model.max_context, DEFAULT_LAUNCH_CONTEXT) if context is None else context
     kv = kv_dtype or eng.default_kv_dtype
     _check_kv(eng.id, kv)
     if eng.family == VLLM:
         tp, pp = _serving_layout(the_rig, split, tensor_parallel, pipeline_parallel)
         check_layout(m.model, tp, pp)
-    prompt = min(512, ctx // 2)
-    est = estimate(
-        model,
-        the_rig,
-        quant=quant or m.quant_id,
-        engine=eng.id,
-        context=ctx,
-        batch=users,
-        prompt_tokens=prompt,
-        output_tokens=min(128, ctx - prompt),
-        kv_dtype=kv_dtype,
-        split=split,
-        tensor_parallel=tensor_parallel,
-        pipeline_parallel=pipeline_parallel,
-        gpu_layers=gpu_layers,
-        network=network,
-        catalog=catalog,
-    )
-    placement = est.memory.placement
+
+    def estimate_at(ctx: int) -> Any:
+        from ..estimate import estimate
+
+        prompt = min(512, ctx // 2)
+        return estimate(
+            model,
+            the_rig,
+            quant=quant or m.quant_id,
+            engine=eng.id,
+            context=ctx,
+            batch=users,
+            prompt_tokens=prompt,
+            output_tokens=min(128, ctx - prompt),
+            kv_dtype=kv_dtype,
+            split=split,
+            tensor_parallel=tensor_parallel,
+            pipeline_parallel=pipeline_parallel,
+            gpu_layers=gpu_layers,
+            network=network,
+            catalog=catalog,
+        )
+
     notes: list[str] = []
+    ctx, est = _serving_context(m.model, eng, context, users, estimate_at, notes)
     if not est.fits:
-        notes.append(_does_not_fit(est, ctx))
+        notes.insert(0, _does_not_fit(est, ctx))
     if eng.family == VLLM:
         commands, files = _vllm_class(eng.id, m, est, ctx, users, kv, notes)
     elif eng.id == "ollama":
         commands, files = _ollama(m, est, ctx, users, kv, notes)
     else:
         commands, files = _llama_server(m, est, ctx, users, kv, notes)
+    return _serve_plan(eng, m, the_rig, est, ctx, users, commands, files, notes)
+
+
+def largest_context(max_context: int, pool_tokens: int | None, users: int) -> int | None:
+    """The longest context ``users`` sequences can each have at once in a KV pool of
+    ``pool_tokens`` (rounded down to :data:`CONTEXT_STEP`), capped at the model's; None when
+    the pool cannot hold one token per user.
+
+    >>> largest_context(131072, 476016, 4), largest_context(8192, 476016, 1)
+    (118784, 8192)
+    """
+    if pool_tokens is None or pool_tokens // users < 1:
+        return None
+    per_user = pool_tokens // users
+    if per_user >= max_context:
+        return max_context
+    return per_user // CONTEXT_STEP * CONTEXT_STEP if per_user >= CONTEXT_STEP else per_user
+
+
+def _serving_context(
+    model: Model, eng: Any, context: int | None, users: int, estimate_at: Any, notes: list[str]
+) -> tuple[int, Any]:
+    """The context to launch with and the estimate at it (see :func:`launch_plan`'s ``context``)."""
+    default = min(model.max_context, DEFAULT_LAUNCH_CONTEXT)
+    if context is not None or eng.family != VLLM:
+        ctx = default if context is None else context
+        return ctx, estimate_at(ctx)
+    probe = estimate_at(default)  # the pool does not depend on the context (vLLM-class)
+    ctx = largest_context(model.max_context, probe.memory.kv_pool_tokens, users)
+    if ctx is None or ctx == default:
+        return default, probe
+    who = "one sequence" if users == 1 else f"{users} sequences at once"
+    notes.append(
+        f"context {ctx:,}: the longest the KV pool ({probe.memory.kv_pool_tokens:,} tokens) holds for {who}"
+        + (" (the model's maximum)" if ctx == model.max_context else "")
+        + "; --context sets another"
+    )
+    return ctx, estimate_at(ctx)
+
+
+def _serve_plan(
+    eng: Any,
+    m: _ModelInput,
+    rig: Any,
+    est: Any,
+    ctx: int,
+    users: int,
+    commands: list[Command],
+    files: list[ConfigFile],
+    notes: list[str],
+) -> LaunchPlan:
+    placement = est.memory.placement
     summary = {
         "quant": est.quant.id,
         "kv_dtype": est.workload.kv_dtype,
@@ -354,7 +452,7 @@ def launch_plan(
         engine=eng.id,
         task="serve",
         model=m.model.id,
-        rig=the_rig.describe(),
+        rig=rig.describe(),
         fits=est.fits,
         tensor_parallel=placement.tensor_parallel if eng.family == VLLM else 1,
         pipeline_parallel=placement.pipeline_parallel if eng.family == VLLM else 1,
@@ -387,67 +485,95 @@ def _check_kv(engine_id: str, kv: str) -> None:
         raise UnsupportedError(f"{engine_id} has no {kv} KV cache; it offers {', '.join(table)}")
 
 
-def _vllm_class(
-    engine_id: str, m: _ModelInput, est: Any, ctx: int, users: int, kv: str, notes: list[str]
-) -> tuple[list[Command], list[ConfigFile]]:
-    placement = est.memory.placement
-    tp, pp = placement.tensor_parallel, placement.pipeline_parallel
-    rig = est.rig
-    target = m.launch_path
-    q = est.quant.id
-    quant_flag: str | None = None
-    load_format: str | None = None
+def _quant_flags(engine_id: str, m: _ModelInput, q: str, notes: list[str]) -> tuple[str | None, str | None]:
+    """(--quantization, --load-format) for quant ``q`` of a checkpoint that may not be in it."""
     if m.quant_id == q:
         notes.append(f"the checkpoint is already {q}; the engine reads the method from its quantization_config")
     elif q == "fp8":
-        quant_flag = "fp8"  # dynamic FP8 from a 16-bit checkpoint (both engines' docs)
+        return "fp8", None  # dynamic FP8 from a 16-bit checkpoint (both engines' docs)
     elif q == "nf4":
-        if engine_id == "vllm":
-            quant_flag = "bitsandbytes"  # in-flight 4-bit (vLLM bitsandbytes docs)
-        else:
-            load_format = "bitsandbytes"  # SGLang: --load-format bitsandbytes
+        # in-flight 4-bit: vLLM --quantization bitsandbytes; SGLang --load-format bitsandbytes
+        return ("bitsandbytes", None) if engine_id == "vllm" else (None, "bitsandbytes")
     elif q in ("int4", "int8"):
         kind = "an AWQ or GPTQ INT4" if q == "int4" else "a W8A8 INT8 (llm-compressor)"
         notes.append(
-            f"{q} needs {kind} checkpoint of {m.model.name}: replace {target} with one; "
+            f"{q} needs {kind} checkpoint of {m.model.name}: replace {m.launch_path} with one; "
             "the engine reads the method from its config.json"
         )
+    return None, None
+
+
+def _vllm_argv(m: _ModelInput, est: Any, ctx: int, users: int, kv: str, quant_flag: str | None) -> list[str]:
+    placement = est.memory.placement
+    tp, pp, q = placement.tensor_parallel, placement.pipeline_parallel, est.quant.id
+    argv = ["vllm", "serve", m.launch_path, "--tensor-parallel-size", str(tp)]
+    if pp > 1:
+        argv += ["--pipeline-parallel-size", str(pp)]
+    argv += ["--max-model-len", str(ctx), "--gpu-memory-utilization", f"{est.engine.memory_utilization:.2f}"]
+    if q in _FLOAT_DTYPES:
+        argv += ["--dtype", _FLOAT_DTYPES[q]]
+    if _VLLM_KV[kv]:
+        argv += ["--kv-cache-dtype", str(_VLLM_KV[kv])]
+    if quant_flag:
+        argv += ["--quantization", quant_flag]
+    if users > 1:
+        argv += ["--max-num-seqs", str(users)]
+    return argv
+
+
+def _sglang_argv(
+    m: _ModelInput, est: Any, ctx: int, users: int, kv: str, flags: tuple[str | None, str | None]
+) -> list[str]:
+    placement = est.memory.placement
+    tp, pp, q = placement.tensor_parallel, placement.pipeline_parallel, est.quant.id
+    # SGLang's own default fraction for the smallest GPU, as rigplan's memory estimate used it.
+    fraction = min(serving.sglang_mem_fraction_static(g, tp, pp) for g in est.rig.gpus)
+    argv = ["python", "-m", "sglang.launch_server", "--model-path", m.launch_path, "--tp-size", str(tp)]
+    if pp > 1:
+        argv += ["--pp-size", str(pp)]
+    argv += ["--context-length", str(ctx), "--mem-fraction-static", f"{fraction:.3f}"]
+    if q in _FLOAT_DTYPES:
+        argv += ["--dtype", _FLOAT_DTYPES[q]]
+    if _SGLANG_KV[kv]:
+        argv += ["--kv-cache-dtype", str(_SGLANG_KV[kv])]
+    quant_flag, load_format = flags
+    if quant_flag:
+        argv += ["--quantization", quant_flag]
+    if load_format:
+        argv += ["--load-format", load_format]
+    if users > 1:
+        argv += ["--max-running-requests", str(users)]
+    return argv
+
+
+def _pool_notes(est: Any, ctx: int, users: int, kv: str, notes: list[str]) -> None:
+    concurrent = est.memory.max_concurrent_sequences
+    if concurrent is not None and concurrent < users:
+        notes.append(f"the KV pool holds {concurrent} sequences of {ctx:,} tokens, fewer than {users} users")
+    short = ctx < est.model.max_context or (concurrent is not None and concurrent < users)
+    fp8_gpus = all(g.fp8_tensor_tflops for g in est.rig.gpus)
+    if kv != "fp8" and short and fp8_gpus and est.memory.kv_pool_tokens:
+        notes.append(
+            f"--kv-dtype fp8 stores the KV cache in 1 byte: about {2 * est.memory.kv_pool_tokens:,} tokens "
+            "instead of " + f"{est.memory.kv_pool_tokens:,} (these GPUs have FP8)"
+        )
+
+
+def _vllm_class(
+    engine_id: str, m: _ModelInput, est: Any, ctx: int, users: int, kv: str, notes: list[str]
+) -> tuple[list[Command], list[ConfigFile]]:
+    rig = est.rig
+    flags = _quant_flags(engine_id, m, est.quant.id, notes)
     if engine_id == "vllm":
-        argv = ["vllm", "serve", target, "--tensor-parallel-size", str(tp)]
-        if pp > 1:
-            argv += ["--pipeline-parallel-size", str(pp)]
-        argv += ["--max-model-len", str(ctx), "--gpu-memory-utilization", f"{est.engine.memory_utilization:.2f}"]
-        if q in _FLOAT_DTYPES:
-            argv += ["--dtype", _FLOAT_DTYPES[q]]
-        if _VLLM_KV[kv]:
-            argv += ["--kv-cache-dtype", _VLLM_KV[kv]]  # type: ignore[list-item]
-        if quant_flag:
-            argv += ["--quantization", quant_flag]
-        if users > 1:
-            argv += ["--max-num-seqs", str(users)]
+        argv = _vllm_argv(m, est, ctx, users, kv, flags[0])
     else:
-        argv = ["python", "-m", "sglang.launch_server", "--model-path", target, "--tp-size", str(tp)]
-        if pp > 1:
-            argv += ["--pp-size", str(pp)]
-        argv += ["--context-length", str(ctx), "--mem-fraction-static", f"{est.engine.memory_utilization:.2f}"]
-        if q in _FLOAT_DTYPES:
-            argv += ["--dtype", _FLOAT_DTYPES[q]]
-        if _SGLANG_KV[kv]:
-            argv += ["--kv-cache-dtype", _SGLANG_KV[kv]]  # type: ignore[list-item]
-        if quant_flag:
-            argv += ["--quantization", quant_flag]
-        if load_format:
-            argv += ["--load-format", load_format]
-        if users > 1:
-            argv += ["--max-running-requests", str(users)]
+        argv = _sglang_argv(m, est, ctx, users, kv, flags)
     if rig.is_mixed:
         notes.append(
             "mixed GPUs under tensor parallelism: every rank gets the same share, so the "
             "smallest GPU bounds the KV pool"
         )
-    concurrent = est.memory.max_concurrent_sequences
-    if concurrent is not None and concurrent < users:
-        notes.append(f"the KV pool holds {concurrent} sequences of {ctx:,} tokens, fewer than {users} users")
+    _pool_notes(est, ctx, users, kv, notes)
     if rig.nodes == 1:
         return [Command(tuple(argv))], []
     if engine_id == "vllm":

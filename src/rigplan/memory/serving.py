@@ -70,10 +70,15 @@ class ProfileRun:
 
 VLLM_PROFILE = ProfileRun()
 #: Memory outside torch's allocator that grows during profiling: 0.24–0.27 GiB on one H100,
-#: 2.06–2.21 GiB per rank with tensor parallelism (NCCL communicators and vLLM's custom
-#: all-reduce buffers; llm-d-planner 0.19.0 logs, TP 2 and 4).
+#: 2.06–2.21 GiB per rank with tensor parallelism on H100 SXM (llm-d-planner 0.19.0 logs, TP 2
+#: and 4): NCCL's communicators, most of it NVLink SHARP (NVLS) buffers, which NCCL sets up on
+#: NVSwitch systems of NVLink 4 and later only.
 VLLM_NON_TORCH_SINGLE_BYTES = round(0.25 * GIB)
 VLLM_NON_TORCH_TENSOR_PARALLEL_BYTES = round(2.1 * GIB)
+NVLS_MIN_NVLINK_GENERATION = 4
+#: Without NVLS (PCIe cards, A100): NCCL's ring/tree buffers (NCCL_BUFFSIZE 4 MiB × channels ×
+#: peers) plus vLLM's custom all-reduce — a prior of 0.5 GiB (no start-up log in the data).
+VLLM_NON_TORCH_TENSOR_PARALLEL_PCIE_BYTES = round(0.5 * GIB)
 #: CUDA graphs of the decode batch sizes, captured after the KV pool: fitted on the same logs
 #: as 0.40 GiB + 0.016 GiB per layer (0.5–1.9 GiB; mean |error| 8 %).
 CUDA_GRAPH_BASE_BYTES = round(0.40 * GIB)
@@ -155,8 +160,12 @@ def vllm_activation_bytes(
     return round(profile.base_bytes + max(forward, sampler))
 
 
-def non_torch_bytes(tensor_parallel: int) -> int:
-    return VLLM_NON_TORCH_TENSOR_PARALLEL_BYTES if tensor_parallel > 1 else VLLM_NON_TORCH_SINGLE_BYTES
+def non_torch_bytes(gpu: GPU, tensor_parallel: int) -> int:
+    """Memory outside torch's allocator on one rank (NCCL and all-reduce buffers under TP)."""
+    if tensor_parallel <= 1:
+        return VLLM_NON_TORCH_SINGLE_BYTES
+    nvls = gpu.form_factor == "sxm" and (gpu.nvlink_generation or 0) >= NVLS_MIN_NVLINK_GENERATION
+    return VLLM_NON_TORCH_TENSOR_PARALLEL_BYTES if nvls else VLLM_NON_TORCH_TENSOR_PARALLEL_PCIE_BYTES
 
 
 def cuda_graph_bytes(layers: int) -> int:
@@ -202,7 +211,7 @@ def startup_memory(
     total = cuda_total_bytes(share.gpu)
     tp = share.tensor_parallel
     graphs = cuda_graph_bytes(share.layers)
-    comm = non_torch_bytes(tp)
+    comm = non_torch_bytes(share.gpu, tp)
     if engine_id == "sglang":
         f = sglang_mem_fraction_static(share.gpu, tp) if fraction is None else fraction
         budget = int(f * (total - CUDA_CONTEXT_BYTES))
