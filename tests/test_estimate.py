@@ -7,9 +7,9 @@ import json
 
 import pytest
 
-from rigplan.memory.serving import CUDA_DRIVER_RESERVED_BYTES
 import rigplan
 from rigplan import InvalidValueError, UnknownModelError, UnsupportedError, estimate
+from rigplan.memory.serving import CUDA_DRIVER_RESERVED_BYTES
 
 CONTRACT_PARAMS = [
     "model",

@@ -67,7 +67,11 @@ def test_vllm_serve(model, rig, quant, tp, pp, extra):
 
 @pytest.mark.parametrize(
     "model,rig,quant,users",
-    [("llama-3.1-8b", "rtx-4090", "bf16", 1), ("llama-3.1-70b", "2x rtx-4090", "int4", 1), ("qwen2.5-7b", "l40s", "bf16", 8)],
+    [
+        ("llama-3.1-8b", "rtx-4090", "bf16", 1),
+        ("llama-3.1-70b", "2x rtx-4090", "int4", 1),
+        ("qwen2.5-7b", "l40s", "bf16", 8),
+    ],
 )
 def test_vllm_max_model_len_is_the_longest_the_pool_holds(model, rig, quant, users):
     """vLLM refuses to start when max_model_len exceeds the KV pool; rigplan picks the largest that

@@ -152,9 +152,7 @@ def predict(row: MemoryRow, profile: serving.ProfileRun = serving.VLLM_PROFILE) 
     model, engine = catalog.models[row.model], get_engine(row.engine)
     n = row.tensor_parallel * row.pipeline_parallel
     rig = parse_rig(f"{n}x {row.gpu}", catalog)
-    placement = place(
-        model, rig, engine, tensor_parallel=row.tensor_parallel, pipeline_parallel=row.pipeline_parallel
-    )
+    placement = place(model, rig, engine, tensor_parallel=row.tensor_parallel, pipeline_parallel=row.pipeline_parallel)
     if row.v0 and row.max_model_len:
         profile = dataclasses.replace(profile, tokens=row.max_model_len, seqs=V0_PROFILE_SEQS)
     workload = Workload(context=row.max_model_len or 8192, kv_dtype=row.kv_dtype, memory_fraction=row.fraction)
@@ -226,8 +224,9 @@ def summarize(group: str, predictions: Iterable[MemoryPrediction]) -> MemoryAccu
 
     all_errors = [item for values in by_metric.values() for item in values]
     worst = max(all_errors, key=lambda item: abs(item[0]), default=(0.0, "-"))
-    return MemoryAccuracy(group, len(preds), mean("weights"), mean("kv_gib"), mean("kv_tokens"),
-                          f"{worst[1]} {worst[0]:+.1%}")
+    return MemoryAccuracy(
+        group, len(preds), mean("weights"), mean("kv_gib"), mean("kv_tokens"), f"{worst[1]} {worst[0]:+.1%}"
+    )
 
 
 def held_out_sources(rows: Sequence[MemoryRow]) -> list[MemoryPrediction]:
@@ -238,7 +237,7 @@ def held_out_sources(rows: Sequence[MemoryRow]) -> list[MemoryPrediction]:
 def leave_one_model_out(rows: Sequence[MemoryRow]) -> list[MemoryPrediction]:
     """The fitted source's rows, each model predicted by constants refitted without it."""
     fitted = [r for r in rows if r.source == FIT_SOURCE]
-    out = []
+    out: list[MemoryPrediction] = []
     for model in sorted({r.model for r in fitted}):
         profile = fit_profile([r for r in fitted if r.model != model])
         out.extend(predict(r, profile) for r in fitted if r.model == model)
@@ -259,6 +258,7 @@ def memory_accuracy() -> list[MemoryAccuracy]:
 
 def main() -> None:
     """Print the report (``python -m rigplan.calibration.serving_memory``)."""
+
     def pct(x: float | None) -> str:
         return "-" if x is None else f"{x:.1%}"
 

@@ -44,8 +44,8 @@ from typing import Any
 
 from ..catalog.records import Catalog, Model
 from ..engines import VLLM, get_engine
-from ..memory import serving
 from ..errors import InvalidValueError, UnsupportedError
+from ..memory import serving
 from ..rig import Rig
 from ..training.estimate import NO_BF16_ARCHITECTURES
 from ..units import GIB

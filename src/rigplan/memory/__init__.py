@@ -133,8 +133,8 @@ def usable_capacity(gpu: GPU, engine: Engine) -> int:
     if engine.family == VLLM:
         # The serving engines take their share of what CUDA reports; SGLang's default share
         # depends on the GPU (``serving.sglang_mem_fraction_static``).
-        share = serving.sglang_mem_fraction_static(gpu, 1) if engine.id == "sglang" else engine.memory_utilization
-        return int(serving.cuda_total_bytes(gpu) * (share or 1.0))
+        fraction = serving.sglang_mem_fraction_static(gpu, 1) if engine.id == "sglang" else engine.memory_utilization
+        return int(serving.cuda_total_bytes(gpu) * (fraction or 1.0))
     if engine.memory_utilization is not None:
         capacity = int(capacity * engine.memory_utilization)
     return capacity
