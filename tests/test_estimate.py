@@ -8,6 +8,7 @@ import json
 import pytest
 
 from rigplan import InvalidValueError, UnknownModelError, UnsupportedError, estimate
+from rigplan.memory.serving import CUDA_DRIVER_RESERVED_BYTES
 
 CONTRACT_PARAMS = [
     "model",
@@ -95,7 +96,9 @@ def test_llama_bench_mapping_context_is_prompt_plus_output(test, prompt, output)
 def test_vllm_reports_kv_pool_and_concurrency():
     d = estimate("llama-3-8b", "h100-sxm", engine="vllm", context=8192).to_dict()
     m = d["memory"]
-    assert m["per_gpu"][0]["usable_bytes"] == int(m["per_gpu"][0]["capacity_bytes"] * 0.9)
+    # gpu_memory_utilization (0.9) of the memory CUDA reports (nvidia-smi's total less the driver's share).
+    cuda_total = m["per_gpu"][0]["capacity_bytes"] - CUDA_DRIVER_RESERVED_BYTES
+    assert m["per_gpu"][0]["usable_bytes"] == int(cuda_total * 0.9)
     # perf-model.md §10.B: ≈448k tokens of KV for Llama-3-8B bf16 on one H100 at u = 0.9.
     assert m["kv_pool_tokens"] == pytest.approx(448_000, rel=0.1)
     assert m["max_concurrent_sequences"] == m["kv_pool_tokens"] // 8192

@@ -287,10 +287,13 @@ def _provenance(model: Model, rig: Rig, engine: Engine, quant: Quant, speed: Spe
             "estimate",
             "llama.cpp compute-buffer model fitted to llama.cpp allocation logs"
             if engine.family != VLLM
-            else "vLLM profile-run activations (estimate)",
+            else "peak of vLLM's profiling run, fitted to vLLM start-up logs (memory/serving.py)",
         ),
         "memory.per_gpu.overhead_bytes": Provenance(
-            "estimate", "CUDA context / graphs / NCCL constants (memory/buffers.py)"
+            "estimate",
+            "CUDA context / NCCL constants (memory/buffers.py)"
+            if engine.family != VLLM
+            else "non-torch memory (NCCL, all-reduce buffers) from vLLM start-up logs (memory/serving.py)",
         ),
         "memory.host_bytes": Provenance("formula", "token embeddings + offloaded layers + host buffers"),
         "power.board_watts": Provenance("catalogue", gpu_sources),

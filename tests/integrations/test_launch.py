@@ -46,20 +46,57 @@ VLLM_CASES = [
     ("llama-3-70b", "2x h100-sxm", "fp8", 2, 1, {"--quantization": "fp8"}),
     ("llama-3-8b", "rtx-4090 + rtx-3090", "bf16", 2, 1, {}),
 ]
+#: The chat checkpoints served by default (huggingface.co repository names).
+INSTRUCT = {"llama-3-8b": "meta-llama/Meta-Llama-3-8B-Instruct", "llama-3-70b": "meta-llama/Meta-Llama-3-70B-Instruct"}
 
 
 @pytest.mark.parametrize("model,rig,quant,tp,pp,extra", VLLM_CASES, ids=[c[1] for c in VLLM_CASES])
 def test_vllm_serve(model, rig, quant, tp, pp, extra):
     plan = launch_plan(model, rig, engine="vllm", quant=quant)
     args = argv(plan)
-    repo = load_catalog().models[model].hf_repo
-    assert args[:3] == ["vllm", "serve", repo]
+    assert args[:3] == ["vllm", "serve", INSTRUCT[model]]
     assert flag(args, "--tensor-parallel-size") == str(tp)
     assert flag(args, "--pipeline-parallel-size") == (str(pp) if pp > 1 else None)
+    # Llama 3's whole 8,192-token context fits the pool on each of these rigs.
     assert flag(args, "--max-model-len") == "8192" and flag(args, "--gpu-memory-utilization") == "0.90"
+    assert plan.estimate["kv_pool_tokens"] >= 8192
     assert all(flag(args, k) == v for k, v in extra.items())
     assert plan.fits and (plan.tensor_parallel, plan.pipeline_parallel) == (tp, pp)
     assert plan.rig == rig
+
+
+@pytest.mark.parametrize(
+    "model,rig,quant,users",
+    [
+        ("llama-3.1-8b", "rtx-4090", "bf16", 1),
+        ("llama-3.1-70b", "2x rtx-4090", "int4", 1),
+        ("qwen2.5-7b", "l40s", "bf16", 8),
+    ],
+)
+def test_vllm_max_model_len_is_the_longest_the_pool_holds(model, rig, quant, users):
+    """vLLM refuses to start when max_model_len exceeds the KV pool; rigplan picks the largest that
+    does not (in steps of 1,024), up to the model's own maximum."""
+    plan = launch_plan(model, rig, engine="vllm", quant=quant, users=users)
+    ctx, pool = int(flag(argv(plan), "--max-model-len")), plan.estimate["kv_pool_tokens"]
+    assert plan.fits and plan.context == ctx
+    assert ctx * users <= pool
+    assert ctx == load_catalog().models[model].max_context or (ctx + 1024) * users > pool
+    assert any("the longest the KV pool" in n for n in plan.notes)
+
+
+def test_launch_serves_the_instruct_checkpoint_and_trains_the_base():
+    assert argv(launch_plan("llama-3.1-8b", "h100-sxm", engine="vllm"))[2] == "meta-llama/Llama-3.1-8B-Instruct"
+    plan = launch_plan("qwen3-8b", "h100-sxm", engine="sglang")
+    assert flag(argv(plan), "--model-path") == "Qwen/Qwen3-8B"  # Qwen3's repository is the chat model
+
+
+def test_vllm_suggests_fp8_kv_when_the_pool_limits_the_context():
+    plan = launch_plan("llama-3.1-70b", "2x rtx-4090", engine="vllm", quant="int4")
+    assert "--kv-cache-dtype" not in argv(plan)
+    assert any(n.startswith("--kv-dtype fp8") for n in plan.notes)
+    fp8 = launch_plan("llama-3.1-70b", "2x rtx-4090", engine="vllm", quant="int4", kv_dtype="fp8")
+    assert flag(argv(fp8), "--kv-cache-dtype") == "fp8"
+    assert fp8.context > plan.context and not any(n.startswith("--kv-dtype fp8") for n in fp8.notes)
 
 
 def test_vllm_mixed_gpus_say_the_smallest_bounds_the_pool():
@@ -123,9 +160,17 @@ SGLANG_CASES = [
 def test_sglang_launch_server(model, rig, tp, pp):
     plan = launch_plan(model, rig, engine="sglang", quant="bf16")
     args = argv(plan)
-    assert args[:5] == ["python", "-m", "sglang.launch_server", "--model-path", load_catalog().models[model].hf_repo]
+    assert args[:5] == ["python", "-m", "sglang.launch_server", "--model-path", INSTRUCT[model]]
     assert flag(args, "--tp-size") == str(tp) and "--pp-size" not in args
-    assert flag(args, "--context-length") == "8192" and flag(args, "--mem-fraction-static") == "0.88"
+    assert flag(args, "--context-length") == "8192"
+    assert 0.75 < float(flag(args, "--mem-fraction-static")) < 0.9
+
+
+def test_sglang_fraction_is_sglangs_own_default():
+    """RTX 4090: 24,564 MiB less 450 for the driver; SGLang reserves 512 + 1.5 × 2048 (chunked
+    prefill) + 2 × 24 (graph batch) + 1/8 × 1024 (TP 1) = 3,760 MiB → (24,114 − 3,760) / 24,114."""
+    args = argv(launch_plan("llama-3-8b", "rtx-4090", engine="sglang", quant="bf16"))
+    assert flag(args, "--mem-fraction-static") == "0.844"
 
 
 def test_sglang_multi_node_has_one_command_per_rank():

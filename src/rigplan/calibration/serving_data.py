@@ -169,6 +169,7 @@ def _prepare(row: ServingRow) -> _Prepared:
         output_tokens=row.output_tokens,
         batch=row.concurrency,
         pipeline_parallel=row.pipeline_parallel if row.pipeline_parallel > 1 else None,
+        tensor_parallel=row.gpu_count // row.pipeline_parallel if row.pipeline_parallel > 1 else None,
         use_user_calibration=False,
         force=True,
     )

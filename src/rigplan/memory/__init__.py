@@ -19,7 +19,7 @@ from ..engines import LLAMA_CPP, TRANSFORMERS, VLLM, Engine
 from ..placement import DeviceShare, Placement
 from ..quant import Quant, tensor_bytes
 from ..units import GIB, MIB
-from . import buffers
+from . import buffers, serving
 from .kv_cache import honors_window, kv_bytes, kv_bytes_per_token
 
 # macOS lets the GPU wire only part of unified memory by default (Metal's
@@ -52,6 +52,9 @@ class Workload:
     batch: int = 1
     prompt_tokens: int = 512
     kv_dtype: str = "f16"
+    #: vLLM gpu_memory_utilization / SGLang mem_fraction_static / TensorRT-LLM
+    #: free_gpu_memory_fraction when not the engine's default.
+    memory_fraction: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,6 +130,11 @@ def usable_capacity(gpu: GPU, engine: Engine) -> int:
         capacity = int(capacity * share)
     elif gpu.form_factor == "soc" and gpu.vendor == "amd":
         capacity = int(capacity * AMD_APU_GRAPHICS_FRACTION)
+    if engine.family == VLLM:
+        # The serving engines take their share of what CUDA reports; SGLang's default share
+        # depends on the GPU (``serving.sglang_mem_fraction_static``).
+        fraction = serving.sglang_mem_fraction_static(gpu, 1) if engine.id == "sglang" else engine.memory_utilization
+        return int(serving.cuda_total_bytes(gpu) * (fraction or 1.0))
     if engine.memory_utilization is not None:
         capacity = int(capacity * engine.memory_utilization)
     return capacity
@@ -153,6 +161,110 @@ def _output_bytes(model: Model, other: dict[str, int]) -> int:
     return head + other.get("output_norm", 0)
 
 
+@dataclass(frozen=True, slots=True)
+class _Weights:
+    """Weight bytes of the model: per block, the embedding table and the output head."""
+
+    per_layer: dict[int, int]
+    token_embd: int
+    output: int
+    total: int
+
+
+def _weights(model: Model, quant: Quant, file_weights: WeightBytes | None) -> _Weights:
+    if file_weights is not None:
+        per_layer, other = dict(file_weights.per_layer), dict(file_weights.other)
+    else:
+        per_layer, other = _layer_weight_bytes(model, quant)  # cached: callers must not mutate
+    total = sum(per_layer.values()) + sum(other.values())
+    return _Weights(per_layer, other["token_embd"], _output_bytes(model, other), total)
+
+
+def _device_weights(model: Model, engine: Engine, share: DeviceShare, index: int, w: _Weights) -> int:
+    weights = math.ceil(sum(w.per_layer[i] for i in share.layers) / share.shard)
+    if share.holds_output:
+        weights += math.ceil(w.output / share.shard)
+    # PyTorch engines keep the embedding table on the first GPU (vLLM: the first pipeline
+    # stage, vocabulary-parallel); a tied head on the same GPU is that same matrix.
+    embedding_here = share.holds_embedding if engine.family == VLLM else engine.family == TRANSFORMERS and index == 0
+    if embedding_here and not (model.tie_embeddings and share.holds_output):
+        weights += math.ceil(w.token_embd / share.shard)
+    return weights
+
+
+def _serving_device(
+    model: Model, engine: Engine, placement: Placement, share: DeviceShare, weights: int, workload: Workload
+) -> tuple[DeviceMemory, int]:
+    """A vLLM-class rank: the engine's start-up accounting, and the KV tokens its pool holds."""
+    rank = serving.ServingShare(share.gpu, weights, len(share.layers), placement.tensor_parallel, share.holds_output)
+    fraction = workload.memory_fraction
+    if fraction is None and engine.id != "sglang":  # SGLang's default depends on the GPU
+        fraction = engine.memory_utilization
+    start = serving.startup_memory(engine.id, model, rank, fraction)
+    kv_layers = share.layers if share.holds_kv else ()
+    per_token = kv_bytes_per_token(model, kv_layers, workload.kv_dtype, shard=share.shard)
+    tokens = serving.pool_tokens(start.kv_cache_bytes, per_token)
+    device = DeviceMemory(
+        share.gpu,
+        share.gpu.memory_bytes,
+        start.budget_bytes,
+        weights,
+        start.kv_cache_bytes,  # the engine hands every remaining byte of its budget to the KV pool
+        start.activation_bytes,
+        start.non_torch_bytes,
+        share.layers,
+    )
+    return device, tokens
+
+
+def _local_device(
+    model: Model, engine: Engine, placement: Placement, share: DeviceShare, weights: int, workload: Workload
+) -> DeviceMemory:
+    """A llama.cpp / Transformers / ExLlamaV2 GPU: a KV cache sized for the workload."""
+    gpu, seqs, n_gpus = share.gpu, workload.batch, len(placement.devices)
+    kv_layers = share.layers if share.holds_kv else ()
+    if engine.family == LLAMA_CPP and placement.split == "row" and share.holds_kv:
+        kv_layers = tuple(i for i in range(model.num_layers) if i not in placement.host_layers)
+    kv_shard = share.shard if placement.split != "row" else 1
+    window = honors_window(model, engine.family)
+    kv = kv_bytes(model, kv_layers, workload.context, workload.kv_dtype, shard=kv_shard, honor_window=window) * seqs
+    if engine.family == LLAMA_CPP:
+        compute_here = share.is_main or placement.split != "row"
+        tokens = workload.context * seqs if seqs > 1 else workload.context
+        pipeline = n_gpus > 1 and placement.split == "layer" and not placement.host_layers
+        activations = (
+            buffers.llama_cpp_compute_bytes(model, tokens, holds_output=share.holds_output, pipeline=pipeline)
+            if compute_here
+            else 0
+        )
+        overhead = 0 if gpu.is_apple else buffers.LLAMA_CPP_CUDA_CONTEXT_BYTES
+    elif engine.family == TRANSFORMERS:
+        activations = buffers.transformers_activation_bytes(model, workload.prompt_tokens, seqs)
+        overhead = buffers.TORCH_CUDA_CONTEXT_BYTES
+    else:  # exllamav2: fixed-size cache plus a scratch buffer per GPU
+        chunk = min(workload.prompt_tokens, buffers.EXLLAMAV2_MAX_INPUT_LEN)
+        activations = buffers.transformers_activation_bytes(model, chunk, 1)
+        overhead = buffers.TORCH_CUDA_CONTEXT_BYTES
+    usable = usable_capacity(gpu, engine)
+    return DeviceMemory(gpu, gpu.memory_bytes, usable, weights, kv, activations, overhead, share.layers)
+
+
+def _host_bytes(model: Model, engine: Engine, placement: Placement, workload: Workload, w: _Weights) -> int:
+    if engine.family == VLLM:
+        return 0
+    # llama.cpp and ExLlamaV2 keep the token-embedding table in host RAM (llama.cpp logs a
+    # "CPU buffer" of exactly token_embd even with every layer offloaded).
+    host = w.token_embd if engine.family != TRANSFORMERS else 0
+    host += sum(w.per_layer[i] for i in placement.host_layers)
+    host += kv_bytes(model, placement.host_layers, workload.context, workload.kv_dtype) * workload.batch
+    if placement.output_on_host:
+        host += w.output
+    if engine.family == LLAMA_CPP:
+        pipeline = len(placement.devices) > 1 and placement.split == "layer"
+        host += buffers.llama_cpp_host_buffer_bytes(model, pipeline=pipeline)
+    return host
+
+
 def estimate_memory(
     model: Model,
     quant: Quant,
@@ -165,6 +277,9 @@ def estimate_memory(
 ) -> MemoryEstimate:
     """Per-GPU and host memory for ``model`` placed by ``placement`` running ``workload``.
 
+    vLLM-class engines (vLLM, SGLang, TensorRT-LLM) size their KV pool as they do at start-up
+    (:mod:`rigplan.memory.serving`); the others hold a cache for ``workload``.
+
     Args:
         workload: context per sequence, sequences at once, prompt length, KV dtype.
         file_weights: the real tensor sizes of a model file, used instead of the quant formula.
@@ -172,100 +287,29 @@ def estimate_memory(
 
     Returns:
         A :class:`MemoryEstimate`; ``fits`` is False when any GPU exceeds its usable memory
-        (or, for vLLM-class engines, when the KV pool cannot hold one sequence).
+        (or, for vLLM-class engines, when the KV pool cannot hold the sequences asked for).
     """
-    if file_weights is not None:
-        per_layer, other = dict(file_weights.per_layer), dict(file_weights.other)
-    else:
-        per_layer, other = _layer_weight_bytes(model, quant)  # cached: callers must not mutate
-    weights_total = sum(per_layer.values()) + sum(other.values())
-    token_embd = other["token_embd"]
-    output = _output_bytes(model, other)
-    seqs = workload.batch
-    n_gpus = len(placement.devices)
+    w = _weights(model, quant, file_weights)
     devices: list[DeviceMemory] = []
     pool_tokens: list[int] = []
-    kv_per_token_total = kv_bytes_per_token(model, range(model.num_layers), workload.kv_dtype)
-
     for index, share in enumerate(placement.devices):
-        gpu = share.gpu
-        usable = usable_capacity(gpu, engine)
-        weights = math.ceil(sum(per_layer[i] for i in share.layers) / share.shard)
-        if share.holds_output:
-            weights += math.ceil(output / share.shard)
-        # PyTorch engines keep the embedding table on the first GPU (vLLM: the first pipeline
-        # stage, vocabulary-parallel); a tied head on the same GPU is that same matrix.
-        embedding_here = (
-            share.holds_embedding if engine.family == VLLM else engine.family == TRANSFORMERS and index == 0
-        )
-        if embedding_here and not (model.tie_embeddings and share.holds_output):
-            weights += math.ceil(token_embd / share.shard)
-        kv_layers = share.layers if share.holds_kv else ()
-        if engine.family == LLAMA_CPP and placement.split == "row" and share.holds_kv:
-            kv_layers = tuple(i for i in range(model.num_layers) if i not in placement.host_layers)
-        kv_shard = share.shard if placement.split != "row" else 1
+        weights = _device_weights(model, engine, share, index, w)
         if engine.family == VLLM:
-            activations = buffers.vllm_activation_bytes(
-                model, share.shard, holds_output=share.holds_output, gpu_memory_bytes=gpu.memory_bytes
-            )
-            overhead = buffers.TORCH_CUDA_CONTEXT_BYTES + buffers.VLLM_CUDA_GRAPH_BYTES
-            if placement.tensor_parallel > 1 or placement.pipeline_parallel > 1:
-                overhead += buffers.NCCL_BUFFER_BYTES
-            free = usable - weights - activations - overhead
-            per_token = kv_bytes_per_token(model, kv_layers, workload.kv_dtype, shard=kv_shard)
-            tokens = int(free // per_token) if per_token and free > 0 else 0
+            device, tokens = _serving_device(model, engine, placement, share, weights, workload)
             pool_tokens.append(tokens)
-            kv = max(free, 0)  # the engine hands every remaining byte to the KV pool
         else:
-            window = honors_window(model, engine.family)
-            kv = (
-                kv_bytes(model, kv_layers, workload.context, workload.kv_dtype, shard=kv_shard, honor_window=window)
-                * seqs
-            )
-            if engine.family == LLAMA_CPP:
-                compute_here = share.is_main or placement.split != "row"
-                activations = (
-                    buffers.llama_cpp_compute_bytes(
-                        model,
-                        workload.context * seqs if seqs > 1 else workload.context,
-                        holds_output=share.holds_output,
-                        pipeline=n_gpus > 1 and placement.split == "layer" and not placement.host_layers,
-                    )
-                    if compute_here
-                    else 0
-                )
-                overhead = 0 if gpu.is_apple else buffers.LLAMA_CPP_CUDA_CONTEXT_BYTES
-            elif engine.family == TRANSFORMERS:
-                activations = buffers.transformers_activation_bytes(model, workload.prompt_tokens, seqs)
-                overhead = buffers.TORCH_CUDA_CONTEXT_BYTES
-            else:  # exllamav2: fixed-size cache plus a scratch buffer per GPU
-                chunk = min(workload.prompt_tokens, buffers.EXLLAMAV2_MAX_INPUT_LEN)
-                activations = buffers.transformers_activation_bytes(model, chunk, 1)
-                overhead = buffers.TORCH_CUDA_CONTEXT_BYTES
-        devices.append(DeviceMemory(gpu, gpu.memory_bytes, usable, weights, kv, activations, overhead, share.layers))
-
-    host = 0
-    if engine.family != VLLM:
-        # llama.cpp and ExLlamaV2 keep the token-embedding table in host RAM (llama.cpp logs a
-        # "CPU buffer" of exactly token_embd even with every layer offloaded).
-        host += token_embd if engine.family != TRANSFORMERS else 0
-        host += sum(per_layer[i] for i in placement.host_layers)
-        host += kv_bytes(model, placement.host_layers, workload.context, workload.kv_dtype) * seqs
-        if placement.output_on_host:
-            host += output
-        if engine.family == LLAMA_CPP:
-            host += buffers.llama_cpp_host_buffer_bytes(model, pipeline=n_gpus > 1 and placement.split == "layer")
-    kv_pool = min(pool_tokens) if pool_tokens else None
-    concurrent = kv_pool // workload.context if kv_pool is not None else None
+            device = _local_device(model, engine, placement, share, weights, workload)
+        devices.append(device)
+    kv_pool = min(pool_tokens) if pool_tokens else None  # the engine takes the smallest rank's pool
     return MemoryEstimate(
         devices=tuple(devices),
-        weights_bytes=weights_total,
-        host_bytes=host,
+        weights_bytes=w.total,
+        host_bytes=_host_bytes(model, engine, placement, workload, w),
         kv_pool_tokens=kv_pool,
-        max_concurrent_sequences=concurrent,
-        kv_bytes_per_token=kv_per_token_total,
+        max_concurrent_sequences=kv_pool // workload.context if kv_pool is not None else None,
+        kv_bytes_per_token=kv_bytes_per_token(model, range(model.num_layers), workload.kv_dtype),
         placement=placement,
-        sequences=seqs,
+        sequences=workload.batch,
         host_limit_bytes=host_limit_bytes,
     )
 

@@ -64,36 +64,16 @@ def llama_cpp_host_buffer_bytes(model: Model, *, pipeline: bool, n_ubatch: int =
     return copies * LLAMA_CPP_HOST_INPUT_ROWS * n_ubatch * model.hidden_size * F32
 
 
-# vLLM sizes activations by a profiling forward pass of max_num_batched_tokens tokens.  For
-# `vllm serve` the V1 default is 8192 on GPUs with ≥ 70 GiB and 2048 below
-# (vllm/engine/arg_utils.py, _set_default_args_v1).
-VLLM_PROFILE_TOKENS_LARGE_GPU = 8192
-VLLM_PROFILE_TOKENS_SMALL_GPU = 2048
-VLLM_LARGE_GPU_BYTES = 70 * 2**30
-# Sampler / logits of the profile run: max_num_seqs (256) rows of the vocabulary in f32.
-VLLM_MAX_NUM_SEQS = 256
-# Live bf16 rows of n_embd in the profile forward beyond the FFN intermediates (residual,
-# normed input, attention output, q/k/v); an estimate, not fitted (no public breakdown).
-VLLM_ACTIVATION_ROWS = 6
-
-
-def vllm_activation_bytes(model: Model, shard: int, *, holds_output: bool, gpu_memory_bytes: int) -> int:
-    """Peak activations of vLLM's profile run on one TP rank."""
-    large = gpu_memory_bytes >= VLLM_LARGE_GPU_BYTES
-    tokens = VLLM_PROFILE_TOKENS_LARGE_GPU if large else VLLM_PROFILE_TOKENS_SMALL_GPU
-    d = model.hidden_size
-    ffn_width = max(model.ffn_size, model.moe_ffn_size * max(model.moe_active_experts, 1))
-    ffn = 2 * tokens * ffn_width // shard * BF16
-    rows = VLLM_ACTIVATION_ROWS * tokens * d * BF16
-    logits = VLLM_MAX_NUM_SEQS * model.vocab_size // shard * F32 * 2 if holds_output else 0
-    return ffn + rows + logits
+# Live bf16 rows of n_embd in an HF forward beyond the FFN intermediates (residual, normed
+# input, attention output, q/k/v); an estimate, not fitted (no public breakdown).
+HF_ACTIVATION_ROWS = 6
 
 
 def transformers_activation_bytes(model: Model, prompt_tokens: int, batch: int) -> int:
     """Peak activations of an HF forward over the prompt (SDPA, logits of the last token only)."""
     tokens = max(prompt_tokens, 1) * batch
     ffn = 2 * tokens * model.ffn_size * BF16
-    return ffn + VLLM_ACTIVATION_ROWS * tokens * model.hidden_size * BF16 + batch * model.vocab_size * F32
+    return ffn + HF_ACTIVATION_ROWS * tokens * model.hidden_size * BF16 + batch * model.vocab_size * F32
 
 
 # ExLlamaV2 processes prompts in chunks of max_input_len tokens (ExLlamaV2Config default 2048).
@@ -110,9 +90,6 @@ LLAMA_CPP_CUDA_CONTEXT_BYTES = 64 * MIB
 # (nvidia-smi after torch init, H100, torch 2.11 / CUDA 13; perf-model.md §1.5 [M]) and
 # ~0.75 GiB after loading a model.
 TORCH_CUDA_CONTEXT_BYTES = 750 * MIB
-# vLLM CUDA graphs for decode batch sizes (captured after the KV pool; vLLM logs
-# "Graph capturing finished ... took 0.3–1.0 GiB" on 7–70B models); middle of that range.
-VLLM_CUDA_GRAPH_BYTES = 512 * MIB
 # NCCL communicator buffers per rank when tensor parallel (NCCL_BUFFSIZE 4 MiB × channels ×
 # peers, plus vLLM's custom all-reduce buffers); an estimate of ~256 MiB.
 NCCL_BUFFER_BYTES = 256 * MIB

@@ -274,28 +274,50 @@ def serving_step(
     """
     params, behaviour = profile.parameters, profile.behaviour
     intra, network, stage_nodes = links
-    gpus_s = comm_s = 0.0
+    comm_s = 0.0
     worst = (0.0, 0.0, 0.0, "")
     tokens = decode_seqs + prefill_tokens
+    micro = micro_batches(len(work.stages), decode_seqs)
+    stage_s: list[float] = []
     for index, stage in enumerate(work.stages):
         parts = [
             _device_work_s(
-                params, d, model, quant, kv_element_bytes, decode_seqs, context, prefill_tokens, prefill_position
+                params,
+                d,
+                model,
+                quant,
+                kv_element_bytes,
+                decode_seqs / micro,
+                context,
+                prefill_tokens / micro,
+                prefill_position,
             )
             for d in stage
         ]
         times = [smooth_max(m, c, p=OVERLAP_EXPONENT) + k for m, c, k in parts]
         slowest = max(range(len(stage)), key=lambda i: times[i])
-        gpus_s += times[slowest]
+        stage_s.append(times[slowest])
         if times[slowest] >= worst[0] + worst[1] + worst[2]:
             worst = (*parts[slowest], stage[slowest].gpu.id)
         spans = len({stage_nodes[index]}) > 1 or work.tensor_parallel > len(stage)
         comm_s += _comm_s(behaviour, stage, model, tokens, network if spans else intra)
+    # A micro-batch's round trip through the stages, or the busiest stage working through all of
+    # them, whichever is longer (the pipeline's cycle; one stage without pipeline parallelism).
+    gpus_s = max(sum(stage_s), micro * max(stage_s))
     for a, b in itertools.pairwise(stage_nodes):
         link = network if a != b else intra
         comm_s += link.transfer_s(tokens * model.hidden_size * ACTIVATION_BYTES_16)
     total = gpus_s + comm_s + params.step_overhead_s
     return ServingStep(total, worst[0], worst[1], worst[2], comm_s, params.step_overhead_s, worst[3])
+
+
+def micro_batches(stages: int, decode_seqs: float) -> float:
+    """Micro-batches in flight with ``stages`` pipeline stages: the engine splits the batch into
+    one per stage (vLLM's virtual engines, TensorRT-LLM's in-flight micro-batches) so every stage
+    works at once; fewer sequences than stages give one each."""
+    if stages <= 1:
+        return 1.0
+    return float(stages) if decode_seqs <= 0 else min(float(stages), max(decode_seqs, 1.0))
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,6 +9,7 @@ delivers in steady state at that concurrency.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..catalog.records import GPU, Model
@@ -85,6 +86,72 @@ def link_models(
     return intra, comm.network_link(rig.network), tuple(nodes)
 
 
+StepFn = Callable[..., ServingStep]
+_Range = tuple[float, float]
+
+
+@dataclass(frozen=True, slots=True)
+class _Context:
+    """What the parts of :func:`serving_speed` share: the step function and the range rules."""
+
+    step: StepFn
+    profile: ServingProfile
+    budget: int
+    widen: float
+    label: str
+    derivations: dict[str, str]
+
+
+def _decode(
+    c: _Context, batch: int, prompt_tokens: int, output_tokens: int
+) -> tuple[float, _Range, float, float, _Range]:
+    """(decode tok/s, its range, mean step s, output throughput, its range) at concurrency ``batch``."""
+    steps = [c.step(batch, ctx) for ctx in context_samples(prompt_tokens, output_tokens)]
+    step_s = sum(s.total_s for s in steps) / len(steps)
+    decode_tps = 1.0 / step_s
+    c.derivations["decode_tokens_per_s"] = (
+        f"{batch} sequence(s) decoding, mean step over {output_tokens} output tokens {_ms(step_s)};"
+        f" at mid context: {_step_text(steps[len(steps) // 2])} [{c.label}]"
+    )
+    plan = chunked_schedule(c.budget, batch, prompt_tokens, output_tokens)
+    mid = prompt_tokens + output_tokens // 2
+    mixed = c.step(plan.decode_per_step, mid, plan.prefill_per_step, prompt_tokens / 2)
+    throughput = plan.decode_per_step / mixed.total_s
+    c.derivations["output_throughput_tokens_per_s"] = (
+        f"chunked prefill at concurrency {batch}: {plan.decode_per_step:.4g} decode + {plan.prefill_per_step:.4g} "
+        f"prompt tokens per step over {plan.steps_per_round:.4g} steps per round; {_step_text(mixed)} → "
+        f"{throughput:.4g} output tok/s [{c.label}]"
+    )
+    return (
+        decode_tps,
+        speed_range(decode_tps, c.profile.decode_spread, c.widen),
+        step_s,
+        throughput,
+        speed_range(throughput, c.profile.throughput_spread, c.widen),
+    )
+
+
+def _prefill(c: _Context, batch: int, prompt_tokens: int) -> tuple[float, _Range, float]:
+    """(prefill tok/s, its range, seconds) for ``batch`` prompts in chunks of the step budget."""
+    total_tokens = prompt_tokens * batch
+    chunks, done, prefill_s = 0, 0, 0.0
+    first: ServingStep | None = None
+    while done < total_tokens:
+        chunk = min(c.budget, total_tokens - done)
+        part = c.step(0, 0, chunk, (done % prompt_tokens) + chunk / 2)
+        first = first or part
+        prefill_s += part.total_s
+        done += chunk
+        chunks += 1
+    prefill_tps = total_tokens / prefill_s
+    c.derivations["prefill_tokens_per_s"] = (
+        f"{prompt_tokens} tokens × {batch} in {chunks} chunk(s) of ≤ {c.budget} tokens: {_ms(prefill_s)};"
+        f" first chunk: {_step_text(first) if first else ''} [{c.label}]"
+    )
+    c.derivations["ttft_s"] = f"prefill of {batch} prompt(s) of {prompt_tokens} tokens = {prefill_s:.4g} s"
+    return prefill_tps, speed_range(prefill_tps, c.profile.throughput_spread, c.widen), prefill_s
+
+
 def serving_speed(
     profile: ServingProfile,
     model: Model,
@@ -106,53 +173,17 @@ def serving_speed(
     reasons = off_data(profile, rig, model, quant)
     uncalibrated = any(r.startswith("hardware") for r in reasons)
     widen = widening(reasons, UNCALIBRATED_WIDENING if uncalibrated else 1.0)
-    label = profile.label()
-    derivations: dict[str, str] = {}
+    c = _Context(step, profile, profile.behaviour.token_budget(rig.gpus[0]), widen, profile.label(), {})
     decode_tps = decode_range = step_s = throughput = throughput_range = None
     if output_tokens > 0:
-        steps = [step(batch, c) for c in context_samples(prompt_tokens, output_tokens)]
-        step_s = sum(s.total_s for s in steps) / len(steps)
-        decode_tps = 1.0 / step_s
-        decode_range = speed_range(decode_tps, profile.decode_spread, widen)
-        derivations["decode_tokens_per_s"] = (
-            f"{batch} sequence(s) decoding, mean step over {output_tokens} output tokens {_ms(step_s)};"
-            f" at mid context: {_step_text(steps[len(steps) // 2])} [{label}]"
-        )
-        budget = profile.behaviour.token_budget(rig.gpus[0])
-        plan = chunked_schedule(budget, batch, prompt_tokens, output_tokens)
-        mid = prompt_tokens + output_tokens // 2
-        mixed = step(plan.decode_per_step, mid, plan.prefill_per_step, prompt_tokens / 2)
-        throughput = plan.decode_per_step / mixed.total_s
-        throughput_range = speed_range(throughput, profile.throughput_spread, widen)
-        derivations["output_throughput_tokens_per_s"] = (
-            f"chunked prefill at concurrency {batch}: {plan.decode_per_step:.4g} decode + {plan.prefill_per_step:.4g} "
-            f"prompt tokens per step over {plan.steps_per_round:.4g} steps per round; {_step_text(mixed)} → "
-            f"{throughput:.4g} output tok/s [{label}]"
-        )
+        decode_tps, decode_range, step_s, throughput, throughput_range = _decode(c, batch, prompt_tokens, output_tokens)
     prefill_tps = prefill_range = prefill_s = ttft = None
     if prompt_tokens > 0:
-        budget = profile.behaviour.token_budget(rig.gpus[0])
-        total_tokens = prompt_tokens * batch
-        chunks, done, prefill_s = 0, 0, 0.0
-        first: ServingStep | None = None
-        while done < total_tokens:
-            chunk = min(budget, total_tokens - done)
-            part = step(0, 0, chunk, (done % prompt_tokens) + chunk / 2)
-            first = first or part
-            prefill_s += part.total_s
-            done += chunk
-            chunks += 1
-        prefill_tps = total_tokens / prefill_s
-        prefill_range = speed_range(prefill_tps, profile.throughput_spread, widen)
+        prefill_tps, prefill_range, prefill_s = _prefill(c, batch, prompt_tokens)
         ttft = prefill_s
-        derivations["prefill_tokens_per_s"] = (
-            f"{prompt_tokens} tokens × {batch} in {chunks} chunk(s) of ≤ {budget} tokens: {_ms(prefill_s)};"
-            f" first chunk: {_step_text(first) if first else ''} [{label}]"
-        )
-        derivations["ttft_s"] = f"prefill of {batch} prompt(s) of {prompt_tokens} tokens = {ttft:.4g} s"
     elif step_s is not None:
         ttft = step_s
-        derivations["ttft_s"] = f"no prompt: one decode step = {_ms(step_s)}"
+        c.derivations["ttft_s"] = f"no prompt: one decode step = {_ms(step_s)}"
     return ServingSpeed(
         decode_tokens_per_s=decode_tps,
         decode_range=decode_range,
@@ -164,7 +195,7 @@ def serving_speed(
         prefill_s=prefill_s,
         ttft_s=ttft,
         batch=batch,
-        label=label,
+        label=c.label,
         reasons=tuple(reasons),
-        derivations=derivations,
+        derivations=c.derivations,
     )
