@@ -23,7 +23,10 @@ from types import MappingProxyType
 from .catalog.records import GPU, Platform
 from .memory import MemoryEstimate
 from .power_limit import cap_factors, interpolate, suggested_cap_fraction
-from .power_records import CircuitCheck, Host, PowerEstimate, PowerLimit
+from .power_records import CircuitCheck as CircuitCheck  # re-exported
+from .power_records import Host as Host
+from .power_records import PowerEstimate as PowerEstimate
+from .power_records import PowerLimit as PowerLimit
 from .rig import Rig
 
 # ---------------------------------------------------------------------------------------------
