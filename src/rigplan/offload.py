@@ -3,9 +3,9 @@ mixture-of-experts model's experts) live in RAM, what that RAM costs, and which 
 
 llama.cpp keeps what does not fit on the GPUs in host memory (``-ngl`` partial offload; for MoE
 models ``--override-tensor exps=CPU`` / ``-ncmoe N`` keeps only the experts there).  rigplan's
-placement offloads whole layers (attention and experts of a layer together), so for MoE models
-its decode estimate is the conservative side of the ``-ncmoe`` layout, which keeps attention and
-the KV cache on the GPU; the speed model reads the host part at the platform's RAM bandwidth.
+placement offloads whole layers (attention and experts of a layer together); for MoE models
+:mod:`rigplan.expert_offload` re-lays the same GPU memory out as ``-ncmoe`` does (attention and
+the KV cache on the GPU) and scales the speed estimate by the two layouts' bandwidth ratio.
 """
 
 from __future__ import annotations
