@@ -136,6 +136,10 @@ def test_big_moe_under_4000_gets_a_gpu_plus_ram_rig_with_a_speed_range():
     lo, hi = r.estimate.speed.decode_tokens_per_s_range
     assert lo < r.estimate.speed.decode_tokens_per_s < hi
     assert r.cost_usd <= 4000
+    # The experts-in-RAM layout (llama.cpp -ncmoe) is what the speed describes, and it is faster
+    # than the whole-layer offload the speed model starts from.
+    note = next(w for w in r.estimate.speed.warnings if "-ncmoe" in w)
+    assert float(note.split("decode ×")[1].split()[0]) > 1.0
 
 
 def test_ram_is_sized_to_kits_and_priced_beyond_what_the_platform_includes(catalog):
