@@ -22,6 +22,7 @@ from .quant import Quant
 from .results import Estimate
 from .speed.decode import HOST_MEMORY_EFFICIENCY
 from .speed.work import experts_active_fraction, model_weights
+from .units import format_gib
 
 #: Share of a GPU's memory bandwidth a batch-1 decode reaches reading weights (an assumption in
 #: the middle of the speed profiles' fitted efficiencies for llama.cpp on CUDA, 0.7-0.85); it
@@ -150,3 +151,21 @@ def with_experts_in_ram(est: Estimate, host_memory_bandwidth_gb_per_s: float) ->
         warnings=(*speed.warnings, note),
     )
     return dataclasses.replace(est, speed=new_speed)
+
+
+def describe_host_part(est: Estimate, ram_item: str) -> str:
+    """One line on what of ``est`` lives in host RAM and with which llama.cpp flags (a dense
+    model: ``-ngl``; a MoE model: ``-ncmoe``, the layout :func:`with_experts_in_ram` estimates)."""
+    mem = est.memory
+    layout = expert_layout(est.model, est.quant, max(mem.weights_bytes - mem.host_bytes, 0.0))
+    if layout is None:
+        return (
+            f"{format_gib(mem.host_bytes)} of it lives in {ram_item}: llama.cpp -ngl {mem.placement.gpu_layers}; "
+            "decode reads the host part at the RAM's bandwidth."
+        )
+    return (
+        f"{format_gib(layout.host_resident_bytes)} of it (the routed experts of {layout.cpu_moe_layers} of "
+        f"{layout.layers} layers) lives in {ram_item}: llama.cpp {layout.flag} (or --override-tensor exps=CPU "
+        "for all of them) keeps attention, router and KV cache on the GPU; the CPU reads the chosen experts "
+        "at the RAM's bandwidth."
+    )
