@@ -8,7 +8,7 @@ offloaded layers from RAM too.  This module compares the two layouts with the sa
 the speed model's calibration (kernel efficiencies, overheads) is kept, the layout is changed.
 
 >>> round(step_time_s(gpu_bytes=2e9, host_bytes=1e9, gpu_bytes_per_s=1e12, host_bytes_per_s=1e11), 4)
-0.0174
+0.0179
 """
 
 from __future__ import annotations

@@ -1,12 +1,8 @@
 """Quantisation formats: how many bytes each weight tensor takes, per engine and format.
 
-Three kinds of fact live here, all as code (style rule 5):
-
-* the ggml tensor types and their block layouts (:data:`GGML_BLOCK`, the arithmetic of
-  ``ggml/src/ggml-common.h``, the same table as gguf-py's ``GGML_QUANT_SIZES``);
-* llama.cpp's file-type mixes (``Q4_K_M`` …): which ggml type each tensor gets, reproduced from
-  ``llama_tensor_get_type`` in ``src/llama-quant.cpp``;
-* the layouts other engines load (fp8, int8, GPTQ/AWQ int4, bitsandbytes NF4, EXL2).
+Facts as code (style rule 5): the layouts engines load (fp8, int8, GPTQ/AWQ int4, bitsandbytes
+NF4, EXL2) here; ggml block layouts in :mod:`rigplan.ggml_types`; llama.cpp's per-tensor GGUF
+mixes (``Q4_K_M`` …) in :mod:`rigplan.quant_mix`.
 
 >>> q = get_quant("Q4_K_M")
 >>> q.id, q.family, q.bits_per_weight

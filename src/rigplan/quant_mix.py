@@ -1,8 +1,8 @@
 """llama.cpp's file-type mixes (``Q4_K_M`` …): which ggml type each tensor of a model gets,
 reproduced from ``llama_tensor_get_type`` in ``src/llama-quant.cpp``.
 
->>> use_more_bits(0, 32), use_more_bits(5, 32)
-(True, True)
+>>> use_more_bits(0, 32), use_more_bits(5, 32), use_more_bits(6, 32)
+(True, False, True)
 """
 
 from __future__ import annotations
