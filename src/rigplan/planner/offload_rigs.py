@@ -41,7 +41,7 @@ def _offload_rig(
         est = with_experts_in_ram(evaluate(request, inputs.core), platform.host_memory_bandwidth_gb_per_s)
     except RigplanError:
         return None
-    ram = host_ram(platform, est.memory.host_bytes)
+    ram = host_ram(platform, est.memory.host_bytes, inputs.host.ram_gb if inputs.host else None)
     if ram is None or not est.memory.host_bytes or not within_margin(est, inputs.margin):
         return None
     power = estimate_power(rig, est.memory, est.speed, platform=platform, batch=inputs.users)
