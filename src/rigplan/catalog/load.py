@@ -91,7 +91,7 @@ def _type_hints(cls: type) -> dict[str, Any]:
 
 def build_record(cls: type[R], row: Mapping[str, Any], *, path: str, where: str) -> R:
     """Validate one mapping against the dataclass ``cls`` and build the frozen record."""
-    hints = _type_hints(cls)
+    hints = _type_hints(typing.cast(type, cls))
     fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
     unknown = sorted(set(row) - set(fields))
     if unknown:
