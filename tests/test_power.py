@@ -10,18 +10,20 @@ from hypothesis import strategies as st
 from rigplan.catalog import load_catalog
 from rigplan.power import (
     CIRCUITS,
-    DECODE_POWER_SWEEPS,
-    PREFILL_POWER_SWEEPS,
     PSU_EFFICIENCY,
-    TRAINING_POWER_SWEEPS,
     Host,
     circuit_checks,
     energy_cost_per_million_tokens,
     estimate_power,
     gpu_draw_watts,
-    power_limit_factor,
     psu_requirement,
     standard_psu,
+)
+from rigplan.power_limit import (
+    DECODE_POWER_SWEEPS,
+    PREFILL_POWER_SWEEPS,
+    TRAINING_POWER_SWEEPS,
+    power_limit_factor,
     suggested_cap_fraction,
 )
 from rigplan.rig import parse_rig

@@ -3,9 +3,9 @@ mixture-of-experts model's experts) live in RAM, what that RAM costs, and which 
 
 llama.cpp keeps what does not fit on the GPUs in host memory (``-ngl`` partial offload; for MoE
 models ``--override-tensor exps=CPU`` / ``-ncmoe N`` keeps only the experts there).  rigplan's
-placement offloads whole layers (attention and experts of a layer together), so for MoE models
-its decode estimate is the conservative side of the ``-ncmoe`` layout, which keeps attention and
-the KV cache on the GPU; the speed model reads the host part at the platform's RAM bandwidth.
+placement offloads whole layers (attention and experts of a layer together); for MoE models
+:mod:`rigplan.expert_offload` re-lays the same GPU memory out as ``-ncmoe`` does (attention and
+the KV cache on the GPU) and scales the speed estimate by the two layouts' bandwidth ratio.
 """
 
 from __future__ import annotations
@@ -69,14 +69,15 @@ class HostRam:
         return f"host RAM {self.gb} GB ({ch}{self.bandwidth_gb_per_s:g} GB/s)"
 
 
-def host_ram(platform: Platform, host_bytes: float) -> HostRam | None:
-    """RAM for ``host_bytes`` on ``platform``, priced beyond what the platform's cost includes;
-    None when the platform cannot hold it."""
+def host_ram(platform: Platform, host_bytes: float, owned_gb: int | None = None) -> HostRam | None:
+    """RAM for ``host_bytes`` on ``platform``, priced beyond what the platform's cost includes
+    (an owned PC: beyond the ``owned_gb`` it has); None when the platform cannot hold it."""
     gb = ram_to_buy_gb(host_bytes)
     if gb is None or gb > platform.max_host_ram_gb:
         return None
     kind = dimm_kind(platform)
-    extra = max(gb - PLATFORM_RAM_INCLUDED_GB.get(platform.id, 0), 0)
+    included = PLATFORM_RAM_INCLUDED_GB.get(platform.id, 0) if owned_gb is None else owned_gb
+    extra = max(gb - included, 0)
     source, as_of = RAM_PRICE_SOURCES[kind]
     return HostRam(
         gb,

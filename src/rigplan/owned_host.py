@@ -3,9 +3,10 @@ only the added parts are paid.
 
 ``desktop`` (or ``pc``) means one of the catalogue's desktop platforms, already paid for, with a
 PSU of unknown size (the plan says how many watts it must deliver).  A described PC gives its
-slots, CPU lanes and PSU: ``pc:slots=2,lanes=24,psu=850`` (also ``gen=4``, ``spacing=3``); the
-missing fields come from the catalogue's cheapest desktop platform.  A PSU smaller than the rig
-needs is replaced and priced.
+slots, CPU lanes, PSU and installed RAM: ``pc:slots=2,lanes=24,psu=850,ram=64`` (also ``gen=4``,
+``spacing=3``); the missing fields come from the catalogue's cheapest desktop platform.  A PSU
+smaller than the rig needs is replaced and priced; RAM an offload rig needs beyond what the PC
+has (:data:`OWNED_PC_RAM_GB` unless ``ram=`` says) is bought and priced.
 """
 
 from __future__ import annotations
@@ -27,8 +28,13 @@ HOST_FIELDS = {
     "gen": "pcie_generation",
     "spacing": "slot_spacing",
     "psu": "psu",
-    "ram": "max_host_ram_gb",
+    "ram": "ram_gb",  # installed RAM (not a Platform field)
 }
+#: RAM an owned PC is assumed to have when ``ram=`` does not say: 32 GB.  Steam Hardware Survey,
+#: November 2025 (rigspot.co/steam-users-ram): 16 GB 40.94 %, 32 GB 36.96 % (+1.03 %/month, the
+#: fastest-growing size), 64 GB 4.42 %, more 0.63 %.  32 GB is the common size of a PC built
+#: recently; with 16 GB the offload rig's RAM bill is higher by 16 GB's price.
+OWNED_PC_RAM_GB = 32
 #: Sanity bounds on described fields (a desktop board has at most 8 x16 slots, 128 lanes).
 HOST_LIMITS = {"slots": 8, "lanes": 128, "gen": 6, "spacing": 4, "psu": 3000, "ram": 2048}
 _DESCRIBED = re.compile(r"^(?:pc|desktop)\s*[:(]\s*(.*?)\s*\)?$", re.IGNORECASE)
@@ -36,11 +42,12 @@ _DESCRIBED = re.compile(r"^(?:pc|desktop)\s*[:(]\s*(.*?)\s*\)?$", re.IGNORECASE)
 
 @dataclass(frozen=True, slots=True)
 class OwnedHost:
-    """An owned PC: the platform GPUs go in (None: any catalogue desktop) and its PSU watts
-    (None: unknown)."""
+    """An owned PC: the platform GPUs go in (None: any catalogue desktop), its PSU watts
+    (None: unknown) and the RAM it has."""
 
     platform: Platform | None
     psu_watts: int | None
+    ram_gb: int = OWNED_PC_RAM_GB
 
     def platforms(self, catalog: Catalog) -> tuple[Platform, ...]:
         if self.platform is not None:
@@ -50,7 +57,10 @@ class OwnedHost:
     def describe(self) -> str:
         if self.platform is None:
             return "your desktop"
-        return f"your PC ({self.platform.gpu_slots} GPU slots, {self.platform.cpu_pcie_lanes} CPU lanes)"
+        return (
+            f"your PC ({self.platform.gpu_slots} GPU slots, {self.platform.cpu_pcie_lanes} CPU lanes, "
+            f"{self.ram_gb} GB RAM)"
+        )
 
 
 def is_host_word(text: str) -> bool:
@@ -91,7 +101,9 @@ def parse_owned_host(text: str, catalog: Catalog) -> OwnedHost:
             raise InvalidValueError("have", f"{part!r}: {key} must be 1–{HOST_LIMITS[key]}")
         values[key] = value
     base = _base_desktop(catalog)
-    changes: dict[str, object] = {HOST_FIELDS[k]: v for k, v in values.items() if k != "psu"}
+    changes: dict[str, object] = {HOST_FIELDS[k]: v for k, v in values.items() if k not in ("psu", "ram")}
+    ram = values.get("ram", OWNED_PC_RAM_GB)
+    changes["max_host_ram_gb"] = max(base.max_host_ram_gb, ram)
     slots = values.get("slots", base.gpu_slots)
     platform = dataclasses.replace(
         base,
@@ -104,7 +116,7 @@ def parse_owned_host(text: str, catalog: Catalog) -> OwnedHost:
         notes="described with --have; other fields as the catalogue's " + base.id,
         **changes,  # type: ignore[arg-type]
     )
-    return OwnedHost(platform, values.get("psu"))
+    return OwnedHost(platform, values.get("psu"), ram)
 
 
 def split_have(items: Iterable[str]) -> tuple[list[str], list[str]]:

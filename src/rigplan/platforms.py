@@ -115,8 +115,32 @@ def _slot_positions(gpus: Sequence[GPU], spacing: int) -> int:
 def fit_platform(gpus: Sequence[GPU], platform: Platform) -> PlatformFit:
     """Check one node's GPUs (in rig order) against ``platform``."""
     n = len(gpus)
+    lanes = lanes_per_gpu(n, platform, gpus)
+    generation = min([platform.pcie_generation, *(g.pcie_generation for g in gpus if g.pcie_generation)])
+    pcie_cards = [g for g in gpus if g.form_factor not in BASEBOARD_FORM_FACTORS]
+    used, risers, slot_notes = _slot_notes(pcie_cards, n, lanes, platform)
+    cooling_problems, cooling_notes = _cooling_checks(gpus, platform, risers)
+    link = nvlink_info(gpus)
+    bridge_notes: list[str] = []
+    if link.kind == "bridge" and platform.slot_spacing > 0:
+        span = max(1, math.ceil(gpus[0].slot_width / platform.slot_spacing)) * platform.slot_spacing
+        bridge_notes.append(f"NVLink needs a {span}-slot bridge (bridges come in fixed widths)")
+    return PlatformFit(
+        platform=platform,
+        gpus=n,
+        lanes_per_gpu=lanes,
+        pcie_generation=generation,
+        slots_used=used,
+        needs_risers=risers,
+        nvlink=link,
+        notes=(*slot_notes, *cooling_notes, *bridge_notes),
+        problems=(*_mounting_problems(gpus, platform), *cooling_problems),
+    )
+
+
+def _mounting_problems(gpus: Sequence[GPU], platform: Platform) -> list[str]:
+    """What stops ``gpus`` going into ``platform`` at all: module vs card, whole machines, count."""
     problems: list[str] = []
-    notes: list[str] = []
     baseboard = [g for g in gpus if g.form_factor in BASEBOARD_FORM_FACTORS]
     pcie_cards = [g for g in gpus if g.form_factor not in BASEBOARD_FORM_FACTORS]
     if baseboard and pcie_cards:
@@ -129,30 +153,36 @@ def fit_platform(gpus: Sequence[GPU], platform: Platform) -> PlatformFit:
         )
     if any(g.is_system for g in gpus):
         problems.append("a whole machine on one chip (Apple, DGX Spark, Strix Halo) is its own host")
-    if n > platform.max_gpus:
-        problems.append(f"{n} GPUs exceed the {platform.max_gpus} that {platform.id} carries")
+    if len(gpus) > platform.max_gpus:
+        problems.append(f"{len(gpus)} GPUs exceed the {platform.max_gpus} that {platform.id} carries")
+    return problems
 
-    lanes = lanes_per_gpu(n, platform, gpus)
-    gens = [g.pcie_generation for g in gpus if g.pcie_generation]
-    generation = min([platform.pcie_generation, *gens])
-    used = 0
-    risers = False
-    if platform.gpu_slots > 0 and pcie_cards:
-        used = _slot_positions(pcie_cards, platform.slot_spacing)
-        if used > platform.gpu_slots:
-            risers = True
-            notes.append(
-                f"the cards cover {used} of {platform.gpu_slots} GPU slots at {platform.slot_spacing}-slot "
-                "spacing: mount some on risers or an open frame"
-            )
-        extra = n - platform.gpu_slots
-        if extra > 0 and not risers:
-            notes.append(
-                f"{extra} GPU(s) beyond the {platform.gpu_slots} CPU-fed slots run from chipset or riser slots"
-            )
-        if platform.platform_class == "desktop" and n >= 2:
-            notes.append(f"a desktop CPU splits its {platform.cpu_pcie_lanes} GPU lanes: x{lanes} per GPU")
 
+def _slot_notes(pcie_cards: Sequence[GPU], n: int, lanes: int, platform: Platform) -> tuple[int, bool, list[str]]:
+    """(slots the cards cover, whether risers are needed, notes on slots and lanes)."""
+    if platform.gpu_slots == 0 or not pcie_cards:
+        return 0, False, []
+    notes: list[str] = []
+    used = _slot_positions(pcie_cards, platform.slot_spacing)
+    risers = used > platform.gpu_slots
+    if risers:
+        notes.append(
+            f"the cards cover {used} of {platform.gpu_slots} GPU slots at {platform.slot_spacing}-slot "
+            "spacing: mount some on risers or an open frame"
+        )
+    extra = n - platform.gpu_slots
+    if extra > 0 and not risers:
+        notes.append(f"{extra} GPU(s) beyond the {platform.gpu_slots} CPU-fed slots run from chipset or riser slots")
+    if platform.platform_class == "desktop" and n >= 2:
+        notes.append(f"a desktop CPU splits its {platform.cpu_pcie_lanes} GPU lanes: x{lanes} per GPU")
+    return used, risers, notes
+
+
+def _cooling_checks(gpus: Sequence[GPU], platform: Platform, risers: bool) -> tuple[list[str], list[str]]:
+    """(problems, notes) about airflow: passive cards need a server chassis; open-air cards
+    side by side recirculate heat."""
+    problems: list[str] = []
+    notes: list[str] = []
     passive = [g for g in gpus if g.cooling == "passive" and g.form_factor not in BASEBOARD_FORM_FACTORS]
     if passive and platform.platform_class != "server":
         problems.append(f"{passive[0].id} is passively cooled: it needs a server chassis's forced airflow")
@@ -167,22 +197,7 @@ def fit_platform(gpus: Sequence[GPU], platform: Platform) -> PlatformFit:
             f"{len(open_air)} open-air cards side by side recirculate heat: leave a slot free between cards, "
             "use risers, or choose blower cards"
         )
-
-    link = nvlink_info(gpus)
-    if link.kind == "bridge" and platform.slot_spacing > 0:
-        span = max(1, math.ceil(gpus[0].slot_width / platform.slot_spacing)) * platform.slot_spacing
-        notes.append(f"NVLink needs a {span}-slot bridge (bridges come in fixed widths)")
-    return PlatformFit(
-        platform=platform,
-        gpus=n,
-        lanes_per_gpu=lanes,
-        pcie_generation=generation,
-        slots_used=used,
-        needs_risers=risers,
-        nvlink=link,
-        notes=tuple(notes),
-        problems=tuple(problems),
-    )
+    return problems, notes
 
 
 def _cost_key(fit: PlatformFit) -> tuple[int, float]:

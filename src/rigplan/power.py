@@ -16,15 +16,17 @@ Pure functions of typed inputs (perf-model.md §8 is the reference for every rul
 from __future__ import annotations
 
 import functools
-import itertools
 import math
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 from types import MappingProxyType
-from typing import Any
 
 from .catalog.records import GPU, Platform
 from .memory import MemoryEstimate
+from .power_limit import cap_factors, interpolate, suggested_cap_fraction
+from .power_records import CircuitCheck as CircuitCheck  # re-exported
+from .power_records import Host as Host
+from .power_records import PowerEstimate as PowerEstimate
+from .power_records import PowerLimit as PowerLimit
 from .rig import Rig
 
 # ---------------------------------------------------------------------------------------------
@@ -153,195 +155,6 @@ PREFILL_SHARE = 561 / 700
 CPU_INFERENCE_SHARE = 0.3
 
 # ---------------------------------------------------------------------------------------------
-# Power limits (perf-model.md §8.2): published sweeps as (watts, result) with the card's maximum
-# ---------------------------------------------------------------------------------------------
-
-#: (max watts, ((watts, value), ...)) — value is tok/s or a relative score; curves are normalised
-#: to their value at max watts.
-DECODE_POWER_SWEEPS: dict[str, tuple[float, tuple[tuple[float, float], ...]]] = {
-    # RTX 3090 single-stream decode, relative tok/s [S:PWR-JANKY]
-    "PWR-JANKY": (350, ((350, 103), (300, 101), (280, 99), (250, 97), (225, 91), (200, 83), (175, 64), (150, 42))),
-    # 6× RTX 3090, llama.cpp MiniMax Q2 decode at 4k, tok/s [S:PWR-LLMGARAGE]
-    "PWR-LLMGARAGE": (350, ((350, 72.6), (300, 72.1), (250, 70.7), (200, 68.3), (150, 62.6), (100, 12.1))),
-    # RTX 3090, llama.cpp Qwen 27B decode: 280 W loses < 1 % [S:PWR-JEANF]
-    "PWR-JEANF": (350, ((350, 100.0), (280, 99.0))),
-}
-PREFILL_POWER_SWEEPS: dict[str, tuple[float, tuple[tuple[float, float], ...]]] = {
-    # 6× RTX 3090, llama.cpp prefill at 198k, tok/s [S:PWR-LLMGARAGE]
-    "PWR-LLMGARAGE": (350, ((350, 9893), (300, 9326), (250, 8436), (200, 5941), (150, 2549))),
-}
-TRAINING_POWER_SWEEPS: dict[str, tuple[float, tuple[tuple[float, float], ...]]] = {
-    # RTX 3090 ViT training (TF32): share of the 480 W result [S:PWR-QWERTY]
-    "PWR-QWERTY": (480, ((480, 1.0), (320, 0.95), (280, 0.90), (230, 0.80))),
-    # 4× RTX 3090 TensorFlow training: 280 W of 350 W keeps > 95 % [S:PWR-PUGET]
-    "PWR-PUGET": (350, ((350, 1.0), (280, 0.95))),
-}
-#: The suggested cap is the lowest share of board power (in 5 % steps, not below half) at which
-#: batch-1 decode keeps 95 % of its speed.
-POWER_LIMIT_MAX_DECODE_LOSS = 0.05
-POWER_LIMIT_STEP = 0.05
-POWER_LIMIT_FLOOR = 0.5
-
-
-def _interpolate(points: Sequence[tuple[float, float]], x: float) -> float | None:
-    """Linear interpolation in (x, y) points; None outside their range."""
-    pts = sorted(points)
-    if not pts[0][0] <= x <= pts[-1][0]:
-        return None
-    for (x0, y0), (x1, y1) in itertools.pairwise(pts):
-        if x0 <= x <= x1:
-            return y0 if x1 == x0 else y0 + (y1 - y0) * (x - x0) / (x1 - x0)
-    return pts[-1][1]
-
-
-def _sweep_mean(fraction: float, sweeps: dict[str, tuple[float, tuple[tuple[float, float], ...]]]) -> float:
-    """Mean of the sweeps that cover ``fraction``, each normalised to its value at full power."""
-    values = []
-    for max_w, points in sweeps.values():
-        top = _interpolate(points, max_w)
-        value = _interpolate([(w / max_w, v / top) for w, v in points], fraction) if top else None
-        if value is not None:
-            values.append(value)
-    if not values:  # below every sweep: assume speed proportional to power
-        return fraction
-    return sum(values) / len(values)
-
-
-#: Grid on which the mean of the sweeps is made monotone (sweeps cover different ranges, so
-#: their mean can step up where one sweep ends).
-POWER_LIMIT_GRID = 0.01
-
-
-def power_limit_factor(fraction: float, sweeps: dict[str, tuple[float, tuple[tuple[float, float], ...]]]) -> float:
-    """Speed at ``fraction`` of board power relative to full power: the mean of the published
-    sweeps that cover it, never above its value at any higher fraction (1.0 at full power).
-
-    >>> round(power_limit_factor(0.7, DECODE_POWER_SWEEPS), 2)
-    0.95
-    """
-    if fraction >= 1.0:
-        return 1.0
-    steps = int((1.0 - fraction) / POWER_LIMIT_GRID)
-    return min(_sweep_mean(min(1.0, fraction + i * POWER_LIMIT_GRID), sweeps) for i in range(steps + 1))
-
-
-# ---------------------------------------------------------------------------------------------
-# Records
-# ---------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Host:
-    """What the GPUs sit in, for power: the CPU's sustained package power and the rest."""
-
-    name: str
-    cpu_w: int
-    base_w: int
-    platform_id: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class CircuitCheck:
-    """Whether one wall circuit carries one node under the 80 % continuous rule."""
-
-    circuit: str
-    volts: int
-    amps: int
-    capacity_watts: int
-    wall_watts: int
-    circuits_needed: int
-
-    @property
-    def fits(self) -> bool:
-        return self.circuits_needed <= 1
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "volts": self.volts,
-            "amps": self.amps,
-            "continuous_capacity_watts": self.capacity_watts,
-            "wall_watts": self.wall_watts,
-            "circuits_needed": self.circuits_needed,
-            "fits": self.fits,
-        }
-
-
-@dataclass(frozen=True, slots=True)
-class PowerLimit:
-    """A suggested cap (``nvidia-smi -pl``) and what it costs in speed."""
-
-    fraction: float
-    watts_per_gpu: tuple[int, ...]
-    decode_speed_factor: float
-    prefill_speed_factor: float
-    training_speed_factor: float
-    board_watts: int
-    psu_watts: int | None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "fraction": round(self.fraction, 3),
-            "watts_per_gpu": list(self.watts_per_gpu),
-            "decode_speed_factor": round(self.decode_speed_factor, 3),
-            "prefill_speed_factor": round(self.prefill_speed_factor, 3),
-            "training_speed_factor": round(self.training_speed_factor, 3),
-            "board_watts": self.board_watts,
-            "psu_watts": self.psu_watts,
-        }
-
-
-@dataclass(frozen=True, slots=True)
-class PowerEstimate:
-    """Power of a rig: rated, in the workload, the PSU per node, connectors and circuits.
-
-    ``board_watts``, ``draw_watts``, ``system_watts`` and ``wall_watts`` cover the whole rig
-    (every node); ``psu_watts``, ``connectors`` and ``circuits`` are per node.
-    """
-
-    board_watts: int
-    draw_watts: int
-    psu_watts: int | None
-    system_watts: int
-    nodes: int = 1
-    host: Host | None = None
-    psu_units: int = 1
-    psu_watts_atx2: int | None = None
-    transient_peak_watts: int | None = None
-    wall_watts: int = 0
-    workload_wall_watts: int = 0
-    connectors: Mapping[str, int] = field(default_factory=dict)
-    pcie_8pin_equivalent: int = 0
-    circuits: Mapping[str, CircuitCheck] = field(default_factory=dict)
-    power_limit: PowerLimit | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "board_watts": self.board_watts,
-            "draw_watts": self.draw_watts,
-            "system_watts": self.system_watts,
-            "psu_watts": self.psu_watts,
-            "psu_units": self.psu_units,
-            "psu_watts_atx2": self.psu_watts_atx2,
-            "transient_peak_watts": self.transient_peak_watts,
-            "wall_watts": self.wall_watts,
-            "workload_wall_watts": self.workload_wall_watts,
-            "nodes": self.nodes,
-            "host": None
-            if self.host is None
-            else {
-                "name": self.host.name,
-                "platform": self.host.platform_id,
-                "cpu_watts": self.host.cpu_w,
-                "base_watts": self.host.base_w,
-            },
-            "connectors": dict(self.connectors),
-            "pcie_8pin_equivalent": self.pcie_8pin_equivalent,
-            "circuits": {k: v.to_dict() for k, v in self.circuits.items()},
-            "power_limit": self.power_limit.to_dict() if self.power_limit else None,
-        }
-
-
-# ---------------------------------------------------------------------------------------------
 # Functions
 # ---------------------------------------------------------------------------------------------
 
@@ -430,7 +243,7 @@ def _decode_share(gpu: GPU, batch: int) -> float:
         return base
     h100_base = H100_DECODE_DRAW_BY_BATCH_W[0][1] / H100_BOARD_W
     pts = [(math.log(b), (w / H100_BOARD_W - h100_base) / (1 - h100_base)) for b, w in H100_DECODE_DRAW_BY_BATCH_W]
-    rise = _interpolate(pts, min(math.log(batch), pts[-1][0]))
+    rise = interpolate(pts, min(math.log(batch), pts[-1][0]))
     return min(1.0, base + (1 - base) * (rise or 0.0))
 
 
@@ -461,39 +274,12 @@ def gpu_draw_watts(
     return total
 
 
-@functools.cache
-def suggested_cap_fraction() -> float:
-    """The lowest share of board power (5 % steps, not below half) at which batch-1 decode keeps
-    95 % of its speed in the published sweeps.
-
-    >>> suggested_cap_fraction()
-    0.7
-    """
-    fraction = 1.0
-    steps = round((1.0 - POWER_LIMIT_FLOOR) / POWER_LIMIT_STEP)
-    for i in range(1, steps + 1):
-        f = round(1.0 - i * POWER_LIMIT_STEP, 4)
-        if power_limit_factor(f, DECODE_POWER_SWEEPS) < 1.0 - POWER_LIMIT_MAX_DECODE_LOSS:
-            break
-        fraction = f
-    return fraction
-
-
-@functools.cache
-def _cap_factors(fraction: float) -> tuple[float, float, float]:
-    return (
-        power_limit_factor(fraction, DECODE_POWER_SWEEPS),
-        power_limit_factor(fraction, PREFILL_POWER_SWEEPS),
-        power_limit_factor(fraction, TRAINING_POWER_SWEEPS),
-    )
-
-
 def suggest_power_limit(gpus: Sequence[GPU], host: Host) -> PowerLimit | None:
     """The suggested cap (:func:`suggested_cap_fraction`) for ``gpus`` and what it costs."""
     if not gpus or any(g.is_system for g in gpus):
         return None
     fraction = suggested_cap_fraction()
-    decode, prefill, training = _cap_factors(fraction)
+    decode, prefill, training = cap_factors(fraction)
     capped = [(g, g.board_power_w * fraction) for g in gpus]
     sustained, transient, _, _ = psu_requirement(capped, host)
     return PowerLimit(

@@ -17,20 +17,17 @@ from .errors import InvalidValueError, UnsupportedError
 from .estimate import estimate
 from .platforms import PLATFORM_CLASSES, PlatformFit, choose_platform, fit_platform
 from .power import (
-    DECODE_POWER_SWEEPS,
-    PREFILL_POWER_SWEEPS,
     PSU_EFFICIENCY,
-    TRAINING_POWER_SWEEPS,
     CircuitCheck,
     PowerEstimate,
     circuit_checks,
     energy_cost_per_hour,
     energy_cost_per_million_tokens,
     estimate_power,
-    power_limit_factor,
     psu_requirement,
     standard_psu,
 )
+from .power_limit import DECODE_POWER_SWEEPS, PREFILL_POWER_SWEEPS, TRAINING_POWER_SWEEPS, power_limit_factor
 from .requests import PLAN_OPTIONS
 from .rig import Rig
 

@@ -1,12 +1,8 @@
 """Quantisation formats: how many bytes each weight tensor takes, per engine and format.
 
-Three kinds of fact live here, all as code (style rule 5):
-
-* the ggml tensor types and their block layouts (:data:`GGML_BLOCK`, the arithmetic of
-  ``ggml/src/ggml-common.h``, the same table as gguf-py's ``GGML_QUANT_SIZES``);
-* llama.cpp's file-type mixes (``Q4_K_M`` …): which ggml type each tensor gets, reproduced from
-  ``llama_tensor_get_type`` in ``src/llama-quant.cpp``;
-* the layouts other engines load (fp8, int8, GPTQ/AWQ int4, bitsandbytes NF4, EXL2).
+Facts as code (style rule 5): the layouts engines load (fp8, int8, GPTQ/AWQ int4, bitsandbytes
+NF4, EXL2) here; ggml block layouts in :mod:`rigplan.ggml_types`; llama.cpp's per-tensor GGUF
+mixes (``Q4_K_M`` …) in :mod:`rigplan.quant_mix`.
 
 >>> q = get_quant("Q4_K_M")
 >>> q.id, q.family, q.bits_per_weight
@@ -22,13 +18,23 @@ import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from enum import IntEnum, StrEnum
+from enum import StrEnum
 
 from . import arch
 from .arch import Tensor
 from .catalog.records import Model
 from .engines import EXLLAMAV2, LLAMA_CPP, get_engine
 from .errors import InvalidValueError, UnknownQuantError, closest
+from .ggml_types import (
+    FLOAT32,
+    GGML_BLOCK,
+    HALF,
+    GGMLType,
+    ggml_tensor_bytes,
+)
+from .ggml_types import ggml_bits_per_weight as ggml_bits_per_weight  # re-exported
+from .quant_mix import ggml_types_of
+from .quant_mix import use_more_bits as use_more_bits  # re-exported: the mix rules live there
 
 
 class QuantFamily(StrEnum):
@@ -44,146 +50,6 @@ class QuantFamily(StrEnum):
     GGUF = "gguf"
     NF4 = "nf4"
     EXL2 = "exl2"
-
-
-# ---------------------------------------------------------------------------------------------
-# ggml tensor types (ggml/include/ggml.h enum ggml_type; values are the ids stored in GGUF files)
-# ---------------------------------------------------------------------------------------------
-
-
-class GGMLType(IntEnum):
-    """Every ggml tensor type a GGUF file can hold; the value is the on-disk type id."""
-
-    F32 = 0
-    F16 = 1
-    Q4_0 = 2
-    Q4_1 = 3
-    # 4, 5 (Q4_2, Q4_3) were removed from ggml.
-    Q5_0 = 6
-    Q5_1 = 7
-    Q8_0 = 8
-    Q8_1 = 9
-    Q2_K = 10
-    Q3_K = 11
-    Q4_K = 12
-    Q5_K = 13
-    Q6_K = 14
-    Q8_K = 15
-    IQ2_XXS = 16
-    IQ2_XS = 17
-    IQ3_XXS = 18
-    IQ1_S = 19
-    IQ4_NL = 20
-    IQ3_S = 21
-    IQ2_S = 22
-    IQ4_XS = 23
-    I8 = 24
-    I16 = 25
-    I32 = 26
-    I64 = 27
-    F64 = 28
-    IQ1_M = 29
-    BF16 = 30
-    # 31-33 (Q4_0_4_4 …) and 36-38 (IQ4_NL_4_4 …) were repacking types, removed from GGUF files.
-    TQ1_0 = 34
-    TQ2_0 = 35
-    MXFP4 = 39
-
-    @property
-    def type_name(self) -> str:
-        """The name ggml prints (``ggml_type_name``): ``"q4_k"``, ``"bf16"``."""
-        return self.name.lower()
-
-
-# Block constants of ggml/src/ggml-common.h (ggml-org/llama.cpp @01243c58).
-QK_K = 256  # weights per super-block of every k-quant and i-quant
-K_SCALE_SIZE = 12  # bytes of packed 6-bit scales and mins in q4_K / q5_K
-QK4_0 = QK4_1 = QK5_0 = QK5_1 = QK8_0 = QK8_1 = 32  # weights per block of the legacy types
-QK4_NL = 32  # weights per iq4_nl block
-QK_MXFP4 = 32  # weights per MXFP4 block (OCP Microscaling spec: one E8M0 scale per 32)
-HALF = 2  # sizeof(ggml_half): an IEEE fp16 block scale
-FLOAT32 = 4  # sizeof(float)
-E8M0 = 1  # sizeof(uint8_t) MXFP4 shared exponent
-
-#: (weights per block, bytes per block) of every ggml type, written as ggml-common.h's structs
-#: (each ``static_assert(sizeof(block_x) == ...)`` there), like gguf-py's GGML_QUANT_SIZES.
-GGML_BLOCK: dict[GGMLType, tuple[int, int]] = {
-    GGMLType.F32: (1, 4),
-    GGMLType.F16: (1, 2),
-    GGMLType.BF16: (1, 2),
-    GGMLType.F64: (1, 8),
-    GGMLType.I8: (1, 1),
-    GGMLType.I16: (1, 2),
-    GGMLType.I32: (1, 4),
-    GGMLType.I64: (1, 8),
-    # d, qs[QK/2]
-    GGMLType.Q4_0: (QK4_0, HALF + QK4_0 // 2),
-    # d, m, qs[QK/2]
-    GGMLType.Q4_1: (QK4_1, 2 * HALF + QK4_1 // 2),
-    # d, qh (uint32 of 5th bits), qs[QK/2]
-    GGMLType.Q5_0: (QK5_0, HALF + 4 + QK5_0 // 2),
-    # d, m, qh, qs[QK/2]
-    GGMLType.Q5_1: (QK5_1, 2 * HALF + 4 + QK5_1 // 2),
-    # d, qs[QK] int8
-    GGMLType.Q8_0: (QK8_0, HALF + QK8_0),
-    # d, s, qs[QK]
-    GGMLType.Q8_1: (QK8_1, 2 * HALF + QK8_1),
-    # d, dmin, scales[QK_K/16], qs[QK_K/4]  -> 2.625 bpw
-    GGMLType.Q2_K: (QK_K, 2 * HALF + QK_K // 16 + QK_K // 4),
-    # d, hmask[QK_K/8], qs[QK_K/4], scales[12]  -> 3.4375 bpw
-    GGMLType.Q3_K: (QK_K, HALF + QK_K // 4 + QK_K // 8 + 12),
-    # d, dmin, scales[K_SCALE_SIZE], qs[QK_K/2]  -> 4.5 bpw
-    GGMLType.Q4_K: (QK_K, 2 * HALF + K_SCALE_SIZE + QK_K // 2),
-    # d, dmin, scales[K_SCALE_SIZE], qh[QK_K/8], qs[QK_K/2]  -> 5.5 bpw
-    GGMLType.Q5_K: (QK_K, 2 * HALF + K_SCALE_SIZE + QK_K // 2 + QK_K // 8),
-    # ql[QK_K/2], qh[QK_K/4], scales[QK_K/16], d  -> 6.5625 bpw
-    GGMLType.Q6_K: (QK_K, HALF + QK_K // 16 + 3 * QK_K // 4),
-    # float d, qs[QK_K] int8, bsums[QK_K/16] int16 (an intermediate type, never in files)
-    GGMLType.Q8_K: (QK_K, FLOAT32 + QK_K + QK_K // 16 * 2),
-    # d, qs[QK_K/8] uint16  -> 2.0625 bpw
-    GGMLType.IQ2_XXS: (QK_K, HALF + QK_K // 8 * 2),
-    # d, qs[QK_K/8] uint16, scales[QK_K/32]  -> 2.3125 bpw
-    GGMLType.IQ2_XS: (QK_K, HALF + QK_K // 8 * 2 + QK_K // 32),
-    # d, qs[QK_K/4], scales[QK_K/16]  -> 2.5625 bpw
-    GGMLType.IQ2_S: (QK_K, HALF + QK_K // 4 + QK_K // 16),
-    # d, qs[3*QK_K/8]  -> 3.0625 bpw
-    GGMLType.IQ3_XXS: (QK_K, HALF + 3 * (QK_K // 8)),
-    # d, qs[QK_K/4], qh[QK_K/32], signs[QK_K/8], scales[QK_K/64]  -> 3.4375 bpw
-    GGMLType.IQ3_S: (QK_K, HALF + 13 * (QK_K // 32) + QK_K // 64),
-    # d, qs[QK_K/8], qh[QK_K/32] uint16  -> 1.5625 bpw
-    GGMLType.IQ1_S: (QK_K, HALF + QK_K // 8 + QK_K // 16),
-    # qs[QK_K/8], qh[QK_K/16], scales[QK_K/32] (no fp16 d)  -> 1.75 bpw
-    GGMLType.IQ1_M: (QK_K, QK_K // 8 + QK_K // 16 + QK_K // 32),
-    # d, qs[QK4_NL/2]  -> 4.5 bpw
-    GGMLType.IQ4_NL: (QK4_NL, HALF + QK4_NL // 2),
-    # d, scales_h (uint16), scales_l[QK_K/64], qs[QK_K/2]  -> 4.25 bpw
-    GGMLType.IQ4_XS: (QK_K, HALF + 2 + QK_K // 64 + QK_K // 2),
-    # qs[(QK_K - 4*QK_K/64)/5] base-3 packed, qh[QK_K/64], d  -> 1.6875 bpw
-    GGMLType.TQ1_0: (QK_K, HALF + QK_K // 64 + (QK_K - 4 * QK_K // 64) // 5),
-    # qs[QK_K/4], d  -> 2.0625 bpw
-    GGMLType.TQ2_0: (QK_K, HALF + QK_K // 4),
-    # e (E8M0 exponent), qs[QK/2] FP4 E2M1  -> 4.25 bpw
-    GGMLType.MXFP4: (QK_MXFP4, E8M0 + QK_MXFP4 // 2),
-}
-
-
-def ggml_bits_per_weight(ggml_type: GGMLType) -> float:
-    """Bits one weight takes in ``ggml_type``, block overhead included (q4_K: 4.5)."""
-    weights, nbytes = GGML_BLOCK[ggml_type]
-    return nbytes * 8 / weights
-
-
-def ggml_tensor_bytes(ggml_type: GGMLType, shape: Sequence[int]) -> int:
-    """Bytes of a tensor of ``shape`` (innermost last) stored as ``ggml_type`` (``ggml_nbytes``).
-
-    Raises:
-        InvalidValueError: the innermost dimension is not a whole number of blocks.
-    """
-    weights, nbytes = GGML_BLOCK[ggml_type]
-    row = shape[-1]
-    if row % weights:
-        raise InvalidValueError("shape", f"rows of {row} are not a multiple of {ggml_type.type_name}'s {weights}")
-    return math.prod(shape[:-1]) * (row // weights) * nbytes
 
 
 # ---------------------------------------------------------------------------------------------
@@ -558,315 +424,6 @@ def kv_bytes_per_element(kv_dtype: str) -> float:
 
 
 # ---------------------------------------------------------------------------------------------
-# llama.cpp's per-tensor choice (src/llama-quant.cpp, llama_tensor_get_type)
-# ---------------------------------------------------------------------------------------------
-#
-# Reproduced from ggml-org/llama.cpp src/llama-quant.cpp @007dbbf3 and its 2024-2025
-# predecessors, with two deliberate readings:
-#  * attn_qkv (Falcon, Phi-2) follows the dedicated attn_qkv rule of the name-matching code
-#    that quantised nearly every published Falcon GGUF; the 2025 refactor into tensor
-#    categories routes attn_qkv and attn_kv_b through the attn_v branch first, which leaves
-#    that rule unreachable (Falcon-40B Q4_K_M differs by under 1% between the two).
-#  * Layer positions come from tensor names: llama.cpp's loader sorts tensors by block number,
-#    so its running counters (i_attention_wv, i_ffn_down) equal the layer index on dense
-#    models; the one counter that runs ahead on MoE models with shared experts is emulated.
-
-# Importance matrix (imatrix) assumed for every i-quant mix and Q2_K_S, none for k-quants and
-# legacy types.  The IQ1/IQ2/IQ3_XXS/IQ3_XS mixes and Q2_K_S cannot be made without one
-# (tensor_requires_imatrix); IQ4_XS/IQ4_NL and IQ3_S/IQ3_M are published almost only as imatrix
-# quants (dranger003's Llama-3-70B set matches only with it, ±0.05%).  With an imatrix,
-# IQ4_XS/IQ4_NL drop the q5_k ffn_down of the first eighth of layers (-0.9% on Llama-3-70B)
-# and Q4_0/Q5_0 would move it to q4_1/q5_1.
-IMATRIX_MIXES = frozenset(
-    {
-        "iq1_s",
-        "iq1_m",
-        "iq2_xxs",
-        "iq2_xs",
-        "iq2_s",
-        "iq2_m",
-        "iq3_xxs",
-        "iq3_xs",
-        "iq3_s",
-        "iq3_m",
-        "iq4_xs",
-        "iq4_nl",
-        "q2_k_s",
-    }
-)
-# n_gqa() at or above which attn_v gets more bits in the low-bit mixes (attn_v is then n_gqa
-# times smaller than attn_q, so the extra bits cost little).
-GQA_BUMP = 4
-# llama.cpp's "8-expert model" rules (Mixtral): attn_v/attn_k to q8_0, attn_output to q5_k.
-EIGHT_EXPERTS = 8
-# IQ1/IQ2 mixes bump attn_v to q4_k from this many experts.
-IQ2_ATTN_V_EXPERTS = 4
-# llama.cpp sets LLM_TYPE_70B for 80-layer Llama with GQA and 80-layer Qwen2 (llama-model.cpp);
-# its attn_v q3_k/q4_k becomes q5_k.
-LLAMA_70B_LAYERS = 80
-_70B_ARCHITECTURES = frozenset({"LlamaForCausalLM", "MistralForCausalLM", "Qwen2ForCausalLM"})
-
-_IQ2_FAMILY = frozenset({"iq2_xxs", "iq2_xs", "iq1_s", "iq2_s", "iq2_m", "iq1_m"})
-_IQ_OUTPUT_Q5_K = frozenset({"iq2_xxs", "iq2_xs", "iq3_xxs", "iq1_s", "iq2_s", "iq2_m", "iq1_m"})
-_EIGHT_EXPERT_ATTN_OUTPUT_Q5_K = frozenset(
-    {
-        "q2_k",
-        "iq3_xs",
-        "iq3_xxs",
-        "q3_k_s",
-        "q3_k_m",
-        "iq4_nl",
-        "q4_k_s",
-        "q4_k_m",
-        "iq3_s",
-        "iq3_m",
-        "iq4_xs",
-    }
-)
-
-# tensor_type_fallback(): the type a tensor gets when its rows are not whole blocks of the
-# chosen one (e.g. Qwen2-72B's ffn_down rows of 29568).  F16 if even that does not fit.
-_FALLBACK: dict[GGMLType, GGMLType] = {
-    GGMLType.IQ1_S: GGMLType.IQ4_NL,
-    GGMLType.IQ1_M: GGMLType.IQ4_NL,
-    GGMLType.IQ2_XXS: GGMLType.IQ4_NL,
-    GGMLType.IQ2_XS: GGMLType.IQ4_NL,
-    GGMLType.IQ2_S: GGMLType.IQ4_NL,
-    GGMLType.IQ3_XXS: GGMLType.IQ4_NL,
-    GGMLType.IQ3_S: GGMLType.IQ4_NL,
-    GGMLType.IQ4_XS: GGMLType.IQ4_NL,
-    GGMLType.Q2_K: GGMLType.Q4_0,
-    GGMLType.Q3_K: GGMLType.Q4_0,
-    GGMLType.TQ1_0: GGMLType.Q4_0,
-    GGMLType.TQ2_0: GGMLType.Q4_0,
-    GGMLType.Q4_K: GGMLType.Q5_0,
-    GGMLType.Q5_K: GGMLType.Q5_1,
-    GGMLType.Q6_K: GGMLType.Q8_0,
-}
-
-
-def use_more_bits(i_layer: int, n_layers: int) -> bool:
-    """llama.cpp's choice of layers that get more bits: the first and last eighth, and every
-    third layer in between."""
-    return i_layer < n_layers // 8 or i_layer >= 7 * n_layers // 8 or (i_layer - n_layers // 8) % 3 == 2
-
-
-@dataclass(frozen=True, slots=True)
-class _MixContext:
-    mix: str
-    default: GGMLType
-    n_layer: int
-    n_gqa: int
-    n_expert: int
-    is_70b: bool
-    is_falcon: bool
-    tied: bool
-    imatrix: bool
-
-
-def _mix_context(quant: Quant, model: Model) -> _MixContext:
-    assert quant.ggml_type is not None
-    return _MixContext(
-        mix=quant.id,
-        default=quant.ggml_type,
-        n_layer=model.num_layers,
-        n_gqa=model.num_heads // max(model.num_kv_heads, 1),
-        n_expert=model.moe_num_experts,
-        is_70b=(
-            model.num_layers == LLAMA_70B_LAYERS
-            and model.architecture in _70B_ARCHITECTURES
-            and (model.architecture == "Qwen2ForCausalLM" or model.num_heads != model.num_kv_heads)
-        ),
-        is_falcon=arch.is_falcon(model),
-        tied=model.tie_embeddings,
-        imatrix=quant.id in IMATRIX_MIXES,
-    )
-
-
-def _ffn_down_ordinal(model: Model, tensor: Tensor) -> int:
-    """llama.cpp's i_ffn_down counter at ``tensor``: ffn_down tensors seen before it, in the
-    loader's order (by block, then by name: ffn_down_exps before ffn_down_shexp)."""
-    assert tensor.layer is not None
-    per_moe_layer = 2 if model.moe_shared_experts else 1
-    before = sum(per_moe_layer if arch.is_moe_layer(model, i) else 1 for i in range(tensor.layer))
-    return before + (1 if tensor.name.endswith("_shexp") else 0)
-
-
-def _short_name(tensor: Tensor) -> str:
-    return tensor.name.rsplit(".", 1)[-1] if tensor.layer is not None else tensor.name
-
-
-def _gguf_choice(tensor: Tensor, ctx: _MixContext, model: Model) -> GGMLType:
-    """llama_tensor_get_type() for one 2-D or 3-D weight, before the shape fallback."""
-    mix, new = ctx.mix, ctx.default
-    name = _short_name(tensor)
-    row = tensor.row_size
-    layer = tensor.layer if tensor.layer is not None else 0
-    n = ctx.n_layer
-
-    if tensor.role == arch.OUTPUT or (ctx.tied and tensor.role == arch.EMBEDDING):
-        if mix == "mxfp4_moe" or ctx.is_falcon or row % GGML_BLOCK[new][0]:
-            return GGMLType.Q8_0
-        if mix in _IQ_OUTPUT_Q5_K:
-            return GGMLType.Q5_K
-        return new if new == GGMLType.Q8_0 else GGMLType.Q6_K
-    if mix == "mxfp4_moe":
-        return GGMLType.MXFP4 if len(tensor.shape) == 3 else GGMLType.Q8_0
-    if tensor.role == arch.EMBEDDING:
-        if mix in ("iq2_xxs", "iq2_xs", "iq1_s", "iq1_m"):
-            return GGMLType.Q2_K
-        if mix in ("iq2_s", "iq2_m", "iq3_xxs"):
-            return GGMLType.IQ3_S
-        if mix in ("tq1_0", "tq2_0"):
-            return GGMLType.Q4_K
-        return new
-
-    iq3s_or_q2k = GGMLType.IQ3_S if mix in ("iq2_s", "iq2_m") else GGMLType.Q2_K
-    if mix in _IQ2_FAMILY:
-        if name == "attn_v":
-            if ctx.n_gqa >= GQA_BUMP or ctx.n_expert >= IQ2_ATTN_V_EXPERTS:
-                return GGMLType.Q4_K
-            return iq3s_or_q2k
-        if ctx.n_expert == EIGHT_EXPERTS and name == "attn_k":
-            return GGMLType.Q4_K
-        if "ffn_down" in name:
-            # this branch uses the raw counter, not the layer parsed from the name
-            return iq3s_or_q2k if _ffn_down_ordinal(model, tensor) < n // 8 else new
-        if name == "attn_output":
-            if ctx.n_expert == EIGHT_EXPERTS:
-                return GGMLType.Q5_K
-            if mix in ("iq1_s", "iq1_m"):
-                return GGMLType.IQ2_XXS
-            if mix in ("iq2_s", "iq2_m"):
-                return GGMLType.IQ3_S
-        return new
-
-    if name == "attn_v":
-        if mix == "q2_k":
-            new = GGMLType.Q4_K if ctx.n_gqa >= GQA_BUMP else GGMLType.Q3_K
-        elif mix == "q2_k_s" and ctx.n_gqa >= GQA_BUMP:
-            new = GGMLType.Q4_K
-        elif mix == "iq3_xxs":
-            iq3 = GGMLType.IQ3_XXS if ctx.imatrix else GGMLType.IQ3_S
-            new = GGMLType.Q4_K if ctx.n_gqa >= GQA_BUMP else iq3
-        elif mix in ("iq3_xs", "iq3_s") and ctx.n_gqa >= GQA_BUMP:  # noqa: SIM114 (llama.cpp order)
-            new = GGMLType.Q4_K
-        elif mix == "iq3_m":
-            new = GGMLType.Q4_K
-        elif mix == "q3_k_m":
-            new = GGMLType.Q5_K if layer < 2 else GGMLType.Q4_K
-        elif mix == "q3_k_l":  # noqa: SIM114 (llama.cpp order)
-            new = GGMLType.Q5_K
-        elif mix in ("iq4_nl", "iq4_xs") and ctx.n_gqa >= GQA_BUMP:
-            new = GGMLType.Q5_K
-        elif mix in ("q4_k_m", "q5_k_m") and use_more_bits(layer, n):
-            new = GGMLType.Q6_K
-        elif mix == "q4_k_s" and layer < 4:
-            new = GGMLType.Q5_K
-        if ctx.is_70b and new in (GGMLType.Q3_K, GGMLType.Q4_K):
-            new = GGMLType.Q5_K
-        if ctx.n_expert == EIGHT_EXPERTS:
-            new = GGMLType.Q8_0
-        return new
-    if name == "attn_k":
-        if ctx.n_expert == EIGHT_EXPERTS:
-            return GGMLType.Q8_0
-        if mix == "iq3_xs":
-            return GGMLType.IQ3_XXS
-        if mix == "iq3_xxs":
-            return GGMLType.IQ2_S
-        return new
-    if name == "attn_q":
-        if mix == "iq3_xs":
-            return GGMLType.IQ3_XXS
-        if mix == "iq3_xxs":
-            return GGMLType.IQ2_S
-        return new
-    if "ffn_down" in name:
-        if mix == "q2_k":
-            return GGMLType.Q3_K
-        if mix == "q2_k_s":
-            return GGMLType.Q4_K if layer < n // 8 else new
-        if mix == "iq3_xxs" and not ctx.imatrix:
-            return GGMLType.Q4_K if layer < n // 8 else GGMLType.Q3_K
-        if mix == "q3_k_m":
-            if layer < n // 16:
-                return GGMLType.Q5_K
-            if not ctx.is_falcon or use_more_bits(layer, n):
-                return GGMLType.Q4_K
-            return GGMLType.Q3_K
-        if mix == "iq3_m" and (layer < n // 8 or (ctx.n_expert == EIGHT_EXPERTS and use_more_bits(layer, n))):
-            return GGMLType.Q4_K
-        if mix == "q3_k_l":
-            return GGMLType.Q4_K if ctx.is_falcon else GGMLType.Q5_K
-        if mix == "q4_k_m":
-            if ctx.is_falcon:
-                if layer < n // 16:
-                    return GGMLType.Q6_K
-                return GGMLType.Q5_K if use_more_bits(layer, n) else GGMLType.Q4_K
-            return GGMLType.Q6_K if use_more_bits(layer, n) else new
-        if layer < n // 8 and mix in ("iq4_nl", "iq4_xs") and not ctx.imatrix:
-            return GGMLType.Q5_K
-        if mix == "q5_k_m" and use_more_bits(layer, n):
-            return GGMLType.Q6_K
-        if mix == "q4_k_s" and not ctx.is_falcon and layer < n // 8:
-            return GGMLType.Q5_K
-        if mix in ("q4_0", "q5_0") and ctx.imatrix and layer < n // 8:
-            return GGMLType.Q4_1 if mix == "q4_0" else GGMLType.Q5_1
-        return new
-    if name == "attn_output":
-        if not ctx.is_falcon:
-            if ctx.n_expert == EIGHT_EXPERTS:
-                return GGMLType.Q5_K if mix in _EIGHT_EXPERT_ATTN_OUTPUT_Q5_K else new
-            return {
-                "q2_k": GGMLType.Q3_K,
-                "iq3_xxs": GGMLType.IQ3_S,
-                "q3_k_m": GGMLType.Q4_K,
-                "q3_k_l": GGMLType.Q5_K,
-                "iq3_m": GGMLType.Q4_K,
-            }.get(mix, new)
-        return GGMLType.Q4_K if mix == "q3_k_l" else new
-    if name == "attn_qkv":
-        if mix in ("q3_k_m", "q3_k_l", "iq3_m"):
-            return GGMLType.Q4_K
-        if mix == "q4_k_m":
-            return GGMLType.Q5_K
-        if mix == "q5_k_m":
-            return GGMLType.Q6_K
-        return new
-    if ("ffn_gate" in name or "ffn_up" in name) and mix == "iq3_xs" and n // 8 <= layer < 7 * n // 8:
-        return GGMLType.IQ3_XXS
-    return new
-
-
-def _fallback(ggml_type: GGMLType, row: int) -> GGMLType:
-    if row % GGML_BLOCK[ggml_type][0] == 0:
-        return ggml_type
-    fallback = _FALLBACK.get(ggml_type, GGMLType.F16)
-    return fallback if row % GGML_BLOCK[fallback][0] == 0 else GGMLType.F16
-
-
-def _is_float_kept(tensor: Tensor) -> bool:
-    """Tensors llama.cpp's converter writes as f32 and quantize never touches: 1-D norms and
-    biases, and MoE routers (convert_hf_to_gguf keeps FFN_GATE_INP in f32)."""
-    return tensor.role in (arch.NORM, arch.ROUTER) or len(tensor.shape) < 2
-
-
-def _gguf_type(tensor: Tensor, quant: Quant, ctx: _MixContext | None, model: Model) -> GGMLType:
-    assert quant.ggml_type is not None
-    if _is_float_kept(tensor):
-        return GGMLType.F32
-    if ctx is None:  # f32 / f16 / bf16 files: every matrix in the file's type
-        return quant.ggml_type
-    return _fallback(_gguf_choice(tensor, ctx, model), tensor.row_size)
-
-
-def _ggml_types(tensors: Sequence[Tensor], quant: Quant, model: Model) -> list[GGMLType]:
-    ctx = _mix_context(quant, model) if quant.family is QuantFamily.GGUF else None
-    return [_gguf_type(t, quant, ctx, model) for t in tensors]
-
-
-# ---------------------------------------------------------------------------------------------
 # Per-tensor storage of every format
 # ---------------------------------------------------------------------------------------------
 
@@ -923,14 +480,14 @@ def tensor_types(tensors: Sequence[Tensor], quant: Quant, model: Model) -> tuple
     ('q4_k', 'q4_k', 'q4_k', 'q6_k')
     """
     if quant.ggml_type is not None:
-        return tuple(t.type_name for t in _ggml_types(tensors, quant, model))
+        return tuple(t.type_name for t in ggml_types_of(tensors, quant, model))
     return tuple(_other_type_and_bytes(t, quant, model.is_moe)[0] for t in tensors)
 
 
 def tensor_bytes(tensors: Sequence[Tensor], quant: Quant, model: Model) -> tuple[int, ...]:
     """Bytes of each tensor, in order (GGUF: exactly ``ggml_nbytes``; padding not included)."""
     if quant.ggml_type is not None:
-        types = _ggml_types(tensors, quant, model)
+        types = ggml_types_of(tensors, quant, model)
         return tuple(ggml_tensor_bytes(g, t.shape) for g, t in zip(types, tensors, strict=True))
     return tuple(_other_type_and_bytes(t, quant, model.is_moe)[1] for t in tensors)
 

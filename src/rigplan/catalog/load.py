@@ -30,6 +30,7 @@ from .records import (
     Model,
     Platform,
     Price,
+    PriceGap,
 )
 
 R = TypeVar("R")
@@ -90,7 +91,7 @@ def _type_hints(cls: type) -> dict[str, Any]:
 
 def build_record(cls: type[R], row: Mapping[str, Any], *, path: str, where: str) -> R:
     """Validate one mapping against the dataclass ``cls`` and build the frozen record."""
-    hints = _type_hints(cls)  # type: ignore[arg-type]
+    hints = _type_hints(typing.cast(type, cls))
     fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
     unknown = sorted(set(row) - set(fields))
     if unknown:
@@ -158,11 +159,14 @@ def load_catalog() -> Catalog:
     prices = load_rows(Price, "price", _data_text("prices.toml"), "prices.toml")
     corrections = load_rows(Correction, "correction", _data_text("corrections.toml"), "corrections.toml")
     platforms = load_table(Platform, _data_text("platforms.toml"), "platforms.toml")
-    for name, rows in (("prices.toml", prices), ("corrections.toml", corrections)):
+    gaps = load_rows(PriceGap, "unpriced", _data_text("unpriced.toml"), "unpriced.toml")
+    for name, rows in (("prices.toml", prices), ("corrections.toml", corrections), ("unpriced.toml", gaps)):
         for gpu_id in rows:
             if gpu_id not in gpus:
                 raise CatalogError(name, gpu_id, "a row for a GPU that is not in gpus.toml")
-    return Catalog(gpus=gpus, models=models, prices=prices, platforms=platforms, corrections=corrections)
+    return Catalog(
+        gpus=gpus, models=models, prices=prices, platforms=platforms, corrections=corrections, price_gaps=gaps
+    )
 
 
 def load_catalog_file(cls: type[R], path: Path) -> dict[str, R]:

@@ -166,6 +166,18 @@ class Price:
 
 
 @dataclass(frozen=True, slots=True)
+class PriceGap:
+    """Why a GPU that is (or was) sold has no dated price row: the unit it is sold in, or no
+    dated public figure found, with where rigplan looked."""
+
+    gpu: str
+    reason: str
+    source: str
+    as_of: dt.date
+    notes: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class Platform:
     """A host platform class: what it gives GPUs and what it costs."""
 
@@ -208,3 +220,4 @@ class Catalog:
     prices: dict[str, tuple[Price, ...]] = field(default_factory=dict)
     platforms: dict[str, Platform] = field(default_factory=dict)
     corrections: dict[str, tuple[Correction, ...]] = field(default_factory=dict)
+    price_gaps: dict[str, tuple[PriceGap, ...]] = field(default_factory=dict)

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ..engines import VLLM, get_engine
+from ..expert_offload import describe_host_part
 from ..planner.rank import fullest_gpu, next_step_up, spare_context, tokens_per_joule, tokens_per_s_per_usd
 from ..planner.records import Plan, Recommendation
 from ..units import GIB, format_gib, format_rate, format_usd
@@ -88,11 +89,7 @@ def _memory_lines(r: Recommendation, at: Setting) -> list[str]:
         line += f", room for ~{spare:,} more tokens of context per user"
     out = [line + "."]
     if mem.host_bytes and ram is not None:
-        moe = " (MoE experts in RAM: llama.cpp -ncmoe / --override-tensor exps=CPU)" if m.is_moe else ""
-        out.append(
-            f"{format_gib(mem.host_bytes)} of it lives in {ram.item}{moe}: llama.cpp -ngl "
-            f"{mem.placement.gpu_layers}; decode reads the host part at the RAM's bandwidth."
-        )
+        out.append(describe_host_part(r.estimate, ram.item))
     return out
 
 
