@@ -22,19 +22,10 @@ EXEMPT: dict[str, str] = {
     "rigplan/capacity.py:capacity": "serve2",  # 100 lines
     "rigplan/cli/plan_cmds.py:render_plan": "ui2",  # 61 lines
     "rigplan/cli/train_cmds.py:render_training_estimate": "ui2",  # 67 lines
-    "rigplan/integrations/launch.py": "serve2",  # 787 lines
-    "rigplan/integrations/launch.py:_vllm_class": "serve2",  # 79 lines
     "rigplan/integrations/launch.py:launch_plan": "serve2",  # 99 lines
-    "rigplan/integrations/launch.py:training_plan": "serve2",  # 111 lines
-    "rigplan/memory/__init__.py:estimate_memory": "serve2",  # 115 lines
-    "rigplan/platforms.py:fit_platform": "cat2",  # 71 lines
-    "rigplan/power.py": "cat2",  # 619 lines
     "rigplan/power_report.py:power_report": "cat2",  # 69 lines
-    "rigplan/quant.py": "cat2",  # 946 lines
-    "rigplan/quant.py:_gguf_choice": "cat2",  # 141 lines
+    "rigplan/quant.py": "cat2",  # 503 lines
     "rigplan/speed/__init__.py:estimate_speed": "llama2",  # 133 lines
-    "rigplan/speed/__init__.py": "llama2",  # 536 lines
-    "rigplan/speed/serving.py:serving_speed": "serve2",  # 83 lines
     "rigplan/training/estimate.py:estimate_training": "train2",  # 155 lines
     "rigplan/training/planner.py:plan_training": "train2",  # 171 lines
 }

@@ -98,6 +98,11 @@ def _scaling_point(req: schemas.ScalingRequest, model: Any, rig: Any, *, first: 
         return {"error": str(exc)}
     except UnsupportedError as exc:
         return {"error": str(exc)}
+    return {**sweep_point(d), "ttft_s": d["speed"]["ttft_s"]}
+
+
+def sweep_point(d: dict[str, Any]) -> dict[str, Any]:
+    """The figures a chart point shows, from an estimate's ``to_dict()``."""
     s = d["speed"]
     return {
         "fits": d["fits"],
@@ -105,7 +110,6 @@ def _scaling_point(req: schemas.ScalingRequest, model: Any, rig: Any, *, first: 
         "decode_tokens_per_s": s["decode_tokens_per_s"],
         "decode_tokens_per_s_range": s["decode_tokens_per_s_range"],
         "decode_throughput_tokens_per_s": s["decode_throughput_tokens_per_s"],
-        "ttft_s": s["ttft_s"],
         "memory_bytes": sum(g["total_bytes"] for g in d["memory"]["per_gpu"]),
     }
 

@@ -6,6 +6,7 @@ from typing import Any
 
 from ..errors import InvalidValueError, RigplanError, UnsupportedError
 from . import schemas
+from .estimate_ops import sweep_point
 from .inputs import Inputs
 
 #: Default sweep points: powers of two from 2k to 128k tokens (cut at the model's maximum) ...
@@ -67,14 +68,8 @@ def _sweep_point(req: schemas.SweepRequest, model: Any, rig: str, value: int) ->
         return {"fits": False, "error": str(exc)}
     except RigplanError:
         raise  # an unknown name: the request itself is wrong
-    s = d["speed"]
     return {
-        "fits": d["fits"],
-        "quant": d["quant"],
-        "decode_tokens_per_s": s["decode_tokens_per_s"],
-        "decode_tokens_per_s_range": s["decode_tokens_per_s_range"],
-        "decode_throughput_tokens_per_s": s["decode_throughput_tokens_per_s"],
-        "prefill_tokens_per_s": s["prefill_tokens_per_s"],
-        "memory_bytes": sum(g["total_bytes"] for g in d["memory"]["per_gpu"]),
+        **sweep_point(d),
+        "prefill_tokens_per_s": d["speed"]["prefill_tokens_per_s"],
         "capacity_bytes": sum(g["usable_bytes"] for g in d["memory"]["per_gpu"]),
     }
