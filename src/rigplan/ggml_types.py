@@ -151,3 +151,36 @@ def ggml_tensor_bytes(ggml_type: GGMLType, shape: Sequence[int]) -> int:
     if row % weights:
         raise InvalidValueError("shape", f"rows of {row} are not a multiple of {ggml_type.type_name}'s {weights}")
     return math.prod(shape[:-1]) * (row // weights) * nbytes
+
+
+#: Bytes per KV-cache element by cache dtype (llama.cpp -ctk/-ctv types, vLLM --kv-cache-dtype).
+_KV_TYPES: dict[str, GGMLType | None] = {
+    "f32": GGMLType.F32,
+    "f16": GGMLType.F16,
+    "bf16": GGMLType.BF16,
+    "q8_0": GGMLType.Q8_0,
+    "q5_1": GGMLType.Q5_1,
+    "q5_0": GGMLType.Q5_0,
+    "q4_1": GGMLType.Q4_1,
+    "q4_0": GGMLType.Q4_0,
+    "iq4_nl": GGMLType.IQ4_NL,
+    "fp8": None,  # one byte: E4M3 or E5M2
+    "fp8_e4m3": None,
+    "fp8_e5m2": None,
+}
+FP8_KV_BYTES = 1.0
+
+
+def kv_cache_bytes(key: str, asked: str) -> float:
+    """Bytes per cached K or V element of cache type ``key`` (``asked``: as the user wrote it).
+
+    Raises:
+        InvalidValueError: a cache type no engine offers.
+    """
+    if key not in _KV_TYPES:
+        raise InvalidValueError("kv_dtype", f"unknown cache type {asked!r} (one of: {', '.join(_KV_TYPES)})")
+    ggml_type = _KV_TYPES[key]
+    if ggml_type is None:
+        return FP8_KV_BYTES
+    weights, nbytes = GGML_BLOCK[ggml_type]
+    return nbytes / weights

@@ -205,16 +205,7 @@ def power_report(
         mem, speed = est.memory, est.speed
         tokens = est.speed.decode_throughput_tokens_per_s or est.speed.decode_tokens_per_s
     power = estimate_power(the_rig, mem, speed, platform=fit.platform if fit else None)
-    if power_limit is not None and any(g.is_system for g in node):
-        raise UnsupportedError(
-            "power_limit: a whole machine on one chip (Apple, DGX Spark, Strix Halo) "
-            "cannot be capped with nvidia-smi -pl"
-        )
-    cap = (
-        _parse_cap(power_limit, node)
-        if power_limit is not None
-        else (power.power_limit.fraction if power.power_limit else None)
-    )
+    cap = _cap_fraction(power_limit, node, power)
     cap_watts, cap_psu, cap_wall, factors = _capped(the_rig, power, cap)
     wall = float(power.workload_wall_watts)
     per_h = energy_cost_per_hour(wall, kwh_price) if kwh_price is not None else None
@@ -241,3 +232,19 @@ def power_report(
 
 
 __all__ = ["PowerReport", "power_report"]
+
+
+def _cap_fraction(power_limit: str | float | None, node: Sequence[GPU], power: PowerEstimate) -> float | None:
+    """The asked power limit as a fraction of board power, else the suggested cap (None: none).
+
+    Raises:
+        UnsupportedError: a limit asked for a whole machine on one chip.
+    """
+    if power_limit is None:
+        return power.power_limit.fraction if power.power_limit else None
+    if any(g.is_system for g in node):
+        raise UnsupportedError(
+            "power_limit: a whole machine on one chip (Apple, DGX Spark, Strix Halo) "
+            "cannot be capped with nvidia-smi -pl"
+        )
+    return _parse_cap(power_limit, node)

@@ -27,11 +27,12 @@ from .engines import EXLLAMAV2, LLAMA_CPP, get_engine
 from .errors import InvalidValueError, UnknownQuantError, closest
 from .ggml_types import (
     FLOAT32,
-    GGML_BLOCK,
     HALF,
     GGMLType,
     ggml_tensor_bytes,
+    kv_cache_bytes,
 )
+from .ggml_types import GGML_BLOCK as GGML_BLOCK  # re-exported
 from .ggml_types import ggml_bits_per_weight as ggml_bits_per_weight  # re-exported
 from .quant_mix import ggml_types_of
 from .quant_mix import use_more_bits as use_more_bits  # re-exported: the mix rules live there
@@ -389,38 +390,14 @@ def engine_supports(quant: Quant, engine: str) -> bool:
     return fam is QuantFamily.NF4 and eng.id in _NF4_ENGINES
 
 
-#: Bytes per KV-cache element by cache dtype (llama.cpp -ctk/-ctv types, vLLM --kv-cache-dtype).
-_KV_TYPES: dict[str, GGMLType | None] = {
-    "f32": GGMLType.F32,
-    "f16": GGMLType.F16,
-    "bf16": GGMLType.BF16,
-    "q8_0": GGMLType.Q8_0,
-    "q5_1": GGMLType.Q5_1,
-    "q5_0": GGMLType.Q5_0,
-    "q4_1": GGMLType.Q4_1,
-    "q4_0": GGMLType.Q4_0,
-    "iq4_nl": GGMLType.IQ4_NL,
-    "fp8": None,  # one byte: E4M3 or E5M2
-    "fp8_e4m3": None,
-    "fp8_e5m2": None,
-}
-FP8_KV_BYTES = 1.0
-
-
 def kv_bytes_per_element(kv_dtype: str) -> float:
     """Bytes per cached K or V element: f16/bf16 2, fp8 1, q8_0 34/32, q4_0 18/32, f32 4.
 
     Raises:
         InvalidValueError: a cache type no engine offers.
     """
-    key = _ALIASES.get(kv_dtype.strip().lower(), kv_dtype.strip().lower())
-    if key not in _KV_TYPES:
-        raise InvalidValueError("kv_dtype", f"unknown cache type {kv_dtype!r} (one of: {', '.join(_KV_TYPES)})")
-    ggml_type = _KV_TYPES[key]
-    if ggml_type is None:
-        return FP8_KV_BYTES
-    weights, nbytes = GGML_BLOCK[ggml_type]
-    return nbytes / weights
+    key = kv_dtype.strip().lower()
+    return kv_cache_bytes(_ALIASES.get(key, key), kv_dtype)
 
 
 # ---------------------------------------------------------------------------------------------

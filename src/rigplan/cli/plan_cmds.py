@@ -103,15 +103,7 @@ def render_plan(plan: Plan) -> None:
         con.print(f"note: {note}")
     recs = d["recommendations"]
     if not recs:
-        con.print("No rig meets every constraint.")
-        if d["excluded"]:
-            con.print("excluded: " + ", ".join(f"{k} {v:,}" for k, v in d["excluded"].items()))
-        miss = d["nearest_miss"]
-        if miss:
-            con.print(
-                f"nearest miss: {miss['rig']} ({miss['quant']}, {miss['engine']}, {format_usd(miss['cost_usd'])}) — "
-                + "; ".join(miss["failed"])
-            )
+        _render_no_rig(d)
         return
     rows = []
     for i, r in enumerate(recs, 1):
@@ -150,6 +142,20 @@ def render_plan(plan: Plan) -> None:
             for x in r["cost"]
         ]
         con.print("   cost: " + "; ".join(prices))
+
+
+def _render_no_rig(d: dict[str, Any]) -> None:
+    """Why no rig qualified: what each constraint excluded and the nearest miss."""
+    con = console()
+    con.print("No rig meets every constraint.")
+    if d["excluded"]:
+        con.print("excluded: " + ", ".join(f"{k} {v:,}" for k, v in d["excluded"].items()))
+    miss = d["nearest_miss"]
+    if miss:
+        con.print(
+            f"nearest miss: {miss['rig']} ({miss['quant']}, {miss['engine']}, {format_usd(miss['cost_usd'])}) — "
+            + "; ".join(miss["failed"])
+        )
 
 
 @app.command("plan")
