@@ -142,6 +142,33 @@ def render_training_estimate(d: dict[str, Any]) -> None:
         f"micro-batch {d['micro_batch']} × {d['grad_accumulation']} × DP {par['data']} · TP {par['tensor']} · "
         f"PP {par['pipeline']} · ZeRO-{d['zero_stage']} · checkpointing {d['activation_checkpointing']} — {verdict}"
     )
+    _render_training_memory(d)
+    if d["memory"]["host_bytes"]:
+        con.print(f"host RAM per node: {format_gib(d['memory']['host_bytes'])}")
+    sp = d["speed"]
+    if sp["tokens_per_s"] is None:
+        con.print(f"speed unknown: {sp['unavailable_reason']}")
+    else:
+        lo, hi = sp["tokens_per_s_range"]
+        default = " (default)" if sp["framework_default"] else ""
+        con.print(
+            f"{format_rate(sp['tokens_per_s'])} ({lo:,.0f}–{hi:,.0f}), "
+            f"{format_rate(sp['tokens_per_s_per_gpu'])} per GPU, "
+            f"MFU {sp['mfu']:.0%}, step {sp['step_time_s']:.2f} s · framework {sp['framework']}{default} "
+            f"· profile {sp['profile']}"
+        )
+    if d["time_to_train_s"] is not None:
+        from .. import format_duration
+
+        con.print(f"time to train {d['tokens']:.3g} tokens: {format_duration(d['time_to_train_s'])}")
+    render_training_cost(d)
+    for w in d["warnings"]:
+        con.print(f"warning: {w}")
+
+
+def _render_training_memory(d: dict[str, Any]) -> None:
+    """Per-GPU memory, one row per pipeline stage (one GPU stands for its stage)."""
+    con = console()
     stages: dict[int, dict[str, Any]] = {}
     for g in d["memory"]["per_gpu"]:
         stages.setdefault(g["pipeline_stage"], g)
@@ -179,27 +206,6 @@ def render_training_estimate(d: dict[str, Any]) -> None:
             right=set(range(1, 9)),
         )
     )
-    if d["memory"]["host_bytes"]:
-        con.print(f"host RAM per node: {format_gib(d['memory']['host_bytes'])}")
-    sp = d["speed"]
-    if sp["tokens_per_s"] is None:
-        con.print(f"speed unknown: {sp['unavailable_reason']}")
-    else:
-        lo, hi = sp["tokens_per_s_range"]
-        default = " (default)" if sp["framework_default"] else ""
-        con.print(
-            f"{format_rate(sp['tokens_per_s'])} ({lo:,.0f}–{hi:,.0f}), "
-            f"{format_rate(sp['tokens_per_s_per_gpu'])} per GPU, "
-            f"MFU {sp['mfu']:.0%}, step {sp['step_time_s']:.2f} s · framework {sp['framework']}{default} "
-            f"· profile {sp['profile']}"
-        )
-    if d["time_to_train_s"] is not None:
-        from .. import format_duration
-
-        con.print(f"time to train {d['tokens']:.3g} tokens: {format_duration(d['time_to_train_s'])}")
-    render_training_cost(d)
-    for w in d["warnings"]:
-        con.print(f"warning: {w}")
 
 
 def _usd(value: float | None) -> str:
