@@ -11,6 +11,7 @@ with the low and high ends of the throughput range.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -18,7 +19,7 @@ from typing import Any
 
 from .calibration.serving_load import load_serving_profiles
 from .catalog.records import Catalog, Model
-from .engines import VLLM, get_engine
+from .engines import VLLM, Engine, get_engine
 from .errors import InvalidValueError, UnsupportedError
 from .estimate import estimate
 from .results import Estimate
@@ -134,61 +135,16 @@ def capacity(
         InvalidValueError: users, context or speed out of range.
         UnsupportedError: an engine without a KV pool (capacity is a vLLM-class question).
     """
-    check_number("users", users, minimum=1, integer=True)
-    check_number("context", context, minimum=2, integer=True)
-    check_number("min_tokens_per_s", min_tokens_per_s, minimum=0)
-    if users > MAX_USERS or min_tokens_per_s > MAX_MIN_TOKENS_PER_S:
-        raise InvalidValueError("users", f"at most {MAX_USERS:,} users and {MAX_MIN_TOKENS_PER_S:,.0f} tok/s")
-    eng = get_engine(engine)
-    if eng.family != VLLM or eng.id not in load_serving_profiles():
-        raise UnsupportedError(f"capacity needs a serving engine (vllm, sglang, tensorrt-llm), not {eng.name}")
-    out = DEFAULT_OUTPUT_TOKENS if output_tokens is None else output_tokens
-    check_number("output_tokens", out, minimum=1, integer=True)
-    out = min(out, context - 1)
-    prompt = context - out
-
-    def run(batch: int) -> Estimate:
-        return estimate(
-            model,
-            rig,
-            engine=eng.id,
-            quant=quant,
-            kv_dtype=kv_dtype,
-            prompt_tokens=prompt,
-            output_tokens=out,
-            batch=batch,
-            catalog=catalog,
-        )
-
-    first = run(1)
+    eng, out = _checked(users, context, min_tokens_per_s, engine, output_tokens)
+    at = _Runs(model, rig, eng.id, quant, kv_dtype, context - out, out, catalog)
+    first = at(1)
     pool = first.memory.max_concurrent_sequences or 0
     seqs = min(load_serving_profiles()[eng.id].behaviour.max_num_seqs(g) for g in first.rig.gpus)
     high = min(pool, seqs)
-    cache: dict[int, Estimate] = {1: first}
-
-    def at(batch: int) -> Estimate:
-        if batch not in cache:
-            cache[batch] = run(batch)
-        return cache[batch]
-
-    def meets(index: int) -> Callable[[int], bool]:
-        def ok(b: int) -> bool:
-            if b == 0:
-                return True
-            speed, rng = per_user_speed(at(b))
-            value = speed if index < 0 else (rng[index] if rng else speed)
-            return value is not None and value >= min_tokens_per_s
-
-        return ok
-
     if not all(d.fits for d in first.memory.devices) or high < 1:
         served, low_served, high_served, why = 0, 0, 0, "does not fit"
     else:
-        served = _largest(meets(-1), high)
-        low_served, high_served = (
-            _largest(meets(0), served),
-            served + _largest(lambda extra: meets(1)(served + extra), high - served),
-        )
+        served, low_served, high_served = _served(at, min_tokens_per_s, high)
         why = "speed" if served < high else ("kv cache" if pool <= seqs else "max_num_seqs")
     asked = at(min(users, high)) if high >= 1 else first
     speed, rng = per_user_speed(asked)
@@ -211,3 +167,76 @@ def capacity(
         output_throughput_tokens_per_s=at(served).speed.output_throughput_tokens_per_s if served else None,
         engine_profile=first.speed.engine_profile,
     )
+
+
+def _checked(
+    users: int, context: int, min_tokens_per_s: float, engine: str, output_tokens: int | None
+) -> tuple[Engine, int]:
+    """The serving engine and the output tokens per request, after checking every number.
+
+    Raises:
+        InvalidValueError: users, context, speed or output tokens out of range.
+        UnsupportedError: an engine without a KV pool.
+    """
+    check_number("users", users, minimum=1, integer=True)
+    check_number("context", context, minimum=2, integer=True)
+    check_number("min_tokens_per_s", min_tokens_per_s, minimum=0)
+    if users > MAX_USERS or min_tokens_per_s > MAX_MIN_TOKENS_PER_S:
+        raise InvalidValueError("users", f"at most {MAX_USERS:,} users and {MAX_MIN_TOKENS_PER_S:,.0f} tok/s")
+    eng = get_engine(engine)
+    if eng.family != VLLM or eng.id not in load_serving_profiles():
+        raise UnsupportedError(f"capacity needs a serving engine (vllm, sglang, tensorrt-llm), not {eng.name}")
+    out = DEFAULT_OUTPUT_TOKENS if output_tokens is None else output_tokens
+    check_number("output_tokens", out, minimum=1, integer=True)
+    return eng, min(out, context - 1)
+
+
+class _Runs:
+    """Estimates of one serving setup by batch size, each computed once."""
+
+    def __init__(
+        self,
+        model: Any,
+        rig: Any,
+        engine: str,
+        quant: str | None,
+        kv_dtype: str | None,
+        prompt: int,
+        out: int,
+        catalog: Catalog | None,
+    ) -> None:
+        self.run = functools.partial(
+            estimate,
+            model,
+            rig,
+            engine=engine,
+            quant=quant,
+            kv_dtype=kv_dtype,
+            prompt_tokens=prompt,
+            output_tokens=out,
+            catalog=catalog,
+        )
+        self.cache: dict[int, Estimate] = {}
+
+    def __call__(self, batch: int) -> Estimate:
+        if batch not in self.cache:
+            self.cache[batch] = self.run(batch=batch)
+        return self.cache[batch]
+
+
+def _served(at: Callable[[int], Estimate], min_tokens_per_s: float, high: int) -> tuple[int, int, int]:
+    """Users served at the estimate, at the range's low end and at its high end (up to ``high``)."""
+
+    def meets(index: int) -> Callable[[int], bool]:
+        def ok(b: int) -> bool:
+            if b == 0:
+                return True
+            speed, rng = per_user_speed(at(b))
+            value = speed if index < 0 else (rng[index] if rng else speed)
+            return value is not None and value >= min_tokens_per_s
+
+        return ok
+
+    served = _largest(meets(-1), high)
+    low = _largest(meets(0), served)
+    return served, low, served + _largest(lambda extra: meets(1)(served + extra), high - served)
