@@ -43,7 +43,7 @@ TARGETED_PROFILE = "llama.cpp-cuda-2024"
 
 
 @dataclass(frozen=True, slots=True)
-class RowResult:
+class RowResult(spreads.HeldOutFigure):
     ref: str
     profile: str
     gpu: str
@@ -58,14 +58,6 @@ class RowResult:
     high: float
     roofline: float
     targeted: bool
-
-    @property
-    def error(self) -> float:
-        return (self.predicted - self.measured) / self.measured
-
-    @property
-    def covered(self) -> bool:
-        return self.low <= self.measured <= self.high
 
     @property
     def roofline_error(self) -> float:

@@ -39,7 +39,7 @@ WORST = 10
 
 
 @dataclass(frozen=True, slots=True)
-class HeldOutRow:
+class HeldOutRow(spreads.HeldOutFigure):
     ref: str
     profile: str
     era: str
@@ -58,14 +58,6 @@ class HeldOutRow:
     predicted: float
     low: float
     high: float
-
-    @property
-    def error(self) -> float:
-        return (self.predicted - self.measured) / self.measured
-
-    @property
-    def covered(self) -> bool:
-        return self.low <= self.measured <= self.high
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,6 +25,25 @@ import numpy as np
 from ..speed.profile import EngineProfile, Spread
 from ..speed.ranges import MIN_LOG_HALF_WIDTH
 
+
+class HeldOutFigure:
+    """A measurement against its held-out prediction and range (mixed into the report rows)."""
+
+    __slots__ = ()
+    measured: float
+    predicted: float
+    low: float
+    high: float
+
+    @property
+    def error(self) -> float:
+        return (self.predicted - self.measured) / self.measured
+
+    @property
+    def covered(self) -> bool:
+        return self.low <= self.measured <= self.high
+
+
 #: Residual quantiles of the band before widening (an 80 % interval on the rows themselves).
 RANGE_QUANTILES = (0.10, 0.90)
 #: The share of left-out rows a range must cover (issue 12: "a range is a promise").
