@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from ..catalog import load_catalog
@@ -125,60 +126,102 @@ def plan_training(
     Raises:
         RigplanError: unknown names or impossible values.
     """
+    ask = _Ask(**{k: v for k, v in locals().items() if k not in ("model", "catalog")})
     catalog = catalog or load_catalog()
-    mdl = resolve_model_input(model, catalog)
-    net = network or DEFAULT_NETWORK
-    cap = DEFAULT_MAX_GPUS if max_gpus is None else max_gpus
-    _check_plan_args(mdl, objective, net, gpu_class, seq_len, limit, lora_rank, cap)
-    for name, num in (("deadline_s", deadline_s), ("budget_usd", budget_usd), ("tokens", tokens)):
+    return _plan(resolve_model_input(model, catalog), ask, catalog)
+
+
+@dataclass(frozen=True, slots=True)
+class _Ask:
+    """The arguments of :func:`plan_training` past the model and the catalogue, unchecked."""
+
+    task: str
+    tokens: float | None
+    deadline_s: float | None
+    budget_usd: float | None
+    max_gpus: int | None
+    gpu_class: str | None
+    gpus: Sequence[str] | None
+    seq_len: int
+    global_batch: int | None
+    precision: str
+    optimizer: str
+    lora_rank: int
+    lora_targets: str
+    network: str | None
+    objective: str
+    allow_offload: bool
+    limit: int
+    have: Sequence[str]
+
+
+def _plan(mdl: Model, a: _Ask, catalog: Catalog) -> TrainingPlan:
+    """The plan for the resolved model: check, search every rig, filter, rank."""
+    net = a.network or DEFAULT_NETWORK
+    cap = DEFAULT_MAX_GPUS if a.max_gpus is None else a.max_gpus
+    _check_plan_args(mdl, a.objective, net, a.gpu_class, a.seq_len, a.limit, a.lora_rank, cap)
+    for name, num in (("deadline_s", a.deadline_s), ("budget_usd", a.budget_usd), ("tokens", a.tokens)):
         if num is not None and (isinstance(num, bool) or not isinstance(num, int | float) or not 0 < num < math.inf):
             raise InvalidValueError(name, f"must be a positive number, got {num!r}")
     from ..arch import check_supported
 
     check_supported(mdl)
     shape = model_shape(mdl)
-    method = parse_method(task)
-    n_tokens = int(tokens) if tokens is not None else default_tokens(method, shape)
-    batch = global_batch if global_batch is not None else default_global_batch(method, seq_len)
-    if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
-        raise InvalidValueError("global_batch", f"must be a whole number ≥ 1, got {global_batch!r}")
-    job = Job(method, seq_len, batch, parse_precision(precision), parse_optimizer(optimizer), lora_rank, lora_targets)
-    wanted = {resolve_gpu(x, catalog).id for x in gpus} if gpus else None
-    owned, owns_host = _owned_gpus(have, catalog)
-    if owned:
-        wanted = {owned[0].id} if wanted is None else wanted & {owned[0].id}
+    job, n_tokens = _job(shape, a)
+    wanted, owned, owns_host = _gpu_pool(a.gpus, a.have, catalog)
     profile = load_profile()
-    search = _PlanSearch(shape, job, n_tokens, catalog, profile, allow_offload, len(owned), owns_host)
+    search = _PlanSearch(shape, job, n_tokens, catalog, profile, a.allow_offload, len(owned), owns_host)
     gpu_list = [g for g in catalog.gpus.values() if (wanted is None or g.id in wanted)]
-    options, notes = search.run(gpu_list, gpu_class, cap, net)
-    if not allow_offload and method.trains_base:
+    options, notes = search.run(gpu_list, a.gpu_class, cap, net)
+    if not a.allow_offload and job.method.trains_base:
         notes.insert(0, "CPU offload not considered (allow_offload=True / --allow-offload to include it)")
-    options = _within_limits(options, deadline_s, budget_usd, notes)
-    ranked = rank_options(options, objective, limit)
+    ranked = rank_options(_within_limits(options, a.deadline_s, a.budget_usd, notes), a.objective, a.limit)
     if not ranked and not notes:
         notes.append("nothing fits: try more GPUs (--max-gpus), QLoRA, or a shorter sequence")
     constraints = {
-        "deadline_s": deadline_s,
-        "budget_usd": budget_usd,
+        "deadline_s": a.deadline_s,
+        "budget_usd": a.budget_usd,
         "max_gpus": cap,
-        "gpu_class": gpu_class,
+        "gpu_class": a.gpu_class,
         "gpus": sorted(wanted) if wanted else None,
         "network": net,
-        "allow_offload": allow_offload,
+        "allow_offload": a.allow_offload,
     }
     return TrainingPlan(
         mdl,
-        method,
+        job.method,
         n_tokens,
-        seq_len,
-        batch,
-        objective,
+        a.seq_len,
+        job.global_batch,
+        a.objective,
         ranked,
         search.considered,
         tuple(notes),
         constraints,
         profile.name,
     )
+
+
+def _job(shape: ModelShape, a: _Ask) -> tuple[Job, int]:
+    """What is trained, and on how many tokens (defaults by method)."""
+    method = parse_method(a.task)
+    n_tokens = int(a.tokens) if a.tokens is not None else default_tokens(method, shape)
+    batch = a.global_batch if a.global_batch is not None else default_global_batch(method, a.seq_len)
+    if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
+        raise InvalidValueError("global_batch", f"must be a whole number ≥ 1, got {a.global_batch!r}")
+    prec, opt = parse_precision(a.precision), parse_optimizer(a.optimizer)
+    return Job(method, a.seq_len, batch, prec, opt, a.lora_rank, a.lora_targets), n_tokens
+
+
+def _gpu_pool(
+    gpus: Sequence[str] | None, have: Sequence[str], catalog: Catalog
+) -> tuple[set[str] | None, list[GPU], bool]:
+    """(GPU ids to try, None: all; the owned GPUs; whether the user owns a PC)."""
+    wanted = {resolve_gpu(x, catalog).id for x in gpus} if gpus else None
+    owned, owns_host = _owned_gpus(have, catalog)
+    if owned:
+        wanted = {owned[0].id} if wanted is None else wanted & {owned[0].id}
+    return wanted, owned, owns_host
 
 
 def _check_plan_args(
