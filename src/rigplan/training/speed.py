@@ -73,6 +73,10 @@ MX_ARCHITECTURES = frozenset({"blackwell"})
 # Dense FP4 (NVFP4) peak over the FP8 peak per generation: B200 9 vs 4.5 PFLOPS dense (NVIDIA
 # DGX B200 / HGX B200 datasheets: 72 PF FP8 and 144 PF FP4 per 8 GPUs, sparse halves).
 FP4_PER_FP8 = {"blackwell": 2.0}
+# Blackwell Ultra (chip GB110: B300, GB300) keeps the FP8 rate and has 1.5x Blackwell's dense FP4
+# ("1.5x more dense FP4 compute", NVIDIA GB300 NVL72 page): 15 vs 5 PF dense per GB300 GPU
+# (verda.com/blog/gb300-nvl72-architecture), 13.1 vs 4.5 on HGX B300 (Klockwood B300 page).
+FP4_PER_FP8_BY_CHIP = {"GB110": 3.0}
 # GeForce parts run FP16 tensor math with FP32 accumulation (what bf16 training uses) at half
 # the FP16-accumulate rate (NVIDIA Ada whitepaper Appendix A: RTX 4090 165.2 vs 330.3 TFLOPS;
 # GA102 whitepaper: RTX 3090 71 vs 142); used when the catalogue lacks the figure and the rate
@@ -194,7 +198,8 @@ def peak_flops(gpu: GPU, precision: Precision, framework: FrameworkProfile = NEU
         )
     if precision is Precision.MXFP8:
         return fp8 * framework.fp8_share, bf16
-    return fp8 * FP4_PER_FP8[gpu.architecture] * framework.fp4_share, bf16
+    fp4_per_fp8 = FP4_PER_FP8_BY_CHIP.get(gpu.chip or "", FP4_PER_FP8[gpu.architecture])
+    return fp8 * fp4_per_fp8 * framework.fp4_share, bf16
 
 
 def model_flops_per_token(shape: ModelShape, setup: TrainingSetup) -> float:

@@ -2,7 +2,9 @@
 
 The range comes from the framework profile's leave-one-source-out errors (``profiles/
 frameworks.toml``); it widens where the estimate extrapolates beyond the published runs:
-MoE models (the held-out MoE errors), GPU architectures with no training row, derived profiles.
+MoE models (the held-out MoE errors), a GPU with no training row (the errors with one whole GPU
+type held out of the fit), a framework with no rows of its own (the errors with one whole
+framework held out), GPU architectures with no training row at all.
 """
 
 from __future__ import annotations
@@ -34,11 +36,30 @@ def _moe_bounds() -> tuple[float, float] | None:
     return 1 / (1 + acc["p90"]) - 1, 1 / (1 + acc["p10"]) - 1
 
 
+def _hold_out_bounds(held: str, moe: bool) -> tuple[float, float] | None:
+    """The 80% bounds with one whole ``held`` ("GPU" / "framework") left out of the fit."""
+    acc = frameworks_data().get("accuracy", {}).get(f"one {held} held out: {'MoE' if moe else 'dense'}", {})
+    return (acc["range_low"], acc["range_high"]) if "range_low" in acc else None
+
+
+@functools.cache
+def calibrated_gpus() -> frozenset[str]:
+    """GPU ids with published training rows in the fit (written by :mod:`.validate`)."""
+    return frozenset(frameworks_data().get("calibrated_gpus", ()))
+
+
 def speed_range(framework: FrameworkProfile, shape: ModelShape, gpu: GPU) -> tuple[float, float]:
     """Relative (low, high) bounds of a tokens/s estimate (−0.2 = 20% below)."""
     lo, hi = framework.range_low, framework.range_high
-    if shape.num_experts > 1 and (moe := _moe_bounds()) is not None:
-        lo, hi = min(lo, moe[0]), max(hi, moe[1])
+    moe = shape.num_experts > 1
+    wider = [
+        _moe_bounds() if moe else None,
+        _hold_out_bounds("GPU", moe) if gpu.id not in calibrated_gpus() else None,
+        _hold_out_bounds("framework", moe) if framework.basis != "fitted" else None,
+    ]
+    for w in wider:
+        if w is not None:
+            lo, hi = min(lo, w[0]), max(hi, w[1])
     if gpu.architecture not in CALIBRATED_ARCHITECTURES:
         lo, hi = max(-0.9, lo * UNCALIBRATED_WIDENING), hi * UNCALIBRATED_WIDENING
     return lo, hi
@@ -49,6 +70,8 @@ def speed_warnings(framework: FrameworkProfile, shape: ModelShape, gpu: GPU, pre
     out = []
     if framework.basis != "fitted":
         out.append(f"framework {framework.name}: {framework.note}")
+    if gpu.architecture in CALIBRATED_ARCHITECTURES and gpu.id not in calibrated_gpus():
+        out.append(f"{gpu.id}: no published training run on this GPU in rigplan's data; range as with one GPU held out")
     if gpu.architecture not in CALIBRATED_ARCHITECTURES:
         out.append(
             f"{gpu.id} ({gpu.architecture}): no published training run on this architecture in rigplan's data; "

@@ -268,7 +268,7 @@ def fitted_framework(
         "rows": len(own),
         "sources": sorted({r.source_id for r in own}),
         "basis": "fitted",
-        "note": "NVFP4 assumed to reach the FP8 share of its (2×) peak: no NVFP4 row on a catalogue GPU",
+        "note": "NVFP4 assumed to reach the FP8 share of its peak (not fitted: two NVFP4 rows, both GB300, one source)",
     }
 
 
@@ -319,10 +319,13 @@ def _toml(value: Any) -> str:
 
 
 def group_errors(
-    pairs: Sequence[tuple[Row, float]], bounds: Mapping[str, tuple[float, float]] | None = None
+    pairs: Sequence[tuple[Row, float]],
+    bounds: Mapping[str, tuple[float, float]] | None = None,
+    wide: Mapping[str, tuple[float, float]] | None = None,
 ) -> dict[str, dict[str, Any]]:
     """Held-out errors by framework, by dense / MoE, by GPU architecture; with ``bounds``
-    (framework → relative range) also how often the range holds the measurement."""
+    (framework → relative range) also how often the range holds the measurement; ``wide``
+    ("dense" / "MoE" → range) widens it as estimates do where they extrapolate."""
     catalog = load_catalog()
     groups: dict[str, list[tuple[Row, float]]] = {}
     for r, p in pairs:
@@ -337,6 +340,8 @@ def group_errors(
         lo, hi = bounds[r.framework] if bounds else (0.0, 0.0)
         if r.moe and moe is not None:
             lo, hi = min(lo, moe[0]), max(hi, moe[1])
+        if wide and (w := wide.get("MoE" if r.moe else "dense")):
+            lo, hi = min(lo, w[0]), max(hi, w[1])
         return p * (1 + lo) <= r.measured <= p * (1 + hi)
 
     out = {}
@@ -354,13 +359,23 @@ def hold_out_errors(
     rows: Sequence[Row], bounds: Mapping[str, tuple[float, float]], profile: TrainingProfile | None = None
 ) -> dict[str, dict[str, Any]]:
     """Dense / MoE errors and range coverage with a whole GPU type, or a whole framework, held out
-    of the fit (:data:`HOLD_OUTS`), beside the leave-one-source-out groups."""
+    of the fit (:data:`HOLD_OUTS`), beside the leave-one-source-out groups.  Each hold-out's own
+    80% bounds (``range_low`` / ``range_high``) are what an estimate promises when it extrapolates
+    the same way (a GPU with no row, a derived framework: uncertainty.speed_range); coverage
+    counts them."""
     out = {}
     for name, key in HOLD_OUTS.items():
-        groups = group_errors(leave_one_out(rows, key, profile), bounds)
+        pairs = leave_one_out(rows, key, profile)
+        wide = {
+            part: estimate_range([(r, p) for r, p in pairs if r.moe == (part == "MoE")])
+            for part in ("dense", "MoE")
+            if any(r.moe == (part == "MoE") for r, _ in pairs)
+        }
+        groups = group_errors(pairs, bounds, wide)
         for part in ("dense", "MoE", "all"):
             if part in groups:
-                out[f"one {name} held out: {part}"] = groups[part]
+                extra = dict(zip(("range_low", "range_high"), wide[part], strict=True)) if part in wide else {}
+                out[f"one {name} held out: {part}"] = {**groups[part], **extra}
     return out
 
 
@@ -410,6 +425,12 @@ def profiles_toml(profiles: dict[str, dict[str, Any]], groups: Mapping[str, Mapp
         "# Framework profiles: fitted by `python -m rigplan.training.validate` — do not edit by hand.",
         "# compute_factor × the training-fit-1 efficiencies; fp8_share = FP8 linears' share of the FP8 peak",
         "# relative to bf16's share of its own; ranges bracket 80% of leave-one-source-out errors.",
+        "",
+    ]
+    rows, _ = load_rows()
+    lines += [
+        "# GPUs with published training rows: estimates on any other GPU extrapolate (wider range).",
+        f"calibrated_gpus = {_toml(sorted({r.gpu_id for r in rows}))}",
         "",
     ]
     for name, table in profiles.items():
