@@ -25,7 +25,7 @@ from .batch import ServingProfile
 from .decode import Step, Topology, average_step, step_time
 from .prefill import Prefill, prefill_time
 from .profile import EngineBehaviour, EngineProfile, SpeedParameters, Spread, UserCorrection
-from .provenance import Ranges, extrapolation_of, ranges_for, resolve_profile
+from .provenance import ProfileChoice, Ranges, extrapolation_of, ranges_for, resolve_profile
 from .ranges import speed_range
 from .select import select_profile
 from .settings import SpeedSettings
@@ -273,6 +273,21 @@ def estimate_speed(
     )
     reasons, widen, extrapolation = extrapolation_of(profile, choice, engine, rig, model, work, workload)
     r = ranges_for(profile, model, engine, rig, user_profile, widen, reasons, extrapolation)
+    return _speed_estimate(decode, prefill, workload, work, r, choice, profile, tuple(reasons), extrapolation)
+
+
+def _speed_estimate(
+    decode: tuple[float, Step] | None,
+    prefill: Prefill | None,
+    workload: SpeedWorkload,
+    work: ForwardWork,
+    r: Ranges,
+    choice: ProfileChoice,
+    profile: EngineProfile,
+    reasons: tuple[str, ...],
+    extrapolation: str,
+) -> SpeedEstimate:
+    """The :class:`SpeedEstimate` of one predicted decode step and prompt, with its derivations."""
     derivations: dict[str, str] = {}
     step_s, decode_tps, decode_range, throughput = _decode_rates(decode, workload, work, r, derivations)
     prefill_s, prefill_tps, prefill_range = _prefill_rates(prefill, workload, r, derivations)
@@ -291,7 +306,7 @@ def estimate_speed(
         derivations=derivations,
         decode_step_s=step_s,
         prefill_s=prefill_s,
-        off_data=tuple(reasons),
+        off_data=reasons,
         extrapolation=extrapolation,
         warnings=choice.warnings,
         flash_attention=profile.behaviour.flash_attention,
