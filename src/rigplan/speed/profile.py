@@ -126,6 +126,10 @@ class EngineBehaviour:
     #: Quantised prompt matmuls run on INT8 tensor cores (llama.cpp MMQ with MMA, 2025 builds),
     #: where the GPU has them; else weights are dequantised to the 16-bit GEMM.
     int8_mma_prefill: bool = False
+    #: On AMD GPUs the prompt matmuls are priced at the FP16 *vector* rate (2 × FP32), the
+    #: basis of the RDNA rows the ROCm/Vulkan profiles are fitted on, not the CDNA matrix-core
+    #: peak (hardware.amd_vector_fp16_flops gives the reason).
+    amd_vector_basis: bool = False
 
 
 @dataclass(frozen=True, slots=True)
