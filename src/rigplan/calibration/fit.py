@@ -298,6 +298,7 @@ PREFILL_BACKEND = (
     "dequant_sm_cycles_per_weight",
     "attention_score_passes",
     "prefill_overhead_per_layer_s",
+    "prefill_speedup_per_kilobuild",
 )
 DECODE_CURRENT = (
     *DECODE_CUDA,

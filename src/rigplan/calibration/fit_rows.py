@@ -31,7 +31,8 @@ class Prepared:
 
     def predict(self, profile: EngineProfile) -> float:
         model, rig, memory, workload, link, family, quant = self.args
-        profile = with_settings(profile, SpeedSettings(flash_attention=self.m.flash_attention))
+        version = f"b{self.m.build}" if self.m.build else None
+        profile = with_settings(profile, SpeedSettings(engine_version=version, flash_attention=self.m.flash_attention))
         if self.m.ubatch or self.m.batch:  # the row's own -ub / -b
             behaviour = dataclasses.replace(
                 profile.behaviour,
