@@ -50,6 +50,7 @@ def profile_doc(
             "cuda_graphs": b.cuda_graphs,
             "custom_all_reduce": b.custom_all_reduce,
             "int8_mma_prefill": b.int8_mma_prefill,
+            "amd_vector_basis": b.amd_vector_basis,
         },
         "parameters": _parameters_doc(profile.parameters),
         "spread": {
@@ -110,7 +111,7 @@ def data_rows(result: FitResult) -> list[dict[str, Any]]:
 
 HEADER = (
     "Engine profile for rigplan's speed model — written by `python -m rigplan.calibration.fit`.\n"
-    "Do not edit by hand: change priors.py or the fit and rerun it.\n"
+    "Do not edit by hand: change prior_profiles/*.toml or the fit and rerun it.\n"
 )
 
 

@@ -31,7 +31,8 @@ class Prepared:
 
     def predict(self, profile: EngineProfile) -> float:
         model, rig, memory, workload, link, family, quant = self.args
-        profile = with_settings(profile, SpeedSettings(flash_attention=self.m.flash_attention))
+        version = f"b{self.m.build}" if self.m.build else None
+        profile = with_settings(profile, SpeedSettings(engine_version=version, flash_attention=self.m.flash_attention))
         if self.m.ubatch or self.m.batch:  # the row's own -ub / -b
             behaviour = dataclasses.replace(
                 profile.behaviour,
@@ -82,14 +83,26 @@ def prepare_or_reason(m: Measurement) -> Prepared | str:
     return Prepared(m, e.fits, args, hardware_kind(e.rig.gpus[0]))
 
 
+#: rigplan prints no speed for a layout its memory plan says does not fit, so the rows of such
+#: layouts are neither fitted nor counted in the accuracy figures.  They are measurements of
+#: something else: RADV (Vulkan) lets allocations past VRAM spill into host memory (GTT), e.g.
+#: 2x R9700 BF16 Qwen3-Coder-30B at 32k depth decodes at 5 tok/s where the Q8_0 file (fits)
+#: does 41 tok/s (kyuz0/amd-r9700-ai-toolboxes, llamacpp_current.csv:430 vs :18) [D].  14 of the
+#: 2025–26 rows, none of the May-2024 ones (whose fits/OOM verdicts agree with the data).
+PRICES_ONLY_FITTING = True
+
+
 def calibration_rows(
     engine: str, backend: str, prepared: Sequence[Prepared], era: str = dataset.ERA_2024
 ) -> list[Prepared]:
-    """Non-LEGACY, measured (not OOM) rows of one engine on one backend from one era."""
+    """Non-LEGACY, measured (not OOM) rows of one engine on one backend from one era that
+    rigplan's memory plan says fit (:data:`PRICES_ONLY_FITTING`)."""
     out = []
     for r in prepared:
         m = r.m
         if m.engine != engine or m.legacy or m.oom or not m.tokens_per_s:
+            continue
+        if PRICES_ONLY_FITTING and not r.fits:
             continue
         if m.backend != backend or (engine == "llama.cpp" and m.era != era):
             continue

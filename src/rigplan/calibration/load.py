@@ -68,7 +68,7 @@ def _spread(path: str, where: str, table: Any) -> Spread:
     return Spread(low, high, None if mape is None else _number(path, f"{where}.mape", mape), rows)
 
 
-def _parameters(path: str, table: Any) -> SpeedParameters:
+def parse_parameters(path: str, table: Any) -> SpeedParameters:
     if not isinstance(table, Mapping):
         raise DataFileError(path, "parameters", "expected a table")
     names = {f.name for f in dataclasses.fields(SpeedParameters)}
@@ -97,7 +97,7 @@ def _parameters(path: str, table: Any) -> SpeedParameters:
     return SpeedParameters(**values)
 
 
-def _behaviour(path: str, table: Any) -> EngineBehaviour:
+def parse_behaviour(path: str, table: Any) -> EngineBehaviour:
     if not isinstance(table, Mapping):
         raise DataFileError(path, "behaviour", "expected a table")
     fields = {f.name: f for f in dataclasses.fields(EngineBehaviour)}
@@ -148,8 +148,8 @@ def parse_profile(path: str, doc: Mapping[str, Any]) -> EngineProfile:
         version=doc["version"],
         engines=tuple(engines),
         backend=doc["backend"],
-        parameters=_parameters(path, doc["parameters"]),
-        behaviour=_behaviour(path, doc.get("behaviour", {})),
+        parameters=parse_parameters(path, doc["parameters"]),
+        behaviour=parse_behaviour(path, doc.get("behaviour", {})),
         decode_spread=_spread(path, "spread.decode", spread["decode"]),
         prefill_spread=_spread(path, "spread.prefill", spread["prefill"]),
         rows=rows,

@@ -23,11 +23,11 @@ from ..units import GB
 from . import comm, serving
 from .batch import ServingProfile
 from .decode import Step, Topology, average_step, step_time
-from .prefill import Prefill, prefill_time
+from .prefill import BUILD_ERA_REFERENCE, Prefill, prefill_time
 from .profile import EngineBehaviour, EngineProfile, SpeedParameters, Spread, UserCorrection
-from .provenance import Ranges, extrapolation_of, ranges_for, resolve_profile
+from .provenance import ProfileChoice, Ranges, extrapolation_of, ranges_for, resolve_profile
 from .ranges import speed_range
-from .select import select_profile
+from .select import build_of, select_profile
 from .settings import SpeedSettings
 from .work import ForwardWork, forward_work, kv_element_bytes
 
@@ -88,11 +88,15 @@ class SpeedEstimate:
 
 
 def with_settings(profile: EngineProfile, settings: SpeedSettings | None) -> EngineProfile:
-    """``profile`` with the flash-attention choice of ``settings`` (None: the build's default)."""
-    if settings is None or settings.flash_attention is None:
-        return profile
-    behaviour = dataclasses.replace(profile.behaviour, flash_attention=settings.flash_attention)
-    return dataclasses.replace(profile, behaviour=behaviour)
+    """``profile`` with the flash-attention choice and build of ``settings`` (None: the build's
+    default; no build: the profile's newest fitted build)."""
+    behaviour = profile.behaviour
+    if settings is not None and settings.flash_attention is not None:
+        behaviour = dataclasses.replace(behaviour, flash_attention=settings.flash_attention)
+    build = build_of(settings) or (profile.fitted_builds[1] if profile.fitted_builds else 0)
+    if build != behaviour.build:
+        behaviour = dataclasses.replace(behaviour, build=build)
+    return profile if behaviour is profile.behaviour else dataclasses.replace(profile, behaviour=behaviour)
 
 
 def _kv_element_bytes(model: Model, memory: MemoryEstimate, workload: SpeedWorkload) -> float:
@@ -172,6 +176,8 @@ def _prefill_text(pf: Prefill, workload: SpeedWorkload, label: str) -> str:
         )
     mode = "pipelined across GPUs" if pf.pipelined else "GPUs in series"
     host = f", host layers {_ms(pf.host_s)}" if pf.host_s else ""
+    if pf.build_speedup != 1.0:
+        host += f", build b{pf.build} prompt kernels ×{pf.build_speedup:.2f} vs b{BUILD_ERA_REFERENCE}"
     return (
         f"{workload.prompt_tokens} tokens × {workload.batch} in {pf.micro_batches} micro-batch(es), {mode}"
         f"{host}: {_ms(pf.total_s * workload.batch)}{detail} [{label}]"
@@ -273,6 +279,21 @@ def estimate_speed(
     )
     reasons, widen, extrapolation = extrapolation_of(profile, choice, engine, rig, model, work, workload)
     r = ranges_for(profile, model, engine, rig, user_profile, widen, reasons, extrapolation)
+    return _speed_estimate(decode, prefill, workload, work, r, choice, profile, tuple(reasons), extrapolation)
+
+
+def _speed_estimate(
+    decode: tuple[float, Step] | None,
+    prefill: Prefill | None,
+    workload: SpeedWorkload,
+    work: ForwardWork,
+    r: Ranges,
+    choice: ProfileChoice,
+    profile: EngineProfile,
+    reasons: tuple[str, ...],
+    extrapolation: str,
+) -> SpeedEstimate:
+    """The :class:`SpeedEstimate` of one predicted decode step and prompt, with its derivations."""
     derivations: dict[str, str] = {}
     step_s, decode_tps, decode_range, throughput = _decode_rates(decode, workload, work, r, derivations)
     prefill_s, prefill_tps, prefill_range = _prefill_rates(prefill, workload, r, derivations)
@@ -291,7 +312,7 @@ def estimate_speed(
         derivations=derivations,
         decode_step_s=step_s,
         prefill_s=prefill_s,
-        off_data=tuple(reasons),
+        off_data=reasons,
         extrapolation=extrapolation,
         warnings=choice.warnings,
         flash_attention=profile.behaviour.flash_attention,

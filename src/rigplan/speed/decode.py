@@ -90,12 +90,14 @@ def tensor_throughput(
     params: SpeedParameters, behaviour: EngineBehaviour, gpu: GPU, *, quantized: bool, precision: str = "16"
 ) -> float:
     """Achieved matmul FLOP/s: harmonic mix of the efficiency × peak and the per-SM ceiling."""
+    cap = params.sm_flops_per_cycle_cap * hardware.sm_clock_per_s(gpu)
+    if behaviour.amd_vector_basis and gpu.vendor == "amd" and precision == "16":
+        return 1.0 / (1.0 / (params.tensor_efficiency * hardware.amd_vector_fp16_flops(gpu)) + 1.0 / cap)
     if quantized and precision == "16" and behaviour.int8_mma_prefill and gpu.int8_tensor_tops:
         precision = "int8"  # llama.cpp MMQ: activations quantised to q8_1, INT8 MMA tiles
     peak = hardware.matmul_peak_flops(
         gpu, fp16_accumulate=behaviour.fp16_accumulate, quantized=quantized, precision=precision
     )
-    cap = params.sm_flops_per_cycle_cap * hardware.sm_clock_per_s(gpu)
     return 1.0 / (1.0 / (params.tensor_efficiency * peak) + 1.0 / cap)
 
 

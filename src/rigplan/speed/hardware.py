@@ -128,6 +128,21 @@ def matmul_peak_flops(gpu: GPU, *, fp16_accumulate: bool, quantized: bool = Fals
     return sm_clock_per_s(gpu) * per_clock
 
 
+def amd_vector_fp16_flops(gpu: GPU) -> float:
+    """FP16 vector FLOP/s of an AMD GPU (packed FP16 = 2 × FP32): the one basis llama.cpp's
+    prompt speed on AMD is priced on.
+
+    The catalogue lists RDNA parts at this rate (RX 9070 XT 97.3 = 2 × 48.7, Strix Halo 29.7 =
+    2 × 14.8; RX 7900 XTX's WMMA 122.8 equals it too) but CDNA parts at their matrix-core peak
+    (MI300X FP16 1307, INT8 2615 = 8-16 × 2 × 81.7).  llama.cpp's HIP kernels reach a small
+    fraction of that matrix peak: on the one CDNA3 source (ggml-org/llama.cpp#19806, MI300X,
+    Qwen2.5-1.5B Q4_K_M) pp512 is 25-27k tok/s, about 6 % of it.  One basis per vendor lets
+    the efficiency fitted on RDNA rows carry over to CDNA parts instead of trusting a peak
+    no llama.cpp row reaches [D: llamacpp_current.csv].
+    """
+    return 2.0 * fp32_flops(gpu)
+
+
 def hardware_kind(gpu: GPU) -> str:
     """A GPU's kind for "was this kind of hardware in the calibration data": memory class and
     architecture generation ("gddr/ada", "hbm/hopper", "unified/apple-m2")."""

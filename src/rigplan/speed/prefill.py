@@ -123,6 +123,9 @@ class Prefill:
     pipelined: bool
     first: MicroBatchCost | None
     host_s: float
+    #: GPU time divided by this: the build-era term (1: none).
+    build_speedup: float = 1.0
+    build: int = 0
 
 
 def _pipeline(times: list[list[float]], hops: list[float], drain_every: int) -> float:
@@ -140,6 +143,18 @@ def _pipeline(times: list[list[float]], hops: list[float], drain_every: int) -> 
                 start = max(start, finish[-1][k - 1])
             finish[s][k] = start + times[s][k]
     return finish[-1][-1]
+
+
+#: The build the prompt-speed build-era term is centred on (Dec 2025, the middle of the
+#: 2025–26 rows' b5863–b10032); rows without a build number are priced at it [D].
+BUILD_ERA_REFERENCE = 7500
+
+
+def build_era_speedup(params: SpeedParameters, behaviour: EngineBehaviour) -> float:
+    """How much faster a build's prompt kernels are than the reference build's (1: no term)."""
+    if not behaviour.build or params.prefill_speedup_per_kilobuild == 1.0:
+        return 1.0
+    return float(params.prefill_speedup_per_kilobuild ** ((behaviour.build - BUILD_ERA_REFERENCE) / 1000.0))
 
 
 def prefill_time(
@@ -173,7 +188,8 @@ def prefill_time(
         total = _pipeline(times, hops, drain)
     else:
         total = sum(sum(r) for r in times) + sum(hops) * len(batches)
-    return Prefill(total + host_s, len(batches), pipelined, first, host_s)
+    speedup = build_era_speedup(params, behaviour)
+    return Prefill(total / speedup + host_s, len(batches), pipelined, first, host_s, speedup, behaviour.build)
 
 
 def _stage_times(

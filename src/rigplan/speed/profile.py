@@ -68,6 +68,9 @@ class SpeedParameters:
     prefill_overhead_per_layer_s: float = 20e-6
     #: Pipeline hop of one micro-batch between GPUs (latency; bytes go at the link's rate).
     pipeline_hop_s: float = 50e-6
+    #: Prompt-speed gain per 1000 llama.cpp builds (kernel work between releases: Vulkan
+    #: coopmat shaders, ROCm MMQ tiles), around ``prefill.BUILD_ERA_REFERENCE``; 1: none.
+    prefill_speedup_per_kilobuild: float = 1.0
 
     def cycles_per_weight(self, weight_class: str) -> float:
         return self.sm_cycles_per_weight.get(weight_class, 0.0)
@@ -126,6 +129,13 @@ class EngineBehaviour:
     #: Quantised prompt matmuls run on INT8 tensor cores (llama.cpp MMQ with MMA, 2025 builds),
     #: where the GPU has them; else weights are dequantised to the 16-bit GEMM.
     int8_mma_prefill: bool = False
+    #: On AMD GPUs the prompt matmuls are priced at the FP16 *vector* rate (2 × FP32), the
+    #: basis of the RDNA rows the ROCm/Vulkan profiles are fitted on, not the CDNA matrix-core
+    #: peak (hardware.amd_vector_fp16_flops gives the reason).
+    amd_vector_basis: bool = False
+    #: The llama.cpp build the estimate is for (0: the build of ``prefill.BUILD_ERA_REFERENCE``;
+    #: ``predict`` puts the profile's newest fitted build here when the caller names none).
+    build: int = 0
 
 
 @dataclass(frozen=True, slots=True)
