@@ -80,6 +80,7 @@ LAYER_OF = {
     "rigplan.training.profile": "models",
     "rigplan.calibration.load": "models",
     "rigplan.calibration.priors": "models",
+    "rigplan.calibration.prior_files": "models",
     "rigplan.calibration.dataset": "models",
     "rigplan.calibration.stand_ins": "models",
     "rigplan.calibration.tomlwrite": "models",
