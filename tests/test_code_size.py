@@ -19,7 +19,6 @@ MAX_FUNCTION_LINES = 60
 
 #: "path" (a module) or "path:qualified.name" (a function) -> the branch that owns it.
 EXEMPT: dict[str, str] = {
-    "rigplan/integrations/launch.py:launch_plan": "serve2",  # 99 lines
 }
 
 

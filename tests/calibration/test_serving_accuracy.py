@@ -11,7 +11,12 @@ from pathlib import Path
 import pytest
 
 from cli_runner import check_generated
-from rigplan.calibration.serving_accuracy import markdown_serving_accuracy, serving_accuracy
+from rigplan.calibration.serving_accuracy import (
+    TARGET_COVERAGE,
+    TARGET_MAPE,
+    markdown_serving_accuracy,
+    serving_accuracy,
+)
 from rigplan.calibration.serving_load import load_serving_profiles, serving_rows
 from rigplan.estimate import estimate
 
@@ -40,8 +45,8 @@ def test_max_throughput_on_unseen_gpus_is_reported_not_hidden():
     groups = {(g.engine, g.test, g.scope): g for g in serving_accuracy()}
     g = groups[("tensorrt-llm", "max throughput", "leave-one-GPU-out")]
     assert g.rows >= 100 and len(g.gpus) >= 4
-    assert g.mape < 0.35  # issue 13 aims at 0.25; docs/accuracy.md reports the figure
-    assert g.coverage >= 0.8
+    assert g.mape <= TARGET_MAPE  # issue 13: within 25 % on average on a GPU left out
+    assert g.coverage >= TARGET_COVERAGE
 
 
 # Published single-user decode, each inside the estimate's range (tolerance: the range itself).
@@ -51,6 +56,26 @@ def test_max_throughput_on_unseen_gpus_is_reported_not_hidden():
         ("deepseek-v3", "8x h100-sxm", "vllm", "int4", 128, 128, 62.1, "tenstorrent/tt-inference-server#356"),
         ("deepseek-v3", "8x h200-sxm", "vllm", "fp8", 8000, 1000, 63.1, "vLLM recipes: DeepSeek-V3/R1"),
         ("qwen2.5-72b", "2x h100-sxm", "vllm", "bf16", 128, 128, 32.4, "tenstorrent/tt-inference-server#143"),
+        # The nearest published single-user Llama 3.x 405B figure under vLLM (no 8x H100/H200 one
+        # was found printed as text): benchmark_latency batch 1 on 8x MI300X.
+        ("llama-3.1-405b", "8x mi300x", "vllm", "fp8", 128, 128, 36.0, "Oracle blog: Llama 3.1 405B on MI300X"),
+        # NIM 1.8.0 (TensorRT-LLM backend assumed, FP8 TP2 profile), concurrency 1, ITL 18.58 ms.
+        ("llama-3.3-70b", "2x h100-sxm", "tensorrt-llm", "fp8", 5000, 500, 53.8, "NVIDIA NIM benchmarking guide"),
+        pytest.param(
+            "deepseek-v3",
+            "8x h200-sxm",
+            "sglang",
+            "fp8",
+            128,
+            256,
+            30.29,
+            "sgl-project/sglang#2643",
+            marks=pytest.mark.xfail(
+                strict=True,
+                reason="known miss: SGLang 0.4.1.post2 (Dec 2024; GPU not printed, "
+                "H200 assumed) printed 30 tok/s at batch 1, a third of the estimate and below its range",
+            ),
+        ),
     ],
 )
 def test_single_user_decode_inside_range(model, rig, engine, quant, prompt, output, measured, source):

@@ -24,6 +24,26 @@ SPECULATIVE = re.compile(r"\bmtp\b|specul|eagle|draft", re.IGNORECASE)
 #: Models published under another name with the same architecture (config.json): DeepSeek-R1
 #: is DeepSeek-V3's network post-trained (deepseek-ai/DeepSeek-R1 config.json = V3's).
 SAME_ARCHITECTURE = {"deepseek-r1": "deepseek-v3"}
+#: NVIDIA's ModelOpt checkpoints (nvidia/*-FP8, nvidia/*-FP4, which TensorRT-LLM's perf-overview
+#: v1.0 ran) carry ``"kv_cache_quant_algo": "FP8"`` in hf_quant_config.json, and the engine
+#: builds its KV cache in that type unless told otherwise: an FP8 cache for rows that name such
+#: a checkpoint and leave the KV type blank.  Sources: ModelOpt's export
+#: (modelopt/torch/export, convert_hf_config docstring: quant_algo FP8 with kv_cache_quant_algo
+#: FP8), a check script of nvidia/Llama-3.3-70B-Instruct-NVFP4 @ec8feebb that asserts
+#: quant_algo NVFP4 / kv_cache_quant_algo FP8, and perf-overview.md @00f37686 ("weights
+#: quantized using ModelOpt and published by NVIDIA").
+MODELOPT_CHECKPOINT = re.compile(r"modelopt", re.IGNORECASE)
+MODELOPT_KV_DTYPE = "fp8"
+MODELOPT_QUANTS = frozenset({"fp8", "fp4"})
+
+
+def _kv_dtype(r: dict[str, str]) -> str | None:
+    """The row's KV cache type: as printed, else the checkpoint's (ModelOpt FP8/FP4: FP8)."""
+    if r["kv_dtype"]:
+        return r["kv_dtype"]
+    if r["quant"] in MODELOPT_QUANTS and MODELOPT_CHECKPOINT.search(r["notes"]):
+        return MODELOPT_KV_DTYPE
+    return None
 
 
 def _int(text: str) -> int | None:
@@ -79,7 +99,7 @@ def serving_csv_rows(records: list[dict[str, str]], name: str) -> list[ServingRo
                 gpu_count=n,
                 model=model,
                 quant=QUANTS[r["quant"]],
-                kv_dtype=r["kv_dtype"] or None,
+                kv_dtype=_kv_dtype(r),
                 metric=kind,
                 concurrency=concurrency,
                 prompt_tokens=prompt,

@@ -40,7 +40,7 @@ MIN_SPREAD_ROWS = 5
 MIN_RANGE_LOG = math.log(1.10)
 HEADER = (
     "Serving profile for rigplan's batch model — written by `python -m rigplan.calibration.serving_fit`.\n"
-    "Do not edit by hand: change serving_priors.py or the fit and rerun it.\n"
+    "Do not edit by hand: change serving_prior_profiles/*.toml or the fit and rerun it.\n"
 )
 
 

@@ -36,6 +36,7 @@ Flags follow the engines' own documentation (checked 2026):
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from ..catalog.records import Catalog, Model
@@ -113,51 +114,53 @@ def launch_plan(
 
     catalog = catalog or load_catalog()
     eng = get_engine(engine)
-    if eng.id not in SERVE_ENGINES:
-        raise UnsupportedError(f"rigplan launch writes commands for {', '.join(SERVE_ENGINES)}; not for {eng.name}")
-    if isinstance(users, bool) or not isinstance(users, int) or users < 1:
-        raise InvalidValueError("users", f"must be a whole number ≥ 1, got {users!r}")
+    _check_engine_and_users(eng, users)
     m = _resolve_model(model, catalog, instruct=True)
     the_rig = resolve_rig_input(rig, catalog, network)
     kv = kv_dtype or eng.default_kv_dtype
     _check_kv(eng.id, kv)
     if eng.family == VLLM:
-        tp, pp = _serving_layout(the_rig, split, tensor_parallel, pipeline_parallel)
-        check_layout(m.model, tp, pp)
-
-    def estimate_at(ctx: int) -> Any:
-        from ..estimate import estimate
-
-        prompt = min(512, ctx // 2)
-        return estimate(
-            model,
-            the_rig,
-            quant=quant or m.quant_id,
-            engine=eng.id,
-            context=ctx,
-            batch=users,
-            prompt_tokens=prompt,
-            output_tokens=min(128, ctx - prompt),
-            kv_dtype=kv_dtype,
-            split=split,
-            tensor_parallel=tensor_parallel,
-            pipeline_parallel=pipeline_parallel,
-            gpu_layers=gpu_layers,
-            network=network,
-            catalog=catalog,
-        )
-
+        check_layout(m.model, *_serving_layout(the_rig, split, tensor_parallel, pipeline_parallel))
+    options = dict(quant=quant or m.quant_id, engine=eng.id, kv_dtype=kv_dtype, split=split, gpu_layers=gpu_layers)
+    options.update(tensor_parallel=tensor_parallel, pipeline_parallel=pipeline_parallel, network=network)
+    options["catalog"] = catalog
+    estimate_at = functools.partial(_estimate_serving, model, the_rig, users=users, options=options)
     notes: list[str] = []
     ctx, est = _serving_context(m.model, eng, context, users, estimate_at, notes)
     if not est.fits:
         notes.insert(0, _does_not_fit(est, ctx))
-    if eng.family == VLLM:
-        commands, files = _vllm_class(eng.id, m, est, ctx, users, kv, notes)
-    elif eng.id == "ollama":
-        commands, files = _ollama(m, est, ctx, users, kv, notes)
-    else:
-        commands, files = _llama_server(m, est, ctx, users, kv, notes)
+    commands, files = _engine_commands(eng, m, est, ctx, users, kv, notes)
     return _serve_plan(eng, m, the_rig, est, ctx, users, commands, files, notes)
+
+
+def _check_engine_and_users(eng: Any, users: object) -> None:
+    """Refuse an engine without a launch form and a user count that is not a whole number ≥ 1."""
+    if eng.id not in SERVE_ENGINES:
+        raise UnsupportedError(f"rigplan launch writes commands for {', '.join(SERVE_ENGINES)}; not for {eng.name}")
+    if isinstance(users, bool) or not isinstance(users, int) or users < 1:
+        raise InvalidValueError("users", f"must be a whole number ≥ 1, got {users!r}")
+
+
+def _engine_commands(
+    eng: Any, m: _ModelInput, est: Any, ctx: int, users: int, kv: str, notes: list[str]
+) -> tuple[list[Command], list[ConfigFile]]:
+    """The commands and files of ``eng``'s launch form."""
+    if eng.family == VLLM:
+        return _vllm_class(eng.id, m, est, ctx, users, kv, notes)
+    if eng.id == "ollama":
+        return _ollama(m, est, ctx, users, kv, notes)
+    return _llama_server(m, est, ctx, users, kv, notes)
+
+
+def _estimate_serving(model: str, rig: Any, ctx: int, *, users: int, options: dict[str, Any]) -> Any:
+    """The estimate a launch at context ``ctx`` stands on: ``users`` sequences of a 512-token
+    prompt (at most half the context) and up to 128 output tokens."""
+    from ..estimate import estimate
+
+    prompt = min(512, ctx // 2)
+    return estimate(
+        model, rig, context=ctx, batch=users, prompt_tokens=prompt, output_tokens=min(128, ctx - prompt), **options
+    )
 
 
 def largest_context(max_context: int, pool_tokens: int | None, users: int) -> int | None:
