@@ -37,7 +37,15 @@ from .headroom import DEFAULT_MARGIN, fit_advice, fullest_fraction, margin_appli
 from .planner import Plan, parse_price_overrides
 from .planning import plan_rigs
 from .power_report import PowerReport, power_report
-from .requests import INFERENCE_OPTIONS, PLAN_OPTIONS, TRAINING_OPTIONS
+from .requests import (
+    CAPACITY_OPTIONS,
+    INFERENCE_OPTIONS,
+    LAUNCH_OPTIONS,
+    PLAN_OPTIONS,
+    POWER_OPTIONS,
+    TRAINING_OPTIONS,
+    VRAM_OPTIONS,
+)
 from .rig import Rig, parse_rig, resolve_gpu, resolve_model
 from .training import TrainingEstimate, TrainingPlan, estimate_training, plan_training, render_training_plan
 from .units import GIB, format_gib, format_rate, format_usd
@@ -98,13 +106,17 @@ def __dir__() -> list[str]:
 
 
 __all__ = [
+    "CAPACITY_OPTIONS",
     "DEFAULT_MARGIN",
     "ENGINES",
     "GIB",
     "INFERENCE_OPTIONS",
+    "LAUNCH_OPTIONS",
     "PLAN_OPTIONS",
+    "POWER_OPTIONS",
     "SERVE_ENGINES",
     "TRAINING_OPTIONS",
+    "VRAM_OPTIONS",
     "Capacity",
     "DataFileError",
     "DeviceError",

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
-from .. import INFERENCE_OPTIONS, format_gib, format_rate
+from .. import INFERENCE_OPTIONS, LAUNCH_OPTIONS, VRAM_OPTIONS, format_gib, format_rate
 from . import app
 from .options import request_option
 from .output import console, print_json, table
@@ -48,9 +48,9 @@ HostRamOpt = Annotated[float | None, typer.Option("--host-ram", help="Host RAM a
 HostRamBandwidthOpt = Annotated[
     float | None, typer.Option("--host-ram-bandwidth", help="Host memory bandwidth in GB/s.")
 ]
-NetworkOpt = Annotated[
-    str | None, typer.Option(help="Between nodes: ib-ndr, ib-hdr, roce-400g, eth-100g, eth-25g, eth-10g.")
-]
+NetworkOpt = request_option(LAUNCH_OPTIONS, "network")
+VramQuantsOpt = request_option(VRAM_OPTIONS, "quants", "--quant")
+VramContextsOpt = request_option(VRAM_OPTIONS, "contexts", "--context")
 NoUserCalibrationOpt = Annotated[bool, typer.Option("--no-user-calibration", help="Ignore your stored calibration.")]
 ExplainOpt = Annotated[bool, typer.Option("--explain", help="Print how each figure was derived.")]
 
@@ -305,10 +305,8 @@ def _render_comparison(results: list[dict[str, Any]]) -> None:
 @app.command()
 def vram(
     model: ModelArg,
-    quant: Annotated[
-        list[str] | None, typer.Option(help="Quant ids to show (repeat); default 4bit, 8bit, 16bit.")
-    ] = None,
-    context: Annotated[list[int] | None, typer.Option(help="Context lengths to show (repeat).")] = None,
+    quant: VramQuantsOpt = None,
+    context: VramContextsOpt = None,
     engine: EngineOpt = "llama.cpp",
     json: JsonOpt = False,
 ) -> None:
@@ -321,8 +319,8 @@ def vram(
 
     mdl, rows = vram_table(
         model,
-        quants=tuple(quant) if quant else ("4bit", "8bit", "16bit"),
-        contexts=tuple(context) if context else None,
+        quants=tuple(quant) if quant else VRAM_OPTIONS["quants"].default,
+        contexts=tuple(context) if context else VRAM_OPTIONS["contexts"].default,
         engine=engine,
     )
     if json:
