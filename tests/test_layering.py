@@ -107,8 +107,6 @@ OUTSIDE = ("rigplan.integrations", "rigplan.cli", "rigplan.web")
 KNOWN = {
     ("rigplan.core", "rigplan.training.estimate"): "train2: training/estimate.py still resolves names "
     "itself; the import is lazy, inside core.evaluate_training",
-    ("rigplan.headroom", "rigplan.estimate"): "cat2: fit_advice estimates the advised rigs through the "
-    "public estimate (lazy); it belongs at the edge beside the CLI's fit report",
 }
 #: Private imports of the web package still to switch to ``from rigplan import ...`` (owner ui2;
 #: all but Model, Option, source_from_config and loads_json are in ``rigplan.__all__`` already).

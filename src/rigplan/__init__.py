@@ -32,8 +32,8 @@ from .errors import (
     UnknownQuantError,
     UnsupportedError,
 )
-from .estimate import Estimate, estimate
-from .headroom import DEFAULT_MARGIN, fit_advice, fullest_fraction, margin_applies, within_margin
+from .estimate import Estimate, estimate, fit_advice
+from .headroom import DEFAULT_MARGIN, fullest_fraction, margin_applies, within_margin
 from .planner import Plan, parse_price_overrides
 from .planning import plan_rigs
 from .power_report import PowerReport, power_report
