@@ -76,7 +76,7 @@ _LAZY: dict[str, tuple[str, str]] = {
     "list_quants": ("rigplan.catalog.query", "list_quants"),
     "load_measured": ("rigplan.integrations.measure", "load_measured"),
     "load_power_curves": ("rigplan.calibration.power_curve", "load_power_curves"),
-    "load_user_catalog": ("rigplan.catalog.user", "load_user_catalog"),
+    "load_user_catalog": ("rigplan.edge", "load_user_catalog"),
     "measure": ("rigplan.integrations.measure", "measure"),
     "measured_path": ("rigplan.integrations.measure", "measured_path"),
     "model_dict": ("rigplan.catalog.query", "model_dict"),
