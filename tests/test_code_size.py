@@ -21,7 +21,6 @@ MAX_FUNCTION_LINES = 60
 EXEMPT: dict[str, str] = {
     "rigplan/integrations/launch.py:launch_plan": "serve2",  # 99 lines
     "rigplan/speed/__init__.py:estimate_speed": "llama2",  # 133 lines
-    "rigplan/training/estimate.py:estimate_training": "train2",  # 155 lines
     "rigplan/training/planner.py:plan_training": "train2",  # 171 lines
 }
 

@@ -21,7 +21,8 @@ from typing import Any
 from ..catalog.query import best_price
 from ..catalog.records import Catalog
 from ..catalog.rental import rental_prices, system_price
-from ..planner import CostItem, psu_cost
+from ..planner.costing import psu_cost
+from ..planner.records import CostItem
 from ..platforms import PSU_INCLUDED_W, choose_platform
 from ..power import estimate_power
 from ..rig import Rig
