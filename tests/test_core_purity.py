@@ -87,3 +87,28 @@ def test_the_planner_reads_nothing_from_the_machine(monkeypatch):
     with machine_unreachable(monkeypatch, files=True):
         again = plan(request, ctx)
     assert again.recommendations and [r.rig for r in again.recommendations] == [r.rig for r in first.recommendations]
+
+
+def test_evaluate_training_is_the_public_estimate_without_the_machine(monkeypatch):
+    from rigplan.core import evaluate_training
+    from rigplan.edge import training_request
+    from rigplan.training import estimate_training
+
+    settings = {"method": "lora", "seq_len": 4096, "zero_stage": 2, "tokens": 1e8}
+    public = estimate_training("llama-3-8b", "2x rtx-4090", **settings)
+    ctx = load_context(use_user_calibration=False)
+    request = training_request("llama-3-8b", "2x rtx-4090", catalog=ctx.catalog, **settings)
+    with machine_unreachable(monkeypatch, files=True):
+        core = evaluate_training(request, ctx)
+    assert core.to_dict() == public.to_dict()
+
+
+def test_evaluate_training_names_an_unknown_setting():
+    from rigplan.core import evaluate_training
+    from rigplan.edge import training_request
+    from rigplan.errors import InvalidValueError
+
+    ctx = load_context(use_user_calibration=False)
+    request = training_request("llama-3-8b", "rtx-4090", catalog=ctx.catalog, seq_lenght=4096)
+    with pytest.raises(InvalidValueError, match=r"seq_lenght.*did you mean seq_len"):
+        evaluate_training(request, ctx)
