@@ -96,9 +96,10 @@ class Option:
     def _check_name(self, value: Any) -> None:
         if not isinstance(value, str):
             raise InvalidValueError(self.field, f"must be a name, got {value!r}")
-        allowed = self.choices if self.kind == "name" else self.words
-        if allowed and value not in allowed:
-            raise InvalidValueError(self.field, f"must be one of {', '.join(map(str, allowed))}, got {value!r}")
+        if self.kind == "int-or-name" and value not in self.words:
+            self._check_number(value)  # says "a whole number ≥ N or 'auto'"
+        if self.kind == "name" and self.choices and value not in self.choices:
+            raise InvalidValueError(self.field, f"must be one of {', '.join(map(str, self.choices))}, got {value!r}")
 
     def _check_number(self, value: Any) -> None:
         integer = self.kind in ("int", "int-or-name")

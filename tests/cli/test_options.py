@@ -1,4 +1,4 @@
-"""`rigplan plan`, `estimate`, `vram`, `power`, `launch` and `capacity` take their options from
+"""`rigplan plan`, `estimate`, `compare`, `vram`, `power`, `launch` and `capacity` take their options from
 the option tables of rigplan.requests: the same help and the same default as the Python API."""
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from rigplan import (
 )
 from rigplan.cli.capacity_cmd import capacity_cmd
 from rigplan.cli.device_cmds import launch
-from rigplan.cli.estimate_cmds import estimate_cmd, vram
+from rigplan.cli.estimate_cmds import compare, estimate_cmd, vram
 from rigplan.cli.plan_cmds import plan_cmd, power_cmd
 
 #: CLI parameter -> the request option it sets, where the names differ.
@@ -34,13 +34,14 @@ OWN = {"batch"}
 COMMANDS = {
     "plan": (plan_cmd, PLAN_OPTIONS),
     "estimate": (estimate_cmd, INFERENCE_OPTIONS),
+    "compare": (compare, INFERENCE_OPTIONS),
     "vram": (vram, VRAM_OPTIONS),
     "power": (power_cmd, POWER_OPTIONS),
     "launch": (launch, LAUNCH_OPTIONS),
     "capacity": (capacity_cmd, CAPACITY_OPTIONS),
 }
 #: The command's least number of options from its table (a table that loses options fails).
-LEAST = {"plan": 15, "estimate": 15, "vram": 3, "power": 7, "launch": 11, "capacity": 7}
+LEAST = {"plan": 15, "estimate": 15, "compare": 6, "vram": 3, "power": 7, "launch": 11, "capacity": 7}
 
 
 def option_name(command: str, parameter: str) -> str:

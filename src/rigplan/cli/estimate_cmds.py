@@ -246,11 +246,11 @@ def compare(
     rig: Annotated[list[str], typer.Option(help="A rig; repeat the flag for each rig to compare.")],
     quant: QuantOpt = None,
     engine: EngineOpt = "llama.cpp",
-    context: Annotated[int | None, typer.Option(help="Tokens of context per sequence.")] = None,
-    batch: Annotated[int, typer.Option(help="Sequences at once.")] = 1,
-    prompt_tokens: Annotated[int, typer.Option(help="Prompt length.")] = 512,
-    output_tokens: Annotated[int, typer.Option(help="Generated tokens.")] = 128,
-    force: Annotated[bool, typer.Option("--force", help="Allow a context beyond the model's maximum.")] = False,
+    context: ContextOpt = None,
+    batch: BatchOpt = "1",
+    prompt_tokens: PromptOpt = 512,
+    output_tokens: OutputOpt = 128,
+    force: ForceOpt = False,
     json: JsonOpt = False,
 ) -> None:
     """Several rigs side by side for one model: fit, memory, speed, power.
@@ -262,7 +262,7 @@ def compare(
     """
     from .. import RigplanError, estimate
 
-    workload = {"quant": quant, "engine": engine, "context": context, "batch": batch}
+    workload = {"quant": quant, "engine": engine, "context": context, "batch": parse_batch(batch)}
     workload |= {"prompt_tokens": prompt_tokens, "output_tokens": output_tokens, "force": force}
     results: list[dict[str, Any]] = []
     for r in rig:
