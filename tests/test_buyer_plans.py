@@ -8,8 +8,8 @@ import pytest
 from rigplan.catalog import load_catalog
 from rigplan.catalog.query import best_price
 from rigplan.errors import InvalidValueError, RigSyntaxError, UnsupportedError
-from rigplan.estimate import estimate
-from rigplan.headroom import DEFAULT_MARGIN, fit_advice, fullest_fraction, within_margin
+from rigplan.estimate import estimate, fit_advice
+from rigplan.headroom import DEFAULT_MARGIN, fullest_fraction, within_margin
 from rigplan.offload import RAM_KIT_GB, host_ram, ram_to_buy_gb
 from rigplan.owned_host import parse_owned_host
 from rigplan.planning import plan_rigs

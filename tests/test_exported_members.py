@@ -12,6 +12,7 @@ import types
 import rigplan
 
 PINNED = [
+    "CAPACITY_OPTIONS",
     "Capacity",
     "DEFAULT_MARGIN",
     "DataFileError",
@@ -22,7 +23,9 @@ PINNED = [
     "GPUView",
     "INFERENCE_OPTIONS",
     "InvalidValueError",
+    "LAUNCH_OPTIONS",
     "PLAN_OPTIONS",
+    "POWER_OPTIONS",
     "Plan",
     "PowerReport",
     "Rig",
@@ -38,6 +41,7 @@ PINNED = [
     "UnknownNameError",
     "UnknownQuantError",
     "UnsupportedError",
+    "VRAM_OPTIONS",
     "WhatFits",
     "__version__",
     "accuracy_report",

@@ -32,12 +32,20 @@ from .errors import (
     UnknownQuantError,
     UnsupportedError,
 )
-from .estimate import Estimate, estimate
-from .headroom import DEFAULT_MARGIN, fit_advice, fullest_fraction, margin_applies, within_margin
+from .estimate import Estimate, estimate, fit_advice
+from .headroom import DEFAULT_MARGIN, fullest_fraction, margin_applies, within_margin
 from .planner import Plan, parse_price_overrides
 from .planning import plan_rigs
 from .power_report import PowerReport, power_report
-from .requests import INFERENCE_OPTIONS, PLAN_OPTIONS, TRAINING_OPTIONS
+from .requests import (
+    CAPACITY_OPTIONS,
+    INFERENCE_OPTIONS,
+    LAUNCH_OPTIONS,
+    PLAN_OPTIONS,
+    POWER_OPTIONS,
+    TRAINING_OPTIONS,
+    VRAM_OPTIONS,
+)
 from .rig import Rig, parse_rig, resolve_gpu, resolve_model
 from .training import TrainingEstimate, TrainingPlan, estimate_training, plan_training, render_training_plan
 from .units import GIB, format_gib, format_rate, format_usd
@@ -68,7 +76,7 @@ _LAZY: dict[str, tuple[str, str]] = {
     "list_quants": ("rigplan.catalog.query", "list_quants"),
     "load_measured": ("rigplan.integrations.measure", "load_measured"),
     "load_power_curves": ("rigplan.calibration.power_curve", "load_power_curves"),
-    "load_user_catalog": ("rigplan.catalog.user", "load_user_catalog"),
+    "load_user_catalog": ("rigplan.edge", "load_user_catalog"),
     "measure": ("rigplan.integrations.measure", "measure"),
     "measured_path": ("rigplan.integrations.measure", "measured_path"),
     "model_dict": ("rigplan.catalog.query", "model_dict"),
@@ -98,13 +106,17 @@ def __dir__() -> list[str]:
 
 
 __all__ = [
+    "CAPACITY_OPTIONS",
     "DEFAULT_MARGIN",
     "ENGINES",
     "GIB",
     "INFERENCE_OPTIONS",
+    "LAUNCH_OPTIONS",
     "PLAN_OPTIONS",
+    "POWER_OPTIONS",
     "SERVE_ENGINES",
     "TRAINING_OPTIONS",
+    "VRAM_OPTIONS",
     "Capacity",
     "DataFileError",
     "DeviceError",

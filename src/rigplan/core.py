@@ -38,7 +38,7 @@ from .support import check_support
 from .units import GIB
 
 if TYPE_CHECKING:
-    from .training.estimate import TrainingEstimate
+    from .training.result import TrainingEstimate
 
 # gpu_layers="auto" leaves this much of each GPU free when it has to offload: the CUDA context
 # and allocator slack beyond llama.cpp's logged buffers vary by driver (0.1–0.5 GiB); packing a
@@ -249,19 +249,23 @@ def evaluate(request: InferenceRequest, context: Context) -> Estimate:
 def evaluate_training(request: TrainingRequest, context: Context) -> TrainingEstimate:
     """The training twin of :func:`evaluate`: a :class:`rigplan.TrainingEstimate`.
 
-    The training model reads its own fitted profiles (package data, cached); ``framework`` picks
-    the framework profile (None: the default for the layout, named in the result).
-    """
-    from .training.estimate import estimate_training
+    The request's model and rig are resolved already; the training model
+    (:func:`rigplan.training.evaluate.estimate_training_for`) reads its own fitted profiles
+    (package data, cached); ``framework`` picks the framework profile (None: the default for
+    the layout, named in the result).
 
-    return estimate_training(
-        request.model,
-        request.rig,
-        **dict(request.settings),
-        framework=request.framework,
-        force=request.force,
-        catalog=context.catalog,
+    Raises:
+        InvalidValueError: a setting that is not an option of a training estimate (the nearest
+            one suggested), or an impossible value.
+    """
+    # lazy: training/cost.py imports planner.costing, and the planner package imports this module
+    from .training.evaluate import estimate_training_for
+    from .training.settings import TrainingSettings
+
+    settings = TrainingSettings.from_mapping(
+        {**request.settings, "framework": request.framework, "force": request.force}
     )
+    return estimate_training_for(request.model, request.rig, settings, context.catalog)
 
 
 def _provenance(model: Model, rig: Rig, engine: Engine, quant: Quant, speed: SpeedEstimate) -> dict[str, Provenance]:

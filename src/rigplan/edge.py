@@ -199,3 +199,25 @@ def load_user_prices(path: Path | None = None, catalog: Catalog | None = None) -
     if not isinstance(table, dict):
         raise DataFileError(str(path), "prices", "expected a table of gpu = usd")
     return check_prices(table, catalog or load_catalog(), where=str(path))
+
+
+def load_user_catalog(path: Path | None = None, catalog: Catalog | None = None) -> Catalog:
+    """The built-in catalogue plus the user's config-file rows (the built-in one if no file);
+    the rows are checked and merged by :func:`rigplan.catalog.user.merge_user_rows`.
+
+    Raises:
+        DataFileError: unreadable, binary or malformed TOML (file and line named).
+        CatalogError: a malformed row (file and field named).
+    """
+    from .catalog.user import USER_TABLES, merge_user_rows
+    from .textfiles import read_toml
+
+    base = catalog or load_catalog()
+    path = path or user_config_path()
+    if not path.is_file():
+        return base
+    data = read_toml(path)
+    stamp = dt.date.fromtimestamp(path.stat().st_mtime)
+    if not any(k in data for k in USER_TABLES):
+        return base
+    return merge_user_rows(base, data, str(path), stamp)

@@ -14,6 +14,7 @@ from .catalog import load_catalog
 from .catalog.records import Catalog, Model
 from .core import evaluate
 from .edge import inference_request, load_context
+from .headroom import DEFAULT_MARGIN, Advice, advise
 from .results import Estimate
 from .rig import Rig
 
@@ -68,4 +69,11 @@ def estimate(
     return evaluate(request, load_context(catalog, use_user_calibration=use_user_calibration))
 
 
-__all__ = ["Estimate", "estimate"]
+def fit_advice(est: Estimate, margin: float = DEFAULT_MARGIN, limit: int = 3) -> list[Advice]:
+    """Up to ``limit`` single changes that make ``est``'s rig fit within ``margin``, cheapest
+    first (:func:`rigplan.headroom.advise`), each estimated by :func:`estimate` without the
+    user's calibration, so the advice is the same on every machine."""
+    return advise(est, estimate, margin, limit)
+
+
+__all__ = ["Estimate", "estimate", "fit_advice"]

@@ -8,13 +8,17 @@ fragmentation, a longer prompt than planned — is covered by a margin: a GPU fi
 vLLM-class engines size their KV pool to fill ``gpu_memory_utilization`` (0.9) by design, so
 their 10 % reserve is the margin and no further one applies.
 
-:func:`fit_advice` lists the cheapest changes that would make a rig that does not fit (or is
-tight) fit: a q8_0 KV cache, a shorter context, a smaller quant, one more GPU.
+:func:`advise` lists the cheapest changes that would make a rig that does not fit (or is
+tight) fit: a q8_0 KV cache, a shorter context, a smaller quant, one more GPU.  It estimates
+each change through the function it is given; :func:`rigplan.fit_advice` (the edge) gives it
+the public :func:`rigplan.estimate`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from .engines import get_engine
 from .errors import RigplanError
@@ -37,6 +41,10 @@ SMALLER_QUANTS: dict[str, tuple[str, ...]] = {
 MAX_GPUS_ADVISED = 8
 #: Contexts tried when a shorter one is advised: halvings of the asked context, not below this.
 MIN_ADVISED_CONTEXT = 512
+
+#: Estimates one changed setup: ``run(model, rig, quant=..., context=..., ...)``, the keyword
+#: arguments of :func:`rigplan.estimate`.
+EstimateFn = Callable[..., Estimate]
 
 
 def fullest_fraction(est: Estimate) -> float:
@@ -67,10 +75,8 @@ class Advice:
         return f"{self.change} (fullest GPU {self.fullest:.0%})"
 
 
-def _try(est: Estimate, margin: float, **changes: object) -> Estimate | None:
-    from .estimate import estimate  # the public API (names, calibration): advice is for the CLI
-
-    kwargs: dict[str, object] = {
+def _try(est: Estimate, margin: float, run: EstimateFn, **changes: Any) -> Estimate | None:
+    kwargs: dict[str, Any] = {
         "quant": est.quant.id,
         "engine": est.engine.id,
         "context": est.workload.context,
@@ -81,31 +87,32 @@ def _try(est: Estimate, margin: float, **changes: object) -> Estimate | None:
         "use_user_calibration": False,
     }
     kwargs.update(changes)
-    ctx = int(kwargs["context"])  # type: ignore[call-overload]
-    kwargs["prompt_tokens"] = min(int(kwargs["prompt_tokens"]), ctx // 2)  # type: ignore[call-overload]
-    kwargs["output_tokens"] = min(int(kwargs["output_tokens"]), ctx // 4)  # type: ignore[call-overload]
+    ctx = int(kwargs["context"])
+    kwargs["prompt_tokens"] = min(int(kwargs["prompt_tokens"]), ctx // 2)
+    kwargs["output_tokens"] = min(int(kwargs["output_tokens"]), ctx // 4)
     try:
-        out = estimate(est.model, kwargs.pop("rig", est.rig), **kwargs)  # type: ignore[arg-type]
+        out = run(est.model, kwargs.pop("rig", est.rig), **kwargs)
     except RigplanError:
         return None
     return out if within_margin(out, margin) else None
 
 
-def fit_advice(est: Estimate, margin: float = DEFAULT_MARGIN, limit: int = 3) -> list[Advice]:
+def advise(est: Estimate, run: EstimateFn, margin: float = DEFAULT_MARGIN, limit: int = 3) -> list[Advice]:
     """Up to ``limit`` single changes that make ``est``'s rig fit within the margin, cheapest
     first: a q8_0 KV cache (llama.cpp), the longest shorter context, the widest smaller quant,
-    one more GPU of the rig's kind.  Empty when it already fits or nothing single helps."""
+    one more GPU of the rig's kind, each estimated by ``run``.  Empty when it already fits or
+    nothing single helps."""
     if within_margin(est, margin):
         return []
     out: list[Advice] = []
     eng = get_engine(est.engine.id)
     if "q8_0" in eng.kv_dtypes and est.workload.kv_dtype not in ("q8_0", "q4_0"):
-        got = _try(est, margin, kv_dtype="q8_0")
+        got = _try(est, margin, run, kv_dtype="q8_0")
         if got:
             out.append(Advice("KV cache q8_0 (--kv-dtype q8_0)", fullest_fraction(got)))
     ctx = est.workload.context // 2
     while ctx >= MIN_ADVISED_CONTEXT:
-        got = _try(est, margin, context=ctx)
+        got = _try(est, margin, run, context=ctx)
         if got:
             out.append(Advice(f"context {ctx:,} instead of {est.workload.context:,}", fullest_fraction(got)))
             break
@@ -113,13 +120,13 @@ def fit_advice(est: Estimate, margin: float = DEFAULT_MARGIN, limit: int = 3) ->
     ladder = SMALLER_QUANTS.get(eng.family, ())
     if est.quant.id in ladder:
         for qid in ladder[ladder.index(est.quant.id) + 1 :]:
-            got = _try(est, margin, quant=get_quant(qid).id)
+            got = _try(est, margin, run, quant=get_quant(qid).id)
             if got:
                 out.append(Advice(f"quant {qid} instead of {est.quant.id}", fullest_fraction(got)))
                 break
     if est.rig.nodes == 1 and not any(g.is_system for g in est.rig.gpus) and est.rig.gpus_per_node < MAX_GPUS_ADVISED:
         bigger = Rig(gpus=(*est.rig.gpus, est.rig.gpus[-1]), nodes=1, network=est.rig.network)
-        got = _try(est, margin, rig=bigger)
+        got = _try(est, margin, run, rig=bigger)
         if got:
             out.append(Advice(f"one more {est.rig.gpus[-1].id} ({bigger.describe()})", fullest_fraction(got)))
     return out[:limit]

@@ -1,8 +1,11 @@
 """Requests in: frozen request records, validated once, and the one table of their options.
 
 Each option's name, type, default, range and help live in :data:`INFERENCE_OPTIONS`,
-:data:`TRAINING_OPTIONS` and :data:`PLAN_OPTIONS`; the records check their values against those
-tables when they are built, so the pure core (``rigplan.core``) receives values it can trust.
+:data:`TRAINING_OPTIONS` and :data:`PLAN_OPTIONS`, and for the commands without a request record
+in :data:`VRAM_OPTIONS`, :data:`POWER_OPTIONS`, :data:`LAUNCH_OPTIONS` and
+:data:`CAPACITY_OPTIONS` (the CLI's flags and the web's schema are built from them); the
+records check their values against those tables when they are built, so the pure core
+(``rigplan.core``) receives values it can trust.
 The edge (``rigplan.edge``) turns names, paths and repo ids into the :class:`Model` and
 :class:`Rig` a request holds.
 
@@ -15,7 +18,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from typing import Any, Literal
 
 from .catalog.query import CONDITIONS
@@ -26,7 +29,7 @@ from .memory import WeightBytes
 from .owned_host import OwnedHost
 from .platforms import PLATFORM_CLASSES
 from .power import CIRCUITS
-from .rig import Rig
+from .rig import NETWORKS, Rig
 from .speed.settings import SpeedSettings
 
 #: ``batch="max"``: the largest batch the KV pool and the engine's ``max_num_seqs`` allow.
@@ -61,6 +64,8 @@ class Option:
     exclusive: bool = False
     #: the name errors use when it differs from the keyword (``class`` for ``gpu_class``)
     label: str = ""
+    #: the option takes a list of such values (``rigplan vram --quant 4bit --quant 8bit``)
+    many: bool = False
 
     @property
     def field(self) -> str:
@@ -70,6 +75,15 @@ class Option:
         """Refuse a value of the wrong type or outside the range (None means the default)."""
         if value is None:
             return
+        if self.many:
+            if isinstance(value, str) or not isinstance(value, (list, tuple)):
+                raise InvalidValueError(self.field, f"must be a list, got {value!r}")
+            for item in value:
+                self._check_one(item)
+            return
+        self._check_one(value)
+
+    def _check_one(self, value: Any) -> None:
         if self.kind == "bool":
             if not isinstance(value, bool):
                 raise InvalidValueError(self.field, f"must be true or false, got {value!r}")
@@ -82,9 +96,10 @@ class Option:
     def _check_name(self, value: Any) -> None:
         if not isinstance(value, str):
             raise InvalidValueError(self.field, f"must be a name, got {value!r}")
-        allowed = self.choices if self.kind == "name" else self.words
-        if allowed and value not in allowed:
-            raise InvalidValueError(self.field, f"must be one of {', '.join(map(str, allowed))}, got {value!r}")
+        if self.kind == "int-or-name" and value not in self.words:
+            self._check_number(value)  # says "a whole number ≥ N or 'auto'"
+        if self.kind == "name" and self.choices and value not in self.choices:
+            raise InvalidValueError(self.field, f"must be one of {', '.join(map(str, self.choices))}, got {value!r}")
 
     def _check_number(self, value: Any) -> None:
         integer = self.kind in ("int", "int-or-name")
@@ -332,3 +347,76 @@ class PlanRequest:
     def options(self) -> dict[str, Any]:
         """The option values (everything but model, owned GPUs and prices)."""
         return {f.name: getattr(self, f.name) for f in fields(self) if f.name in PLAN_OPTIONS}
+
+
+def _like(table: Mapping[str, Option], name: str, **changes: Any) -> Option:
+    """Option ``name`` of ``table`` with some fields changed (one help text, two defaults)."""
+    return replace(table[name], **changes)
+
+
+#: The guide's three precisions, ``rigplan vram``'s default rows.
+GUIDE_QUANTS = ("4bit", "8bit", "16bit")
+#: What ``rigplan launch`` writes: a serving command, or a torchrun + DeepSpeed fine-tune.
+LAUNCH_TASKS = ("serve", "full", "lora", "qlora")
+#: KV-cache types of any engine (llama.cpp and vLLM-class), and of vLLM-class engines alone.
+KV_DTYPES = ("f16", "bf16", "fp8", "q8_0", "q4_0")
+SERVING_KV_DTYPES = ("bf16", "f16", "fp8")
+
+#: Options of the VRAM table (``rigplan.vram_table``, ``rigplan vram``, the web's VRAM table).
+VRAM_OPTIONS: dict[str, Option] = _options(
+    Option(
+        "quants", "name", GUIDE_QUANTS, "Quant ids to show (repeat); default 4bit, 8bit, 16bit.", many=True,
+        label="quant",
+    ),
+    Option(
+        "contexts", "int", None, "Context lengths to show (repeat).", minimum=1, many=True, label="context"
+    ),
+    INFERENCE_OPTIONS["engine"],
+    Option("with_rigs", "bool", True, "Also find the smallest rig of each GPU class (slower)."),
+)  # fmt: skip
+
+#: Options of a rig's power report (``rigplan.power_report``, ``rigplan power``, the web API).
+POWER_OPTIONS: dict[str, Option] = _options(
+    PLAN_OPTIONS["circuit"],
+    PLAN_OPTIONS["kwh_price"],
+    Option("power_limit", "name", None, "A cap to evaluate: 70%, 0.7 or watts per GPU (default: the suggested cap)."),
+    Option("platform", "name", None, "Platform id (see platforms.toml) or class: desktop, hedt, server."),
+    Option("model", "name", None, "A model, for tokens/s and the electricity per million tokens."),
+    Option("quant", "name", None, "Quant for --model (default: the engine's)."),
+    Option("engine", "name", "llama.cpp", "Engine for --model."),
+)
+
+#: Options of a launch plan (``rigplan.launch_plan``, ``rigplan launch``, the web API).
+LAUNCH_OPTIONS: dict[str, Option] = _options(
+    Option("engine", "name", "llama.cpp", "vllm, sglang, llama.cpp or ollama (serving)."),
+    Option(
+        "task", "name", "serve", "serve, or full / lora / qlora for a torchrun + DeepSpeed fine-tune.",
+        choices=LAUNCH_TASKS,
+    ),
+    Option("quant", "name", None, "Quant id or 4bit/8bit/16bit; default: the file's, else the engine's."),
+    Option("context", "int", None, "Tokens of context per user (default 8192, capped at the model's).", minimum=1),
+    Option("users", "int", 1, "Users served at once (llama.cpp slots, vLLM/SGLang running requests).", minimum=1),
+    Option(
+        "kv_dtype", "name", None, "KV cache: f16, bf16, fp8, q8_0 or q4_0 (each engine has some).", choices=KV_DTYPES
+    ),
+    INFERENCE_OPTIONS["split"],
+    INFERENCE_OPTIONS["tensor_parallel"],
+    INFERENCE_OPTIONS["pipeline_parallel"],
+    INFERENCE_OPTIONS["gpu_layers"],
+    Option(
+        "network", "name", None, "Between nodes: ib-ndr, ib-hdr, roce-400g, eth-100g, eth-25g, eth-10g.",
+        choices=NETWORKS,
+    ),
+)  # fmt: skip
+
+#: Options of a serving-capacity question (``rigplan.capacity``, ``rigplan capacity``, the web API).
+CAPACITY_OPTIONS: dict[str, Option] = _options(
+    Option("users", "int", 1, "Users to serve at once.", minimum=1),
+    # capacity() refuses context 1: a request needs a prompt token and an output token
+    Option("context", "int", 8192, "Tokens of context per user (prompt + generated).", minimum=2),
+    Option("min_tokens_per_s", "number", 20.0, "Output tok/s each user must get.", minimum=0),
+    _like(INFERENCE_OPTIONS, "engine", default="vllm"),
+    INFERENCE_OPTIONS["quant"],
+    Option("output_tokens", "int", None, "Generated tokens per request (default 512; the rest is prompt).", minimum=1),
+    Option("kv_dtype", "name", None, "bf16, f16 or fp8.", choices=SERVING_KV_DTYPES),
+)

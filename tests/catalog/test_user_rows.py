@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from rigplan.catalog import load_catalog
-from rigplan.catalog.user import load_user_catalog
 from rigplan.cli import main
+from rigplan.edge import load_user_catalog
 from rigplan.errors import CatalogError
 
 # A 48 GB RTX 4090 (the modded cards sold in China): its own row, priced in [prices].

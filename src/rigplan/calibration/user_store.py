@@ -10,9 +10,9 @@ import json
 import os
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from ..errors import DataFileError, RigplanError
 from ..speed.profile import Spread, UserCorrection
@@ -25,6 +25,8 @@ SCHEMA = 1
 LOCK_TIMEOUT_S = 30.0
 LOCK_POLL_S = 0.05
 
+T = TypeVar("T")
+
 
 def config_dir() -> Path:
     """rigplan's folder in the user config dir (``~/.config/rigplan`` on Linux)."""
@@ -35,6 +37,21 @@ def config_dir() -> Path:
 
 def store_path() -> Path:
     return config_dir() / STORE_FILE
+
+
+def _retry(path: Path, attempt: Callable[[], T], busy: type[OSError]) -> T:
+    """``attempt()`` until it stops raising ``busy`` (another writer holds the lock), polling
+    every LOCK_POLL_S for at most LOCK_TIMEOUT_S."""
+    deadline = time.monotonic() + LOCK_TIMEOUT_S
+    while True:
+        try:
+            return attempt()
+        except busy:
+            if time.monotonic() > deadline:
+                raise DataFileError(
+                    str(path), "lock", "another rigplan is writing the calibration; try again"
+                ) from None
+            time.sleep(LOCK_POLL_S)
 
 
 @contextlib.contextmanager
@@ -49,33 +66,13 @@ def locked(folder: Path) -> Iterator[None]:
         fcntl = None  # type: ignore[assignment]
     if fcntl is not None:
         with open(path, "a+") as handle:
-            deadline = time.monotonic() + LOCK_TIMEOUT_S
-            while True:
-                try:
-                    fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    break
-                except OSError:
-                    if time.monotonic() > deadline:
-                        raise DataFileError(
-                            str(path), "lock", "another rigplan is writing the calibration; try again"
-                        ) from None
-                    time.sleep(LOCK_POLL_S)
+            _retry(path, lambda: fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB), OSError)
             try:
                 yield
             finally:
                 fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
         return
-    deadline = time.monotonic() + LOCK_TIMEOUT_S  # pragma: no cover - Windows
-    while True:  # pragma: no cover
-        try:
-            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-            break
-        except FileExistsError:
-            if time.monotonic() > deadline:
-                raise DataFileError(
-                    str(path), "lock", "another rigplan is writing the calibration; try again"
-                ) from None
-            time.sleep(LOCK_POLL_S)
+    fd = _retry(path, lambda: os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY), FileExistsError)  # pragma: no cover
     try:  # pragma: no cover
         yield
     finally:  # pragma: no cover

@@ -14,19 +14,19 @@
 Each row is validated like a catalogue row (unknown keys, missing keys and wrong types are
 refused naming the file and the field).  ``source`` defaults to the file and ``as_of`` to the
 file's date, since a user's own hardware needs no citation.  A row may not reuse a catalogue id:
-give it a new one.  This module reads a file: it is called at the API's edge (CLI, web), and the
-catalogue it returns is passed to the pure functions like the built-in one.
+give it a new one.  This module only checks and merges rows; :func:`rigplan.load_user_catalog`
+(in :mod:`rigplan.edge`) finds and reads the file, and the catalogue it returns is passed to
+the pure functions like the built-in one.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from pathlib import Path
 from typing import Any
 
 from ..errors import CatalogError
-from .load import build_record, load_catalog
+from .load import build_record
 from .records import GPU, Catalog, Platform
 
 #: The config file's row tables and the record each holds.
@@ -63,26 +63,3 @@ def merge_user_rows(catalog: Catalog, data: dict[str, Any], path: str, as_of: dt
             full = {"source": f"your config file {path}", "as_of": as_of, **row, "id": ident}
             target[ident] = build_record(cls, full, path=path, where=where)
     return dataclasses.replace(catalog, gpus=gpus, platforms=platforms)
-
-
-def load_user_catalog(path: Path | None = None, catalog: Catalog | None = None) -> Catalog:
-    """The built-in catalogue plus the user's config-file rows (the built-in one if no file).
-
-    Raises:
-        DataFileError: unreadable, binary or malformed TOML (file and line named).
-        CatalogError: a malformed row (file and field named).
-    """
-    base = catalog or load_catalog()
-    if path is None:
-        from platformdirs import user_config_dir
-
-        path = Path(user_config_dir("rigplan")) / "config.toml"
-    if not path.is_file():
-        return base
-    from ..textfiles import read_toml
-
-    data = read_toml(path)
-    stamp = dt.date.fromtimestamp(path.stat().st_mtime)
-    if not any(k in data for k in USER_TABLES):
-        return base
-    return merge_user_rows(base, data, str(path), stamp)

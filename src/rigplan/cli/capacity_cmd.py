@@ -6,9 +6,10 @@ from typing import Annotated, Any
 
 import typer
 
-from .. import format_rate
+from .. import CAPACITY_OPTIONS, format_rate
 from . import app
-from .estimate_cmds import EngineOpt, JsonOpt, ModelArg, QuantOpt
+from .estimate_cmds import JsonOpt, ModelArg
+from .options import request_option
 from .output import console, print_json
 
 
@@ -42,19 +43,27 @@ def render_capacity(d: dict[str, Any]) -> None:
     con.print(f"speed profile: {d['engine_profile']}")
 
 
+# The options of rigplan.capacity, from its option table.
+UsersOpt = request_option(CAPACITY_OPTIONS, "users")
+ContextOpt = request_option(CAPACITY_OPTIONS, "context")
+MinSpeedOpt = request_option(CAPACITY_OPTIONS, "min_tokens_per_s", "--min-tok-s")
+EngineOpt = request_option(CAPACITY_OPTIONS, "engine")
+QuantOpt = request_option(CAPACITY_OPTIONS, "quant")
+OutputOpt = request_option(CAPACITY_OPTIONS, "output_tokens")
+KvDtypeOpt = request_option(CAPACITY_OPTIONS, "kv_dtype")
+
+
 @app.command("capacity")
 def capacity_cmd(
     model: ModelArg,
     rig: Annotated[str, typer.Option(help="Rig: '8x h100-sxm', '4x l40s', '2 nodes x 8x h100-sxm'.")],
-    users: Annotated[int, typer.Option(help="Users to serve at once.")] = 1,
-    context: Annotated[int, typer.Option(help="Tokens of context per user (prompt + generated).")] = 8192,
-    min_tok_s: Annotated[float, typer.Option("--min-tok-s", help="Output tok/s each user must get.")] = 20.0,
+    users: UsersOpt = 1,
+    context: ContextOpt = 8192,
+    min_tok_s: MinSpeedOpt = 20.0,
     engine: EngineOpt = "vllm",
     quant: QuantOpt = None,
-    output_tokens: Annotated[
-        int | None, typer.Option(help="Generated tokens per request (default 512; the rest is prompt).")
-    ] = None,
-    kv_dtype: Annotated[str | None, typer.Option(help="bf16, f16 or fp8.")] = None,
+    output_tokens: OutputOpt = None,
+    kv_dtype: KvDtypeOpt = None,
     json: JsonOpt = False,
 ) -> None:
     """How many users a rig serves at once, each at a minimum speed, with a range.

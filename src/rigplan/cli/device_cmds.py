@@ -9,8 +9,9 @@ from typing import Annotated, Any
 
 import typer
 
-from .. import GIB, format_gib
+from .. import GIB, LAUNCH_OPTIONS, format_gib
 from . import app
+from .options import request_option
 from .output import console, print_json, table
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
@@ -94,25 +95,17 @@ LaunchModelArg = Annotated[
     str, typer.Argument(help="Catalogue id, config.json / model folder / .gguf path, or Hugging Face repo id.")
 ]
 LaunchRigOpt = Annotated[str, typer.Option(help="Rig: 'rtx-4090', '2x rtx-3090', '2 nodes x 8x h100-sxm' or 'local'.")]
-LaunchEngineOpt = Annotated[str, typer.Option(help="vllm, sglang, llama.cpp or ollama (serving).")]
-LaunchTaskOpt = Annotated[str, typer.Option(help="serve, or full / lora / qlora for a torchrun + DeepSpeed fine-tune.")]
-LaunchQuantOpt = Annotated[
-    str | None, typer.Option(help="Quant id or 4bit/8bit/16bit; default: the file's, else the engine's.")
-]
-LaunchContextOpt = Annotated[
-    int | None, typer.Option(help="Tokens of context per user (default 8192, capped at the model's).")
-]
-LaunchUsersOpt = Annotated[
-    int, typer.Option(help="Users served at once (llama.cpp slots, vLLM/SGLang running requests).")
-]
-LaunchKvOpt = Annotated[str | None, typer.Option(help="KV cache: f16, bf16, fp8, q8_0 or q4_0 (each engine has some).")]
-LaunchSplitOpt = Annotated[str | None, typer.Option(help="layer, row, tensor or pipeline.")]
-LaunchTpOpt = Annotated[int | None, typer.Option(help="Tensor-parallel degree.")]
-LaunchPpOpt = Annotated[int | None, typer.Option(help="Pipeline-parallel degree.")]
-LaunchLayersOpt = Annotated[str | None, typer.Option(help="Layers on GPUs (llama.cpp -ngl): a number or 'auto'.")]
-LaunchNetworkOpt = Annotated[
-    str | None, typer.Option(help="Between nodes: ib-ndr, ib-hdr, roce-400g, eth-100g, eth-25g, eth-10g.")
-]
+LaunchEngineOpt = request_option(LAUNCH_OPTIONS, "engine")
+LaunchTaskOpt = request_option(LAUNCH_OPTIONS, "task")
+LaunchQuantOpt = request_option(LAUNCH_OPTIONS, "quant")
+LaunchContextOpt = request_option(LAUNCH_OPTIONS, "context")
+LaunchUsersOpt = request_option(LAUNCH_OPTIONS, "users")
+LaunchKvOpt = request_option(LAUNCH_OPTIONS, "kv_dtype")
+LaunchSplitOpt = request_option(LAUNCH_OPTIONS, "split")
+LaunchTpOpt = request_option(LAUNCH_OPTIONS, "tensor_parallel")
+LaunchPpOpt = request_option(LAUNCH_OPTIONS, "pipeline_parallel")
+LaunchLayersOpt = request_option(LAUNCH_OPTIONS, "gpu_layers")
+LaunchNetworkOpt = request_option(LAUNCH_OPTIONS, "network")
 LaunchOutOpt = Annotated[
     Path | None, typer.Option(help="Write the config files (Modelfile, ds_config.json …) into this folder.")
 ]

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
-from .. import INFERENCE_OPTIONS, format_gib, format_rate
+from .. import INFERENCE_OPTIONS, LAUNCH_OPTIONS, VRAM_OPTIONS, format_gib, format_rate
 from . import app
 from .options import request_option
 from .output import console, print_json, table
@@ -48,9 +48,9 @@ HostRamOpt = Annotated[float | None, typer.Option("--host-ram", help="Host RAM a
 HostRamBandwidthOpt = Annotated[
     float | None, typer.Option("--host-ram-bandwidth", help="Host memory bandwidth in GB/s.")
 ]
-NetworkOpt = Annotated[
-    str | None, typer.Option(help="Between nodes: ib-ndr, ib-hdr, roce-400g, eth-100g, eth-25g, eth-10g.")
-]
+NetworkOpt = request_option(LAUNCH_OPTIONS, "network")
+VramQuantsOpt = request_option(VRAM_OPTIONS, "quants", "--quant")
+VramContextsOpt = request_option(VRAM_OPTIONS, "contexts", "--context")
 NoUserCalibrationOpt = Annotated[bool, typer.Option("--no-user-calibration", help="Ignore your stored calibration.")]
 ExplainOpt = Annotated[bool, typer.Option("--explain", help="Print how each figure was derived.")]
 
@@ -246,11 +246,11 @@ def compare(
     rig: Annotated[list[str], typer.Option(help="A rig; repeat the flag for each rig to compare.")],
     quant: QuantOpt = None,
     engine: EngineOpt = "llama.cpp",
-    context: Annotated[int | None, typer.Option(help="Tokens of context per sequence.")] = None,
-    batch: Annotated[int, typer.Option(help="Sequences at once.")] = 1,
-    prompt_tokens: Annotated[int, typer.Option(help="Prompt length.")] = 512,
-    output_tokens: Annotated[int, typer.Option(help="Generated tokens.")] = 128,
-    force: Annotated[bool, typer.Option("--force", help="Allow a context beyond the model's maximum.")] = False,
+    context: ContextOpt = None,
+    batch: BatchOpt = "1",
+    prompt_tokens: PromptOpt = 512,
+    output_tokens: OutputOpt = 128,
+    force: ForceOpt = False,
     json: JsonOpt = False,
 ) -> None:
     """Several rigs side by side for one model: fit, memory, speed, power.
@@ -262,7 +262,7 @@ def compare(
     """
     from .. import RigplanError, estimate
 
-    workload = {"quant": quant, "engine": engine, "context": context, "batch": batch}
+    workload = {"quant": quant, "engine": engine, "context": context, "batch": parse_batch(batch)}
     workload |= {"prompt_tokens": prompt_tokens, "output_tokens": output_tokens, "force": force}
     results: list[dict[str, Any]] = []
     for r in rig:
@@ -305,10 +305,8 @@ def _render_comparison(results: list[dict[str, Any]]) -> None:
 @app.command()
 def vram(
     model: ModelArg,
-    quant: Annotated[
-        list[str] | None, typer.Option(help="Quant ids to show (repeat); default 4bit, 8bit, 16bit.")
-    ] = None,
-    context: Annotated[list[int] | None, typer.Option(help="Context lengths to show (repeat).")] = None,
+    quant: VramQuantsOpt = None,
+    context: VramContextsOpt = None,
     engine: EngineOpt = "llama.cpp",
     json: JsonOpt = False,
 ) -> None:
@@ -321,8 +319,8 @@ def vram(
 
     mdl, rows = vram_table(
         model,
-        quants=tuple(quant) if quant else ("4bit", "8bit", "16bit"),
-        contexts=tuple(context) if context else None,
+        quants=tuple(quant) if quant else VRAM_OPTIONS["quants"].default,
+        contexts=tuple(context) if context else VRAM_OPTIONS["contexts"].default,
         engine=engine,
     )
     if json:

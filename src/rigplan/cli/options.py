@@ -21,10 +21,15 @@ def request_option(
         flags: the CLI's flag names when they differ from ``--name`` (e.g. ``--class``).
         extra: words the CLI adds to the table's help (options only the CLI has).
         python_type: the parsed type when it differs from the table's kind.
+
+    An option that takes a list (``many``) is a repeatable flag whose CLI default is None: the
+    command then uses the table's default.
     """
     option = table[name]
     kind = python_type or _TYPES[option.kind]
-    if option.default is None:
+    if option.many:
+        kind = list[kind]
+    if option.default is None or option.many:
         kind = kind | None
     help_text = option.help if not extra else option.help.rstrip(".") + extra
     return Annotated[kind, typer.Option(*flags, help=help_text, show_default=show_default)]

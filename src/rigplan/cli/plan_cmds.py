@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Annotated, Any, cast
 
 import typer
 
-from .. import PLAN_OPTIONS, format_gib, format_rate, format_usd
+from .. import PLAN_OPTIONS, POWER_OPTIONS, format_gib, format_rate, format_usd
 from . import app
 from .options import request_option
 from .output import console, print_json, table
@@ -17,6 +17,12 @@ if TYPE_CHECKING:
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
 CircuitOpt = request_option(PLAN_OPTIONS, "circuit")
 KwhOpt = request_option(PLAN_OPTIONS, "kwh_price", "--kwh-price")
+# `rigplan power`: the options of rigplan.power_report, from its option table.
+PowerLimitOpt = request_option(POWER_OPTIONS, "power_limit", "--power-limit")
+PowerPlatformOpt = request_option(POWER_OPTIONS, "platform")
+PowerModelOpt = request_option(POWER_OPTIONS, "model")
+PowerQuantOpt = request_option(POWER_OPTIONS, "quant")
+PowerEngineOpt = request_option(POWER_OPTIONS, "engine")
 
 # `rigplan plan`: the options of rigplan.plan_rigs, from its option table.
 ModelArg = Annotated[
@@ -417,20 +423,11 @@ def power_cmd(
     rig: Annotated[str, typer.Argument(help="Rig: 'rtx-4090', '2x rtx-3090', '8x h100-sxm'.")],
     circuit: CircuitOpt = None,
     kwh_price: KwhOpt = None,
-    power_limit: Annotated[
-        str | None,
-        typer.Option(
-            "--power-limit", help="A cap to evaluate: 70%, 0.7 or watts per GPU (default: the suggested cap)."
-        ),
-    ] = None,
-    platform: Annotated[
-        str | None, typer.Option(help="Platform id (see platforms.toml) or class: desktop, hedt, server.")
-    ] = None,
-    model: Annotated[
-        str | None, typer.Option(help="A model, for tokens/s and the electricity per million tokens.")
-    ] = None,
-    quant: Annotated[str | None, typer.Option(help="Quant for --model (default: the engine's).")] = None,
-    engine: Annotated[str, typer.Option(help="Engine for --model.")] = "llama.cpp",
+    power_limit: PowerLimitOpt = None,
+    platform: PowerPlatformOpt = None,
+    model: PowerModelOpt = None,
+    quant: PowerQuantOpt = None,
+    engine: PowerEngineOpt = "llama.cpp",
     json: JsonOpt = False,
 ) -> None:
     """PSU size, power leads, wall circuits, a power limit's speed cost and the electricity
