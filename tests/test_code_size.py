@@ -18,8 +18,7 @@ MAX_MODULE_LINES = 500
 MAX_FUNCTION_LINES = 60
 
 #: "path" (a module) or "path:qualified.name" (a function) -> the branch that owns it.
-EXEMPT: dict[str, str] = {
-}
+EXEMPT: dict[str, str] = {}
 
 
 def module_lengths() -> dict[str, int]:
