@@ -8,10 +8,12 @@ listings; ``--mix page`` repeats what one click on the page's Plan button asks f
 sweep, the scaling chart, the launch command and the power report); ``--mix plan`` asks four
 plans over and over (answers come from the server's cache after the first); ``--mix
 plan-distinct`` asks plans no one asked before (every request a planner sweep).  A 503 with
-Retry-After (the server's work queue is full) is counted as refused, and that client waits as
-told; the load average is printed with each run, as the figures depend on it.
+Retry-After (the server's work queue is full) is counted as refused, not as served (throughput
+is answers per second; p50/p99 time the answered requests), and that client waits as told; the
+load average is printed with each run, as the figures depend on it.
 
-The server runs in its own process (uvicorn, one worker, as `rigplan serve` runs it), so the
+The server runs in its own process (uvicorn, one worker, as `rigplan serve` runs it, with one
+answer process per core; ``--pool thread`` for the older thread pool), so the
 clients do not share its interpreter.  Every request in the mix is valid: any answer other than
 200, and any transport failure, counts as an error.  Bounded: at most 256 clients for at most
 120 seconds, only against 127.0.0.1.
@@ -95,10 +97,10 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def start_server(port: int) -> subprocess.Popen[bytes]:
+def start_server(port: int, pool: str) -> subprocess.Popen[bytes]:
     code = (
         "import uvicorn; from rigplan.web import create_app; "
-        f"uvicorn.run(create_app(), host='127.0.0.1', port={port}, log_level='warning')"
+        f"uvicorn.run(create_app(processes={pool == 'process'}), host='127.0.0.1', port={port}, log_level='warning')"
     )
     proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.DEVNULL)
     deadline = time.monotonic() + START_TIMEOUT_S
@@ -234,6 +236,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=10.0, help=f"measured duration (≤ {MAX_SECONDS:g})")
     parser.add_argument("--warmup", type=float, default=1.0, help="seconds of unmeasured warm-up")
     parser.add_argument("--mix", choices=sorted(MIXES), default="api", help="which requests (see the module)")
+    parser.add_argument(
+        "--pool",
+        choices=("process", "thread"),
+        default="process",
+        help="the server's workers: one process per core (as `rigplan serve`) or threads",
+    )
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     args = parser.parse_args(argv)
     if not all(1 <= n <= MAX_CLIENTS for n in args.clients):
@@ -244,13 +252,13 @@ def main(argv: list[str] | None = None) -> int:
     errors = 0
     results = []
     for clients in args.clients:
-        result, tally = measure(args.mix, clients, args.seconds, args.warmup)
+        result, tally = measure(args.mix, clients, args.seconds, args.warmup, args.pool)
         results.append(result)
         errors += tally.errors
         if not args.json:
             print(
-                f"{result['mix']} mix, {result['clients']} clients × {result['seconds']} s: "
-                f"{result['requests']} requests, {result['requests_per_s']} requests/s, "
+                f"{result['mix']} mix, {result['pool']} pool, {result['clients']} clients × {result['seconds']} s: "
+                f"{result['requests']} answered, {result['requests_per_s']} answered/s, "
                 f"p50 {result['p50_ms']} ms, p99 {result['p99_ms']} ms, errors {result['errors']}, "
                 f"refused (503) {result['refused_503']}, load average {result['load_average_1m']}"
             )
@@ -262,14 +270,17 @@ def main(argv: list[str] | None = None) -> int:
         base = results[0]["requests_per_s"] or 1.0
         for r in results[1:]:
             ratio = r["requests_per_s"] / base
-            print(f"{r['clients']} clients serve {ratio:.2f}× the throughput of {results[0]['clients']}")
+            print(
+                f"{r['clients']} clients get {ratio:.2f}× the answers per second of {results[0]['clients']} "
+                "(refused requests count as nothing served)"
+            )
     return 1 if errors else 0
 
 
-def measure(mix: str, clients: int, seconds: float, warmup: float) -> tuple[dict[str, object], Tally]:
+def measure(mix: str, clients: int, seconds: float, warmup: float, pool: str) -> tuple[dict[str, object], Tally]:
     """One server, one load of ``clients`` for ``seconds``: the figures and the tally."""
     port = free_port()
-    server = start_server(port)
+    server = start_server(port, pool)
     try:
         tally, elapsed = asyncio.run(
             run_load(f"http://127.0.0.1:{port}", MIXES[mix], clients, seconds, warmup, mix in DISTINCT_MIXES)
@@ -283,6 +294,7 @@ def measure(mix: str, clients: int, seconds: float, warmup: float) -> tuple[dict
     lat = sorted(tally.latencies_s)
     result = {
         "mix": mix,
+        "pool": pool,
         "clients": clients,
         "seconds": round(elapsed, 2),
         "requests": len(lat),

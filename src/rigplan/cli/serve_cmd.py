@@ -58,8 +58,12 @@ def serve(
             file=sys.stderr,
         )
     # Off loopback the page is reached by names we cannot know: answer any Host header.
+    # One worker process per core answers the questions not asked before (see web.answers).
     web_app = create_app(
-        allow_paths=allow_paths, allow_network=allow_network, allowed_hosts=None if loopback else ["*"]
+        allow_paths=allow_paths,
+        allow_network=allow_network,
+        allowed_hosts=None if loopback else ["*"],
+        processes=True,
     )
     _check_can_listen(host, port)
     shown = f"[{host}]" if ":" in host else host

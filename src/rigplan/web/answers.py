@@ -17,9 +17,13 @@ import functools
 import gzip
 import json
 import math
+import multiprocessing
 import os
+import pickle
+import signal
 import threading
 import time
+import traceback
 from collections.abc import Awaitable, Callable
 from typing import Any, NamedTuple
 
@@ -27,8 +31,10 @@ from fastapi import Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import Response
 
-from . import schemas
+from ..errors import RigplanError
+from . import schemas, uploads
 from .errors import AnswerTooSlowError, ServerBusyError
+from .uploads import Carried
 
 # Answers kept per operation (a plan is ~100 KB of dicts: at most a few tens of MB in all).
 ANSWER_CACHE_SIZE = 128
@@ -44,8 +50,11 @@ COMPUTE_SLOTS = max(1, os.cpu_count() or 1)
 QUEUE_DEPTH = 8 * COMPUTE_SLOTS
 # What a refused client is told to wait, at least: about the time a short queue takes to drain.
 RETRY_AFTER_S = 2
-# The longest a question may wait for a worker (issue 16: p99 under 3 s); past it, 503 at once.
-MAX_QUEUE_WAIT_S = 2.0
+# The longest a queued question may take, its expected wait for a worker plus its own work
+# (issue 16: p99 under 3 s, less ~0.5 s for the server's own handling); past it, 503 at once.
+MAX_QUEUE_WAIT_S = 2.5
+# What a new worker process plans once before its first question (a small model: ~0.3 s).
+WARM_UP_MODEL = "llama-3-8b"
 # Weight of the newest answer in the moving average of answer times (about the last 5 answers).
 WORK_TIME_WEIGHT = 0.2
 
@@ -94,28 +103,48 @@ def _user_files(home: str | None, xdg_config_home: str | None) -> tuple[str, ...
     return (str(user_config_path()), str(store_path()))
 
 
-Work = concurrent.futures.Future[Encoded]
+Work = concurrent.futures.Future[Any]
 
 
 class Workers:
-    """A bounded pool: :data:`COMPUTE_SLOTS` threads; a question waits for one only while the
-    expected wait stays under :data:`MAX_QUEUE_WAIT_S` (and at most :data:`QUEUE_DEPTH` wait)."""
+    """A bounded pool of :data:`COMPUTE_SLOTS` workers: threads, or with ``processes`` one
+    interpreter each (pure CPU-bound Python: threads share one core through the GIL, and starve
+    the event loop while they run).  A question waits for a worker only while its expected wait
+    plus its own work stays under :data:`MAX_QUEUE_WAIT_S`, and at most :data:`QUEUE_DEPTH` wait;
+    a free worker takes any question.
 
-    def __init__(self, slots: int = COMPUTE_SLOTS, queue_depth: int = QUEUE_DEPTH) -> None:
+    In process mode the work must pickle: a module-level function with plain arguments
+    (:func:`answer_of` with the validated request's JSON), never a closure.
+    """
+
+    def __init__(self, slots: int = COMPUTE_SLOTS, queue_depth: int = QUEUE_DEPTH, *, processes: bool = False) -> None:
         self.slots = slots
         self.capacity = slots + queue_depth
+        self.processes = processes
         self.admitted = 0
         self.mean_work_s = 0.0  # moving average of one answer's time
-        self.lock = threading.Lock()  # ``admitted`` drops in worker threads
-        self.pool = concurrent.futures.ThreadPoolExecutor(max_workers=slots, thread_name_prefix="rigplan-answer")
+        self.lock = threading.Lock()  # ``admitted`` drops in callback threads
+        self.pool = self._new_pool()
+        if processes:  # start every interpreter and import rigplan before the first question
+            for _ in range(slots):
+                self.pool.submit(warm_up)
+
+    def _new_pool(self) -> concurrent.futures.Executor:
+        if not self.processes:
+            return concurrent.futures.ThreadPoolExecutor(max_workers=self.slots, thread_name_prefix="rigplan-answer")
+        # "spawn": a fresh interpreter, as on macOS and Windows; forking a process that runs an
+        # event loop and threads could copy a held lock.
+        context = multiprocessing.get_context("spawn")
+        return concurrent.futures.ProcessPoolExecutor(self.slots, mp_context=context, initializer=ignore_interrupts)
 
     def expected_wait_s(self) -> float:
-        """How long a question admitted now would wait for a worker."""
-        waiting = max(0, self.admitted - self.slots + 1)
-        return waiting * self.mean_work_s / self.slots
+        """How long a question admitted now would wait for a worker, at worst: the questions
+        ahead of it run in rounds of :attr:`slots`, each round as long as an answer."""
+        ahead = max(0, self.admitted - self.slots + 1)
+        return math.ceil(ahead / self.slots) * self.mean_work_s
 
-    def start(self, work: Callable[[], Encoded]) -> Work:
-        """``work()`` in a worker thread.  A thread-safe future: any event loop may await it
+    def start(self, work: Callable[[], Any]) -> Work:
+        """``work()`` in a worker.  A thread-safe future: any event loop may await it
         (through :func:`asyncio.wrap_future`), and it runs on when its client goes away.
 
         Raises:
@@ -123,28 +152,113 @@ class Workers:
         """
         with self.lock:
             wait_s = self.expected_wait_s()
-            if self.admitted >= self.capacity or wait_s > MAX_QUEUE_WAIT_S:
+            queued = self.admitted >= self.slots
+            if self.admitted >= self.capacity or (queued and wait_s + self.mean_work_s > MAX_QUEUE_WAIT_S):
                 retry = max(RETRY_AFTER_S, math.ceil(wait_s))
                 raise ServerBusyError(
                     f"the server is busy ({self.admitted} questions being answered); retry in {retry} s", retry
                 )
             self.admitted += 1
-        running = self.pool.submit(self._timed, work)
-        running.add_done_callback(self._release)  # counted until the thread ends
-        return running
-
-    def _timed(self, work: Callable[[], Encoded]) -> Encoded:
-        t0 = time.monotonic()
         try:
-            return work()
-        finally:
-            took = time.monotonic() - t0
-            with self.lock:
-                self.mean_work_s += WORK_TIME_WEIGHT * (took - self.mean_work_s)
+            running = self.pool.submit(timed, work, self.processes)
+        except concurrent.futures.BrokenExecutor:  # a worker process died (killed, out of memory)
+            self.pool = self._new_pool()
+            running = self.pool.submit(timed, work, self.processes)
+        answer: Work = concurrent.futures.Future()
+        running.add_done_callback(lambda done: self._finish(done, answer))  # counted until it ends
+        return answer
 
-    def _release(self, _: object) -> None:
+    def _finish(self, done: concurrent.futures.Future[Timed], answer: Work) -> None:
         with self.lock:
             self.admitted -= 1
+            failure = done.exception()
+            if failure is None:
+                self.mean_work_s += WORK_TIME_WEIGHT * (done.result().took_s - self.mean_work_s)
+        if failure is not None:
+            answer.set_exception(failure)
+        elif isinstance(done.result().value, Failure):
+            answer.set_exception(done.result().value.rebuilt())
+        else:
+            answer.set_result(done.result().value)
+
+    def close(self) -> None:
+        """Stop the workers (queued work is dropped)."""
+        self.pool.shutdown(wait=True, cancel_futures=True)  # waits for the answers under way
+
+
+class Timed(NamedTuple):
+    value: Any  # the answer, or a Failure from a worker process
+    took_s: float
+
+
+class Failure(NamedTuple):
+    """An error raised in a worker process, sent back as its class and state: rigplan's errors
+    take other arguments than their ``args``, so they would not unpickle as they are."""
+
+    kind: type[BaseException]
+    args: tuple[Any, ...]
+    state: dict[str, Any]
+
+    def rebuilt(self) -> BaseException:
+        exc = self.kind.__new__(self.kind)
+        exc.args = self.args
+        for name, value in self.state.items():
+            setattr(exc, name, value)
+        return exc
+
+
+def timed(work: Callable[[], Any], portable: bool) -> Timed:
+    """``work()`` and its time; in a worker process (``portable``) an error comes back as a
+    :class:`Failure` that pickles, and a bug with its traceback in the message."""
+    t0 = time.monotonic()
+    try:
+        value = work()
+    except Exception as exc:
+        if not portable:
+            raise
+        value = failure_of(exc)
+    return Timed(value, time.monotonic() - t0)
+
+
+def failure_of(exc: Exception) -> Failure:
+    """A picklable :class:`Failure` for ``exc`` (a RuntimeError with the traceback if not)."""
+    if isinstance(exc, RigplanError):
+        found = Failure(type(exc), exc.args, dict(getattr(exc, "__dict__", {})))
+        try:
+            pickle.dumps(found)
+            return found
+        except Exception:  # an attribute that does not pickle: keep the message
+            pass
+    text = "".join(traceback.format_exception(exc)) if not isinstance(exc, RigplanError) else str(exc)
+    kind = type(exc) if isinstance(exc, RigplanError) else RuntimeError
+    return Failure(kind, (text,), {})
+
+
+def warm_up() -> None:
+    """Import what the answers need and fill the core's caches (catalogue, speed profiles), in
+    a worker process before its first question."""
+    from ..catalog import load_catalog
+
+    load_catalog()
+    try:
+        from ..planning import plan_rigs
+    except ImportError:  # the planner is optional
+        return
+    plan_rigs(WARM_UP_MODEL, top=1)
+
+
+def ignore_interrupts() -> None:
+    """Worker processes leave Ctrl-C to the server, which stops them."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def answer_of(
+    handler: Callable[[Any], Any], request_model: type[schemas.Request], key: str, carried: Carried
+) -> Encoded:
+    """The encoded answer of ``handler`` to the request whose JSON is ``key``; ``carried``: the
+    uploaded models it names, for a worker process that does not hold them."""
+    uploads.restore(carried)
+    return encode(handler(request_model.model_validate_json(key)))
 
 
 class AnswerCache:
@@ -166,9 +280,6 @@ class AnswerCache:
         pending: dict[Slot, Work] = {}
         lock = threading.Lock()  # answers land from worker threads
 
-        def compute(key: str, request_model: type[schemas.Request]) -> Encoded:
-            return encode(handler(request_model.model_validate_json(key)))
-
         def keep(slot: Slot, done: Work) -> None:
             with lock:
                 pending.pop(slot, None)
@@ -181,7 +292,8 @@ class AnswerCache:
             with lock:
                 running = pending.get(slot)
                 if running is None:  # else the same question is being answered: share its answer
-                    running = self.workers.start(lambda: compute(slot[0], request_model))
+                    job = functools.partial(answer_of, handler, request_model, slot[0], uploads.referenced(slot[0]))
+                    running = self.workers.start(job)
                     pending[slot] = running
             running.add_done_callback(lambda done: keep(slot, done))
             return running

@@ -10,8 +10,10 @@ event loop and caches their answers.
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import pathlib
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
 from fastapi import APIRouter, FastAPI
@@ -22,7 +24,7 @@ from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from .. import __version__
 from . import estimate_ops, plan_ops, schemas, view_ops
-from .answers import GZIP_MIN_BYTES, AnswerCache
+from .answers import GZIP_MIN_BYTES, AnswerCache, Workers
 from .catalogue_routes import add_catalogue_routes, gpus
 from .errors import ERRORS, install_error_handlers
 from .fastpath import RepeatedGets
@@ -44,13 +46,17 @@ PAGE_CSP = (
 SLOW_ANSWER_DEADLINE_S = 2.5
 
 
-def build_api(inputs: Inputs, *, slow_deadline_s: float | None = SLOW_ANSWER_DEADLINE_S) -> APIRouter:
+def build_api(
+    inputs: Inputs, *, answers: AnswerCache | None = None, slow_deadline_s: float | None = SLOW_ANSWER_DEADLINE_S
+) -> APIRouter:
     """The /api routes.  Each operation answers GET (query) and POST (JSON) alike."""
     api = APIRouter(prefix="/api", responses=ERRORS)
-    ops = Operations(api, AnswerCache())
+    ops = Operations(api, answers or AnswerCache())
 
-    def add(path: str, model: type[schemas.Request], op: Callable[[Any, Inputs], Any], *tags: str, **kw: Any) -> None:
-        ops.add(path, model, lambda req: op(req, inputs), tags=list(tags), description=op.__doc__, **kw)
+    def add(path: str, model: type[schemas.Request], op: Callable[..., Any], *tags: str, **kw: Any) -> None:
+        # A partial of a module-level function, not a closure: it pickles to a worker process.
+        handler = functools.partial(op, inputs=inputs)
+        ops.add(path, model, handler, tags=list(tags), description=op.__doc__, **kw)
 
     add("/estimate", schemas.EstimateRequest, estimate_ops.estimate, "estimate", summary="Estimate a model on a rig")
     add("/capacity", schemas.CapacityRequest, estimate_ops.capacity, "estimate", summary="Users a rig serves")
@@ -81,6 +87,7 @@ def create_app(
     allow_network: bool = False,
     allowed_hosts: Sequence[str] | None = None,
     slow_deadline_s: float | None = SLOW_ANSWER_DEADLINE_S,
+    processes: bool = False,
 ) -> FastAPI:
     """The rigplan web app.
 
@@ -91,11 +98,14 @@ def create_app(
             ``["*"]`` for any.
         slow_deadline_s: the longest a client waits for /api/vram and /api/what-fits before a
             422 with ``Retry-After`` (None: no limit, for tests on a loaded machine).
+        processes: answer uncached questions in one worker process per core (`rigplan
+            serve`) rather than threads, which share one core through the GIL.
 
     >>> from fastapi.testclient import TestClient
     >>> TestClient(create_app(), base_url="http://127.0.0.1").get("/api/models").status_code
     200
     """
+    answers = AnswerCache(workers=Workers(processes=processes))
     app = FastAPI(
         title="rigplan",
         version=__version__,
@@ -106,11 +116,12 @@ def create_app(
         "queue 503 with `Retry-After`.",
         docs_url=None,  # Swagger UI and ReDoc load from a CDN; the page works offline instead
         redoc_url=None,
+        lifespan=lambda _: _closing(answers.workers),
     )
     inputs = Inputs(allow_paths=allow_paths, allow_network=allow_network)
     app.state.inputs = inputs
     install_error_handlers(app)
-    app.include_router(build_api(inputs, slow_deadline_s=slow_deadline_s))
+    app.include_router(build_api(inputs, answers=answers, slow_deadline_s=slow_deadline_s))
 
     @app.get("/", include_in_schema=False)
     def page() -> FileResponse:
@@ -128,6 +139,15 @@ def create_app(
     app.add_middleware(GZipMiddleware, minimum_size=GZIP_MIN_BYTES)
     app.add_middleware(RequestSizeLimit)
     return app
+
+
+@contextlib.asynccontextmanager
+async def _closing(workers: Workers) -> AsyncIterator[None]:
+    # The worker processes end with the server.
+    try:
+        yield
+    finally:
+        workers.close()
 
 
 class SecurityHeaders:

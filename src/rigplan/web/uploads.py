@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import collections
 import hashlib
+import re
 import threading
 from typing import Any
 
@@ -17,6 +18,10 @@ UPLOADS_KEPT = 256
 PREFIX = "upload-"
 #: Hex digits of the content hash in an id: 48 bits, no collision among a few hundred uploads.
 ID_HEX_DIGITS = 12
+
+#: The uploaded models a request names, by id: what a worker process needs to answer it.
+Carried = tuple[tuple[str, Model], ...]
+_UPLOAD_ID = re.compile(f"{PREFIX}[0-9a-f]{{{ID_HEX_DIGITS}}}")
 
 _models: collections.OrderedDict[str, Model] = collections.OrderedDict()
 _lock = threading.Lock()
@@ -68,3 +73,23 @@ def lookup(text: str) -> Model | None:
         err.args = (f"unknown uploaded model {text!r}: this server no longer holds it; upload its config.json again",)
         raise err
     return found
+
+
+def referenced(request_json: str) -> Carried:
+    """The uploaded models this server holds whose ids appear in ``request_json``."""
+    if PREFIX not in request_json:
+        return ()
+    with _lock:
+        return tuple((i, _models[i]) for i in dict.fromkeys(_UPLOAD_ID.findall(request_json)) if i in _models)
+
+
+def restore(carried: Carried) -> None:
+    """Hold ``carried`` models (in a worker process, which did not see their upload)."""
+    if not carried:
+        return
+    with _lock:
+        for model_id, model in carried:
+            _models[model_id] = model
+            _models.move_to_end(model_id)
+        while len(_models) > UPLOADS_KEPT:
+            _models.popitem(last=False)
