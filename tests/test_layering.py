@@ -116,49 +116,9 @@ LAYER_OF = {
     "rigplan": "edge",
 }
 OUTSIDE = ("rigplan.integrations", "rigplan.cli", "rigplan.web")
-#: Private imports of the web package still to switch to ``from rigplan import ...`` (owner ui2;
-#: all but Model, Option, source_from_config and loads_json are in ``rigplan.__all__`` already).
-#: A new one fails.
-WEB_PENDING = frozenset(
-    {
-        "rigplan.calibration.user.store_path",
-        "rigplan.capacity.capacity",
-        "rigplan.catalog.load_catalog",
-        "rigplan.catalog.query",
-        "rigplan.catalog.records.Model",
-        "rigplan.edge.resolve_model_input",
-        "rigplan.edge.user_config_path",
-        "rigplan.engines.ENGINES",
-        "rigplan.errors.DataFileError",
-        "rigplan.errors.DeviceError",
-        "rigplan.errors.InvalidValueError",
-        "rigplan.errors.RigplanError",
-        "rigplan.errors.UnknownGPUError",
-        "rigplan.errors.UnknownModelError",
-        "rigplan.errors.UnknownNameError",
-        "rigplan.errors.UnsupportedError",
-        "rigplan.estimate.estimate",
-        "rigplan.integrations.launch",
-        "rigplan.integrations.launch.SERVE_ENGINES",
-        "rigplan.integrations.sources.source_from_config",
-        "rigplan.planner.parse_price_overrides",
-        "rigplan.planning.plan_rigs",
-        "rigplan.power_report.power_report",
-        "rigplan.requests.INFERENCE_OPTIONS",
-        "rigplan.requests.Option",
-        "rigplan.requests.PLAN_OPTIONS",
-        "rigplan.rig.Rig",
-        "rigplan.rig.resolve_gpu",
-        "rigplan.rig.resolve_model",
-        "rigplan.textfiles.loads_json",
-        "rigplan.training.estimate.estimate_training",
-        "rigplan.training.planner.plan_training",
-        "rigplan.vram.default_contexts",
-        "rigplan.vram.vram_dict",
-        "rigplan.vram.vram_table",
-        "rigplan.what_fits.what_fits",
-    }
-)
+#: Private imports of the web package still to switch to ``from rigplan import ...``: none since
+#: issue 16's fourth session; a new one fails.
+WEB_PENDING: frozenset[str] = frozenset()
 
 
 def _module_name(path: Path) -> str:

@@ -31,7 +31,8 @@ from fastapi import Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import Response
 
-from ..errors import RigplanError
+from rigplan import RigplanError
+
 from . import schemas, uploads
 from .errors import AnswerTooSlowError, ServerBusyError
 from .uploads import Carried
@@ -97,10 +98,9 @@ def user_files_signature() -> UserFiles:
 def _user_files(home: str | None, xdg_config_home: str | None) -> tuple[str, ...]:
     # Where the files are depends on these variables only (platformdirs); finding it costs
     # ~1 ms, a stat a few microseconds, so only the stat runs per request.
-    from ..calibration.user import store_path
-    from ..edge import user_config_path
+    from rigplan import calibration_store_path, user_config_path
 
-    return (str(user_config_path()), str(store_path()))
+    return (str(user_config_path()), str(calibration_store_path()))
 
 
 Work = concurrent.futures.Future[Any]
@@ -237,11 +237,11 @@ def failure_of(exc: Exception) -> Failure:
 def warm_up() -> None:
     """Import what the answers need and fill the core's caches (catalogue, speed profiles), in
     a worker process before its first question."""
-    from ..catalog import load_catalog
+    from rigplan import load_catalog
 
     load_catalog()
     try:
-        from ..planning import plan_rigs
+        from rigplan import plan_rigs
     except ImportError:  # the planner is optional
         return
     plan_rigs(WARM_UP_MODEL, top=1)

@@ -7,10 +7,9 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path
 
+from rigplan import UnknownGPUError, gpu_dict, list_gpus, list_models, list_quants, load_catalog, model_dict
+
 from .. import __version__
-from ..catalog import load_catalog
-from ..catalog import query as catalog_views
-from ..errors import UnknownGPUError
 from . import schemas, uploads
 from .inputs import Inputs, features
 from .limits import MAX_BODY_BYTES
@@ -22,14 +21,14 @@ def add_catalogue_routes(api: APIRouter, inputs: Inputs) -> None:
     @api.get("/gpus/{gpu_id}", tags=["catalogue"], summary="One GPU", operation_id="gpu_get")
     def gpu(gpu_id: Annotated[str, Path(max_length=schemas.MAX_NAME_CHARS)]) -> dict[str, Any]:
         """One GPU by id, alias or loose form ("4090")."""
-        from ..rig import resolve_gpu
+        from rigplan import resolve_gpu
 
         catalog = load_catalog()
         found = resolve_gpu(gpu_id, catalog)
-        view = next((v for v in catalog_views.list_gpus(catalog=catalog) if v.gpu.id == found.id), None)
+        view = next((v for v in list_gpus(catalog=catalog) if v.gpu.id == found.id), None)
         if view is None:  # pragma: no cover - resolve_gpu only returns catalogue GPUs
             raise UnknownGPUError(gpu_id)
-        return catalog_views.gpu_dict(view)
+        return gpu_dict(view)
 
     @api.get("/models", tags=["catalogue"], summary="List models", operation_id="models_get")
     def models() -> dict[str, Any]:
@@ -39,12 +38,12 @@ def add_catalogue_routes(api: APIRouter, inputs: Inputs) -> None:
     @api.get("/models/{model_id}", tags=["catalogue"], summary="One model", operation_id="model_get")
     def model(model_id: Annotated[str, Path(max_length=schemas.MAX_NAME_CHARS)]) -> dict[str, Any]:
         """One catalogue model by id or alias (or an uploaded model by its `upload-…` id)."""
-        from ..rig import resolve_model
+        from rigplan import resolve_model
 
         uploaded = uploads.lookup(model_id)
         if uploaded is not None:
-            return catalog_views.model_dict(uploaded)
-        return catalog_views.model_dict(resolve_model(model_id, load_catalog()))
+            return model_dict(uploaded)
+        return model_dict(resolve_model(model_id, load_catalog()))
 
     @api.post("/models/upload", tags=["catalogue"], summary="Upload a config.json", operation_id="model_upload_post")
     def upload(body: schemas.UploadRequest) -> dict[str, Any]:
@@ -55,12 +54,12 @@ def add_catalogue_routes(api: APIRouter, inputs: Inputs) -> None:
     @api.get("/quants", tags=["catalogue"], summary="List quant formats", operation_id="quants_get")
     def quants() -> dict[str, Any]:
         """Every quant id with its family and bits per weight."""
-        return {"quants": [quant_dict(q) for q in catalog_views.list_quants()]}
+        return {"quants": [quant_dict(q) for q in list_quants()]}
 
     @api.get("/meta", tags=["meta"], summary="What this server offers", operation_id="meta_get")
     def meta() -> dict[str, Any]:
         """Version, which optional parts are installed, and the choices the page offers."""
-        from ..engines import ENGINES
+        from rigplan import ENGINES
 
         return {
             "version": __version__,
@@ -80,14 +79,14 @@ def add_catalogue_routes(api: APIRouter, inputs: Inputs) -> None:
 
 def gpus(req: schemas.GpusRequest, inputs: Inputs) -> dict[str, Any]:
     """The GPU catalogue, filtered and sorted (`rigplan gpus --json`)."""
-    rows = catalog_views.list_gpus(
+    rows = list_gpus(
         min_memory_gb=req.min_memory_gb,
         nvlink=req.nvlink,
         vendor=req.vendor,
         gpu_class=req.gpu_class,
         sort=req.sort,
     )
-    return {"gpus": [catalog_views.gpu_dict(v) for v in rows]}
+    return {"gpus": [gpu_dict(v) for v in rows]}
 
 
 def quant_dict(q: Any) -> dict[str, Any]:
@@ -99,13 +98,13 @@ def quant_dict(q: Any) -> dict[str, Any]:
 def models_listing() -> dict[str, Any]:
     """The model catalogue as JSON (the shipped catalogue never changes while the server runs;
     counting parameters does cost)."""
-    return {"models": [catalog_views.model_dict(m) for m in catalog_views.list_models()]}
+    return {"models": [model_dict(m) for m in list_models()]}
 
 
 def launch_engines() -> list[str]:
     """Engines the launch view offers (none without the launch integration)."""
     if not features()["launch"]:
         return []
-    from ..integrations.launch import SERVE_ENGINES
+    from rigplan import SERVE_ENGINES
 
     return list(SERVE_ENGINES)

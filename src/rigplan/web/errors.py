@@ -14,7 +14,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from ..errors import DeviceError, InvalidValueError, RigplanError, UnknownNameError, UnsupportedError
+from rigplan import DeviceError, InvalidValueError, RigplanError, UnknownNameError, UnsupportedError
 
 log = logging.getLogger("rigplan.web")
 

@@ -11,8 +11,8 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from ..catalog import load_catalog
-from ..errors import InvalidValueError, RigplanError, UnknownNameError, UnsupportedError
+from rigplan import InvalidValueError, RigplanError, UnknownNameError, UnsupportedError, load_catalog
+
 from . import schemas
 from .errors import error_body
 from .inputs import Inputs
@@ -27,7 +27,7 @@ VRAM_BUDGET_S = 1.5
 def estimate(req: schemas.EstimateRequest, inputs: Inputs) -> dict[str, Any]:
     """The estimate dict of design.md §3: `fits`, `memory.per_gpu`, `speed`, `power`,
     `provenance` — the same as `rigplan estimate --json` (`--explain` prints `provenance`)."""
-    from ..estimate import estimate as run
+    from rigplan import estimate as run
 
     kw = req.model_dump()
     kw["lanes"] = None if req.lanes is None else int(req.lanes)
@@ -38,7 +38,7 @@ def estimate(req: schemas.EstimateRequest, inputs: Inputs) -> dict[str, Any]:
 
 def compare(req: schemas.CompareRequest, inputs: Inputs) -> dict[str, Any]:
     """Each rig's estimate dict, or its error, in the order given (`rigplan compare --json`)."""
-    from ..estimate import estimate as run
+    from rigplan import estimate as run
 
     model = inputs.model(req.model)
     results: list[dict[str, Any]] = []
@@ -63,7 +63,7 @@ def compare(req: schemas.CompareRequest, inputs: Inputs) -> dict[str, Any]:
 
 def scaling(req: schemas.ScalingRequest, inputs: Inputs) -> dict[str, Any]:
     """For each GPU type, 1…max_gpus of it: whether the model fits and its decode speed."""
-    from ..rig import Rig, resolve_gpu
+    from rigplan import Rig, resolve_gpu
 
     catalog = load_catalog()
     model = inputs.model(req.model)
@@ -78,7 +78,7 @@ def scaling(req: schemas.ScalingRequest, inputs: Inputs) -> dict[str, Any]:
 
 
 def _scaling_point(req: schemas.ScalingRequest, model: Any, rig: Any, *, first: bool) -> dict[str, Any]:
-    from ..estimate import estimate as run
+    from rigplan import estimate as run
 
     try:
         d = run(
@@ -117,7 +117,7 @@ def sweep_point(d: dict[str, Any]) -> dict[str, Any]:
 def capacity(req: schemas.CapacityRequest, inputs: Inputs) -> dict[str, Any]:
     """Users the rig serves at once, each at `min_tok_s` or faster, with a range and what
     limits it (`rigplan capacity --json`)."""
-    from ..capacity import capacity as run
+    from rigplan import capacity as run
 
     return run(
         inputs.model(req.model),
@@ -141,7 +141,7 @@ def vram(req: schemas.VramRequest, inputs: Inputs) -> dict[str, Any]:
 
 @functools.lru_cache(maxsize=VRAM_CACHE_SIZE)
 def _vram_cell(model: Any, quant: str, context: int, engine: str, rigs: bool) -> tuple[Any, list[Any]]:
-    from ..vram import vram_table
+    from rigplan import vram_table
 
     return vram_table(model, quants=(quant,), contexts=(context,), engine=engine, with_rigs=rigs)
 
@@ -154,8 +154,7 @@ def vram_bounded(
     Raises:
         InvalidValueError: the request needs more work than one request may take.
     """
-    from ..edge import resolve_model_input
-    from ..vram import default_contexts, vram_dict
+    from rigplan import default_contexts, resolve_model_input, vram_dict
 
     cell = _vram_cell if cache else _vram_cell.__wrapped__
     mdl = resolve_model_input(model, load_catalog())

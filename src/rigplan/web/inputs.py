@@ -9,8 +9,8 @@ import pathlib
 import re
 from typing import Any
 
-from ..catalog import load_catalog
-from ..errors import InvalidValueError, UnknownModelError
+from rigplan import InvalidValueError, UnknownModelError, load_catalog
+
 from . import uploads
 
 # A Hugging Face repo id: "org/name" (huggingface_hub's validate_repo_id, simplified).
@@ -49,7 +49,7 @@ class Inputs:
         Raises:
             UnknownModelError: not a catalogue id, and paths / repo ids are not allowed here.
         """
-        from ..rig import resolve_model
+        from rigplan import resolve_model
 
         uploaded = uploads.lookup(text)
         if uploaded is not None:

@@ -17,11 +17,11 @@ SECONDS_PER_HOUR = 3600
 def launch(req: schemas.LaunchRequest, inputs: Inputs) -> dict[str, Any]:
     """The commands and config files that run the setup (`rigplan launch --json`), plus `text`:
     every command as the shell reads it, one flag per line."""
-    from ..integrations import launch as launching
+    from rigplan import launch_plan, training_launch_plan
 
     model, rig = inputs.model_name(req.model), inputs.rig(req.rig)
     if req.task == "serve":
-        plan = launching.launch_plan(
+        plan = launch_plan(
             model,
             rig,
             engine=req.engine,
@@ -36,7 +36,7 @@ def launch(req: schemas.LaunchRequest, inputs: Inputs) -> dict[str, Any]:
             network=req.network,
         )
     else:
-        plan = launching.training_plan(model, rig, task=req.task, script=req.script, network=req.network)
+        plan = training_launch_plan(model, rig, task=req.task, script=req.script, network=req.network)
     out = plan.to_dict()
     out["text"] = "\n\n".join((f"# {c.where}\n" if c.where else "") + c.text(multiline=True) for c in plan.commands)
     return out
@@ -45,8 +45,7 @@ def launch(req: schemas.LaunchRequest, inputs: Inputs) -> dict[str, Any]:
 def plan(req: schemas.PlanRequest, inputs: Inputs) -> dict[str, Any]:
     """Ranked rigs with estimate, power, platform, whole-rig cost, why and avoid-if; or, when
     none qualifies, what each constraint excluded and the nearest miss (`rigplan plan --json`)."""
-    from ..planner import parse_price_overrides
-    from ..planning import plan_rigs
+    from rigplan import parse_price_overrides, plan_rigs
 
     result = plan_rigs(
         inputs.model(req.model),
@@ -74,7 +73,7 @@ def plan(req: schemas.PlanRequest, inputs: Inputs) -> dict[str, Any]:
 def power(req: schemas.PowerRequest, inputs: Inputs) -> dict[str, Any]:
     """PSU size (ATX 3.x and 2.x), power leads, wall circuits under the 80 % rule, a power
     limit's speed cost and the electricity bill (`rigplan power --json`)."""
-    from ..power_report import power_report
+    from rigplan import power_report
 
     report = power_report(
         inputs.rig(req.rig),
@@ -92,7 +91,7 @@ def power(req: schemas.PowerRequest, inputs: Inputs) -> dict[str, Any]:
 def train(req: schemas.TrainRequest, inputs: Inputs) -> dict[str, Any]:
     """Memory per GPU (weights, gradients, optimizer states, activations), tokens/s with a
     range, time to train and cost of one training layout (`rigplan train --json`)."""
-    from ..training.estimate import estimate_training
+    from rigplan import estimate_training
 
     kw = req.model_dump(exclude={"model", "rig"})
     return estimate_training(inputs.model(req.model), inputs.rig(req.rig), **kw).to_dict()
@@ -101,7 +100,7 @@ def train(req: schemas.TrainRequest, inputs: Inputs) -> dict[str, Any]:
 def train_plan(req: schemas.TrainPlanRequest, inputs: Inputs) -> dict[str, Any]:
     """Rigs for a training job, each with its fastest layout that fits, ranked by cost to buy
     or time to train (`rigplan plan MODEL --task ... --json`)."""
-    from ..training.planner import plan_training
+    from rigplan import plan_training
 
     result = plan_training(
         inputs.model(req.model),

@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ..requests import INFERENCE_OPTIONS, PLAN_OPTIONS, Option
+from rigplan import INFERENCE_OPTIONS, PLAN_OPTIONS, Option
 
 # Bounds on client input.  Generous for any real rig or workload, small enough that no single
 # request can make the server compute for long.

@@ -10,8 +10,7 @@ import re
 import threading
 from typing import Any
 
-from ..catalog.records import Model
-from ..errors import DataFileError, UnknownModelError
+from rigplan import DataFileError, Model, UnknownModelError
 
 #: Uploaded models kept (oldest dropped first): each is a small record.
 UPLOADS_KEPT = 256
@@ -34,9 +33,7 @@ def register(name: str, config_text: str) -> dict[str, Any]:
         DataFileError: not JSON, too deep, not an object, or fields rigplan cannot use.
         UnsupportedError: an architecture rigplan does not model.
     """
-    from ..catalog import query as catalog_views
-    from ..integrations.sources import source_from_config
-    from ..textfiles import loads_json
+    from rigplan import loads_json, model_dict, source_from_config
 
     where = f"uploaded config.json ({name})"
     config = loads_json(config_text, where)
@@ -52,7 +49,7 @@ def register(name: str, config_text: str) -> dict[str, Any]:
             _models.popitem(last=False)
     return {
         "id": model_id,
-        "model": catalog_views.model_dict(source.model),
+        "model": model_dict(source.model),
         "notes": list(source.notes),
         "warnings": list(source.warnings),
     }

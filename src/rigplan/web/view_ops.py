@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..errors import InvalidValueError, RigplanError, UnsupportedError
+from rigplan import InvalidValueError, RigplanError, UnsupportedError
+
 from . import schemas
 from .estimate_ops import sweep_point
 from .inputs import Inputs
@@ -18,7 +19,7 @@ BATCH_POINTS = (1, 2, 4, 8, 16, 32, 64)
 def what_fits(req: schemas.WhatFitsRequest, inputs: Inputs) -> dict[str, Any]:
     """Catalogue models × quants the rig runs, biggest first, each with the longest context
     that fits and its decode speed (with a range) at 4k context (`rigplan.what_fits`)."""
-    from ..what_fits import what_fits as run
+    from rigplan import what_fits as run
 
     return run(
         inputs.rig(req.rig),
@@ -33,8 +34,7 @@ def what_fits(req: schemas.WhatFitsRequest, inputs: Inputs) -> dict[str, Any]:
 def sweep(req: schemas.SweepRequest, inputs: Inputs) -> dict[str, Any]:
     """Decode speed per sequence and in all, prefill, and memory of one setup at each context
     or batch size; a point that does not fit or is refused carries its reason."""
-    from ..catalog import load_catalog
-    from ..edge import resolve_model_input
+    from rigplan import load_catalog, resolve_model_input
 
     model = inputs.model(req.model)
     mdl = resolve_model_input(model, load_catalog())
@@ -49,7 +49,7 @@ def sweep(req: schemas.SweepRequest, inputs: Inputs) -> dict[str, Any]:
 
 
 def _sweep_point(req: schemas.SweepRequest, model: Any, rig: str, value: int) -> dict[str, Any]:
-    from ..estimate import estimate as run
+    from rigplan import estimate as run
 
     kw: dict[str, Any] = {
         "quant": req.quant,
