@@ -86,6 +86,7 @@ PINNED = [
     "plan_rigs",
     "plan_training",
     "power_report",
+    "quant_bits_text",
     "render_training_plan",
     "reset_calibration",
     "resolve_gpu",

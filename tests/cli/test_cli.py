@@ -175,3 +175,17 @@ def test_bad_input_is_one_line_and_exit_2(capsys, args, match):
     assert code == 2
     assert match in err
     assert "Traceback" not in err + out
+
+
+def test_quants_words_a_mix_as_the_page_does(capsys):
+    """One wording for q4_k_m: main tensors 4.5 bits, ~4.9 over a whole Llama 3 8B (its
+    estimate's weights: 4.6 GiB over 8.03 B weights)."""
+    from rigplan import estimate
+
+    code, out, _ = run(capsys, "quants")
+    assert code == 0
+    row = next(line for line in out.splitlines() if line.startswith("q4_k_m "))
+    assert "4.5 bits main tensors, ~4.9 model average" in row
+    est = estimate("llama-3-8b", "rtx-4090", quant="q4_k_m").to_dict()
+    params = load_catalog().models["llama-3-8b"].published_param_count
+    assert 8 * est["memory"]["weights_bytes"] / params == pytest.approx(4.9, abs=0.05)

@@ -204,3 +204,11 @@ def test_a_question_that_would_wait_past_the_limit_is_refused_at_once():
     assert err.value.retry_after_s >= 4 * MAX_QUEUE_WAIT_S
     gate.set()
     running.result(5)
+
+
+def test_the_quant_list_words_bits_as_the_cli_does(client):
+    from rigplan import list_quants, quant_bits_text
+
+    got = {q["id"]: q["bits_text"] for q in client.get("/api/quants").json()["quants"]}
+    assert got == {q.id: quant_bits_text(q) for q in list_quants()}
+    assert got["q4_k_m"] == "4.5 bits main tensors, ~4.9 model average"

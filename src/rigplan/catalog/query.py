@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 from dataclasses import dataclass
 from typing import Any
 
@@ -133,3 +134,37 @@ def list_quants() -> list[Any]:
     from ..quant import get_quant, quant_ids
 
     return [get_quant(q) for q in quant_ids()]
+
+
+#: The model a quant's whole-model average is worked out on: a common dense model (its mix of
+#: wider tensors, attn_v / ffn_down / output, is typical of Llama-shaped models).
+TYPICAL_MODEL = "llama-3-8b"
+#: The same for mixes made for mixture-of-experts models (their expert tensors set the average).
+TYPICAL_MOE_MODEL = "gpt-oss-20b"
+#: A mix's average is shown when it differs from its main type's bits by at least this much.
+SHOWN_BITS_GAP = 0.05
+
+
+def quant_bits_text(quant: Any) -> str:
+    """The one wording of a quant's bits per weight (``rigplan quants`` and the page): its
+    nominal bits, and for a mix that keeps some tensors wider (GGUF k-quant mixes) the average
+    over :data:`TYPICAL_MODEL`'s weights too (:data:`TYPICAL_MOE_MODEL`'s for a MoE mix).
+
+    >>> from rigplan.quant import get_quant
+    >>> quant_bits_text(get_quant("q4_k_m")), quant_bits_text(get_quant("q8_0"))
+    ('4.5 bits main tensors, ~4.9 model average', '8.5 bits')
+    """
+    average = _average_bits(quant.id)
+    if quant.is_gguf and abs(average - quant.bits_per_weight) >= SHOWN_BITS_GAP:
+        return f"{quant.bits_per_weight:.3g} bits main tensors, ~{average:.1f} model average"
+    return f"{quant.bits_per_weight:.3g} bits"
+
+
+@functools.lru_cache(maxsize=256)
+def _average_bits(quant_id: str) -> float:
+    from .. import arch
+    from ..quant import get_quant, weights_bytes
+
+    model = load_catalog().models[TYPICAL_MOE_MODEL if quant_id.endswith("_moe") else TYPICAL_MODEL]
+    weights = sum(t.n_elements for t in arch.tensors(model))
+    return 8 * weights_bytes(model, get_quant(quant_id)) / weights

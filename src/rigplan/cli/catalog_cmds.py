@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from .. import format_usd, gpu_dict, list_gpus, list_models, list_quants, model_dict
+from .. import format_usd, gpu_dict, list_gpus, list_models, list_quants, model_dict, quant_bits_text
 from . import app
 from .output import console, print_json, table
 
@@ -122,6 +122,9 @@ def models(json: JsonOpt = False) -> None:
 def quants(json: JsonOpt = False) -> None:
     """Quantisation formats and their bits per weight.
 
+    A GGUF mix keeps some tensors wider than its main type: it shows the main tensors' bits and
+    the average over a whole model (Llama 3 8B; gpt-oss-20b for MoE mixes).
+
     Example: rigplan quants
     """
     rows = list_quants()
@@ -133,8 +136,8 @@ def quants(json: JsonOpt = False) -> None:
     console().print(
         table(
             None,
-            ["quant", "family", "bits/weight", "description"],
-            [[q.id, str(q.family), f"{q.bits_per_weight:.3g}", q.description] for q in rows],
-            right={2},
+            ["quant", "family", "bits per weight", "description"],
+            [[q.id, str(q.family), quant_bits_text(q), q.description] for q in rows],
+            wrap={2},
         )
     )

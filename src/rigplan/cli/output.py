@@ -81,12 +81,19 @@ class FoldingTable:
 
 
 def table(
-    title: str | None, columns: list[str], rows: list[list[str]], *, right: set[int] | None = None
+    title: str | None,
+    columns: list[str],
+    rows: list[list[str]],
+    *,
+    right: set[int] | None = None,
+    wrap: set[int] | None = None,
 ) -> FoldingTable:
-    """A table of strings; columns in ``right`` are right-aligned (numbers)."""
+    """A table of strings; columns in ``right`` are right-aligned (numbers); the last column and
+    those in ``wrap`` may wrap onto more lines on a narrow terminal."""
     t = Table(title=title, title_justify="left", header_style="bold", box=None, pad_edge=False)
     for i, c in enumerate(columns):
-        t.add_column(c, justify="right" if right and i in right else "left", no_wrap=i < len(columns) - 1)
+        folds = i == len(columns) - 1 or (wrap is not None and i in wrap)
+        t.add_column(c, justify="right" if right and i in right else "left", no_wrap=not folds)
     for r in rows:
         t.add_row(*r)
     return FoldingTable(t, columns, rows)

@@ -7,7 +7,16 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path
 
-from rigplan import UnknownGPUError, gpu_dict, list_gpus, list_models, list_quants, load_catalog, model_dict
+from rigplan import (
+    UnknownGPUError,
+    gpu_dict,
+    list_gpus,
+    list_models,
+    list_quants,
+    load_catalog,
+    model_dict,
+    quant_bits_text,
+)
 
 from .. import __version__
 from . import schemas, uploads
@@ -91,7 +100,13 @@ def gpus(req: schemas.GpusRequest, inputs: Inputs) -> dict[str, Any]:
 
 def quant_dict(q: Any) -> dict[str, Any]:
     """One quant format as the API lists it."""
-    return {"id": q.id, "family": q.family.value, "bits_per_weight": q.bits_per_weight, "description": q.description}
+    return {
+        "id": q.id,
+        "family": q.family.value,
+        "bits_per_weight": q.bits_per_weight,
+        "bits_text": quant_bits_text(q),  # the wording `rigplan quants` prints
+        "description": q.description,
+    }
 
 
 @functools.cache

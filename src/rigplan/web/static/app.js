@@ -99,10 +99,9 @@ function fillChoices(quants) {
       groups[q.family].label = q.family;
       quant.append(groups[q.family]);
     }
-    // A GGUF mix's bits are its main type's: the tensors it keeps wider add ~0.3–0.5 bits over a
-    // whole model (the memory chart gives the model's own average).
-    const bits = q.family === "gguf" && q.id.includes("_k_") ? `${fmt(q.bits_per_weight)} bits, main tensors` : `${fmt(q.bits_per_weight)} bits`;
-    option(q.id, `${q.id} (${bits})`, groups[q.family]);
+    // The server's wording, the same as `rigplan quants` (a GGUF mix: its main type's bits and
+    // the average over a typical model; the memory chart gives the chosen model's own).
+    option(q.id, `${q.id} (${q.bits_text})`, groups[q.family]);
   }
   if (!state.meta.features.training_plan) {
     const t = $("#task option[value=training]");
