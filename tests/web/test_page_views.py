@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from gguf_samples import tiny_llama_gguf
 from test_page_use import AXE, AXE_TAGS, COMPARE, READY, TIMEOUT_MS
 from test_views import COMMIT, LLAMA_3_8B_CONFIG, REPO
 
@@ -98,6 +99,27 @@ def test_an_uploaded_config_json_becomes_the_model_of_a_plan(page_at):
     assert page.input_value("#model").startswith("upload-")
     assert page.locator("#rigs tbody tr").count() == 2
     assert "LlamaForCausalLM" in page.inner_text("#upload-status")
+    assert not page.errors, page.errors
+
+
+def test_an_uploaded_gguf_header_becomes_the_model_then_a_cut_one_is_named(page_at, tmp_path):
+    pytest.importorskip("gguf")
+    whole = tiny_llama_gguf(tmp_path / "tiny.gguf")
+    page = page_at("/?rigs=rtx-4090")
+    page.click("#upload-box summary")
+    page.set_input_files("#upload-file", files=[{"name": "tiny.gguf", "mimeType": "", "buffer": whole}])
+    page.click("#upload-go")
+    page.wait_for_selector(READY, timeout=TIMEOUT_MS)
+    assert page.input_value("#model").startswith("upload-")
+    assert "LlamaForCausalLM" in page.inner_text("#upload-status")
+    assert page.locator("#rigs tbody tr").count() == 1
+    # A file cut inside its metadata: one line naming the field, and the model stays as it was.
+    chosen = page.input_value("#model")
+    page.set_input_files("#upload-file", files=[{"name": "cut.gguf", "mimeType": "", "buffer": whole[:200]}])
+    page.click("#upload-go")
+    page.wait_for_selector("#upload-status.error", timeout=TIMEOUT_MS)
+    assert "llama.context_length" in page.inner_text("#upload-status")
+    assert page.input_value("#model") == chosen
     assert not page.errors, page.errors
 
 

@@ -292,11 +292,16 @@ def file_weights_from_header(header: GGUFHeader, quant_id: str | None) -> FileWe
 
 def source_from_gguf(path: Path, *, model_id: str) -> ModelSource:
     """A :class:`ModelSource` from a GGUF file: shapes from metadata, sizes from the table."""
-    header = read_gguf_header(path)
+    return source_from_header(
+        read_gguf_header(path), where=str(path), model_id=model_id, stem=path.stem, launch_path=str(path)
+    )
+
+
+def source_from_header(header: GGUFHeader, *, where: str, model_id: str, stem: str, launch_path: str) -> ModelSource:
+    """A :class:`ModelSource` from a read header (a file's, or bytes uploaded to the page)."""
     fields, warns = model_fields_from_gguf(header)
-    where = str(path)
     params = sum(t.n_elements for t in header.tensors)
-    name = header.metadata.get("general.name") or path.stem
+    name = header.metadata.get("general.name") or stem
     fields |= {
         "id": model_id.strip(),
         "name": str(name),
@@ -327,7 +332,7 @@ def source_from_gguf(path: Path, *, model_id: str) -> ModelSource:
         model=model,
         kind="gguf",
         location=model_id,
-        launch_path=where,
+        launch_path=launch_path,
         parameter_count=params,
         dtypes=dtypes,
         quant_id=quant_id,

@@ -124,9 +124,16 @@ class Workers:
         self.admitted = 0
         self.mean_work_s = 0.0  # moving average of one answer's time
         self.lock = threading.Lock()  # ``admitted`` drops in callback threads
+        self.closed = False
         self.pool = self._new_pool()
-        if processes:  # start every interpreter and import rigplan before the first question
-            for _ in range(slots):
+
+    def open(self) -> None:
+        """Start the workers again after :meth:`close` (an app started twice, as tests do);
+        worker processes start now and import rigplan before the first question."""
+        if self.closed:
+            self.pool, self.closed = self._new_pool(), False
+        if self.processes:
+            for _ in range(self.slots):
                 self.pool.submit(warm_up)
 
     def _new_pool(self) -> concurrent.futures.Executor:
@@ -183,6 +190,7 @@ class Workers:
 
     def close(self) -> None:
         """Stop the workers (queued work is dropped)."""
+        self.closed = True
         self.pool.shutdown(wait=True, cancel_futures=True)  # waits for the answers under way
 
 

@@ -22,10 +22,11 @@ from fastapi.staticfiles import StaticFiles
 from starlette.middleware.gzip import GZipMiddleware
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 
-from .. import __version__
+from rigplan import GGUF_HEADER_LIMIT_BYTES, __version__
+
 from . import estimate_ops, plan_ops, schemas, view_ops
 from .answers import GZIP_MIN_BYTES, AnswerCache, Workers
-from .catalogue_routes import add_catalogue_routes, gpus
+from .catalogue_routes import GGUF_UPLOAD_PATH, add_catalogue_routes, gpus
 from .errors import ERRORS, install_error_handlers
 from .fastpath import RepeatedGets
 from .inputs import Inputs, features
@@ -137,13 +138,14 @@ def create_app(
     hosts = list(allowed_hosts) if allowed_hosts is not None else list(LOOPBACK_HOSTS)
     app.add_middleware(TrustedHostMiddleware, allowed_hosts=hosts)
     app.add_middleware(GZipMiddleware, minimum_size=GZIP_MIN_BYTES)
-    app.add_middleware(RequestSizeLimit)
+    app.add_middleware(RequestSizeLimit, larger_bodies={GGUF_UPLOAD_PATH: GGUF_HEADER_LIMIT_BYTES})
     return app
 
 
 @contextlib.asynccontextmanager
 async def _closing(workers: Workers) -> AsyncIterator[None]:
-    # The worker processes end with the server.
+    # The worker processes start and end with the server.
+    workers.open()
     try:
         yield
     finally:

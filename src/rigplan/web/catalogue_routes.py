@@ -5,10 +5,13 @@ from __future__ import annotations
 import functools
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path
+from fastapi import APIRouter, Path, Query, Request
+from starlette.concurrency import run_in_threadpool
 
 from rigplan import (
+    GGUF_HEADER_LIMIT_BYTES,
     UnknownGPUError,
+    __version__,
     gpu_dict,
     list_gpus,
     list_models,
@@ -18,14 +21,34 @@ from rigplan import (
     quant_bits_text,
 )
 
-from .. import __version__
 from . import schemas, uploads
 from .inputs import Inputs, features
 from .limits import MAX_BODY_BYTES
 
+GGUF_UPLOAD_PATH = "/api/models/upload-gguf"
+# The raw body of a GGUF header upload, as OpenAPI states it.
+GGUF_BODY = {
+    "required": True,
+    "content": {
+        "application/octet-stream": {
+            "schema": {"type": "string", "format": "binary", "maxLength": GGUF_HEADER_LIMIT_BYTES}
+        }
+    },
+}
+UploadName = Annotated[
+    str,
+    Query(
+        min_length=1,
+        max_length=schemas.MAX_ID_CHARS,
+        pattern=schemas.UPLOAD_NAME_PATTERN,
+        description="A name to show for the model.",
+    ),
+]
+
 
 def add_catalogue_routes(api: APIRouter, inputs: Inputs) -> None:
-    """GET routes over the shipped catalogue, the upload route and /api/meta."""
+    """GET routes over the shipped catalogue, the upload routes and /api/meta."""
+    add_upload_routes(api)
 
     @api.get("/gpus/{gpu_id}", tags=["catalogue"], summary="One GPU", operation_id="gpu_get")
     def gpu(gpu_id: Annotated[str, Path(max_length=schemas.MAX_NAME_CHARS)]) -> dict[str, Any]:
@@ -54,12 +77,6 @@ def add_catalogue_routes(api: APIRouter, inputs: Inputs) -> None:
             return model_dict(uploaded)
         return model_dict(resolve_model(model_id, load_catalog()))
 
-    @api.post("/models/upload", tags=["catalogue"], summary="Upload a config.json", operation_id="model_upload_post")
-    def upload(body: schemas.UploadRequest) -> dict[str, Any]:
-        """Parse a Hugging Face `config.json` (as text; depth- and size-limited, never executed)
-        and keep it as a model: `id` (`upload-…`) then works as `model` in every operation."""
-        return uploads.register(body.name, body.config)
-
     @api.get("/quants", tags=["catalogue"], summary="List quant formats", operation_id="quants_get")
     def quants() -> dict[str, Any]:
         """Every quant id with its family and bits per weight."""
@@ -82,6 +99,7 @@ def add_catalogue_routes(api: APIRouter, inputs: Inputs) -> None:
                 "max_list_items": schemas.MAX_LIST_ITEMS,
                 "max_gpus_per_type": schemas.MAX_GPUS_PER_TYPE,
                 "max_upload_chars": schemas.MAX_UPLOAD_CHARS,
+                "max_gguf_header_bytes": GGUF_HEADER_LIMIT_BYTES,
             },
         }
 
@@ -123,3 +141,28 @@ def launch_engines() -> list[str]:
     from rigplan import SERVE_ENGINES
 
     return list(SERVE_ENGINES)
+
+
+def add_upload_routes(api: APIRouter) -> None:
+    """POST routes that make a model of a config.json (JSON) or a GGUF header (raw bytes)."""
+
+    @api.post("/models/upload", tags=["catalogue"], summary="Upload a config.json", operation_id="model_upload_post")
+    def upload(body: schemas.UploadRequest) -> dict[str, Any]:
+        """Parse a Hugging Face `config.json` (as text; depth- and size-limited, never executed)
+        and keep it as a model: `id` (`upload-…`) then works as `model` in every operation."""
+        return uploads.register(body.name, body.config)
+
+    @api.post(
+        "/models/upload-gguf",
+        tags=["catalogue"],
+        summary="Upload a GGUF header",
+        operation_id="model_upload_gguf_post",
+        openapi_extra={"requestBody": GGUF_BODY},
+    )
+    async def upload_gguf(request: Request, name: UploadName = "uploaded") -> dict[str, Any]:
+        """The first bytes of a `.gguf` file (its metadata and tensor table, at most 16 MiB; the
+        tensor data is not needed) as the raw body: parsed by the gguf package with bounds, and
+        kept as a model like an uploaded config.json.  A cut or malformed header is a 422 that
+        names the field."""
+        data = await request.body()
+        return await run_in_threadpool(uploads.register_gguf, name, data)

@@ -42,28 +42,35 @@ class RequestSizeLimit:
     """Refuse bodies over ``max_body_bytes`` (413) and query strings over ``max_query_bytes`` (414)."""
 
     def __init__(
-        self, app: ASGIApp, *, max_body_bytes: int = MAX_BODY_BYTES, max_query_bytes: int = MAX_QUERY_BYTES
+        self,
+        app: ASGIApp,
+        *,
+        max_body_bytes: int = MAX_BODY_BYTES,
+        max_query_bytes: int = MAX_QUERY_BYTES,
+        larger_bodies: dict[str, int] | None = None,
     ) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
         self.max_query_bytes = max_query_bytes
+        self.larger_bodies = larger_bodies or {}  # path -> its own body limit (a GGUF header)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        max_body = self.larger_bodies.get(scope.get("path", ""), self.max_body_bytes)
         if len(scope.get("query_string", b"")) > self.max_query_bytes:
             await _reply(send, 414, f"query string over {self.max_query_bytes} bytes")
             return
         declared = dict(scope.get("headers", ())).get(b"content-length")
         if declared is not None:
             try:
-                too_big = int(declared) > self.max_body_bytes
+                too_big = int(declared) > max_body
             except ValueError:
                 await _reply(send, 400, "Content-Length is not a number")
                 return
             if too_big:
-                await _reply(send, 413, f"request body over {self.max_body_bytes} bytes")
+                await _reply(send, 413, f"request body over {max_body} bytes")
                 return
         # Read the body here (bounded), then replay it: a chunked body without a length is
         # counted as it arrives.
@@ -77,8 +84,8 @@ class RequestSizeLimit:
                 return
             chunk = message.get("body", b"")
             size += len(chunk)
-            if size > self.max_body_bytes:
-                await _reply(send, 413, f"request body over {self.max_body_bytes} bytes")
+            if size > max_body:
+                await _reply(send, 413, f"request body over {max_body} bytes")
                 return
             chunks.append(chunk)
             more = message.get("more_body", False)

@@ -317,6 +317,7 @@ class GpusRequest(Request):
 
 MAX_SWEEP_POINTS = 12  # points of one context or batch sweep (one estimate each)
 MAX_FIT_ROWS = 100  # rows of "what can my GPUs run?" (rigplan.what_fits.MAX_LIMIT)
+UPLOAD_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9 ._-]*$"  # a name shown for an uploaded model
 MAX_UPLOAD_CHARS = 60_000  # a config.json is a few KB; the body limit is 64 KiB in all
 
 
@@ -350,8 +351,8 @@ class SweepRequest(Workload):
 class UploadRequest(Request):
     """A model's config.json, as text: parsed with depth and size limits, never executed."""
 
-    name: Annotated[str, Field(min_length=1, max_length=MAX_ID_CHARS, pattern=r"^[A-Za-z0-9][A-Za-z0-9 ._-]*$")] = (
-        Field("uploaded", description="A name to show for the model.")
+    name: Annotated[str, Field(min_length=1, max_length=MAX_ID_CHARS, pattern=UPLOAD_NAME_PATTERN)] = Field(
+        "uploaded", description="A name to show for the model."
     )
     config: Annotated[str, Field(min_length=2, max_length=MAX_UPLOAD_CHARS)] = Field(
         description="The text of a Hugging Face config.json."

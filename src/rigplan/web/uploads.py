@@ -33,20 +33,38 @@ def register(name: str, config_text: str) -> dict[str, Any]:
         DataFileError: not JSON, too deep, not an object, or fields rigplan cannot use.
         UnsupportedError: an architecture rigplan does not model.
     """
-    from rigplan import loads_json, model_dict, source_from_config
+    from rigplan import loads_json, source_from_config
 
     where = f"uploaded config.json ({name})"
     config = loads_json(config_text, where)
     if not isinstance(config, dict):
         raise DataFileError(where, "json", "expected a JSON object at the top level")
-    digest = hashlib.sha256(f"{name}\0{config_text}".encode()).hexdigest()[:ID_HEX_DIGITS]
-    model_id = PREFIX + digest
-    source = source_from_config(config, where=where, model_id=model_id, kind="config", launch_path=name)
-    with _lock:
-        _models[model_id] = source.model
-        _models.move_to_end(model_id)
-        while len(_models) > UPLOADS_KEPT:
-            _models.popitem(last=False)
+    model_id = _upload_id(name, config_text.encode())
+    return _kept(model_id, source_from_config(config, where=where, model_id=model_id, kind="config", launch_path=name))
+
+
+def register_gguf(name: str, header: bytes) -> dict[str, Any]:
+    """Parse ``header`` (the first bytes of a .gguf file, up to its tensor table) and keep the
+    model; its id, fields and notes (as :func:`register`).
+
+    Raises:
+        DataFileError: not GGUF, cut inside the header, over the size limit; names the field.
+        UnsupportedError: an architecture rigplan does not model, or no gguf package.
+    """
+    from rigplan import source_from_gguf_bytes
+
+    model_id = _upload_id(name, header)
+    return _kept(model_id, source_from_gguf_bytes(header, name=name, model_id=model_id))
+
+
+def _upload_id(name: str, content: bytes) -> str:
+    return PREFIX + hashlib.sha256(name.encode() + b"\0" + content).hexdigest()[:ID_HEX_DIGITS]
+
+
+def _kept(model_id: str, source: Any) -> dict[str, Any]:
+    from rigplan import model_dict
+
+    restore(((model_id, source.model),))
     return {
         "id": model_id,
         "model": model_dict(source.model),

@@ -26,6 +26,16 @@ export async function api(path, params = {}) {
   return answer(await fetch(url, { headers: { Accept: "application/json" } }));
 }
 
+// Raw bytes (a GGUF header) as application/octet-stream, with query parameters.
+export async function postBytes(path, params, bytes) {
+  const url = `${path}?${new URLSearchParams(params)}`;
+  return answer(await fetch(url, {
+    method: "POST",
+    headers: { Accept: "application/json", "Content-Type": "application/octet-stream" },
+    body: bytes,
+  }));
+}
+
 export async function post(path, body) {
   return answer(await fetch(path, {
     method: "POST",

@@ -124,7 +124,7 @@ function describeModel() {
   const m = state.models.find((x) => x.id === id || (x.aliases || []).includes(id));
   const info = $("#model-info");
   if (!m) {
-    info.textContent = id.startsWith("upload-") ? "your uploaded config.json"
+    info.textContent = id.startsWith("upload-") ? "your uploaded model file"
       : id ? "not a catalogue id: pick one from the list" : "";
     return;
   }

@@ -2,12 +2,13 @@
 // a model of one's own (config.json).  Each form asks one /api operation and shows its answer;
 // every new question clears the old answer first.
 
-import { api, post } from "./api.js";
+import { api, post, postBytes } from "./api.js";
 import { fmt, scalingChart } from "./charts.js";
 
 const $ = (sel, root = document) => root.querySelector(sel);
 const GIB = 2 ** 30;
 const MAX_UPLOAD_CHARS = 60000; // the server's limit (schemas.MAX_UPLOAD_CHARS)
+const MAX_GGUF_HEADER_BYTES = 16 * 1024 * 1024; // the server's limit (rigplan.GGUF_HEADER_LIMIT_BYTES)
 
 function status(id, text, kind = "") {
   const s = $(id);
@@ -185,10 +186,9 @@ function wireUpload() {
     ev.preventDefault();
     ask("#upload-form", "#upload-status", async () => {
       const file = $("#upload-file").files[0];
-      if (!file) throw new Error("Choose a config.json file first.");
-      if (file.size > MAX_UPLOAD_CHARS) throw new Error(`${file.name} is ${file.size.toLocaleString("en-US")} bytes; a config.json is a few KB (limit 60 KB).`);
+      if (!file) throw new Error("Choose a config.json or .gguf file first.");
       const name = file.name.replace(/[^A-Za-z0-9 ._-]/g, "_").replace(/^[^A-Za-z0-9]+/, "").slice(0, 40) || "uploaded";
-      const answer = await post("/api/models/upload", { name, config: await file.text() });
+      const answer = await uploadModel(file, name);
       $("#model").value = answer.id;
       $("#model").dispatchEvent(new Event("input"));
       $("#form").requestSubmit();
@@ -197,6 +197,18 @@ function wireUpload() {
         + `${answer.notes.length ? ` (${answer.notes.join("; ")})` : ""}.`;
     });
   });
+}
+
+// A .gguf file (by its magic bytes): only its start is read and sent (metadata and tensor
+// table; a cut header is refused with the field it ends in).  Else a config.json, as text.
+async function uploadModel(file, name) {
+  const magic = new Uint8Array(await file.slice(0, 4).arrayBuffer());
+  if (String.fromCharCode(...magic) === "GGUF") {
+    const head = await file.slice(0, Math.min(file.size, MAX_GGUF_HEADER_BYTES)).arrayBuffer();
+    return postBytes("/api/models/upload-gguf", { name }, head);
+  }
+  if (file.size > MAX_UPLOAD_CHARS) throw new Error(`${file.name} is ${file.size.toLocaleString("en-US")} bytes; a config.json is a few KB (limit 60 KB).`);
+  return post("/api/models/upload", { name, config: await file.text() });
 }
 
 async function fillEngines() {
