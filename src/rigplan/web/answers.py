@@ -56,8 +56,16 @@ RETRY_AFTER_S = 2
 MAX_QUEUE_WAIT_S = 2.5
 # What a new worker process plans once before its first question (a small model: ~0.3 s).
 WARM_UP_MODEL = "llama-3-8b"
+WARM_UP_BUDGET_USD = 123_457  # a budget no client asks, so the timed plan is really computed
 # Weight of the newest answer in the moving average of answer times (about the last 5 answers).
 WORK_TIME_WEIGHT = 0.2
+# ... when an answer took longer than the average: the estimate rises at once and falls slowly,
+# so that a machine that slows down (other work on its cores) is refused early, not late.
+WORK_TIME_RISE_WEIGHT = 0.7
+# The answer time assumed before any is measured: a plan's time on a loaded core (issue 16's
+# measures: 0.4 s idle, 1–2 s with the two cores shared).  Worker processes replace it with the
+# time of their warm-up plan.
+PRIOR_WORK_S = 1.0
 
 UserFiles = tuple[tuple[str, int], ...]
 Slot = tuple[str, UserFiles]  # (the validated request as JSON, the user files' signature)
@@ -122,7 +130,9 @@ class Workers:
         self.capacity = slots + queue_depth
         self.processes = processes
         self.admitted = 0
-        self.mean_work_s = 0.0  # moving average of one answer's time
+        self.mean_work_s = PRIOR_WORK_S  # moving average of any answer's time, pessimistic
+        self.work_s: dict[str, float] = {}  # the same by kind of question (operation and model)
+        self.pending_s = 0.0  # expected work of the questions admitted and not answered
         self.lock = threading.Lock()  # ``admitted`` drops in callback threads
         self.closed = False
         self.pool = self._new_pool()
@@ -134,7 +144,7 @@ class Workers:
             self.pool, self.closed = self._new_pool(), False
         if self.processes:
             for _ in range(self.slots):
-                self.pool.submit(warm_up)
+                self.pool.submit(warm_up).add_done_callback(self._warmed)
 
     def _new_pool(self) -> concurrent.futures.Executor:
         if not self.processes:
@@ -144,13 +154,17 @@ class Workers:
         context = multiprocessing.get_context("spawn")
         return concurrent.futures.ProcessPoolExecutor(self.slots, mp_context=context, initializer=ignore_interrupts)
 
-    def expected_wait_s(self) -> float:
-        """How long a question admitted now would wait for a worker, at worst: the questions
-        ahead of it run in rounds of :attr:`slots`, each round as long as an answer."""
-        ahead = max(0, self.admitted - self.slots + 1)
-        return math.ceil(ahead / self.slots) * self.mean_work_s
+    def expected_s(self, kind: str) -> float:
+        """How long a question of ``kind`` takes to answer (the slower of its own and any
+        question's average, until it has its own)."""
+        return self.work_s.get(kind, self.mean_work_s)
 
-    def start(self, work: Callable[[], Any]) -> Work:
+    def expected_wait_s(self) -> float:
+        """How long a question admitted now would wait for a worker: the expected work of
+        those admitted, shared by the workers (none while one is free)."""
+        return 0.0 if self.admitted < self.slots else self.pending_s / self.slots
+
+    def start(self, work: Callable[[], Any], kind: str = "") -> Work:
         """``work()`` in a worker.  A thread-safe future: any event loop may await it
         (through :func:`asyncio.wrap_future`), and it runs on when its client goes away.
 
@@ -158,29 +172,31 @@ class Workers:
             ServerBusyError: the queue is full, or its wait past :data:`MAX_QUEUE_WAIT_S`.
         """
         with self.lock:
-            wait_s = self.expected_wait_s()
+            wait_s, own_s = self.expected_wait_s(), self.expected_s(kind)
             queued = self.admitted >= self.slots
-            if self.admitted >= self.capacity or (queued and wait_s + self.mean_work_s > MAX_QUEUE_WAIT_S):
+            if self.admitted >= self.capacity or (queued and wait_s + own_s > MAX_QUEUE_WAIT_S):
                 retry = max(RETRY_AFTER_S, math.ceil(wait_s))
                 raise ServerBusyError(
                     f"the server is busy ({self.admitted} questions being answered); retry in {retry} s", retry
                 )
             self.admitted += 1
+            self.pending_s += own_s
         try:
             running = self.pool.submit(timed, work, self.processes)
         except concurrent.futures.BrokenExecutor:  # a worker process died (killed, out of memory)
             self.pool = self._new_pool()
             running = self.pool.submit(timed, work, self.processes)
         answer: Work = concurrent.futures.Future()
-        running.add_done_callback(lambda done: self._finish(done, answer))  # counted until it ends
+        running.add_done_callback(lambda done: self._finish(done, answer, kind, own_s))  # counted until it ends
         return answer
 
-    def _finish(self, done: concurrent.futures.Future[Timed], answer: Work) -> None:
+    def _finish(self, done: concurrent.futures.Future[Timed], answer: Work, kind: str, expected_s: float) -> None:
         with self.lock:
             self.admitted -= 1
+            self.pending_s = max(0.0, self.pending_s - expected_s)
             failure = done.exception()
             if failure is None:
-                self.mean_work_s += WORK_TIME_WEIGHT * (done.result().took_s - self.mean_work_s)
+                self.observe(done.result().took_s, kind)
         if failure is not None:
             answer.set_exception(failure)
         elif isinstance(done.result().value, Failure):
@@ -188,10 +204,27 @@ class Workers:
         else:
             answer.set_result(done.result().value)
 
+    def observe(self, took_s: float, kind: str = "") -> None:
+        """Move the answer-time estimates (any question's, and ``kind``'s) towards ``took_s``
+        (call with the lock held)."""
+        self.mean_work_s = _moved(self.mean_work_s, took_s)
+        if kind:
+            self.work_s[kind] = _moved(self.work_s.get(kind, took_s), took_s)
+
+    def _warmed(self, done: concurrent.futures.Future[float | None]) -> None:
+        if not done.cancelled() and done.exception() is None and done.result() is not None:
+            with self.lock:
+                self.observe(done.result())
+
     def close(self) -> None:
         """Stop the workers (queued work is dropped)."""
         self.closed = True
         self.pool.shutdown(wait=True, cancel_futures=True)  # waits for the answers under way
+
+
+def _moved(estimate_s: float, took_s: float) -> float:
+    weight = WORK_TIME_RISE_WEIGHT if took_s > estimate_s else WORK_TIME_WEIGHT
+    return estimate_s + weight * (took_s - estimate_s)
 
 
 class Timed(NamedTuple):
@@ -242,17 +275,21 @@ def failure_of(exc: Exception) -> Failure:
     return Failure(kind, (text,), {})
 
 
-def warm_up() -> None:
+def warm_up() -> float | None:
     """Import what the answers need and fill the core's caches (catalogue, speed profiles), in
-    a worker process before its first question."""
+    a worker process before its first question; then time one plan, the server's first
+    measure of an answer's time (None without the planner)."""
     from rigplan import load_catalog
 
     load_catalog()
     try:
         from rigplan import plan_rigs
     except ImportError:  # the planner is optional
-        return
-    plan_rigs(WARM_UP_MODEL, top=1)
+        return None
+    plan_rigs(WARM_UP_MODEL, top=1)  # the first fills per-model caches
+    t0 = time.monotonic()
+    plan_rigs(WARM_UP_MODEL, top=1, budget_usd=WARM_UP_BUDGET_USD)  # not a cached answer
+    return time.monotonic() - t0
 
 
 def ignore_interrupts() -> None:
@@ -296,18 +333,22 @@ class AnswerCache:
                     if len(store) > self.size:
                         store.popitem(last=False)
 
-        def started(slot: Slot, request_model: type[schemas.Request]) -> Work:
+        operation = getattr(handler, "func", handler).__name__
+
+        def started(slot: Slot, req: schemas.Request) -> Work:
+            request_model = type(req)
             with lock:
                 running = pending.get(slot)
                 if running is None:  # else the same question is being answered: share its answer
                     job = functools.partial(answer_of, handler, request_model, slot[0], uploads.referenced(slot[0]))
-                    running = self.workers.start(job)
+                    # Answer times are kept by operation and model: a 405B plan is not an 8B one.
+                    running = self.workers.start(job, kind=f"{operation}:{getattr(req, 'model', '')}")
                     pending[slot] = running
             running.add_done_callback(lambda done: keep(slot, done))
             return running
 
-        async def answer(slot: Slot, request_model: type[schemas.Request]) -> Encoded:
-            waiting = asyncio.shield(asyncio.wrap_future(started(slot, request_model)))
+        async def answer(slot: Slot, req: schemas.Request) -> Encoded:
+            waiting = asyncio.shield(asyncio.wrap_future(started(slot, req)))
             if deadline_s is None:
                 return await waiting
             try:
@@ -326,7 +367,7 @@ class AnswerCache:
                 if found is not None:
                     store.move_to_end(slot)
             if found is None:
-                found = await answer(slot, type(req))
+                found = await answer(slot, req)
             request.state.rigplan_pure_answer = True  # fastpath.RepeatedGets may keep it
             return encoded_response(found, request)
 
