@@ -8,6 +8,7 @@ import typing
 import pytest
 from pydantic.fields import FieldInfo
 
+from rigplan import CAPACITY_OPTIONS, LAUNCH_OPTIONS, POWER_OPTIONS, VRAM_OPTIONS
 from rigplan.requests import INFERENCE_OPTIONS, PLAN_OPTIONS, Option
 from rigplan.web import schemas
 
@@ -17,6 +18,17 @@ SOURCES = [
     (schemas.CompareRequest, INFERENCE_OPTIONS, {}),
     (schemas.SweepRequest, INFERENCE_OPTIONS, {}),
     (schemas.PlanRequest, PLAN_OPTIONS, {"budget": "budget_usd"}),
+    (schemas.VramRequest, VRAM_OPTIONS, {"quant": "quants", "context": "contexts", "rigs": "with_rigs"}),
+    (schemas.PowerRequest, POWER_OPTIONS, {}),
+    (schemas.LaunchRequest, LAUNCH_OPTIONS, {}),
+    (schemas.CapacityRequest, CAPACITY_OPTIONS, {"min_tok_s": "min_tokens_per_s"}),
+]
+# Every option of these tables has its web field (a request model may add web-only fields).
+WHOLE_TABLES = [
+    (schemas.VramRequest, VRAM_OPTIONS),
+    (schemas.PowerRequest, POWER_OPTIONS),
+    (schemas.LaunchRequest, LAUNCH_OPTIONS),
+    (schemas.CapacityRequest, CAPACITY_OPTIONS),
 ]
 # Fields whose web default differs from the CLI's on purpose, with the reason.
 WEB_DEFAULTS = {
@@ -26,7 +38,11 @@ WEB_DEFAULTS = {
 
 
 def _minimum(info: FieldInfo) -> tuple[float | None, bool]:
-    for m in info.metadata:
+    metadata = list(info.metadata)
+    if typing.get_origin(info.annotation) is list:  # a list option: its items carry the bound
+        metadata = list(getattr(typing.get_args(info.annotation)[0], "__metadata__", ()))
+        metadata = [m for a in metadata for m in getattr(a, "metadata", [a])]
+    for m in metadata:
         if getattr(m, "gt", None) is not None:
             return m.gt, True
         if getattr(m, "ge", None) is not None:
@@ -57,12 +73,21 @@ CASES = [case for model, table, renames in SOURCES for case in _shared(model, ta
 
 
 def test_the_shared_options_are_many():
-    assert len(CASES) >= 25
+    assert len(CASES) >= 50
+
+
+@pytest.mark.parametrize("model,table", WHOLE_TABLES, ids=[m.__name__ for m, _ in WHOLE_TABLES])
+def test_every_option_of_the_table_is_a_web_field(model, table):
+    renames = next(r for m, _, r in SOURCES if m is model)
+    assert set(table) <= {renames.get(name, name) for name in model.model_fields}
 
 
 @pytest.mark.parametrize("model,name,info,option", CASES)
 def test_field_matches_its_request_option(model, name, info, option):
-    assert info.default == option.default or (model.__name__, name) in WEB_DEFAULTS
+    default = info.get_default(call_default_factory=True)
+    expected = list(option.default or ()) if option.many else option.default
+    assert default == expected or (model.__name__, name) in WEB_DEFAULTS
+    assert info.description == option.help
     if option.kind in ("int", "number") and not option.choices:
         assert _minimum(info) == (option.minimum, option.exclusive)
     if option.choices:

@@ -14,7 +14,15 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from rigplan import INFERENCE_OPTIONS, PLAN_OPTIONS, Option
+from rigplan import (
+    CAPACITY_OPTIONS,
+    INFERENCE_OPTIONS,
+    LAUNCH_OPTIONS,
+    PLAN_OPTIONS,
+    POWER_OPTIONS,
+    VRAM_OPTIONS,
+    Option,
+)
 
 # Bounds on client input.  Generous for any real rig or workload, small enough that no single
 # request can make the server compute for long.
@@ -35,6 +43,7 @@ MAX_USERS = 4096
 MAX_PLAN_GPUS = 64
 MAX_PRICES = 16
 MAX_TOKENS_PER_S = 1e6
+MAX_TOKENS_PER_CAPACITY_USER = 10_000.0  # per-user output speed asked of a serving rig
 MAX_KWH_PRICE = 100.0
 MAX_GLOBAL_BATCH = 2**20
 MAX_LORA_RANK = 4096
@@ -53,7 +62,14 @@ def option_field(option: Option, *, maximum: float | None = None, **extra: Any) 
     >>> option_field(INFERENCE_OPTIONS["prompt_tokens"], maximum=10).default
     512
     """
+    if option.many:  # a list: the web's item type bounds each value
+        default = list(option.default or ())
+        return Field(default_factory=lambda: list(default), description=option.help, **extra)
     bounds: dict[str, Any] = {}
+    if option.choices or option.kind == "int-or-name":
+        # The web's type states these: its Literal / enum of the choices, or an int with its
+        # bounds beside the names ("max", "auto").
+        return Field(option.default, description=option.help, **extra)
     if option.minimum is not None:
         minimum = int(option.minimum) if option.kind == "int" else option.minimum
         bounds["gt" if option.exclusive else "ge"] = minimum
@@ -66,6 +82,10 @@ def option_field(option: Option, *, maximum: float | None = None, **extra: Any) 
 
 INFERENCE = INFERENCE_OPTIONS
 PLAN = PLAN_OPTIONS
+VRAM = VRAM_OPTIONS
+POWER = POWER_OPTIONS
+LAUNCH = LAUNCH_OPTIONS
+CAPACITY = CAPACITY_OPTIONS
 
 Name = Annotated[str, Field(min_length=1, max_length=MAX_NAME_CHARS)]
 ShortId = Annotated[str, Field(min_length=1, max_length=MAX_ID_CHARS)]
@@ -81,6 +101,7 @@ QUANT_HELP = "Quant id (GET /api/quants) or 4bit / 8bit / 16bit; default: the en
 ENGINE_HELP = "llama.cpp, ollama, vllm, sglang, tensorrt-llm, exllamav2 or transformers."
 
 KvDtype = Literal["f16", "bf16", "fp8", "q8_0", "q4_0"]
+ServingKvDtype = Literal["bf16", "f16", "fp8"]  # vLLM-class engines'
 Split = Literal["layer", "row", "tensor", "pipeline"]
 LinkKind = Literal["nvlink", "pcie3", "pcie4", "pcie5"]
 
@@ -119,12 +140,10 @@ class Workload(Request):
     """What every inference request shares: the model and how it is run."""
 
     model: Name = Field(description=MODEL_HELP, examples=["llama-3-70b"])
-    quant: ShortId | None = Field(None, description=QUANT_HELP, examples=["4bit"])
-    engine: ShortId = Field("llama.cpp", description=ENGINE_HELP)
+    quant: ShortId | None = option_field(INFERENCE["quant"], examples=["4bit"])
+    engine: ShortId = option_field(INFERENCE["engine"])
     context: int | None = option_field(INFERENCE["context"], maximum=MAX_TOKENS)
-    batch: Annotated[int, Field(ge=1, le=MAX_BATCH)] | Literal["max"] = Field(
-        1, description="Sequences at once, or 'max' (vLLM-class: what the KV pool and max_num_seqs allow)."
-    )
+    batch: Annotated[int, Field(ge=1, le=MAX_BATCH)] | Literal["max"] = option_field(INFERENCE["batch"])
     prompt_tokens: int = option_field(INFERENCE["prompt_tokens"], maximum=MAX_TOKENS)
     output_tokens: int = option_field(INFERENCE["output_tokens"], maximum=MAX_TOKENS)
 
@@ -133,15 +152,15 @@ class EstimateRequest(Workload):
     """``rigplan.estimate``: memory per GPU, speed with ranges and power of a model on a rig."""
 
     rig: Name = Field(description=RIG_HELP, examples=["2x rtx-4090"])
-    kv_dtype: KvDtype | None = None
-    split: Split | None = None
+    kv_dtype: KvDtype | None = option_field(INFERENCE["kv_dtype"])
+    split: Split | None = option_field(INFERENCE["split"])
     tensor_parallel: int | None = option_field(INFERENCE["tensor_parallel"], maximum=MAX_PARALLEL)
     pipeline_parallel: int | None = option_field(INFERENCE["pipeline_parallel"], maximum=MAX_PARALLEL)
-    gpu_layers: Annotated[int, Field(ge=0, le=MAX_LAYERS)] | Literal["auto"] | None = Field(
-        None, description="Layers on GPUs (llama.cpp -ngl): a number, 'auto', or all (default)."
+    gpu_layers: Annotated[int, Field(ge=0, le=MAX_LAYERS)] | Literal["auto"] | None = option_field(
+        INFERENCE["gpu_layers"]
     )
-    link: LinkKind | None = None
-    lanes: Lanes | None = None
+    link: LinkKind | None = option_field(INFERENCE["link"])
+    lanes: Lanes | None = option_field(INFERENCE["lanes"])
     host_ram_gb: float | None = option_field(INFERENCE["host_ram_gb"], maximum=MAX_HOST_RAM_GB)
     host_memory_bandwidth_gb_per_s: float | None = option_field(
         INFERENCE["host_memory_bandwidth_gb_per_s"], maximum=MAX_BANDWIDTH_GB_PER_S
@@ -155,15 +174,13 @@ class CapacityRequest(Request):
 
     model: Name = Field(description=MODEL_HELP, examples=["llama-3.3-70b"])
     rig: Name = Field(description=RIG_HELP, examples=["8x h100-sxm"])
-    engine: ShortId = Field("vllm", description="vllm, sglang or tensorrt-llm.")
-    quant: ShortId | None = Field(None, description=QUANT_HELP)
-    users: int = Field(1, ge=1, le=MAX_BATCH, description="Users to serve at once.")
-    context: Context = Field(8192, description="Tokens of context per user (prompt + generated).")
-    min_tok_s: float = Field(20.0, ge=0, le=10_000, allow_inf_nan=False, description="Output tok/s each user needs.")
-    output_tokens: Annotated[int, Field(ge=1, le=MAX_TOKENS)] | None = Field(
-        None, description="Generated tokens per request (default 512)."
-    )
-    kv_dtype: KvDtype | None = None
+    engine: ShortId = option_field(CAPACITY["engine"])
+    quant: ShortId | None = option_field(CAPACITY["quant"])
+    users: int = option_field(CAPACITY["users"], maximum=MAX_BATCH)
+    context: int = option_field(CAPACITY["context"], maximum=MAX_TOKENS)
+    min_tok_s: float = option_field(CAPACITY["min_tokens_per_s"], maximum=MAX_TOKENS_PER_CAPACITY_USER)
+    output_tokens: int | None = option_field(CAPACITY["output_tokens"], maximum=MAX_TOKENS)
+    kv_dtype: ServingKvDtype | None = option_field(CAPACITY["kv_dtype"])
 
 
 class CompareRequest(Workload):
@@ -194,17 +211,17 @@ class LaunchRequest(Request):
 
     model: Name = Field(description=MODEL_HELP, examples=["llama-3-70b"])
     rig: Name = Field(description=RIG_HELP, examples=["2x rtx-4090"])
-    task: LaunchTask = Field("serve", description="serve, or a fine-tune: full, lora or qlora.")
-    engine: ShortId = Field("llama.cpp", description="Serving engine: vllm, sglang, llama.cpp or ollama.")
-    quant: ShortId | None = Field(None, description=QUANT_HELP)
-    context: Context | None = Field(None, description="Context per sequence (default min(model maximum, 8192)).")
-    users: int = Field(1, ge=1, le=MAX_BATCH, description="Sequences served at once.")
-    kv_dtype: KvDtype | None = None
-    split: Split | None = None
-    tensor_parallel: int | None = option_field(INFERENCE["tensor_parallel"], maximum=MAX_PARALLEL)
-    pipeline_parallel: int | None = option_field(INFERENCE["pipeline_parallel"], maximum=MAX_PARALLEL)
-    gpu_layers: Annotated[int, Field(ge=0, le=MAX_LAYERS)] | Literal["auto"] | None = None
-    network: Network | None = None
+    task: LaunchTask = option_field(LAUNCH["task"])
+    engine: ShortId = option_field(LAUNCH["engine"])
+    quant: ShortId | None = option_field(LAUNCH["quant"])
+    context: int | None = option_field(LAUNCH["context"], maximum=MAX_TOKENS)
+    users: int = option_field(LAUNCH["users"], maximum=MAX_BATCH)
+    kv_dtype: KvDtype | None = option_field(LAUNCH["kv_dtype"])
+    split: Split | None = option_field(LAUNCH["split"])
+    tensor_parallel: int | None = option_field(LAUNCH["tensor_parallel"], maximum=MAX_PARALLEL)
+    pipeline_parallel: int | None = option_field(LAUNCH["pipeline_parallel"], maximum=MAX_PARALLEL)
+    gpu_layers: Annotated[int, Field(ge=0, le=MAX_LAYERS)] | Literal["auto"] | None = option_field(LAUNCH["gpu_layers"])
+    network: Network | None = option_field(LAUNCH["network"])
     script: str = Field(
         "train.py", pattern=r"^[A-Za-z0-9_][A-Za-z0-9_./-]{0,99}$", description="Training script (fine-tunes)."
     )
@@ -214,7 +231,7 @@ class PlanRequest(Request):
     """Ranked rigs for a model under constraints (`rigplan plan`)."""
 
     model: Name = Field(description=MODEL_HELP, examples=["llama-2-70b"])
-    quant: ShortId = Field("any", description="'any' (4 bits and up), 4bit / 8bit / 16bit, or a quant id.")
+    quant: ShortId = option_field(PLAN["quant"])
     context: int | None = option_field(PLAN["context"], maximum=MAX_TOKENS)
     users: int = option_field(PLAN["users"], maximum=MAX_USERS)
     min_tokens_per_s: float | None = option_field(PLAN["min_tokens_per_s"], maximum=MAX_TOKENS_PER_S)
@@ -222,14 +239,14 @@ class PlanRequest(Request):
     max_watts: float | None = option_field(PLAN["max_watts"], maximum=MAX_WATTS)
     circuit: Circuit | None = option_field(PLAN["circuit"])
     max_gpus: int | None = option_field(PLAN["max_gpus"], maximum=MAX_PLAN_GPUS)
-    gpu_class: GpuClass | None = None
-    platform: PlatformClass | None = None
+    gpu_class: GpuClass | None = option_field(PLAN["gpu_class"])
+    platform: PlatformClass | None = option_field(PLAN["platform"])
     nvlink: bool = option_field(PLAN["nvlink"])
     have: list[Annotated[str, Field(min_length=1, max_length=MAX_ID_CHARS)]] = Field(
         default_factory=list, max_length=MAX_LIST_ITEMS, description="GPUs you own ('rtx-3090', '2x rtx-3090')."
     )
     engine: ShortId | None = Field(None, description="One engine (default: llama.cpp, vllm and exllamav2).")
-    objective: Objective = "cheapest"
+    objective: Objective = option_field(PLAN["objective"])
     top: int = option_field(PLAN["top"], maximum=MAX_TOP)
     price: list[Annotated[str, Field(min_length=3, max_length=MAX_ID_CHARS, pattern=PRICE_PATTERN)]] = Field(
         default_factory=list, max_length=MAX_PRICES, description="Your price for a GPU: GPU=USD, e.g. rtx-3090=700."
@@ -241,17 +258,13 @@ class PowerRequest(Request):
     """Power of a rig: PSU, connectors, wall circuits, a power limit and electricity (`rigplan power`)."""
 
     rig: Name = Field(description=RIG_HELP, examples=["2x rtx-3090"])
-    platform: ShortId | None = Field(
-        None, description="Platform id (e.g. am5-desktop, trx50-hedt) or class (desktop, hedt, server)."
-    )
-    circuit: Circuit | None = None
-    power_limit: str | None = Field(
-        None, pattern=r"^\d{1,5}(\.\d{1,4})?%?$", description="A cap to evaluate: 70%, 0.7 or watts per GPU."
-    )
-    kwh_price: float | None = Field(None, gt=0, le=MAX_KWH_PRICE, allow_inf_nan=False)
-    model: Name | None = Field(None, description="A model, for tokens/s and electricity per million tokens.")
-    quant: ShortId | None = Field(None, description=QUANT_HELP)
-    engine: ShortId = Field("llama.cpp", description=ENGINE_HELP)
+    platform: ShortId | None = option_field(POWER["platform"])
+    circuit: Circuit | None = option_field(POWER["circuit"])
+    power_limit: str | None = option_field(POWER["power_limit"], pattern=r"^\d{1,5}(\.\d{1,4})?%?$")
+    kwh_price: float | None = option_field(POWER["kwh_price"], maximum=MAX_KWH_PRICE)
+    model: Name | None = option_field(POWER["model"])
+    quant: ShortId | None = option_field(POWER["quant"])
+    engine: ShortId = option_field(POWER["engine"])
 
 
 class TrainRequest(Request):
@@ -297,12 +310,10 @@ class VramRequest(Request):
     """The guide's VRAM table: memory per quant and context, smallest rig per GPU class."""
 
     model: Name = Field(description=MODEL_HELP, examples=["llama-2-70b"])
-    quant: list[ShortId] = Field(
-        default_factory=lambda: ["4bit", "8bit", "16bit"], min_length=1, max_length=MAX_LIST_ITEMS
-    )
-    context: list[Context] = Field(default_factory=list, max_length=MAX_LIST_ITEMS)
-    engine: ShortId = Field("llama.cpp", description=ENGINE_HELP)
-    rigs: bool = Field(True, description="Also find the smallest rig of each GPU class (slower).")
+    quant: list[ShortId] = option_field(VRAM["quants"], min_length=1, max_length=MAX_LIST_ITEMS)
+    context: list[Context] = option_field(VRAM["contexts"], max_length=MAX_LIST_ITEMS)
+    engine: ShortId = option_field(VRAM["engine"])
+    rigs: bool = option_field(VRAM["with_rigs"])
 
 
 class GpusRequest(Request):
