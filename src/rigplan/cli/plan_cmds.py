@@ -111,43 +111,59 @@ def render_plan(plan: Plan) -> None:
     if not recs:
         _render_no_rig(d)
         return
-    rows = []
-    for i, r in enumerate(recs, 1):
-        ttft = r["estimate"]["speed"]["ttft_s"]
-        rows.append(
-            [
-                str(i),
-                r["rig"],
-                f"{r['quant']} · {r['engine']}",
-                _fullest(r),
-                _speed(r),
-                "—" if ttft is None else f"{ttft:.2f} s",
-                str(r["users_served"] if r["users_served"] is not None else "—"),
-                _cost(r),
-                _power_cell(r),
-            ]
-        )
+    also = d["also_worth_a_look"]
     con.print(
         table(
             None,
             ["#", "rig", "quant · engine", "fullest GPU", "decode tok/s", "first token", "users", "cost", "power"],
-            rows,
+            [_plan_row(r) for r in [*recs, *also]],
             right={0, 4, 5, 6, 7},
         )
     )
-    for i, r in enumerate(recs, 1):
-        con.print(f"\n{i}. {r['rig']} — {r['quant']} on {r['engine']}, {_cost(r)}")
-        for line in r["why"]:
-            con.print(f"   why: {line}")
-        for line in r["avoid_if"]:
-            con.print(f"   avoid if {line}")
-        if r["next_step"]:
-            con.print(f"   next step up: {r['next_step']}")
-        prices = [
-            f"{x['item']} {format_usd(x['usd'])} ({x['kind']}{', ' + x['as_of'] if x['as_of'] else ''})"
-            for x in r["cost"]
-        ]
-        con.print("   cost: " + "; ".join(prices))
+    for r in recs:
+        _render_pick(r)
+    if also:
+        con.print(f"\nAlso worth a look (# is the place by {d['objective']}):")
+    for r in also:
+        _render_pick(r)
+
+
+#: How ``best_by`` objectives are named next to a rig.
+_BEST_BY = {"value": "best value", "fastest": "fastest"}
+
+
+def _rig_cell(r: dict[str, Any]) -> str:
+    return r["rig"] + (f" ({', '.join(_BEST_BY.get(o, o) for o in r['best_by'])})" if r["best_by"] else "")
+
+
+def _plan_row(r: dict[str, Any]) -> list[str]:
+    ttft = r["estimate"]["speed"]["ttft_s"]
+    return [
+        str(r["rank"]),
+        _rig_cell(r),
+        f"{r['quant']} · {r['engine']}",
+        _fullest(r),
+        _speed(r),
+        "—" if ttft is None else f"{ttft:.2f} s",
+        str(r["users_served"] if r["users_served"] is not None else "—"),
+        _cost(r),
+        _power_cell(r),
+    ]
+
+
+def _render_pick(r: dict[str, Any]) -> None:
+    con = console()
+    con.print(f"\n{r['rank']}. {_rig_cell(r)} — {r['quant']} on {r['engine']}, {_cost(r)}")
+    for line in r["why"]:
+        con.print(f"   why: {line}")
+    for line in r["avoid_if"]:
+        con.print(f"   avoid if {line}")
+    if r["next_step"]:
+        con.print(f"   next step up: {r['next_step']}")
+    prices = [
+        f"{x['item']} {format_usd(x['usd'])} ({x['kind']}{', ' + x['as_of'] if x['as_of'] else ''})" for x in r["cost"]
+    ]
+    con.print("   cost: " + "; ".join(prices))
 
 
 def _render_no_rig(d: dict[str, Any]) -> None:
