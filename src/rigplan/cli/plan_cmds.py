@@ -111,20 +111,13 @@ def render_plan(plan: Plan) -> None:
     if not recs:
         _render_no_rig(d)
         return
+    columns = ["#", "rig", "quant · engine", "fullest GPU", "decode tok/s", "first token", "users", "cost", "power"]
+    con.print(table(None, columns, [_plan_row(r, label=False) for r in recs], right={0, 4, 5, 6, 7}))
     also = d["also_worth_a_look"]
-    con.print(
-        table(
-            None,
-            ["#", "rig", "quant · engine", "fullest GPU", "decode tok/s", "first token", "users", "cost", "power"],
-            [_plan_row(r) for r in [*recs, *also]],
-            right={0, 4, 5, 6, 7},
-        )
-    )
-    for r in recs:
-        _render_pick(r)
-    if also:
-        con.print(f"\nAlso worth a look (# is the place by {d['objective']}):")
-    for r in also:
+    if also:  # a table of its own, so its labels do not widen the main one
+        con.print(f"Also worth a look (# is the place by {d['objective']}):")
+        con.print(table(None, columns, [_plan_row(r) for r in also], right={0, 4, 5, 6, 7}))
+    for r in [*recs, *also]:
         _render_pick(r)
 
 
@@ -136,11 +129,11 @@ def _rig_cell(r: dict[str, Any]) -> str:
     return r["rig"] + (f" ({', '.join(_BEST_BY.get(o, o) for o in r['best_by'])})" if r["best_by"] else "")
 
 
-def _plan_row(r: dict[str, Any]) -> list[str]:
+def _plan_row(r: dict[str, Any], *, label: bool = True) -> list[str]:
     ttft = r["estimate"]["speed"]["ttft_s"]
     return [
         str(r["rank"]),
-        _rig_cell(r),
+        _rig_cell(r) if label else r["rig"],
         f"{r['quant']} · {r['engine']}",
         _fullest(r),
         _speed(r),

@@ -71,9 +71,10 @@ def best_per_rig(
 
 
 def _scored(r: Recommendation, objective: str) -> bool:
+    """Whether ``r`` can be a standout under ``objective``: a buyer can act only on a priced rig."""
     if objective == "value":
         return r.cost_complete and tokens_per_s_per_usd(r) is not None
-    return r.decode_tokens_per_s is not None
+    return r.cost_usd is not None and r.decode_tokens_per_s is not None
 
 
 def standouts(recs: Sequence[Recommendation], objective: str) -> list[tuple[str, Recommendation]]:

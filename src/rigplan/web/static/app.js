@@ -212,6 +212,13 @@ function excludedText(key, n) {
   return `${n.toLocaleString("en-US")} ${words}`;
 }
 
+const BEST_BY_WORDS = { value: "best value", fastest: "fastest" };
+
+function standoutLabel(r) {
+  const names = (r.best_by || []).map((o) => BEST_BY_WORDS[o] || o);
+  return names.length ? `${r.rig} (${names.join(", ")}; #${r.rank})` : r.rig;
+}
+
 function planNote(data) {
   const parts = [];
   if (data.notes && data.notes.length) parts.push(plainWords(data.notes.join(" ")));
@@ -250,8 +257,9 @@ async function fetchRows(v) {
       kwh_price: v.kwh, top: PLAN_TOP,
     });
     return {
-      rows: data.recommendations.map((r) => ({
-        rig: r.rig, quant: r.quant, engine: r.engine, cost: r.cost_usd, costNote: r.cost_complete ? "whole rig" : "whole rig, some prices unknown",
+      // the top rigs, then the best-value / fastest ones they leave out (labelled; their rank is true)
+      rows: [...data.recommendations, ...(data.also_worth_a_look || [])].map((r) => ({
+        rig: standoutLabel(r), quant: r.quant, engine: r.engine, cost: r.cost_usd, costNote: r.cost_complete ? "whole rig" : "whole rig, some prices unknown",
         costItems: r.cost, usersServed: r.users_served, estimate: r.estimate, power: r.power, platform: r.platform,
         why: r.why, avoid: r.avoid_if, next: r.next_step, energyHour: r.energy_usd_per_hour,
         energyMillion: r.energy_usd_per_million_tokens, error: null,
