@@ -7,6 +7,7 @@ keys, missing required keys and wrong types, naming the file, the row and the fi
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass, field
 
 from ..units import GB, MIB
@@ -175,6 +176,12 @@ class PriceGap:
     source: str
     as_of: dt.date
     notes: str = ""
+
+    @property
+    def short_reason(self) -> str:
+        """The reason's first clause without its asides: "sold only as GB200 NVL72 racks"."""
+        head = self.reason.split(";")[0]
+        return re.sub(r"\s*\([^)]*\)", "", head).strip()
 
 
 @dataclass(frozen=True, slots=True)
