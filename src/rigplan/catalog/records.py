@@ -208,6 +208,17 @@ class Platform:
 
 
 @dataclass(frozen=True, slots=True)
+class PsuPrice:
+    """A sourced price of an ATX PSU of one size (psus.toml)."""
+
+    watts: int
+    usd: float
+    source: str
+    as_of: dt.date
+    notes: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class Correction:
     """A common buyer's-guide claim about a GPU that is wrong, and the fact."""
 
@@ -228,3 +239,5 @@ class Catalog:
     platforms: dict[str, Platform] = field(default_factory=dict)
     corrections: dict[str, tuple[Correction, ...]] = field(default_factory=dict)
     price_gaps: dict[str, tuple[PriceGap, ...]] = field(default_factory=dict)
+    #: PSU sizes with prices, smallest first (psus.toml)
+    psu_prices: tuple[PsuPrice, ...] = ()
