@@ -231,3 +231,14 @@ def test_standouts_are_named_once_and_never_under_their_own_objective(objective)
     shown = {(r.rig_text, r.engine, r.quant.id) for r in everything.recommendations}
     assert all((r.rig_text, r.engine, r.quant.id) not in shown for r in everything.also)
     assert {r.rig_text for r in everything.also} <= {r.rig_text for r in everything.recommendations}
+
+
+def test_fastest_keeps_a_rig_whose_lane_rich_platform_breaks_the_budget():
+    # "fastest" prefers the platform with the most lanes; where that one breaks the budget and
+    # the cheapest platform does not, the rig still qualifies on the cheaper one (before, 2x
+    # RTX 3090 vanished from --objective fastest at a $3,300 budget).
+    p = plan_rigs("llama-3-70b", budget_usd=3300, objective="fastest", use_user_config=False, top=20)
+    r = next(r for r in p.ranked if r.rig_text == "2x rtx-3090")
+    assert r.cost_usd is not None and r.cost_usd <= 3300 and r.platform is not None
+    value = plan_rigs("llama-3-70b", budget_usd=3300, objective="value", use_user_config=False, top=20)
+    assert {x.rig_text for x in value.ranked} <= {x.rig_text for x in p.ranked}
