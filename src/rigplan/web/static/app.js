@@ -99,10 +99,9 @@ function fillChoices(quants) {
       groups[q.family].label = q.family;
       quant.append(groups[q.family]);
     }
-    // A GGUF mix's bits are its main type's: the tensors it keeps wider add ~0.3–0.5 bits over a
-    // whole model (the memory chart gives the model's own average).
-    const bits = q.family === "gguf" && q.id.includes("_k_") ? `${fmt(q.bits_per_weight)} bits, main tensors` : `${fmt(q.bits_per_weight)} bits`;
-    option(q.id, `${q.id} (${bits})`, groups[q.family]);
+    // The server's wording, the same as `rigplan quants` (a GGUF mix: its main type's bits and
+    // the average over a typical model; the memory chart gives the chosen model's own).
+    option(q.id, `${q.id} (${q.bits_text})`, groups[q.family]);
   }
   if (!state.meta.features.training_plan) {
     const t = $("#task option[value=training]");
@@ -125,7 +124,7 @@ function describeModel() {
   const m = state.models.find((x) => x.id === id || (x.aliases || []).includes(id));
   const info = $("#model-info");
   if (!m) {
-    info.textContent = id.startsWith("upload-") ? "your uploaded config.json"
+    info.textContent = id.startsWith("upload-") ? "your uploaded model file"
       : id ? "not a catalogue id: pick one from the list" : "";
     return;
   }
@@ -212,13 +211,6 @@ function excludedText(key, n) {
   return `${n.toLocaleString("en-US")} ${words}`;
 }
 
-const BEST_BY_WORDS = { value: "best value", fastest: "fastest" };
-
-function standoutLabel(r) {
-  const names = (r.best_by || []).map((o) => BEST_BY_WORDS[o] || o);
-  return names.length ? `${r.rig} (${names.join(", ")}; #${r.rank})` : r.rig;
-}
-
 function planNote(data) {
   const parts = [];
   if (data.notes && data.notes.length) parts.push(plainWords(data.notes.join(" ")));
@@ -257,9 +249,8 @@ async function fetchRows(v) {
       kwh_price: v.kwh, top: PLAN_TOP,
     });
     return {
-      // the top rigs, then the best-value / fastest ones they leave out (labelled; their rank is true)
-      rows: [...data.recommendations, ...(data.also_worth_a_look || [])].map((r) => ({
-        rig: standoutLabel(r), quant: r.quant, engine: r.engine, cost: r.cost_usd, costNote: r.cost_complete ? "whole rig" : "whole rig, some prices unknown",
+      rows: data.recommendations.map((r) => ({
+        rig: r.rig, quant: r.quant, engine: r.engine, cost: r.cost_usd, costNote: r.cost_complete ? "whole rig" : "whole rig, some prices unknown",
         costItems: r.cost, usersServed: r.users_served, estimate: r.estimate, power: r.power, platform: r.platform,
         why: r.why, avoid: r.avoid_if, next: r.next_step, energyHour: r.energy_usd_per_hour,
         energyMillion: r.energy_usd_per_million_tokens, error: null,
