@@ -11,10 +11,14 @@ time: on a shared machine the wall time says more about the neighbours than abou
 from __future__ import annotations
 
 import argparse
+import os
+import pathlib
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 
 SWEEP_BAR_S = 1.0
@@ -53,15 +57,37 @@ def _children_cpu_s() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def time_cli(args: list[str], repeat: int) -> tuple[float, float]:
-    """(wall s, CPU s) of ``rigplan ARGS`` in a fresh interpreter (the first run is a warm-up)."""
+def _drop_package_bytecode() -> None:
+    """Remove rigplan's own __pycache__ folders (third-party .pyc stay, as pip wrote them)."""
+    import rigplan
+
+    for cache in pathlib.Path(rigplan.__file__).parent.rglob("__pycache__"):
+        shutil.rmtree(cache, ignore_errors=True)
+
+
+def time_cli(args: list[str], repeat: int, *, bytecode: bool) -> tuple[float, float]:
+    """(wall s, CPU s) of ``rigplan ARGS`` in a fresh interpreter (the first run is a warm-up).
+
+    ``bytecode`` False compiles rigplan's modules on each run, as CI does
+    (PYTHONDONTWRITEBYTECODE=1, rigplan's __pycache__ removed first); True reads .pyc files the
+    warm-up wrote to a private pycache prefix."""
     code = f"from rigplan.cli import main\nmain({args!r})"
     walls, cpus = [], []
+    prefix = tempfile.mkdtemp(prefix="rigplan-pyc-")
+    env = dict(os.environ)
+    if bytecode:
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
+        env["PYTHONPYCACHEPREFIX"] = prefix
+    else:
+        env["PYTHONDONTWRITEBYTECODE"] = "1"
     for _ in range(repeat + 1):
+        if not bytecode:
+            _drop_package_bytecode()
         wall, cpu = time.perf_counter(), _children_cpu_s()
-        subprocess.run([sys.executable, "-c", code], capture_output=True, check=False)
+        subprocess.run([sys.executable, "-c", code], capture_output=True, check=False, env=env)
         walls.append(time.perf_counter() - wall)
         cpus.append(_children_cpu_s() - cpu)
+    shutil.rmtree(prefix, ignore_errors=True)
     return statistics.median(walls[1:]), statistics.median(cpus[1:])
 
 
@@ -78,13 +104,15 @@ def main() -> None:
             f"  {label:28} {wall * 1000:7.0f} ms wall {cpu * 1000:7.0f} ms CPU  {considered:5} candidates, "
             f"{estimated:4} estimates, {qualified:4} qualify  [{mark}]"
         )
-    print(f"CLI (median of {args.repeat}; CPU time against the bar)")
     runs = (["--help"], ["plan", "--help"], ["power", "rtx-4090", "--json"], ["plan", args.model])
-    for argv in runs:
-        wall, cpu = time_cli(argv, args.repeat)
-        bar = PLAN_CLI_BAR_S if argv == ["plan", args.model] else STARTUP_BAR_S
-        mark = "ok" if cpu < bar else "SLOW"
-        print(f"  rigplan {' '.join(argv):24} {wall * 1000:7.0f} ms wall {cpu * 1000:7.0f} ms CPU  [{mark}, {bar:g} s]")
+    for bytecode, how in ((False, "no .pyc: every module compiled, as in CI"), (True, "with .pyc")):
+        print(f"CLI, {how} (median of {args.repeat}; CPU time against the bar)")
+        for argv in runs:
+            wall, cpu = time_cli(argv, args.repeat, bytecode=bytecode)
+            bar = PLAN_CLI_BAR_S if argv == ["plan", args.model] else STARTUP_BAR_S
+            mark = "ok" if cpu < bar else "SLOW"
+            timing = f"{wall * 1000:7.0f} ms wall {cpu * 1000:7.0f} ms CPU"
+            print(f"  rigplan {' '.join(argv):24} {timing}  [{mark}, {bar:g} s]")
 
 
 if __name__ == "__main__":

@@ -203,3 +203,42 @@ def test_training_plan_counts_owned_gpus_as_free():
     assert owned.options and all(o.rig.gpus[0].id == "rtx-3090" for o in owned.options)
     two = next(o for o in owned.options if o.rig.gpu_count == 2)
     assert two.buy_usd == 0
+
+
+def test_issue_example_shows_two_3090s_by_default_as_the_best_value():
+    # Cheaper rigs lead the table by cost; the best-value rig (2x RTX 3090 on vLLM at its
+    # cheapest platform) is still listed, with its true place by cost.
+    p = plan_rigs("llama-3-70b", budget_usd=3300, use_user_config=False)
+    assert len(p.recommendations) == 5 and all(r.rig_text != "2x rtx-3090" for r in p.recommendations)
+    r = next(r for r in p.also if r.rig_text == "2x rtx-3090")
+    assert "value" in r.best_by and r.platform is not None and r.platform.platform.id == "epyc-7002-server"
+    ahead = [o for o in p.ranked if o.cost_complete and o.cost_usd is not None and o.cost_usd < (r.cost_usd or 0)]
+    assert r.rank == len(ahead) + 1 > 5
+    assert any(line.startswith("Best value of the configurations estimated") for line in r.why)
+    assert p.to_dict()["also_worth_a_look"][0]["best_by"] == list(p.also[0].best_by)
+
+
+@pytest.mark.parametrize("objective", ["cheapest", "value", "fastest", "efficiency"])
+def test_standouts_are_named_once_and_never_under_their_own_objective(objective):
+    p = plan_rigs("llama-3-70b", quant="4bit", objective=objective, use_user_config=False, top=3)
+    named = [o for r in (*p.recommendations, *p.also) for o in r.best_by]
+    assert objective not in named and len(named) == len(set(named)) <= 2
+    assert [r.rank for r in p.recommendations] == [1, 2, 3]
+    assert all(r.rank > 3 for r in p.also)
+    everything = plan_rigs("llama-3-70b", quant="4bit", objective=objective, use_user_config=False, top=200)
+    # a table holding every rig may still leave out a standout's engine or quant (it shows each
+    # rig's best configuration by the objective), never the configuration itself
+    shown = {(r.rig_text, r.engine, r.quant.id) for r in everything.recommendations}
+    assert all((r.rig_text, r.engine, r.quant.id) not in shown for r in everything.also)
+    assert {r.rig_text for r in everything.also} <= {r.rig_text for r in everything.recommendations}
+
+
+def test_fastest_keeps_a_rig_whose_lane_rich_platform_breaks_the_budget():
+    # "fastest" prefers the platform with the most lanes; where that one breaks the budget and
+    # the cheapest platform does not, the rig still qualifies on the cheaper one (before, 2x
+    # RTX 3090 vanished from --objective fastest at a $3,300 budget).
+    p = plan_rigs("llama-3-70b", budget_usd=3300, objective="fastest", use_user_config=False, top=20)
+    r = next(r for r in p.ranked if r.rig_text == "2x rtx-3090")
+    assert r.cost_usd is not None and r.cost_usd <= 3300 and r.platform is not None
+    value = plan_rigs("llama-3-70b", budget_usd=3300, objective="value", use_user_config=False, top=20)
+    assert {x.rig_text for x in value.ranked} <= {x.rig_text for x in p.ranked}

@@ -111,3 +111,33 @@ def test_experts_in_ram_never_read_more_from_ram_than_whole_layers(gpu_gb: float
     assert layout.host_step_bytes <= host_whole + 1
     found = expert_offload_speedup(model, quant, (catalog.gpus["rtx-3090"],), gpu_gb * GB, host_gb_s * GB)
     assert found is not None and found[0] >= 1.0 - 1e-9
+
+
+def test_estimate_auto_offload_of_a_moe_model_uses_experts_in_ram() -> None:
+    # `rigplan estimate --gpu-layers auto` on llama.cpp gets the layout the plans use: the
+    # whole-layer estimate scaled by the bandwidth ratio, range included, with the flag named.
+    from rigplan import estimate
+    from rigplan.speed import DESKTOP_HOST_BANDWIDTH_GB_PER_S
+
+    kw = dict(quant="q4_k_m", engine="llama.cpp", context=2048, use_user_calibration=False)
+    auto = estimate("qwen3-235b-a22b", "rtx-4060-ti-16gb", gpu_layers="auto", **kw)
+    layers = estimate("qwen3-235b-a22b", "rtx-4060-ti-16gb", gpu_layers=auto.memory.placement.gpu_layers, **kw)
+    mem = layers.memory
+    factor, layout = expert_offload_speedup(
+        layers.model, layers.quant, layers.rig.gpus, mem.weights_bytes - mem.host_bytes,
+        DESKTOP_HOST_BANDWIDTH_GB_PER_S * GB,
+    ) or (None, None)  # fmt: skip
+    assert factor is not None and factor > 1 and layout is not None
+    assert auto.speed.decode_tokens_per_s == pytest.approx(layers.speed.decode_tokens_per_s * factor)
+    lo, hi = auto.speed.decode_tokens_per_s_range or (0, 0)
+    assert (lo, hi) == pytest.approx(tuple(x * factor for x in layers.speed.decode_tokens_per_s_range or (0, 0)))
+    assert any(layout.flag in w for w in auto.warnings)
+
+
+def test_estimate_auto_offload_of_a_dense_model_is_whole_layers() -> None:
+    from rigplan import estimate
+
+    kw = dict(quant="q4_k_m", engine="llama.cpp", use_user_calibration=False)
+    auto = estimate("llama-3-70b", "rtx-4060-ti-16gb", gpu_layers="auto", **kw)
+    layers = estimate("llama-3-70b", "rtx-4060-ti-16gb", gpu_layers=auto.memory.placement.gpu_layers, **kw)
+    assert auto.memory.host_bytes and auto.speed.decode_tokens_per_s == layers.speed.decode_tokens_per_s

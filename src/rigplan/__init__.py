@@ -47,7 +47,6 @@ from .requests import (
     VRAM_OPTIONS,
 )
 from .rig import Rig, parse_rig, resolve_gpu, resolve_model
-from .training import TrainingEstimate, TrainingPlan, estimate_training, plan_training, render_training_plan
 from .units import GIB, format_gib, format_rate, format_usd
 from .what_fits import WhatFits, what_fits
 
@@ -55,6 +54,12 @@ __version__ = "0.1.0"
 
 #: Public names loaded on first use: name -> (module, attribute).
 _LAZY: dict[str, tuple[str, str]] = {
+    # training: ~20 modules that `rigplan plan` (inference) and `estimate` never need
+    "TrainingEstimate": ("rigplan.training", "TrainingEstimate"),
+    "TrainingPlan": ("rigplan.training", "TrainingPlan"),
+    "estimate_training": ("rigplan.training", "estimate_training"),
+    "plan_training": ("rigplan.training", "plan_training"),
+    "render_training_plan": ("rigplan.training", "render_training_plan"),
     "GPUView": ("rigplan.catalog.query", "GPUView"),
     "Model": ("rigplan.catalog.records", "Model"),
     "Option": ("rigplan.requests", "Option"),

@@ -7,6 +7,7 @@ architecture fields of a :class:`~rigplan.catalog.records.Model`.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -196,8 +197,10 @@ def layer_tensors(model: Model, i: int) -> Iterator[Tensor]:
         yield Tensor(f"blk.{i}.norm_{k}", NORM, i, (model.hidden_size,))
 
 
+@functools.lru_cache(maxsize=64)
 def tensors(model: Model) -> tuple[Tensor, ...]:
-    """Every weight tensor of the model, in file order (embedding, blocks, output)."""
+    """Every weight tensor of the model, in file order (embedding, blocks, output); cached per
+    model (the records are frozen)."""
     d, v = model.hidden_size, model.vocab_size
     out = [Tensor("token_embd", EMBEDDING, None, (v, d))]
     for i in range(model.num_layers):

@@ -14,7 +14,7 @@ the environment or the clock, so the same inputs give the same answer on every m
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from . import arch
@@ -23,6 +23,7 @@ from .catalog.records import Catalog, Model
 from .catalog.support import SupportRule
 from .engines import LLAMA_CPP, VLLM, Engine, get_engine
 from .errors import InvalidValueError, UnsupportedError
+from .expert_offload import with_experts_in_ram
 from .memory import MemoryEstimate, Workload, estimate_memory
 from .placement import place
 from .power import estimate_power
@@ -30,7 +31,14 @@ from .quant import Quant, engine_supports, resolve_quant
 from .requests import BATCH_MAX, InferenceRequest, TrainingRequest
 from .results import Estimate, Provenance
 from .rig import Rig
-from .speed import Link, SpeedEstimate, SpeedWorkload, estimate_speed
+from .speed import (
+    DESKTOP_HOST_BANDWIDTH_GB_PER_S,
+    SERVER_HOST_BANDWIDTH_GB_PER_S,
+    Link,
+    SpeedEstimate,
+    SpeedWorkload,
+    estimate_speed,
+)
 from .speed.batch import ServingProfile
 from .speed.profile import EngineProfile, UserCorrection
 from .speed.settings import SpeedSettings
@@ -230,7 +238,7 @@ def evaluate(request: InferenceRequest, context: Context) -> Estimate:
         settings=settings,
         serving_profiles=context.serving_profiles,
     )
-    return Estimate(
+    est = Estimate(
         model=model,
         rig=rig,
         engine=engine,
@@ -244,6 +252,21 @@ def evaluate(request: InferenceRequest, context: Context) -> Estimate:
         provenance=_provenance(model, rig, engine, quant, speed),
         warnings=tuple(warnings) + speed.warnings,
     )
+    return _experts_in_ram(est, request) if engine.id == LLAMA_CPP and request.gpu_layers == "auto" else est
+
+
+def _experts_in_ram(est: Estimate, request: InferenceRequest) -> Estimate:
+    """llama.cpp's ``auto`` offload of a MoE model: the ``-ncmoe`` layout (experts in RAM, the
+    rest on the GPU) the plans use, not whole layers (:func:`rigplan.expert_offload.with_experts_in_ram`;
+    the host bandwidth defaults as in the speed model)."""
+    bandwidth = request.host_memory_bandwidth_gb_per_s
+    if bandwidth is None:
+        server = any(g.gpu_class == "datacenter" for g in est.rig.gpus)
+        bandwidth = SERVER_HOST_BANDWIDTH_GB_PER_S if server else DESKTOP_HOST_BANDWIDTH_GB_PER_S
+    moe = with_experts_in_ram(est, bandwidth)
+    if moe is est:
+        return est
+    return replace(moe, warnings=(*est.warnings, moe.speed.warnings[-1]))
 
 
 def evaluate_training(request: TrainingRequest, context: Context) -> TrainingEstimate:

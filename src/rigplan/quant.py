@@ -469,6 +469,20 @@ def tensor_bytes(tensors: Sequence[Tensor], quant: Quant, model: Model) -> tuple
     return tuple(_other_type_and_bytes(t, quant, model.is_moe)[1] for t in tensors)
 
 
+@functools.lru_cache(maxsize=512)
+def tensor_storage(model: Model, quant: Quant) -> tuple[tuple[Tensor, ...], tuple[str, ...], tuple[int, ...]]:
+    """Every tensor of ``model`` with its storage type and bytes in ``quant``, computed once per
+    pair (:func:`tensor_types` and :func:`tensor_bytes` of ``arch.tensors(model)``): the weight
+    sums of the memory and speed models and :func:`weights_bytes` all read it."""
+    ts = arch.tensors(model)
+    if quant.ggml_type is not None:
+        types = ggml_types_of(ts, quant, model)
+        nbytes = tuple(ggml_tensor_bytes(g, t.shape) for g, t in zip(types, ts, strict=True))
+        return ts, tuple(g.type_name for g in types), nbytes
+    pairs = [_other_type_and_bytes(t, quant, model.is_moe) for t in ts]
+    return ts, tuple(p[0] for p in pairs), tuple(p[1] for p in pairs)
+
+
 @functools.lru_cache(maxsize=4096)
 def weights_bytes(model: Model, quant: Quant) -> int:
     """Bytes of all of ``model``'s weights in ``quant`` (GGUF: the tensor data of the file).
@@ -477,4 +491,4 @@ def weights_bytes(model: Model, quant: Quant) -> int:
     >>> weights_bytes(load_catalog().models["llama-2-7b"], get_quant("q4_0"))
     3825065984
     """
-    return sum(tensor_bytes(arch.tensors(model), quant, model))
+    return sum(tensor_storage(model, quant)[2])

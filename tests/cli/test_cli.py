@@ -72,6 +72,20 @@ def test_gpus_table_flags_guide_errors(capsys):
     assert "no NVLink" in line
 
 
+def test_gpus_table_gives_the_reason_an_unpriced_gpu_has_no_price(capsys):
+    from rigplan import load_catalog
+
+    gaps = load_catalog().price_gaps
+    code, out, _ = run(capsys, "gpus", "--sort", "name")
+    assert code == 0 and "price unknown" not in out
+    assert any(x.startswith("gb200 ") and "no price" in x for x in out.splitlines())
+    assert "why no price: sold only as GB200 NVL72 racks" in " ".join(out.split())  # the note may wrap
+    _, out, _ = run(capsys, "gpus", "--json")
+    rows = {g["id"]: g for g in json.loads(out)["gpus"]}
+    assert rows["gb200"]["price"] is None and rows["gb200"]["price_gap"]["reason"] == gaps["gb200"][0].reason
+    assert all((g["price"] is None) or g["price_gap"] is None for g in rows.values())
+
+
 def test_gpus_filters(capsys):
     _, out, _ = run(capsys, "gpus", "--json", "--min-memory", "48", "--nvlink")
     rows = json.loads(out)["gpus"]

@@ -211,3 +211,10 @@ def test_no_user_calibration_prints_the_same_plan_with_or_without_a_stored_calib
     assert code == 0 and calibrated != empty, "the stored calibration should change the plan's speeds"
     code, ignored, _ = run(capsys, *PLAN_ON_A_4090, "--no-user-calibration")
     assert code == 0 and ignored == empty
+
+
+def test_plan_table_adds_the_best_value_rig_the_top_rows_leave_out(capsys):
+    code, out, _ = run(capsys, "plan", "llama-2-70b", "--quant", "4bit", "--budget", "4000", "--top", "1")
+    assert code == 0
+    assert "Also worth a look (# is the place by cheapest):" in out
+    assert "(best value" in out and "why: Best value of the configurations estimated" in out

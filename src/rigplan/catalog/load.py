@@ -31,6 +31,7 @@ from .records import (
     Platform,
     Price,
     PriceGap,
+    PsuPrice,
 )
 
 R = TypeVar("R")
@@ -147,6 +148,20 @@ def load_rows(cls: type[R], key: str, text: str, path: str) -> dict[str, tuple[R
     return {k: tuple(v) for k, v in out.items()}
 
 
+def load_psu_prices(text: str, path: str) -> tuple[PsuPrice, ...]:
+    """``[[psu]]`` rows, smallest first; at least one, each size once."""
+    data = _read_toml(text, path)
+    extra = sorted(set(data) - {"psu"})
+    if extra:
+        raise CatalogError(path, extra[0], "unknown top-level key (expected [[psu]] rows)")
+    rows = [build_record(PsuPrice, row, path=path, where=f"psu[{i}]") for i, row in enumerate(data.get("psu", []))]
+    if not rows:
+        raise CatalogError(path, "psu", "no PSU price rows")
+    if len({r.watts for r in rows}) != len(rows):
+        raise CatalogError(path, "psu", "two rows for the same PSU size")
+    return tuple(sorted(rows, key=lambda r: r.watts))
+
+
 def _data_text(name: str) -> str:
     return resources.files("rigplan.catalog").joinpath("data", name).read_text(encoding="utf-8")
 
@@ -160,12 +175,19 @@ def load_catalog() -> Catalog:
     corrections = load_rows(Correction, "correction", _data_text("corrections.toml"), "corrections.toml")
     platforms = load_table(Platform, _data_text("platforms.toml"), "platforms.toml")
     gaps = load_rows(PriceGap, "unpriced", _data_text("unpriced.toml"), "unpriced.toml")
+    psus = load_psu_prices(_data_text("psus.toml"), "psus.toml")
     for name, rows in (("prices.toml", prices), ("corrections.toml", corrections), ("unpriced.toml", gaps)):
         for gpu_id in rows:
             if gpu_id not in gpus:
                 raise CatalogError(name, gpu_id, "a row for a GPU that is not in gpus.toml")
     return Catalog(
-        gpus=gpus, models=models, prices=prices, platforms=platforms, corrections=corrections, price_gaps=gaps
+        gpus=gpus,
+        models=models,
+        prices=prices,
+        platforms=platforms,
+        corrections=corrections,
+        price_gaps=gaps,
+        psu_prices=psus,
     )
 
 

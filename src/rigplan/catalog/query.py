@@ -10,7 +10,7 @@ from typing import Any
 
 from ..errors import InvalidValueError, closest
 from .load import load_catalog
-from .records import GPU, GPU_CLASSES, Catalog, Model, Price
+from .records import GPU, GPU_CLASSES, Catalog, Model, Price, PriceGap
 
 GPU_SORTS = ("memory", "bandwidth", "fp16", "power", "price", "year", "name")
 
@@ -20,6 +20,8 @@ class GPUView:
     gpu: GPU
     price: Price | None
     correction: str | None
+    #: why a GPU on sale has no price row (unpriced.toml), when it has none
+    price_gap: PriceGap | None = None
 
 
 def _plain(value: Any) -> Any:
@@ -96,7 +98,9 @@ def list_gpus(
             continue
         fixes = catalog.corrections.get(g.id, ())
         note = "; ".join(f"not {c.claim}: {c.fact}" for c in fixes) or None
-        rows.append(GPUView(g, best_price(catalog, g.id), note))
+        price = best_price(catalog, g.id)
+        gaps = catalog.price_gaps.get(g.id, ()) if price is None else ()
+        rows.append(GPUView(g, price, note, gaps[0] if gaps else None))
     keys = {
         "memory": lambda v: (v.gpu.memory_gb, v.gpu.bandwidth_gb_per_s),
         "bandwidth": lambda v: v.gpu.bandwidth_gb_per_s,
@@ -114,6 +118,7 @@ def gpu_dict(view: GPUView) -> dict[str, Any]:
     out["memory_bytes"] = view.gpu.memory_bytes
     out["price"] = record_dict(view.price) if view.price else None
     out["correction"] = view.correction
+    out["price_gap"] = record_dict(view.price_gap) if view.price_gap else None
     return out
 
 

@@ -7,6 +7,7 @@ keys, missing required keys and wrong types, naming the file, the row and the fi
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass, field
 
 from ..units import GB, MIB
@@ -176,6 +177,12 @@ class PriceGap:
     as_of: dt.date
     notes: str = ""
 
+    @property
+    def short_reason(self) -> str:
+        """The reason's first clause without its asides: "sold only as GB200 NVL72 racks"."""
+        head = self.reason.split(";")[0]
+        return re.sub(r"\s*\([^)]*\)", "", head).strip()
+
 
 @dataclass(frozen=True, slots=True)
 class Platform:
@@ -201,6 +208,17 @@ class Platform:
 
 
 @dataclass(frozen=True, slots=True)
+class PsuPrice:
+    """A sourced price of an ATX PSU of one size (psus.toml)."""
+
+    watts: int
+    usd: float
+    source: str
+    as_of: dt.date
+    notes: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class Correction:
     """A common buyer's-guide claim about a GPU that is wrong, and the fact."""
 
@@ -221,3 +239,5 @@ class Catalog:
     platforms: dict[str, Platform] = field(default_factory=dict)
     corrections: dict[str, tuple[Correction, ...]] = field(default_factory=dict)
     price_gaps: dict[str, tuple[PriceGap, ...]] = field(default_factory=dict)
+    #: PSU sizes with prices, smallest first (psus.toml)
+    psu_prices: tuple[PsuPrice, ...] = ()

@@ -19,8 +19,10 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a t
 
 def _price_text(v: GPUView) -> str:
     """``$750 (used, 2026-05)``; a board or server price as ``$188,000 / 8 (used, 2026-04)``;
-    a part withdrawn from sale says so."""
+    a part withdrawn from sale says so; an unpriced one points to its note (:func:`_note_text`)."""
     p = v.price
+    if p is None and v.price_gap is not None:
+        return "no price"
     text = format_usd(p.usd if p else None) + (f" / {p.unit_gpus}" if p and p.unit_gpus > 1 else "")
     if p and p.kind == "launch":
         text += f" ({p.kind})"
@@ -29,6 +31,12 @@ def _price_text(v: GPUView) -> str:
     if v.gpu.discontinued is not None:
         text += f" (withdrawn {v.gpu.discontinued:%Y-%m})"
     return text
+
+
+def _note_text(v: GPUView) -> str:
+    """Where a buyer's guide is wrong, and why a GPU on sale has no price (unpriced.toml)."""
+    gap = f"why no price: {v.price_gap.short_reason}" if v.price is None and v.price_gap is not None else None
+    return "; ".join(x for x in (v.correction, gap) if x)
 
 
 @app.command()
@@ -75,7 +83,7 @@ def gpus(
                 link,
                 f"{g.board_power_w}",
                 _price_text(v),
-                v.correction or "",
+                _note_text(v),
             ]
         )
     console().print(

@@ -111,43 +111,52 @@ def render_plan(plan: Plan) -> None:
     if not recs:
         _render_no_rig(d)
         return
-    rows = []
-    for i, r in enumerate(recs, 1):
-        ttft = r["estimate"]["speed"]["ttft_s"]
-        rows.append(
-            [
-                str(i),
-                r["rig"],
-                f"{r['quant']} · {r['engine']}",
-                _fullest(r),
-                _speed(r),
-                "—" if ttft is None else f"{ttft:.2f} s",
-                str(r["users_served"] if r["users_served"] is not None else "—"),
-                _cost(r),
-                _power_cell(r),
-            ]
-        )
-    con.print(
-        table(
-            None,
-            ["#", "rig", "quant · engine", "fullest GPU", "decode tok/s", "first token", "users", "cost", "power"],
-            rows,
-            right={0, 4, 5, 6, 7},
-        )
-    )
-    for i, r in enumerate(recs, 1):
-        con.print(f"\n{i}. {r['rig']} — {r['quant']} on {r['engine']}, {_cost(r)}")
-        for line in r["why"]:
-            con.print(f"   why: {line}")
-        for line in r["avoid_if"]:
-            con.print(f"   avoid if {line}")
-        if r["next_step"]:
-            con.print(f"   next step up: {r['next_step']}")
-        prices = [
-            f"{x['item']} {format_usd(x['usd'])} ({x['kind']}{', ' + x['as_of'] if x['as_of'] else ''})"
-            for x in r["cost"]
-        ]
-        con.print("   cost: " + "; ".join(prices))
+    columns = ["#", "rig", "quant · engine", "fullest GPU", "decode tok/s", "first token", "users", "cost", "power"]
+    con.print(table(None, columns, [_plan_row(r, label=False) for r in recs], right={0, 4, 5, 6, 7}))
+    also = d["also_worth_a_look"]
+    if also:  # a table of its own, so its labels do not widen the main one
+        con.print(f"Also worth a look (# is the place by {d['objective']}):")
+        con.print(table(None, columns, [_plan_row(r) for r in also], right={0, 4, 5, 6, 7}))
+    for r in [*recs, *also]:
+        _render_pick(r)
+
+
+#: How ``best_by`` objectives are named next to a rig.
+_BEST_BY = {"value": "best value", "fastest": "fastest"}
+
+
+def _rig_cell(r: dict[str, Any]) -> str:
+    return r["rig"] + (f" ({', '.join(_BEST_BY.get(o, o) for o in r['best_by'])})" if r["best_by"] else "")
+
+
+def _plan_row(r: dict[str, Any], *, label: bool = True) -> list[str]:
+    ttft = r["estimate"]["speed"]["ttft_s"]
+    return [
+        str(r["rank"]),
+        _rig_cell(r) if label else r["rig"],
+        f"{r['quant']} · {r['engine']}",
+        _fullest(r),
+        _speed(r),
+        "—" if ttft is None else f"{ttft:.2f} s",
+        str(r["users_served"] if r["users_served"] is not None else "—"),
+        _cost(r),
+        _power_cell(r),
+    ]
+
+
+def _render_pick(r: dict[str, Any]) -> None:
+    con = console()
+    con.print(f"\n{r['rank']}. {_rig_cell(r)} — {r['quant']} on {r['engine']}, {_cost(r)}")
+    for line in r["why"]:
+        con.print(f"   why: {line}")
+    for line in r["avoid_if"]:
+        con.print(f"   avoid if {line}")
+    if r["next_step"]:
+        con.print(f"   next step up: {r['next_step']}")
+    prices = [
+        f"{x['item']} {format_usd(x['usd'])} ({x['kind']}{', ' + x['as_of'] if x['as_of'] else ''})" for x in r["cost"]
+    ]
+    con.print("   cost: " + "; ".join(prices))
 
 
 def _render_no_rig(d: dict[str, Any]) -> None:

@@ -13,11 +13,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
-from .. import arch
 from ..catalog.records import GPU, Model
 from ..engines import LLAMA_CPP, TRANSFORMERS, VLLM, Engine
 from ..placement import DeviceShare, Placement
-from ..quant import Quant, tensor_bytes
+from ..quant import Quant, tensor_storage
 from ..units import GIB, MIB
 from . import buffers, serving
 from .kv_cache import honors_window, kv_bytes, kv_bytes_per_token
@@ -143,8 +142,7 @@ def usable_capacity(gpu: GPU, engine: Engine) -> int:
 @functools.lru_cache(maxsize=512)
 def _layer_weight_bytes(model: Model, quant: Quant) -> tuple[dict[int, int], dict[str, int]]:
     """Bytes per block and of the non-block tensors (token_embd, output, output_norm)."""
-    ts = arch.tensors(model)
-    sizes = tensor_bytes(ts, quant, model)
+    ts, _, sizes = tensor_storage(model, quant)
     per_layer: dict[int, int] = {}
     other: dict[str, int] = {}
     for t, size in zip(ts, sizes, strict=True):

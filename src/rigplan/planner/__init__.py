@@ -31,7 +31,7 @@ constraints known before an estimate (price, watts, circuit, platform, NVLink) a
 from __future__ import annotations
 
 from ..requests import OBJECTIVES
-from .costing import PSU_PRICES, check_prices, parse_price_overrides, psu_cost
+from .costing import check_prices, parse_price_overrides, psu_cost
 from .ladders import DEFAULT_ENGINES, MAX_GPUS_PER_BOX, MAX_NODES, QUANT_LADDERS
 from .plan import DEFAULT_CONTEXT, DEFAULT_OUTPUT_TOKENS, DEFAULT_PROMPT_TOKENS, DEFAULT_TOP, MAX_MARGIN, plan
 from .records import CostItem, NearestMiss, Plan, Recommendation
@@ -48,7 +48,6 @@ __all__ = [
     "MAX_MARGIN",
     "MAX_NODES",
     "OBJECTIVES",
-    "PSU_PRICES",
     "QUANT_LADDERS",
     "CostItem",
     "NearestMiss",

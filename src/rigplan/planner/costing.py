@@ -17,19 +17,6 @@ from ..power import PowerEstimate
 from ..rig import Rig, resolve_gpu
 from .records import CostItem
 
-#: PSU prices with sources (market facts; the PSU is priced at the smallest sourced size that
-#: covers the need, and past 2000 W as several 2000 W units).  (watts, usd, source, as_of)
-PSU_PRICES: tuple[tuple[int, float, str, str], ...] = (
-    (850, 100.0, "https://mylocalai.org/blog/best-budget-ai-pc-build (850 W 80+ Gold $90–110, midpoint)", "2026-11-26"),
-    (1500, 380.0, "https://bestllmfor.com/best/dual-rtx-3090-budget-rig/ (1500 W 80+ Titanium)", "2026-05-16"),
-    (
-        2000,
-        600.0,
-        "https://maxj.phd/git/max/makenotwork/commit/ad63f4a16f618a21abeae3b306a4ed855da94278 (2000 W Titanium-class)",
-        "2026-05-23",
-    ),
-)
-
 
 def check_prices(prices: Mapping[str, Any], catalog: Catalog, *, where: str = "prices") -> dict[str, float]:
     """{GPU name: USD} → {GPU id: USD}, each a number of dollars above 0.
@@ -73,10 +60,12 @@ def parse_price_overrides(items: Iterable[str], catalog: Catalog | None = None) 
 
 def psu_cost(watts: int, units: int = 1) -> CostItem:
     """The price of ``units`` PSUs sharing ``watts``: each priced at the smallest sourced size
-    that covers its share."""
+    that covers its share (catalogue data: psus.toml), past the largest as several of it."""
+    rows = load_catalog().psu_prices
     share = watts / max(units, 1)
-    covering = [row for row in PSU_PRICES if share <= row[0]]
-    size, usd, source, as_of = covering[0] if covering else PSU_PRICES[-1]
+    covering = [row for row in rows if share <= row.watts]
+    row = covering[0] if covering else rows[-1]
+    size, usd, source, as_of = row.watts, row.usd, row.source, row.as_of.isoformat()
     if not covering:
         units = math.ceil(watts / size)
     if units == 1:

@@ -203,6 +203,31 @@ def _recommend(est: Estimate, engine: str, q: Quant, p: Priced, inputs: Inputs) 
     )  # fmt: skip
 
 
+def _priced_within_limits(
+    rig: Rig,
+    owned: int,
+    fit: PlatformFit | None,
+    n: int,
+    inputs: Inputs,
+    catalog: Catalog,
+    prices: Mapping[str, float],
+    prefer: str,
+) -> tuple[Priced, list[tuple[str, str, float]]]:
+    """The rig priced on ``fit`` and what it breaks before an estimate (budget, watts,
+    circuit).  A platform picked for its lanes ("fastest") that breaks a limit gives way to the
+    one picked by price when that one keeps within every limit: the rig still qualifies."""
+    priced = _price(rig, owned, fit, inputs, catalog, prices)
+    failures = _cheap_failures(priced, inputs)
+    if not failures or prefer == "price" or fit is None:
+        return priced, failures
+    ok, cheaper = _platform(rig, n, inputs, catalog, Sweep(), "price")
+    if not ok or cheaper is None or cheaper.platform.id == fit.platform.id:
+        return priced, failures
+    repriced = _price(rig, owned, cheaper, inputs, catalog, prices)
+    refailures = _cheap_failures(repriced, inputs)
+    return (repriced, refailures) if not refailures else (priced, failures)
+
+
 def sweep_rig(
     rig: Rig,
     owned: int,
@@ -231,8 +256,7 @@ def sweep_rig(
     ok, fit = _platform(rig, len(pairs), inputs, catalog, sweep, prefer)
     if not ok:
         return False
-    priced = _price(rig, owned, fit, inputs, catalog, prices)
-    failures = _cheap_failures(priced, inputs)
+    priced, failures = _priced_within_limits(rig, owned, fit, len(pairs), inputs, catalog, prices, prefer)
     if failures:
         sweep.exclude(failures[0][0], len(pairs))
         # One entry per rig: its narrowest quant, the likeliest to fit (memory is not checked here).

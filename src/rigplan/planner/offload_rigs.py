@@ -9,7 +9,6 @@ from ..catalog.query import best_price
 from ..catalog.records import Catalog, Platform
 from ..core import evaluate
 from ..errors import RigplanError
-from ..expert_offload import with_experts_in_ram
 from ..headroom import within_margin
 from ..offload import OFFLOAD_GPU_COUNTS, OFFLOAD_MIN_WEIGHTS_GIB, host_ram, offload_gpus, offload_platforms
 from ..platforms import fit_platform
@@ -38,7 +37,7 @@ def _offload_rig(
             host_ram_gb=platform.max_host_ram_gb, link=f"pcie{fit.pcie_generation}", lanes=fit.lanes_per_gpu,
             host_memory_bandwidth_gb_per_s=platform.host_memory_bandwidth_gb_per_s,
         )  # fmt: skip
-        est = with_experts_in_ram(evaluate(request, inputs.core), platform.host_memory_bandwidth_gb_per_s)
+        est = evaluate(request, inputs.core)  # a MoE model gets the experts-in-RAM layout there
     except RigplanError:
         return None
     ram = host_ram(platform, est.memory.host_bytes, inputs.host.ram_gb if inputs.host else None)

@@ -15,7 +15,7 @@ from ..requests import PlanRequest
 from .candidates import enumerate_rigs
 from .ladders import MAX_GPUS_PER_BOX, engines_for
 from .offload_rigs import sweep_offload
-from .rank import best_per_rig, nearest_miss, rank_key
+from .rank import best_per_rig, nearest_miss, rank_key, standouts, with_standouts
 from .records import Plan, Recommendation
 from .sweep import CONSTRAINTS, Inputs, Sweep
 
@@ -138,13 +138,15 @@ def plan(request: PlanRequest, context: Context, progress: Callable[[int, int], 
     effective = request.objective
     if effective != "cheapest" and recs and all(r.decode_tokens_per_s is None for r in recs):
         effective = "cheapest"
-    ranked = best_per_rig(recs, rank_key(effective))
-    chosen = tuple(ranked[: request.top])
+    key = rank_key(effective)
+    ranked = best_per_rig(recs, key)
+    chosen, also = with_standouts(ranked[: request.top], ranked, standouts(recs, effective), key)
     return Plan(
         model=request.model.id,
         objective=effective,
         constraints=_constraints(request, inputs, engines),
         recommendations=chosen,
+        also=also,
         considered=sweep.considered,
         qualified=len(ranked),
         estimated=sweep.estimated,

@@ -4,6 +4,7 @@ and find the nearest miss when nothing qualifies."""
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import Any
 
 from ..catalog.records import Model
@@ -17,6 +18,9 @@ from .sweep import Sweep
 NEAREST_MISS_CHECKS = 12
 #: A pricier rig is a "next step up" when it decodes this much faster (5 %: beyond noise).
 NEXT_STEP_SPEEDUP = 1.05
+#: Objectives whose best rig a plan also shows when the table (top N by the plan's objective)
+#: leaves it out: a buyer ranking by price still wants to see the best value and the fastest.
+STANDOUT_OBJECTIVES = ("value", "fastest")
 
 
 def tokens_per_s_per_usd(r: Recommendation) -> float | None:
@@ -64,6 +68,52 @@ def best_per_rig(
     for r in sorted(recs, key=key):
         best.setdefault(r.rig.describe(), r)
     return sorted(best.values(), key=key)
+
+
+def _scored(r: Recommendation, objective: str) -> bool:
+    """Whether ``r`` can be a standout under ``objective``: a buyer can act only on a priced rig."""
+    if objective == "value":
+        return r.cost_complete and tokens_per_s_per_usd(r) is not None
+    return r.cost_usd is not None and r.decode_tokens_per_s is not None
+
+
+def standouts(recs: Sequence[Recommendation], objective: str) -> list[tuple[str, Recommendation]]:
+    """(objective, its best configuration) for each of :data:`STANDOUT_OBJECTIVES` other than
+    ``objective``, among every configuration that qualified (none where nothing has the score)."""
+    out = []
+    for other in STANDOUT_OBJECTIVES:
+        pool = [r for r in recs if _scored(r, other)]
+        if other != objective and pool:
+            out.append((other, min(pool, key=rank_key(other))))
+    return out
+
+
+def _same(a: Recommendation, b: Recommendation) -> bool:
+    return (a.rig_text, a.engine, a.quant.id, a.cost_usd) == (b.rig_text, b.engine, b.quant.id, b.cost_usd)
+
+
+def with_standouts(
+    chosen: Sequence[Recommendation],
+    ranked: Sequence[Recommendation],
+    found: Sequence[tuple[str, Recommendation]],
+    key: Callable[[Recommendation], tuple[Any, ...]],
+) -> tuple[tuple[Recommendation, ...], tuple[Recommendation, ...]]:
+    """The picks numbered by rank and marked ``best_by`` where a standout is one of them, and the
+    standouts the picks leave out, each with its true rank under the plan's objective (one more
+    than the rigs that sort before it)."""
+    picks = [replace(r, rank=i) for i, r in enumerate(chosen, 1)]
+    also: list[Recommendation] = []
+    for objective, s in found:
+        i = next((i for i, r in enumerate(picks) if _same(r, s)), None)
+        j = next((j for j, r in enumerate(also) if _same(r, s)), None)
+        if i is not None:
+            picks[i] = replace(picks[i], best_by=(*picks[i].best_by, objective))
+        elif j is not None:
+            also[j] = replace(also[j], best_by=(*also[j].best_by, objective))
+        else:
+            rank = 1 + sum(1 for o in ranked if o.rig_text != s.rig_text and key(o) < key(s))
+            also.append(replace(s, rank=rank, best_by=(objective,)))
+    return tuple(picks), tuple(sorted(also, key=lambda r: r.rank))
 
 
 def fullest_gpu(r: Recommendation) -> tuple[float, int, int]:

@@ -46,6 +46,10 @@ class Recommendation:
     why: tuple[str, ...] = ()
     avoid_if: tuple[str, ...] = ()
     next_step: str | None = None
+    #: 1-based place under the plan's objective (0 before the plan numbers it)
+    rank: int = 0
+    #: the other objectives ("value", "fastest") under which this is the best qualifying rig
+    best_by: tuple[str, ...] = ()
 
     @property
     def rig_text(self) -> str:
@@ -93,6 +97,8 @@ class Recommendation:
             "why": list(self.why),
             "avoid_if": list(self.avoid_if),
             "next_step": self.next_step,
+            "rank": self.rank,
+            "best_by": list(self.best_by),
         }
 
 
@@ -133,6 +139,9 @@ class Plan:
     elapsed_s: float
     #: runs, but slowly or with a caveat (design.md §3, second round)
     warnings: tuple[str, ...] = ()
+    #: the best-value and fastest qualifying rigs when the top N leaves them out (``best_by`` says
+    #: which, ``rank`` where they stand under the objective)
+    also: tuple[Recommendation, ...] = ()
     #: every qualifying rig, best first (the picks are its head): what the explanations compare
     #: against (rank among n, the next step up); not part of the JSON
     ranked: tuple[Recommendation, ...] = field(default=(), repr=False, compare=False)
@@ -144,6 +153,7 @@ class Plan:
             "objective": self.objective,
             "constraints": self.constraints,
             "recommendations": [r.to_dict() for r in self.recommendations],
+            "also_worth_a_look": [r.to_dict() for r in self.also],
             "considered": self.considered,
             "qualified": self.qualified,
             "estimated": self.estimated,

@@ -150,9 +150,29 @@ def _energy_line(r: Recommendation) -> str | None:
     )
 
 
+#: How a standout is named in the table and in its "why" (``Recommendation.best_by``).
+STANDOUT_NAMES = {"value": "best value", "fastest": "fastest"}
+
+
+def standout_label(r: Recommendation) -> str:
+    """ "best value", "fastest", "best value, fastest" or "" for a pick that is no standout."""
+    return ", ".join(STANDOUT_NAMES.get(o, o) for o in r.best_by)
+
+
+def _standout_lines(r: Recommendation, ranked: Sequence[Recommendation], at: Setting) -> list[str]:
+    """What a standout is best at.  A cheapest-first sweep estimates each rig's widest quant and
+    stops at the fewest GPUs that fit, so there the claim covers only what it estimated."""
+    scope = " of the configurations estimated" if at.objective == "cheapest" else " of the qualifying rigs"
+    lines = [_rank_line(r, 1, ranked, objective).replace(f" of {len(ranked)}", scope, 1) for objective in r.best_by]
+    if lines and at.objective == "cheapest":
+        lines[-1] = lines[-1][:-1] + f" (--objective {r.best_by[-1]} also tries narrower quants and more GPUs)."
+    return lines
+
+
 def why(r: Recommendation, rank: int, ranked: Sequence[Recommendation], at: Setting) -> list[str]:
-    """Why the ``rank``-th pick (1-based) of ``ranked`` wins: rank, memory, speed, power, platform, energy."""
-    lines = [_rank_line(r, rank, ranked, at.objective), *_memory_lines(r, at)]
+    """Why the ``rank``-th pick (1-based) of ``ranked`` wins: rank, memory, speed, power, platform,
+    energy; a standout also says what it is best at (among every qualifying configuration)."""
+    lines = [_rank_line(r, rank, ranked, at.objective), *_standout_lines(r, ranked, at), *_memory_lines(r, at)]
     optional = (_speed_line(r, at), _power_line(r), _platform_line(r), _energy_line(r))
     return lines + [line for line in optional if line is not None]
 
@@ -241,16 +261,15 @@ def next_step(r: Recommendation, pool: Sequence[Recommendation]) -> str | None:
 
 
 def explain_plan(plan: Plan) -> Plan:
-    """``plan`` with each pick's ``why``, ``avoid_if`` and ``next_step`` filled in."""
+    """``plan`` with each pick's (and each standout's) ``why``, ``avoid_if`` and ``next_step`` filled in."""
     at = Setting.of(plan)
     ranked = plan.ranked or plan.recommendations
-    picks = tuple(
-        dataclasses.replace(
-            r,
-            why=tuple(why(r, i + 1, ranked, at)),
-            avoid_if=tuple(avoid_if(r, at)),
-            next_step=next_step(r, ranked),
+
+    def explained(r: Recommendation, rank: int) -> Recommendation:
+        return dataclasses.replace(
+            r, why=tuple(why(r, rank, ranked, at)), avoid_if=tuple(avoid_if(r, at)), next_step=next_step(r, ranked)
         )
-        for i, r in enumerate(plan.recommendations)
-    )
-    return dataclasses.replace(plan, recommendations=picks)
+
+    picks = tuple(explained(r, r.rank or i + 1) for i, r in enumerate(plan.recommendations))
+    also = tuple(explained(r, r.rank) for r in plan.also)
+    return dataclasses.replace(plan, recommendations=picks, also=also)

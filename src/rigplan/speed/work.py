@@ -14,7 +14,7 @@ from .. import arch
 from ..catalog.records import GPU, Model
 from ..memory.kv_cache import kv_heads_fraction
 from ..placement import Placement
-from ..quant import Quant, kv_bytes_per_element, tensor_bytes, tensor_types
+from ..quant import Quant, kv_bytes_per_element, tensor_storage
 from .profile import WEIGHT_CLASSES
 
 _GGML_CLASS = {
@@ -97,9 +97,7 @@ def _add(acc: dict[str, list[float]], key: str, cls: str, n: float, b: float) ->
 @functools.lru_cache(maxsize=256)
 def model_weights(model: Model, quant: Quant) -> ModelWeights:
     """Per-layer weight sets of ``model`` stored as ``quant``."""
-    ts = arch.tensors(model)
-    types = tensor_types(ts, quant, model)
-    sizes = tensor_bytes(ts, quant, model)
+    ts, types, sizes = tensor_storage(model, quant)
     acc: dict[str, list[float]] = defaultdict(lambda: [0.0] * (len(WEIGHT_CLASSES) + 1))
     embedding = 0.0
     for t, st, nb in zip(ts, types, sizes, strict=True):
