@@ -26,6 +26,7 @@ from importlib import resources
 from pathlib import Path
 
 from ..errors import DataFileError
+from . import tomlwrite
 
 SWEEPS_FILE = "power_limit_sweeps.csv"
 CURVE_FILE = "power_limit.toml"
@@ -101,22 +102,15 @@ def fit_all() -> dict[str, PowerCurve]:
 
 
 def write_curves(curves: dict[str, PowerCurve], path: Path, today: dt.date) -> None:
-    lines = [
-        "# Speed under a power limit — written by `python -m rigplan.calibration.power_curve`.",
-        f"# Fitted {today.isoformat()} on calibration/measurements/{SWEEPS_FILE} (sources in its rows).",
-        "",
-    ]
-    for c in curves.values():
-        lines += [
-            f"[{c.phase}]",
-            f"knee = {c.knee}",
-            f"sharpness = {c.sharpness}",
-            f"rows = {c.rows}",
-            f"sweeps = {c.sweeps}",
-            f"mape = {c.mape}",
-            "",
-        ]
-    path.write_text("\n".join(lines), encoding="utf-8")
+    header = (
+        "Speed under a power limit — written by `python -m rigplan.calibration.power_curve`.\n"
+        f"Fitted {today.isoformat()} on calibration/measurements/{SWEEPS_FILE} (sources in its rows)."
+    )
+    doc = {
+        c.phase: {"knee": c.knee, "sharpness": c.sharpness, "rows": c.rows, "sweeps": c.sweeps, "mape": c.mape}
+        for c in curves.values()
+    }
+    path.write_text(tomlwrite.dumps(doc, header), encoding="utf-8")
 
 
 @functools.cache

@@ -1,7 +1,9 @@
 """A small TOML writer for the profiles (the standard library reads TOML but does not write it).
 
-Handles what profiles hold: strings, booleans, integers, floats, dates, lists of scalars,
-nested tables and arrays of flat tables.
+The one TOML writer of the package: the fitted speed, serving, training and power-curve
+profiles and ``rigplan measure``'s results all go through :func:`dumps`.  Handles what they
+hold: strings, booleans, integers, floats, dates, lists of scalars, nested tables and arrays of
+tables (whose items may hold tables of their own).
 """
 
 from __future__ import annotations
@@ -61,8 +63,7 @@ def _write(lines: list[str], table: Mapping[str, Any], prefix: str) -> None:
             for item in v:
                 lines.append("")
                 lines.append(f"[[{name}]]")
-                for ik, iv in item.items():
-                    lines.append(f"{_key(ik)} = {_scalar(iv)}")
+                _write(lines, item, name)
 
 
 def dumps(doc: Mapping[str, Any], header: str = "") -> str:

@@ -18,12 +18,14 @@ with :func:`load_measured`.  Importing this module never imports torch.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as dt
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..calibration import tomlwrite
 from ..errors import DataFileError, DeviceError
 from ..units import GB, GIB, MIB, TERA
 
@@ -138,53 +140,30 @@ def measured_path() -> Path:
     return Path(platformdirs.user_config_dir("rigplan")) / MEASURED_FILE
 
 
-def _toml_value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return repr(value)
-    if isinstance(value, dt.datetime):
-        return value.isoformat()
-    text = str(value).replace("\\", "\\\\").replace('"', '\\"')
-    return f'"{text}"'
-
-
 def to_toml(profile: MeasuredProfile) -> str:
     """The profile as TOML (one ``[[gpu]]`` per GPU, ``[[pair]]`` per pair, ``[allreduce]``)."""
-    lines = [
-        "# Written by `rigplan measure`; read by rigplan.integrations.measure.load_measured().",
-        "[measured]",
-        f"measured_at = {_toml_value(profile.measured_at)}",
-        f"torch_version = {_toml_value(profile.torch_version)}",
-        f"cuda_version = {_toml_value(profile.cuda_version)}",
-    ]
-    for g in profile.gpus:
-        lines += ["", "[[gpu]]", f"index = {g.index}", f"name = {_toml_value(g.name)}"]
-        if g.catalog_id:
-            lines.append(f"catalog_id = {_toml_value(g.catalog_id)}")
-        lines.append(f"memory_bandwidth_gb_per_s = {_toml_value(g.memory_bandwidth_gb_per_s)}")
-        lines += ["[gpu.matmul_tflops]", *(f"{k} = {_toml_value(v)}" for k, v in g.matmul_tflops.items())]
-    for p in profile.pairs:
-        lines += [
-            "",
-            "[[pair]]",
-            f"src = {p.src}",
-            f"dst = {p.dst}",
-            f"p2p = {_toml_value(p.p2p)}",
-            f"bandwidth_gb_per_s = {_toml_value(p.bandwidth_gb_per_s)}",
-        ]
+    doc: dict[str, Any] = {
+        "measured": {
+            "measured_at": profile.measured_at,
+            "torch_version": profile.torch_version,
+            "cuda_version": profile.cuda_version,
+        },
+        "gpu": [
+            {
+                "index": g.index,
+                "name": g.name,
+                **({"catalog_id": g.catalog_id} if g.catalog_id else {}),
+                "memory_bandwidth_gb_per_s": g.memory_bandwidth_gb_per_s,
+                "matmul_tflops": dict(g.matmul_tflops),
+            }
+            for g in profile.gpus
+        ],
+        "pair": [dataclasses.asdict(p) for p in profile.pairs],
+    }
     if profile.allreduce:
-        a = profile.allreduce
-        lines += [
-            "",
-            "[allreduce]",
-            f"gpus = {a.gpus}",
-            f"latency_us = {_toml_value(a.latency_us)}",
-            f"bus_bandwidth_gb_per_s = {_toml_value(a.bus_bandwidth_gb_per_s)}",
-            f"small_message_bytes = {a.small_message_bytes}",
-            f"large_message_bytes = {a.large_message_bytes}",
-        ]
-    return "\n".join(lines) + "\n"
+        doc["allreduce"] = dataclasses.asdict(profile.allreduce)
+    header = "Written by `rigplan measure`; read by rigplan.integrations.measure.load_measured()."
+    return tomlwrite.dumps({k: v for k, v in doc.items() if v != []}, header)
 
 
 def save_measured(profile: MeasuredProfile, path: Path | None = None) -> Path:

@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from ..calibration import tomlwrite
 from ..catalog.records import GPU
 from .fit_rows import (
     HOPPER,
@@ -207,14 +208,14 @@ def loo_mape(rows: Sequence[FitRow], per_size: dict[str, float]) -> float:
 # ---- the profile file -------------------------------------------------------------------------
 
 
-def _toml_value(v: Any) -> str:
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, int | float):
-        return repr(v)
-    if isinstance(v, dict):
-        return "{ " + ", ".join(f"{k} = {_toml_value(x)}" for k, x in v.items()) + " }"
-    return '"' + str(v).replace("\\", "\\\\").replace('"', '\\"') + '"'
+#: The comment at the top of the written profile.
+PROFILE_HEADER = """Training speed profile: fitted by `python -m rigplan.training.fit` — do not edit by hand.
+Efficiencies of rigplan.training.speed fitted to the tokens/s-per-GPU rows below (from
+calibration/measurements/training_throughput.csv); loo_mape is leave-one-model-size-out;
+matmul_half_tokens is not fitted (fit.MATMUL_HALF_TOKENS).
+[architecture.hopper]: the A100 profile times these factors, fitted to
+profiles/llm_foundry_h100_bf16.csv; mape_a100_profile is the same rows predicted without them
+(a leave-one-GPU-out check)."""
 
 
 def profile_toml(
@@ -222,40 +223,33 @@ def profile_toml(
 ) -> str:
     base = dataclasses.replace(profile, architecture_factors=())
     mm, attn = profile.factors(HOPPER)
-    lines = [
-        "# Training speed profile: fitted by `python -m rigplan.training.fit` — do not edit by hand.",
-        "# Efficiencies of rigplan.training.speed fitted to the tokens/s-per-GPU rows below (from",
-        "# calibration/measurements/training_throughput.csv); loo_mape is leave-one-model-size-out.",
-        "",
-        "[profile]",
-        f"name = {_toml_value(profile.name)}",
-        f"matmul_efficiency = {profile.matmul_efficiency:.6g}",
-        f"exposed_comm_fraction = {profile.exposed_comm_fraction:.6g}",
-        f"attention_efficiency = {profile.attention_efficiency:.6g}",
-        f"elementwise_traffic = {profile.elementwise_traffic:.6g}",
-        f"matmul_half_tokens = {profile.matmul_half_tokens:.6g}  # not fitted: fit.MATMUL_HALF_TOKENS",
-        f"fit_mape = {mape(rows, profile):.4f}",
-        f"loo_mape = {loo_mape(rows, per_size):.4f}",
-        f"target_mape = {TARGET_MAPE}",
-        f"rows = {len(rows)}",
-        "",
-        "[loo_mape_by_size]",
-        *(f"{_toml_value(k)} = {v:.4f}" for k, v in per_size.items()),
-        "",
-        "# Hopper: the A100 profile times these factors, fitted to profiles/llm_foundry_h100_bf16.csv.",
-        "# mape_a100_profile is the same rows predicted without them (a leave-one-GPU-out check).",
-        "[architecture.hopper]",
-        f"matmul = {mm:.6g}",
-        f"attention = {attn:.6g}",
-        f"mape = {mape(hopper, profile):.4f}",
-        f"mape_a100_profile = {mape(hopper, base):.4f}",
-        f"rows = {len(hopper)}",
-        f"assumed_like = {_toml_value({k: v for k, v in ASSUMED_LIKE.items()})}",
-    ]
-    for r in rows:
-        lines += ["", "[[rows]]"]
-        lines += [f"{f.name} = {_toml_value(getattr(r, f.name))}" for f in dataclasses.fields(r)]
-    return "\n".join(lines) + "\n"
+    doc = {
+        "profile": {
+            "name": profile.name,
+            "matmul_efficiency": profile.matmul_efficiency,
+            "exposed_comm_fraction": profile.exposed_comm_fraction,
+            "attention_efficiency": profile.attention_efficiency,
+            "elementwise_traffic": profile.elementwise_traffic,
+            "matmul_half_tokens": profile.matmul_half_tokens,
+            "fit_mape": round(mape(rows, profile), 4),
+            "loo_mape": round(loo_mape(rows, per_size), 4),
+            "target_mape": TARGET_MAPE,
+            "rows": len(rows),
+        },
+        "loo_mape_by_size": {k: round(v, 4) for k, v in per_size.items()},
+        "architecture": {
+            "hopper": {
+                "matmul": mm,
+                "attention": attn,
+                "mape": round(mape(hopper, profile), 4),
+                "mape_a100_profile": round(mape(hopper, base), 4),
+                "rows": len(hopper),
+                "assumed_like": dict(ASSUMED_LIKE),
+            }
+        },
+        "rows": [dataclasses.asdict(r) for r in rows],
+    }
+    return tomlwrite.dumps(doc, PROFILE_HEADER)
 
 
 def load_profile_rows() -> tuple[FitRow, ...]:

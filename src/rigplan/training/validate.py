@@ -18,6 +18,7 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from ..calibration import tomlwrite
 from ..catalog import load_catalog
 from .fit import nelder_mead
 from .frameworks import NEUTRAL, FrameworkProfile
@@ -308,16 +309,6 @@ def build_profiles() -> tuple[dict[str, dict[str, Any]], list[tuple[Row, float]]
     return out, pairs
 
 
-def _toml(value: Any) -> str:
-    if value is None:
-        return '"n/a"'
-    if isinstance(value, str):
-        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
-    if isinstance(value, list):
-        return "[" + ", ".join(_toml(v) for v in value) + "]"
-    return repr(value)
-
-
 def group_errors(
     pairs: Sequence[tuple[Row, float]],
     bounds: Mapping[str, tuple[float, float]] | None = None,
@@ -420,28 +411,30 @@ def format_framework_accuracy(groups: Mapping[str, Mapping[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+#: The comment at the top of the written framework profiles.
+PROFILES_HEADER = """Framework profiles: fitted by `python -m rigplan.training.validate` — do not edit by hand.
+compute_factor × the training-fit-1 efficiencies; fp8_share = FP8 linears' share of the FP8 peak
+relative to bf16's share of its own; ranges bracket 80% of leave-one-source-out errors.
+calibrated_gpus: GPUs with published training rows; estimates on any other GPU extrapolate
+(wider range)."""
+
+
 def profiles_toml(profiles: dict[str, dict[str, Any]], groups: Mapping[str, Mapping[str, Any]]) -> str:
-    lines = [
-        "# Framework profiles: fitted by `python -m rigplan.training.validate` — do not edit by hand.",
-        "# compute_factor × the training-fit-1 efficiencies; fp8_share = FP8 linears' share of the FP8 peak",
-        "# relative to bf16's share of its own; ranges bracket 80% of leave-one-source-out errors.",
-        "",
-    ]
     rows, _ = load_rows()
-    lines += [
-        "# GPUs with published training rows: estimates on any other GPU extrapolate (wider range).",
-        f"calibrated_gpus = {_toml(sorted({r.gpu_id for r in rows}))}",
-        "",
-    ]
-    for name, table in profiles.items():
-        lines.append(f"[framework.{name}]")
-        lines += [f"{k} = {_toml(v)}" for k, v in table.items() if v is not None]
-        lines.append("")
-    for key, s in groups.items():
-        lines.append(f'[accuracy."{key}"]')
-        lines += [f"{k} = {_toml(round(v, 4) if isinstance(v, float) else v)}" for k, v in s.items() if v is not None]
-        lines.append("")
-    return "\n".join(lines)
+    doc = {
+        "calibrated_gpus": sorted({r.gpu_id for r in rows}),
+        "framework": {name: _present(table) for name, table in profiles.items()},
+        "accuracy": {
+            key: _present({k: round(v, 4) if isinstance(v, float) else v for k, v in s.items()})
+            for key, s in groups.items()
+        },
+    }
+    return tomlwrite.dumps(doc, PROFILES_HEADER)
+
+
+def _present(table: Mapping[str, Any]) -> dict[str, Any]:
+    """``table`` without its unset (None) entries, which TOML cannot hold."""
+    return {k: v for k, v in table.items() if v is not None}
 
 
 def main() -> None:  # pragma: no cover - writes the profiles file
