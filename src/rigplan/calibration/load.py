@@ -11,7 +11,7 @@ import dataclasses
 import functools
 import re
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Set
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -114,17 +114,24 @@ def parse_behaviour(path: str, table: Any) -> EngineBehaviour:
     return EngineBehaviour(**values)
 
 
-def parse_profile(path: str, doc: Mapping[str, Any]) -> EngineProfile:
-    """An :class:`EngineProfile` from a parsed TOML document; ``path`` names it in errors."""
-    unknown = set(doc) - _TOP_KEYS
+def check_head(path: str, doc: Mapping[str, Any], allowed: Set[str], required: Iterable[str]) -> list[str]:
+    """Check a profile document's keys (no unknown one, every required one) and return its
+    non-empty ``engines`` list; the first fault raises DataFileError naming ``path`` and the key."""
+    unknown = set(doc) - allowed
     if unknown:
         raise DataFileError(path, sorted(unknown)[0], "unknown key")
-    for key in ("name", "version", "engines", "backend", "parameters", "spread"):
+    for key in required:
         if key not in doc:
             raise DataFileError(path, key, "missing")
     engines = doc["engines"]
-    if not isinstance(engines, list) or not all(isinstance(e, str) for e in engines) or not engines:
+    if not isinstance(engines, list) or not engines or not all(isinstance(e, str) for e in engines):
         raise DataFileError(path, "engines", "expected a list of engine ids")
+    return engines
+
+
+def parse_profile(path: str, doc: Mapping[str, Any]) -> EngineProfile:
+    """An :class:`EngineProfile` from a parsed TOML document; ``path`` names it in errors."""
+    engines = check_head(path, doc, _TOP_KEYS, ("name", "version", "engines", "backend", "parameters", "spread"))
     spread = doc["spread"]
     if not isinstance(spread, Mapping) or "decode" not in spread or "prefill" not in spread:
         raise DataFileError(path, "spread", "expected [spread.decode] and [spread.prefill]")

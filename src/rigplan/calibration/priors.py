@@ -22,7 +22,7 @@ from typing import Any
 
 from ..errors import DataFileError
 from ..speed.profile import EngineBehaviour, SpeedParameters, Spread
-from .load import parse_behaviour, parse_parameters
+from .load import check_head, parse_behaviour, parse_parameters
 from .prior_files import read_prior_docs
 
 #: Package data folder of the prior files.
@@ -86,15 +86,7 @@ def _named_numbers(path: str, where: str, table: Any) -> dict[str, float]:
 
 def parse_prior(path: str, doc: Mapping[str, Any]) -> PriorProfile:
     """A :class:`PriorProfile` from a resolved prior document; ``path`` names it in errors."""
-    unknown = set(doc) - _KEYS
-    if unknown:
-        raise DataFileError(path, sorted(unknown)[0], "unknown key")
-    for key in ("engines", "backend", "source", "notes", "behaviour", "parameters"):
-        if key not in doc:
-            raise DataFileError(path, key, "missing")
-    engines = doc["engines"]
-    if not isinstance(engines, list) or not engines or not all(isinstance(e, str) for e in engines):
-        raise DataFileError(path, "engines", "expected a list of engine ids")
+    engines = check_head(path, doc, _KEYS, ("engines", "backend", "source", "notes", "behaviour", "parameters"))
     factor = doc.get("range_factor", PRIOR_RANGE_FACTOR)
     if isinstance(factor, bool) or not isinstance(factor, int | float) or factor <= 1:
         raise DataFileError(path, "range_factor", f"expected a number > 1, got {factor!r}")
