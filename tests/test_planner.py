@@ -430,3 +430,21 @@ def test_plan_with_the_shipped_speed_model():
     speeds = [r.decode_tokens_per_s for r in p.recommendations]
     if all(s is not None for s in speeds):
         assert speeds == sorted(speeds, reverse=True)
+
+
+def test_the_next_step_up_is_a_pricier_faster_rig_whose_whole_cost_is_known():
+    import dataclasses
+
+    from rigplan.planner.rank import next_step_up
+
+    recs = plan(top=20, gpu_class="consumer").recommendations
+    steps = [(r, next_step_up(r, recs)) for r in recs]
+    assert any(o is not None for _, o in steps)
+    for r, o in steps:
+        if o is None:
+            continue
+        assert o.cost_complete and o.cost_usd > r.cost_usd
+        assert o.decode_tokens_per_s > r.decode_tokens_per_s
+        partly_priced = [dataclasses.replace(x, cost_complete=False) if x is o else x for x in recs]
+        other = next_step_up(r, partly_priced)
+        assert other is None or (other.cost_complete and other.rig.describe() != o.rig.describe())

@@ -143,13 +143,16 @@ def _memory_of(r: Recommendation) -> int:
 
 
 def next_step_up(r: Recommendation, pool: Sequence[Recommendation]) -> Recommendation | None:
-    """The cheapest pricier rig that is faster (or, without speeds, holds more)."""
+    """The cheapest pricier rig that is faster (or, without speeds, holds more), among rigs whose
+    whole cost is known (a partly priced rig's price difference would mean nothing)."""
     if r.cost_usd is None:
         return None
     mem = _memory_of(r)
     better = []
     for o in pool:
-        if o.cost_usd is None or o.cost_usd <= r.cost_usd or o.rig.describe() == r.rig.describe():
+        if o.cost_usd is None or not o.cost_complete or o.cost_usd <= r.cost_usd:
+            continue
+        if o.rig.describe() == r.rig.describe():
             continue
         faster = (
             (o.decode_tokens_per_s or 0) > (r.decode_tokens_per_s or 0) * NEXT_STEP_SPEEDUP
