@@ -78,7 +78,7 @@ def test_a_shared_url_restores_the_plan(page):
     assert page.input_value("#users") == "2"
     selected = page.locator("#rigs tbody tr.selected")
     assert selected.count() == 1 and selected.get_attribute("data-index") == "1"
-    rig = selected.locator("td.rig").inner_text()
+    rig = selected.get_attribute("data-rig")
     assert rig in page.inner_text("#memory-chart figcaption")
     assert "× 2" in page.inner_text("#memory-chart figcaption")  # two users: batch 2
     classes = page.locator("#gpus tbody tr td:nth-child(2)").all_inner_texts()
@@ -93,7 +93,7 @@ def test_choosing_a_rig_updates_chart_and_url(page):
     page.wait_for_selector(READY, timeout=TIMEOUT_MS)
     assert page.locator("#rigs tbody tr").count() == 3
     page.locator("#rigs tbody tr[data-index='2']").click()
-    rig = page.locator("#rigs tbody tr[data-index='2'] td.rig").inner_text()
+    rig = page.locator("#rigs tbody tr[data-index='2']").get_attribute("data-rig")
     page.wait_for_function("new URLSearchParams(location.search).get('sel') === '2'")
     assert rig in page.inner_text("#memory-chart figcaption")
     bars = page.locator("#memory-chart svg g.bar").count()
@@ -134,3 +134,22 @@ def test_training_task_ranks_rigs_and_draws_training_memory(page, screenshot):
     assert not page.errors, page.errors
     assert not page.outside, page.outside
     screenshot(page, "web-training.png")
+
+
+def test_the_standouts_the_top_picks_leave_out_are_shown_with_their_place(page):
+    page.goto("/?model=llama-3-8b")
+    page.wait_for_selector(READY, timeout=TIMEOUT_MS)
+    ranked = page.locator("#rigs tbody tr")
+    assert ranked.count() == 10  # the page's top N
+    also = page.locator("#also-rigs tbody tr")
+    assert page.locator("#also").is_visible() and also.count() >= 1
+    for i in range(also.count()):
+        row = also.nth(i)
+        assert int(row.locator("td").first.inner_text()) > 10  # its true place, beyond the top N
+        assert re.search(r"\((best value|fastest)", row.locator("td.rig").inner_text())
+    also.first.click()
+    index = also.first.get_attribute("data-index")
+    page.wait_for_function(f"new URLSearchParams(location.search).get('sel') === '{index}'")
+    assert also.first.get_attribute("data-rig") in page.inner_text("#memory-chart figcaption")
+    assert "Why:" in page.inner_text("#why")
+    assert not page.errors, page.errors

@@ -248,13 +248,15 @@ async function fetchRows(v) {
       price: v.prices ? splitList(v.prices) : null, objective: v.objective, nvlink: v.nvlink ? "true" : null,
       kwh_price: v.kwh, top: PLAN_TOP,
     });
+    const planRow = (r, also) => ({
+      also, rank: r.rank, bestBy: r.best_by || [],
+      rig: r.rig, quant: r.quant, engine: r.engine, cost: r.cost_usd, costNote: r.cost_complete ? "whole rig" : "whole rig, some prices unknown",
+      costItems: r.cost, usersServed: r.users_served, estimate: r.estimate, power: r.power, platform: r.platform,
+      why: r.why, avoid: r.avoid_if, next: r.next_step, energyHour: r.energy_usd_per_hour,
+      energyMillion: r.energy_usd_per_million_tokens, error: null,
+    });
     return {
-      rows: data.recommendations.map((r) => ({
-        rig: r.rig, quant: r.quant, engine: r.engine, cost: r.cost_usd, costNote: r.cost_complete ? "whole rig" : "whole rig, some prices unknown",
-        costItems: r.cost, usersServed: r.users_served, estimate: r.estimate, power: r.power, platform: r.platform,
-        why: r.why, avoid: r.avoid_if, next: r.next_step, energyHour: r.energy_usd_per_hour,
-        energyMillion: r.energy_usd_per_million_tokens, error: null,
-      })),
+      rows: [...data.recommendations.map((r) => planRow(r, false)), ...(data.also_worth_a_look || []).map((r) => planRow(r, true))],
       note: planNote(data),
     };
   }
@@ -325,11 +327,33 @@ const TRAINING_COLUMNS = [
   ["energy", (r) => [r.opt.energy_kwh == null ? "—" : `${fmt(r.opt.energy_kwh)} kWh`, "num"]],
 ];
 
+// The ranked rows, then (plans only) the standouts the top N leaves out, with their true place.
 function renderRigs() {
-  const table = $("#rigs");
-  table.replaceChildren();
   const training = state.rows.length && state.rows[0].kind === "training";
   const columns = training ? TRAINING_COLUMNS : INFERENCE_COLUMNS;
+  const indexed = state.rows.map((r, i) => [r, i]);
+  renderRigTable($("#rigs"), columns, indexed.filter(([r]) => !r.also));
+  const also = indexed.filter(([r]) => r.also);
+  $("#also").hidden = !also.length;
+  renderRigTable($("#also-rigs"), columns, also);
+}
+
+const BEST_BY_WORDS = { value: "best value", fastest: "fastest" };
+
+// The rig, tagged with the objectives under which it is the best qualifying one.
+function rigCell(tr, r) {
+  const td = cell(tr, r.rig, "rig");
+  if (r.bestBy && r.bestBy.length) {
+    const tag = document.createElement("small");
+    tag.className = "best-by";
+    tag.textContent = ` (${r.bestBy.map((o) => BEST_BY_WORDS[o] || o).join(", ")})`;
+    td.append(tag);
+  }
+}
+
+function renderRigTable(table, columns, entries) {
+  table.replaceChildren();
+  if (!entries.length) return;
   const head = table.createTHead().insertRow();
   for (const h of ["#", "rig", ...columns.map((c) => c[0])]) {
     const th = document.createElement("th");
@@ -337,22 +361,24 @@ function renderRigs() {
     head.append(th);
   }
   const body = table.createTBody();
-  state.rows.forEach((r, i) => {
+  for (const [r, i] of entries) {
     const tr = body.insertRow();
     tr.dataset.index = String(i);
+    tr.dataset.rig = r.rig;
     if (i === state.selected) tr.classList.add("selected");
-    cell(tr, String(i + 1));
-    cell(tr, r.rig, "rig");
+    const place = r.rank || i + 1;
+    cell(tr, String(place));
+    rigCell(tr, r);
     if (r.error) {
       cell(tr, "error", "bad");
       const td = cell(tr, r.error, "error-text");
       td.colSpan = columns.length - 1;
-      return;
+      continue;
     }
     for (const [, show] of columns) cell(tr, ...show(r, r.estimate));
     tr.addEventListener("click", () => select(i));
-    makeSelectable(tr, () => select(i), `Show rig ${i + 1}: ${r.rig}`);
-  });
+    makeSelectable(tr, () => select(i), `Show rig ${place}: ${r.rig}`);
+  }
 }
 
 // A table row that Tab reaches and Enter or Space selects, announced as a button.
@@ -648,7 +674,7 @@ async function loadTrainingDetail(row, v) {
 function select(i) {
   if (!state.rows.length) return;
   state.selected = Math.min(Math.max(0, i), state.rows.length - 1);
-  $$("#rigs tbody tr").forEach((tr) => {
+  $$("#rigs tbody tr, #also-rigs tbody tr").forEach((tr) => {
     const on = Number(tr.dataset.index) === state.selected;
     tr.classList.toggle("selected", on);
     tr.setAttribute("aria-current", on ? "true" : "false");
@@ -776,6 +802,8 @@ function clearResults() {
   state.rows = [];
   $("#results").hidden = true;
   $("#rigs").replaceChildren();
+  $("#also-rigs").replaceChildren();
+  $("#also").hidden = true;
   for (const id of ["#why", "#launch-command"]) { const n = $(id); if (n) n.replaceChildren(); }
   for (const fig of ["#memory-chart", "#scaling-chart", "#scatter-chart"]) $(`${fig} .chart`).replaceChildren();
   markGpus();
@@ -800,8 +828,10 @@ async function run({ newEntry = true } = {}) {
     if (state.selected >= rows.length) state.selected = 0;
     $("#results").hidden = !rows.length;
     renderRigs();
-    const fitting = rows.filter((r) => r.kind === "training" || (r.estimate && r.estimate.fits)).length;
-    setStatus(rows.length ? `${rows.length} rigs, ${fitting} fit.${note ? ` ${note}` : ""}` : (note || "No rig qualifies."), rows.length ? "ok" : "error");
+    const ranked = rows.filter((r) => !r.also);
+    const fitting = ranked.filter((r) => r.kind === "training" || (r.estimate && r.estimate.fits)).length;
+    const also = rows.length - ranked.length ? `, ${rows.length - ranked.length} more worth a look` : "";
+    setStatus(rows.length ? `${ranked.length} rigs, ${fitting} fit${also}.${note ? ` ${note}` : ""}` : (note || "No rig qualifies."), rows.length ? "ok" : "error");
     await Promise.all([select(state.selected), renderScaling(v)]);
     document.body.dataset.ready = "1";
   } catch (err) {
