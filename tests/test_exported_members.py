@@ -100,6 +100,7 @@ PINNED = [
     "source_from_gguf_bytes",
     "text_breakdown",
     "training_accuracy",
+    "training_fit_advice",
     "training_launch_plan",
     "user_config_path",
     "vram_dict",

@@ -314,7 +314,7 @@ def train_cmd(
     Example: rigplan train llama-3-8b --rig '8x h100-sxm' --zero-stage 3 --checkpointing full --tokens 1e9
     """
     options = {k: v for k, v in locals().items() if k not in ("model", "rig", "json", "checkpointing", "zero_stage")}
-    from .. import estimate_training
+    from .. import estimate_training, training_fit_advice
 
     config = load_training_config()
     options |= {
@@ -327,8 +327,23 @@ def train_cmd(
     }
     e = estimate_training(model, rig, **options)
     d = e.to_dict()
+    d["would_fit_with"] = [a.text() for a in training_fit_advice(e)]
     if json:
         print_json(d)
     else:
         render_training_estimate(d)
+        _render_fit_advice(d)
     raise typer.Exit(0 if e.fits else 1)
+
+
+def _render_fit_advice(d: dict[str, Any]) -> None:
+    con = console()
+    if d["fits"]:
+        return
+    if d["would_fit_with"]:
+        con.print("would fit with: " + "; or ".join(d["would_fit_with"]))
+    else:
+        con.print(
+            "would fit with: no change tried is enough (ZeRO stage, recomputation, 8-bit optimizer, CPU offload, "
+            f"LoRA / QLoRA): rigplan plan {d['model']} --task {d['method']} finds rigs that fit"
+        )

@@ -7,7 +7,7 @@ True
 
 from __future__ import annotations
 
-from .estimate import TrainingEstimate, estimate_training
+from .estimate import TrainingEstimate, estimate_training, training_fit_advice
 from .planner import TrainingOption, TrainingPlan, plan_training, render_training_plan
 
 __all__ = [
@@ -17,4 +17,5 @@ __all__ = [
     "estimate_training",
     "plan_training",
     "render_training_plan",
+    "training_fit_advice",
 ]

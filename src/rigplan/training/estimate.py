@@ -12,13 +12,15 @@ from typing import Any
 from ..catalog import load_catalog
 from ..catalog.records import Catalog, Model
 from ..edge import resolve_model_input, resolve_rig_input
+from ..headroom import Advice
 from ..rig import Rig
+from .advice import training_advice
 from .evaluate import estimate_training_for
 from .options import NO_BF16_ARCHITECTURES, build_setup
 from .result import TrainingEstimate
 from .settings import TrainingSettings
 
-__all__ = ["NO_BF16_ARCHITECTURES", "TrainingEstimate", "build_setup", "estimate_training"]
+__all__ = ["NO_BF16_ARCHITECTURES", "TrainingEstimate", "build_setup", "estimate_training", "training_fit_advice"]
 
 #: The arguments resolved here rather than passed on as settings.
 _RESOLVED = ("model", "rig", "network", "catalog")
@@ -76,3 +78,14 @@ def estimate_training(
     catalog = catalog or load_catalog()
     mdl = resolve_model_input(model, catalog)
     return estimate_training_for(mdl, resolve_rig_input(rig, catalog, network), settings, catalog)
+
+
+def training_fit_advice(est: TrainingEstimate, catalog: Catalog | None = None, limit: int = 3) -> list[Advice]:
+    """Up to ``limit`` changes that make ``est`` fit (ZeRO stage, recomputation, 8-bit optimizer,
+    CPU offload, LoRA / QLoRA), fastest first, each estimated in full; empty when it fits.
+
+    >>> e = estimate_training("llama-3-8b", "8x h100-sxm")
+    >>> e.fits, [a.change for a in training_fit_advice(e)][:1]
+    (False, ['--zero-stage 1'])
+    """
+    return training_advice(est, catalog or load_catalog(), limit)

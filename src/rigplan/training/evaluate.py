@@ -82,6 +82,7 @@ def estimate_training_for(model: Model, rig: Rig, settings: TrainingSettings, ca
         framework_default=s.framework is None,
         warnings=warnings,
         provenance=training_provenance(model, rig, setup, profile, speed, cost),
+        settings=s,
     )
 
 

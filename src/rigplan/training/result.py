@@ -11,6 +11,7 @@ from ..rig import Rig
 from .cost import TrainingCost
 from .frameworks import FrameworkProfile
 from .memory import TrainingMemory
+from .settings import TrainingSettings
 from .setup import Layout, TrainingSetup
 from .shape import ModelShape
 from .speed import Interconnect, TrainingProfile, TrainingSpeed
@@ -45,6 +46,8 @@ class TrainingEstimate:
     #: runs, but slowly or with a caveat (design.md §3, second round)
     warnings: tuple[str, ...] = ()
     provenance: dict[str, Provenance] = field(default_factory=dict)
+    #: the options it was estimated with (what :func:`rigplan.training_fit_advice` varies)
+    settings: TrainingSettings | None = field(default=None, repr=False, compare=False)
 
     @property
     def fits(self) -> bool:
