@@ -31,6 +31,8 @@ from .platforms import PLATFORM_CLASSES
 from .power import CIRCUITS
 from .rig import NETWORKS, Rig
 from .speed.settings import SpeedSettings
+from .training.setup import OFFLOADS, Checkpointing, Method, Optimizer, Precision
+from .training.shape import LORA_TARGETS
 
 #: ``batch="max"``: the largest batch the KV pool and the engine's ``max_num_seqs`` allow.
 BATCH_MAX = "max"
@@ -113,6 +115,11 @@ class Option:
             raise InvalidValueError(self.field, f"must be {what} {bound}{words}, got {value!r}")
         if self.choices and value not in self.choices:
             raise InvalidValueError(self.field, f"must be one of {', '.join(map(str, self.choices))}, got {value}")
+
+
+def _values(kind: Any) -> tuple[str, ...]:
+    """An enum's values, as the option's choices."""
+    return tuple(m.value for m in kind)
 
 
 def _options(*items: Option) -> dict[str, Option]:
@@ -223,15 +230,46 @@ class InferenceRequest:
 
 #: Options of a training estimate that the request records carry beyond the training model's own.
 TRAINING_OPTIONS: dict[str, Option] = _options(
+    Option("method", "name", "full", "full, lora, qlora or pretrain.", choices=_values(Method)),
+    Option("seq_len", "int", 2048, "Tokens per sequence.", minimum=1),
+    Option("micro_batch", "int", 1, "Sequences per GPU per forward/backward.", minimum=1),
+    Option("global_batch", "int", None, "Sequences per optimizer step (default micro-batch × DP).", minimum=1),
     Option(
-        "framework",
-        "name",
-        None,
-        "torchtitan, fsdp, megatron, deepspeed, hf-trainer or unsloth (default: named in the result).",
+        # stages above 3 are refused by the training model (training.setup.parse_zero)
+        "zero_stage", "int-or-name", 0, "0-3, fsdp-full, fsdp-grad-op or fsdp-hybrid.", minimum=0,
+        words=("fsdp-full", "fsdp-grad-op", "fsdp-hybrid"),
+    ),
+    # the Python API also takes False / True for none / full
+    Option(
+        "activation_checkpointing", "name", "none", "none, selective or full recomputation.",
+        choices=_values(Checkpointing), label="checkpointing",
+    ),
+    Option("precision", "name", "bf16", "bf16, f16, fp8, mxfp8, fp4 (NVFP4) or f32.", choices=_values(Precision)),
+    Option("optimizer", "name", "adamw", "adamw, adamw-8bit or sgd.", choices=_values(Optimizer)),
+    Option("lora_rank", "int", 16, "LoRA rank r.", minimum=1),
+    Option("lora_targets", "name", "all-linear", "all-linear, attention or qv.", choices=LORA_TARGETS),
+    Option("offload", "name", None, "cpu: optimizer states (and more at ZeRO-2/3) in host RAM.", choices=OFFLOADS),
+    Option("tensor_parallel", "int", 1, "Tensor-parallel degree.", minimum=1),
+    Option("pipeline_parallel", "int", 1, "Pipeline-parallel degree.", minimum=1),
+    Option("context_parallel", "int", 1, "Context-parallel degree (ring attention).", minimum=1),
+    Option("expert_parallel", "int", 1, "Expert-parallel degree (MoE models).", minimum=1),
+    Option("virtual_pipeline", "int", 1, "Interleaved pipeline chunks per rank.", minimum=1),
+    Option(
+        "framework", "name", None,
+        "fsdp (torchtitan), megatron, deepspeed, hf-trainer or unsloth; default named in the output.",
         choices=FRAMEWORKS,
     ),
+    Option(
+        "tokens", "number", None, "Training tokens for the time to train: 1e9, 500M, 2B.", minimum=0, exclusive=True
+    ),
+    Option(
+        "network", "name", None, "Between nodes: ib-ndr, ib-hdr, roce-400g, eth-100g, eth-25g, eth-10g.",
+        choices=NETWORKS,
+    ),
+    Option("link", "name", None, "Between a node's GPUs: nvlink, pcie3, pcie4 or pcie5.", choices=LINKS),
+    Option("kwh_price", "number", None, "Electricity price per kWh.", minimum=0, exclusive=True),
     Option("force", "bool", False, "Allow a sequence length beyond the model's maximum."),
-)
+)  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,4 +1,4 @@
-"""`rigplan plan`, `estimate`, `compare`, `vram`, `power`, `launch` and `capacity` take their options from
+"""`rigplan plan`, `estimate`, `compare`, `vram`, `power`, `launch`, `capacity` and `train` take their options from
 the option tables of rigplan.requests: the same help and the same default as the Python API."""
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from rigplan import (
     LAUNCH_OPTIONS,
     PLAN_OPTIONS,
     POWER_OPTIONS,
+    TRAINING_OPTIONS,
     VRAM_OPTIONS,
     capacity,
     launch_plan,
@@ -24,11 +25,15 @@ from rigplan.cli.capacity_cmd import capacity_cmd
 from rigplan.cli.device_cmds import launch
 from rigplan.cli.estimate_cmds import compare, estimate_cmd, vram
 from rigplan.cli.plan_cmds import plan_cmd, power_cmd
+from rigplan.cli.train_cmds import train_cmd
 
 #: CLI parameter -> the request option it sets, where the names differ.
 RENAMED = {"budget": "budget_usd", "min_tok_s": "min_tokens_per_s"}
 #: Renames of one command only: `rigplan vram --quant` sets vram_table's quants.
-RENAMED_IN = {"vram": {"quant": "quants", "context": "contexts"}}
+RENAMED_IN = {
+    "vram": {"quant": "quants", "context": "contexts"},
+    "train": {"checkpointing": "activation_checkpointing"},
+}
 #: CLI parameters that differ from the table on purpose: `--batch` is text ("1" or "max").
 OWN = {"batch"}
 COMMANDS = {
@@ -39,9 +44,10 @@ COMMANDS = {
     "power": (power_cmd, POWER_OPTIONS),
     "launch": (launch, LAUNCH_OPTIONS),
     "capacity": (capacity_cmd, CAPACITY_OPTIONS),
+    "train": (train_cmd, TRAINING_OPTIONS),
 }
 #: The command's least number of options from its table (a table that loses options fails).
-LEAST = {"plan": 15, "estimate": 15, "compare": 6, "vram": 3, "power": 7, "launch": 11, "capacity": 7}
+LEAST = {"plan": 15, "estimate": 15, "compare": 6, "vram": 3, "power": 7, "launch": 11, "capacity": 7, "train": 20}
 
 
 def option_name(command: str, parameter: str) -> str:

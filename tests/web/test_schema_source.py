@@ -8,7 +8,7 @@ import typing
 import pytest
 from pydantic.fields import FieldInfo
 
-from rigplan import CAPACITY_OPTIONS, LAUNCH_OPTIONS, POWER_OPTIONS, VRAM_OPTIONS
+from rigplan import CAPACITY_OPTIONS, LAUNCH_OPTIONS, POWER_OPTIONS, TRAINING_OPTIONS, VRAM_OPTIONS
 from rigplan.requests import INFERENCE_OPTIONS, PLAN_OPTIONS, Option
 from rigplan.web import schemas
 
@@ -22,6 +22,7 @@ SOURCES = [
     (schemas.PowerRequest, POWER_OPTIONS, {}),
     (schemas.LaunchRequest, LAUNCH_OPTIONS, {}),
     (schemas.CapacityRequest, CAPACITY_OPTIONS, {"min_tok_s": "min_tokens_per_s"}),
+    (schemas.TrainRequest, TRAINING_OPTIONS, {}),
 ]
 # Every option of these tables has its web field (a request model may add web-only fields).
 WHOLE_TABLES = [
@@ -29,6 +30,7 @@ WHOLE_TABLES = [
     (schemas.PowerRequest, POWER_OPTIONS),
     (schemas.LaunchRequest, LAUNCH_OPTIONS),
     (schemas.CapacityRequest, CAPACITY_OPTIONS),
+    (schemas.TrainRequest, TRAINING_OPTIONS),
 ]
 # Fields whose web default differs from the CLI's on purpose, with the reason.
 WEB_DEFAULTS = {

@@ -9,8 +9,9 @@ from typing import Annotated, Any
 
 import typer
 
-from .. import InvalidValueError, format_gib, format_rate
+from .. import TRAINING_OPTIONS, InvalidValueError, format_gib, format_rate
 from . import app
+from .options import request_option
 from .output import console, print_json, table
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|sec|m|min|h|hr|hours?|d|days?|w|weeks?)\s*$", re.IGNORECASE)
@@ -244,39 +245,34 @@ def render_training_cost(d: dict[str, Any]) -> None:
         con.print(f"  source: {src}")
 
 
-# `rigplan train`: the options of rigplan.estimate_training.
+# `rigplan train`: the options of rigplan.estimate_training, from rigplan.TRAINING_OPTIONS.
 TrainModelArg = Annotated[
     str, typer.Argument(help="Catalogue id (rigplan models), a config.json / model folder, or a HF repo id.")
 ]
 TrainRigOpt = Annotated[str, typer.Option(help="Rig: 'rtx-4090', '8x h100-sxm', '16 nodes x 8x h100-sxm' or 'local'.")]
-MethodOpt = Annotated[str, typer.Option(help="full, lora, qlora or pretrain.")]
-SeqLenOpt = Annotated[int, typer.Option(help="Tokens per sequence.")]
-MicroBatchOpt = Annotated[int, typer.Option(help="Sequences per GPU per forward/backward.")]
-GlobalBatchOpt = Annotated[int | None, typer.Option(help="Sequences per optimizer step (default micro-batch × DP).")]
-ZeroStageOpt = Annotated[str, typer.Option(help="0-3, fsdp-full, fsdp-grad-op or fsdp-hybrid.")]
-CheckpointingOpt = Annotated[
-    str, typer.Option("--checkpointing", "--activation-checkpointing", help="none, selective or full recomputation.")
-]
-PrecisionOpt = Annotated[str, typer.Option(help="bf16, f16, fp8, mxfp8, fp4 (NVFP4) or f32.")]
-OptimizerOpt = Annotated[str, typer.Option(help="adamw, adamw-8bit or sgd.")]
-LoraRankOpt = Annotated[int, typer.Option(help="LoRA rank r.")]
-LoraTargetsOpt = Annotated[str, typer.Option(help="all-linear, attention or qv.")]
-OffloadOpt = Annotated[str | None, typer.Option(help="cpu: optimizer states (and more at ZeRO-2/3) in host RAM.")]
-TensorParallelOpt = Annotated[int, typer.Option(help="Tensor-parallel degree.")]
-PipelineParallelOpt = Annotated[int, typer.Option(help="Pipeline-parallel degree.")]
-ContextParallelOpt = Annotated[int, typer.Option(help="Context-parallel degree (ring attention).")]
-ExpertParallelOpt = Annotated[int, typer.Option(help="Expert-parallel degree (MoE models).")]
-VirtualPipelineOpt = Annotated[int, typer.Option(help="Interleaved pipeline chunks per rank.")]
-FrameworkOpt = Annotated[
-    str | None,
-    typer.Option(help="fsdp (torchtitan), megatron, deepspeed, hf-trainer or unsloth; default named in the output."),
-]
-TokensOpt = Annotated[str | None, typer.Option(help="Training tokens for the time to train: 1e9, 500M, 2B.")]
-NetworkOpt = Annotated[
-    str | None, typer.Option(help="Between nodes: ib-ndr, ib-hdr, roce-400g, eth-100g, eth-25g, eth-10g.")
-]
-LinkOpt = Annotated[str | None, typer.Option(help="Between a node's GPUs: nvlink, pcie3, pcie4 or pcie5.")]
-KwhOpt = Annotated[float | None, typer.Option("--kwh-price", help="Electricity price per kWh.")]
+_T = TRAINING_OPTIONS
+MethodOpt = request_option(_T, "method")
+SeqLenOpt = request_option(_T, "seq_len")
+MicroBatchOpt = request_option(_T, "micro_batch")
+GlobalBatchOpt = request_option(_T, "global_batch")
+ZeroStageOpt = request_option(_T, "zero_stage", python_type=str)
+CheckpointingOpt = request_option(_T, "activation_checkpointing", "--checkpointing", "--activation-checkpointing")
+PrecisionOpt = request_option(_T, "precision")
+OptimizerOpt = request_option(_T, "optimizer")
+LoraRankOpt = request_option(_T, "lora_rank")
+LoraTargetsOpt = request_option(_T, "lora_targets")
+OffloadOpt = request_option(_T, "offload")
+TensorParallelOpt = request_option(_T, "tensor_parallel")
+PipelineParallelOpt = request_option(_T, "pipeline_parallel")
+ContextParallelOpt = request_option(_T, "context_parallel")
+ExpertParallelOpt = request_option(_T, "expert_parallel")
+VirtualPipelineOpt = request_option(_T, "virtual_pipeline")
+FrameworkOpt = request_option(_T, "framework")
+TokensOpt = request_option(_T, "tokens", python_type=str)
+NetworkOpt = request_option(_T, "network")
+LinkOpt = request_option(_T, "link")
+KwhOpt = request_option(_T, "kwh_price", "--kwh-price")
+ForceOpt = request_option(_T, "force", "--force")
 TrainJsonOpt = Annotated[bool, typer.Option("--json", help="Print the estimate as JSON.")]
 
 
@@ -288,7 +284,7 @@ def train_cmd(
     seq_len: SeqLenOpt = 2048,
     micro_batch: MicroBatchOpt = 1,
     global_batch: GlobalBatchOpt = None,
-    zero_stage: ZeroStageOpt = "0",
+    zero_stage: ZeroStageOpt = 0,
     checkpointing: CheckpointingOpt = "none",
     precision: PrecisionOpt = "bf16",
     optimizer: OptimizerOpt = "adamw",
@@ -305,6 +301,7 @@ def train_cmd(
     network: NetworkOpt = None,
     link: LinkOpt = None,
     kwh_price: KwhOpt = None,
+    force: ForceOpt = False,
     json: TrainJsonOpt = False,
 ) -> None:
     """Training memory per GPU, tokens/s, MFU, time, and buy-vs-rent cost of MODEL on a rig.
@@ -319,7 +316,7 @@ def train_cmd(
     config = load_training_config()
     options |= {
         "activation_checkpointing": {"none": False, "full": True}.get(checkpointing.lower(), checkpointing),
-        "zero_stage": int(zero_stage) if zero_stage.isdigit() else zero_stage,
+        "zero_stage": int(zero_stage) if str(zero_stage).isdigit() else zero_stage,
         "tokens": parse_tokens(tokens),
         "prices": config.prices,
         "rental": config.rental,

@@ -46,7 +46,8 @@ def _check_sizes(model: Model, seq_len: Any, micro_batch: Any, force: bool) -> N
             raise InvalidValueError(name, f"must be a whole number ≥ 1, got {value!r}")
     if seq_len > model.max_context and not force:
         raise InvalidValueError(
-            "seq_len", f"{seq_len} exceeds {model.id}'s maximum of {model.max_context} tokens (force=True to allow)"
+            "seq_len",
+            f"{seq_len} exceeds {model.id}'s maximum of {model.max_context} tokens (--force or force=True to allow)",
         )
 
 

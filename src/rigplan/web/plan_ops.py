@@ -91,10 +91,11 @@ def power(req: schemas.PowerRequest, inputs: Inputs) -> dict[str, Any]:
 def train(req: schemas.TrainRequest, inputs: Inputs) -> dict[str, Any]:
     """Memory per GPU (weights, gradients, optimizer states, activations), tokens/s with a
     range, time to train and cost of one training layout (`rigplan train --json`)."""
-    from rigplan import estimate_training
+    from rigplan import estimate_training, training_fit_advice
 
     kw = req.model_dump(exclude={"model", "rig"})
-    return estimate_training(inputs.model(req.model), inputs.rig(req.rig), **kw).to_dict()
+    e = estimate_training(inputs.model(req.model), inputs.rig(req.rig), **kw)
+    return e.to_dict() | {"would_fit_with": [a.text() for a in training_fit_advice(e)]}
 
 
 def train_plan(req: schemas.TrainPlanRequest, inputs: Inputs) -> dict[str, Any]:

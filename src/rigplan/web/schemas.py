@@ -20,6 +20,7 @@ from rigplan import (
     LAUNCH_OPTIONS,
     PLAN_OPTIONS,
     POWER_OPTIONS,
+    TRAINING_OPTIONS,
     VRAM_OPTIONS,
     Option,
 )
@@ -86,6 +87,7 @@ VRAM = VRAM_OPTIONS
 POWER = POWER_OPTIONS
 LAUNCH = LAUNCH_OPTIONS
 CAPACITY = CAPACITY_OPTIONS
+TRAINING = TRAINING_OPTIONS
 
 Name = Annotated[str, Field(min_length=1, max_length=MAX_NAME_CHARS)]
 ShortId = Annotated[str, Field(min_length=1, max_length=MAX_ID_CHARS)]
@@ -125,8 +127,10 @@ LaunchTask = Literal["serve", "full", "lora", "qlora"]
 TrainMethod = Literal["full", "lora", "qlora", "pretrain"]
 ZeroStage = Annotated[int, Field(ge=0, le=3)] | Literal["fsdp-full", "fsdp-grad-op", "fsdp-hybrid"]
 Checkpointing = Literal["none", "selective", "full"]
-TrainPrecision = Literal["bf16", "f16", "fp8", "f32"]
+TrainPrecision = Literal["bf16", "f16", "fp8", "mxfp8", "fp4", "f32"]
 TrainOptimizer = Literal["adamw", "adamw-8bit", "sgd"]
+LoraTargets = Literal["all-linear", "attention", "qv"]
+TrainFramework = Literal["torchtitan", "fsdp", "megatron", "deepspeed", "hf-trainer", "unsloth"]
 GpuSort = Literal["memory", "bandwidth", "fp16", "power", "price", "year", "name"]
 
 
@@ -272,21 +276,28 @@ class TrainRequest(Request):
 
     model: Name = Field(description=MODEL_HELP, examples=["llama-3-8b"])
     rig: Name = Field(description=RIG_HELP, examples=["2x rtx-3090"])
-    method: TrainMethod = "full"
-    seq_len: int = Field(2048, ge=1, le=MAX_TOKENS)
-    micro_batch: int = Field(1, ge=1, le=MAX_BATCH)
-    global_batch: int | None = Field(None, ge=1, le=MAX_GLOBAL_BATCH)
-    zero_stage: ZeroStage = Field(0, description="0–3, or fsdp-full, fsdp-grad-op, fsdp-hybrid.")
-    activation_checkpointing: Checkpointing = "none"
-    precision: TrainPrecision = "bf16"
-    optimizer: TrainOptimizer = "adamw"
-    lora_rank: int = Field(16, ge=1, le=MAX_LORA_RANK)
-    lora_targets: str = Field("all-linear", min_length=1, max_length=MAX_NAME_CHARS)
-    offload: Literal["cpu"] | None = None
-    tensor_parallel: int = Field(1, ge=1, le=MAX_PARALLEL)
-    pipeline_parallel: int = Field(1, ge=1, le=MAX_PARALLEL)
-    tokens: float | None = Field(None, gt=0, le=MAX_TRAIN_TOKENS, allow_inf_nan=False)
-    network: Network | None = None
+    method: TrainMethod = option_field(TRAINING["method"])
+    seq_len: int = option_field(TRAINING["seq_len"], maximum=MAX_TOKENS)
+    micro_batch: int = option_field(TRAINING["micro_batch"], maximum=MAX_BATCH)
+    global_batch: int | None = option_field(TRAINING["global_batch"], maximum=MAX_GLOBAL_BATCH)
+    zero_stage: ZeroStage = option_field(TRAINING["zero_stage"])
+    activation_checkpointing: Checkpointing = option_field(TRAINING["activation_checkpointing"])
+    precision: TrainPrecision = option_field(TRAINING["precision"])
+    optimizer: TrainOptimizer = option_field(TRAINING["optimizer"])
+    lora_rank: int = option_field(TRAINING["lora_rank"], maximum=MAX_LORA_RANK)
+    lora_targets: LoraTargets = option_field(TRAINING["lora_targets"])
+    offload: Literal["cpu"] | None = option_field(TRAINING["offload"])
+    tensor_parallel: int = option_field(TRAINING["tensor_parallel"], maximum=MAX_PARALLEL)
+    pipeline_parallel: int = option_field(TRAINING["pipeline_parallel"], maximum=MAX_PARALLEL)
+    context_parallel: int = option_field(TRAINING["context_parallel"], maximum=MAX_PARALLEL)
+    expert_parallel: int = option_field(TRAINING["expert_parallel"], maximum=MAX_PARALLEL)
+    virtual_pipeline: int = option_field(TRAINING["virtual_pipeline"], maximum=MAX_PARALLEL)
+    framework: TrainFramework | None = option_field(TRAINING["framework"])
+    tokens: float | None = option_field(TRAINING["tokens"], maximum=MAX_TRAIN_TOKENS)
+    network: Network | None = option_field(TRAINING["network"])
+    link: LinkKind | None = option_field(TRAINING["link"])
+    kwh_price: float | None = option_field(TRAINING["kwh_price"], maximum=MAX_KWH_PRICE)
+    force: bool = option_field(TRAINING["force"])
 
 
 class TrainPlanRequest(Request):
