@@ -10,7 +10,8 @@ from typer.testing import CliRunner
 
 from rigplan import estimate_training, training_fit_advice
 from rigplan.cli import app
-from rigplan.training.advice import CHANGES
+from rigplan.training.advice import CHANGES, _adds
+from rigplan.training.settings import TrainingSettings
 
 CHANGE_OF = {words: change for _, words, change in CHANGES}
 KIND_OF = {words: kind for kind, words, _ in CHANGES}
@@ -71,3 +72,22 @@ def test_the_cli_prints_what_would_make_it_fit():
     assert line.startswith("would fit with: --zero-stage 1 (fullest GPU ")
     d = json.loads(runner.invoke(app, ["train", "llama-3-8b", "--rig", "8x h100-sxm", "--json"]).output)
     assert not d["fits"] and d["would_fit_with"][0].startswith("--zero-stage 1")
+
+
+@pytest.mark.parametrize(
+    ("now", "change", "more"),
+    [
+        ({"zero_stage": "zero-2"}, {"zero_stage": 2}, False),
+        ({"zero_stage": "zero-2"}, {"zero_stage": 3}, True),
+        ({"zero_stage": "fsdp-full"}, {"zero_stage": 3}, False),
+        ({"zero_stage": "fsdp-grad-op"}, {"zero_stage": 3}, True),
+        ({"activation_checkpointing": "full"}, {"activation_checkpointing": True}, False),
+        ({"activation_checkpointing": "none"}, {"activation_checkpointing": "selective"}, True),
+        ({"activation_checkpointing": "selective"}, {"activation_checkpointing": "selective"}, False),
+        ({"method": "pretrain"}, {"method": "lora"}, False),
+        ({"method": "lora"}, {"method": "qlora"}, True),
+        ({"offload": "cpu"}, {"offload": "cpu"}, False),
+    ],
+)
+def test_a_change_counts_only_when_it_asks_for_more(now, change, more):
+    assert _adds(TrainingSettings(**now), change) is more

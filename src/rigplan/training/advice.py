@@ -18,6 +18,7 @@ from ..headroom import Advice
 from .evaluate import estimate_training_for
 from .result import TrainingEstimate
 from .settings import TrainingSettings
+from .setup import Checkpointing, parse_checkpointing, parse_zero
 
 __all__ = ["CHANGES", "training_advice"]
 
@@ -42,24 +43,22 @@ CHANGES: tuple[tuple[str, str, Mapping[str, Any]], ...] = (
     ("method", "--method qlora", {"method": "qlora"}),
 )
 
-_ZERO = {"fsdp-full": 3, "fsdp-hybrid": 3, "fsdp-grad-op": 2}
-_RECOMPUTE = {False: 0, "selective": 1, True: 2}
+#: recomputation, least to most
+_RECOMPUTE = (Checkpointing.NONE, Checkpointing.SELECTIVE, Checkpointing.FULL)
 #: methods each method may step down to (pre-training is its own job: no adapters suggested)
 _LIGHTER = {"full": ("lora", "qlora"), "lora": ("qlora",)}
 
 
-def _zero(stage: int | str) -> int:
-    return stage if isinstance(stage, int) else _ZERO.get(str(stage), int(stage) if str(stage).isdigit() else 0)
-
-
 def _adds(settings: TrainingSettings, change: Mapping[str, Any]) -> bool:
-    """Whether ``change`` asks for more than ``settings`` already has."""
+    """Whether ``change`` asks for more than ``settings`` already has (values as the training
+    model reads them: ``"fsdp-full"`` is stage 3, ``"none"`` / False no recomputation)."""
     more = False
     for key, value in change.items():
         if key == "zero_stage":
-            more |= value > _zero(settings.zero_stage)
+            more |= value > parse_zero(settings.zero_stage)[0]
         elif key == "activation_checkpointing":
-            more |= _RECOMPUTE[value] > _RECOMPUTE.get(settings.activation_checkpointing, 0)
+            now = _RECOMPUTE.index(parse_checkpointing(settings.activation_checkpointing))
+            more |= _RECOMPUTE.index(parse_checkpointing(value)) > now
         elif key == "method":
             if value not in _LIGHTER.get(settings.method, ()):
                 return False
