@@ -147,6 +147,8 @@ def test_the_standouts_the_top_picks_leave_out_are_shown_with_their_place(page):
         row = also.nth(i)
         assert int(row.locator("td").first.inner_text()) > 10  # its true place, beyond the top N
         assert re.search(r"\((best value|fastest)", row.locator("td.rig").inner_text())
+    # the cost/speed chart numbers the ranked rigs only (a $300k standout would squash its axis)
+    assert page.locator("#scatter-chart svg g.point").count() == ranked.count()
     also.first.click()
     index = also.first.get_attribute("data-index")
     page.wait_for_function(f"new URLSearchParams(location.search).get('sel') === '{index}'")

@@ -470,7 +470,7 @@ function renderScatter() {
   const training = state.rows.length && state.rows[0].kind === "training";
   const points = state.rows.map((r, i) => ({
     index: i, label: r.rig, cost: r.cost, fits: training || (r.estimate ? r.estimate.fits : false), speed: rowSpeed(r),
-  })).filter((p) => p.fits || p.speed != null);
+  })).filter((p) => !state.rows[p.index].also && (p.fits || p.speed != null)); // ranked rigs only, as numbered
   const m = mode(readForm());
   put("#scatter-chart", scatterChart(points, { selected: state.selected, onPick: select, yLabel: training ? "training tok/s" : "tok/s" }),
     m === "plan" ? "— whole rig" : "— GPU prices only");
