@@ -18,7 +18,7 @@ from typing import Any
 
 from ..catalog import load_catalog
 from ..speed import hardware
-from ..speed.batch import ServingProfile, chunked_schedule, serving_step
+from ..speed.batch import ServingProfile, chunked_schedule, round_step_s, serving_step
 from ..speed.decode import context_samples
 from ..speed.serving import link_models
 
@@ -196,4 +196,4 @@ def predict(row: ServingRow, profile: ServingProfile) -> float:
     budget = profile.behaviour.token_budget(e.rig.gpus[0])
     plan = chunked_schedule(budget, p.batch, row.prompt_tokens, row.output_tokens)
     mid = row.prompt_tokens + row.output_tokens // 2
-    return plan.decode_per_step / step(plan.decode_per_step, mid, plan.prefill_per_step, row.prompt_tokens / 2)
+    return plan.decode_per_step / round_step_s(step, plan, budget, row.prompt_tokens, mid, e.model.is_moe)

@@ -16,7 +16,7 @@ from ..catalog.records import GPU, Model
 from ..quant import FP4_QUANTS, Quant
 from ..rig import Rig
 from . import comm, hardware
-from .batch import FP4_ARCHITECTURES, ServingProfile, ServingStep, chunked_schedule, serving_step
+from .batch import FP4_ARCHITECTURES, ServingProfile, ServingStep, chunked_schedule, round_step_s, serving_step
 from .comm import LinkModel
 from .decode import context_samples
 from .ranges import speed_range, widening
@@ -100,6 +100,7 @@ class _Context:
     widen: float
     label: str
     derivations: dict[str, str]
+    moe: bool = False
 
 
 def _decode(
@@ -116,10 +117,12 @@ def _decode(
     plan = chunked_schedule(c.budget, batch, prompt_tokens, output_tokens)
     mid = prompt_tokens + output_tokens // 2
     mixed = c.step(plan.decode_per_step, mid, plan.prefill_per_step, prompt_tokens / 2)
-    throughput = plan.decode_per_step / mixed.total_s
+    mean_s = round_step_s(lambda *a: c.step(*a).total_s, plan, c.budget, prompt_tokens, mid, c.moe)
+    throughput = plan.decode_per_step / mean_s
     c.derivations["output_throughput_tokens_per_s"] = (
         f"chunked prefill at concurrency {batch}: {plan.decode_per_step:.4g} decode + {plan.prefill_per_step:.4g} "
-        f"prompt tokens per step over {plan.steps_per_round:.4g} steps per round; {_step_text(mixed)} → "
+        f"prompt tokens per step over {plan.steps_per_round:.4g} steps per round (prompts in chunks of "
+        f"≤ {min(c.budget, prompt_tokens)} tokens, mean step {_ms(mean_s)}); spread evenly: {_step_text(mixed)} → "
         f"{throughput:.4g} output tok/s [{c.label}]"
     )
     return (
@@ -173,7 +176,7 @@ def serving_speed(
     reasons = off_data(profile, rig, model, quant)
     uncalibrated = any(r.startswith("hardware") for r in reasons)
     widen = widening(reasons, UNCALIBRATED_WIDENING if uncalibrated else 1.0)
-    c = _Context(step, profile, profile.behaviour.token_budget(rig.gpus[0]), widen, profile.label(), {})
+    c = _Context(step, profile, profile.behaviour.token_budget(rig.gpus[0]), widen, profile.label(), {}, model.is_moe)
     decode_tps = decode_range = step_s = throughput = throughput_range = None
     if output_tokens > 0:
         decode_tps, decode_range, step_s, throughput, throughput_range = _decode(c, batch, prompt_tokens, output_tokens)
