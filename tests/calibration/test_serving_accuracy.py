@@ -61,6 +61,9 @@ def test_max_throughput_on_unseen_gpus_is_reported_not_hidden():
         ("llama-3.1-405b", "8x mi300x", "vllm", "fp8", 128, 128, 36.0, "Oracle blog: Llama 3.1 405B on MI300X"),
         # NIM 1.8.0 (TensorRT-LLM backend assumed, FP8 TP2 profile), concurrency 1, ITL 18.58 ms.
         ("llama-3.3-70b", "2x h100-sxm", "tensorrt-llm", "fp8", 5000, 500, 53.8, "NVIDIA NIM benchmarking guide"),
+        # SGLang on 2 nodes of 8 H100 over InfiniBand (TP 16 assumed; checked, not fitted:
+        # serving_fit.MAX_FIT_NODES): inside the range, though the point estimate is ~2x high.
+        ("deepseek-v3", "2 nodes x 8x h100-sxm", "sglang", "fp8", 128, 128, 43.3, "tt-inference-server#356 (SGLang)"),
         # DeepSeek V3/R1 on vLLM / SGLang builds from before April 2025 (serving_csv.legacy_mla_build):
         # kept out of the fit and checked here as known misses — the estimate is for later builds.
         pytest.param(
@@ -114,3 +117,19 @@ def test_legacy_mla_builds_stay_out_of_the_fit():
     assert not legacy_mla_build(row, is_mla=False)  # dense models: not judged by date
     assert not legacy_mla_build({"engine": "vllm", "date": "2025"}, is_mla=True)  # month unknown
     assert not legacy_mla_build({"engine": "tensorrt-llm", "date": "2025-03"}, is_mla=True)
+
+
+def test_tensor_parallel_over_two_nodes_pays_the_network_all_reduce():
+    one_node = estimate("deepseek-v3", "16x h100-sxm", engine="sglang", quant="fp8", tensor_parallel=16).speed
+    two_nodes = estimate("deepseek-v3", "2 nodes x 8x h100-sxm", engine="sglang", quant="fp8", tensor_parallel=16)
+    assert two_nodes.speed.decode_tokens_per_s < 0.95 * one_node.decode_tokens_per_s
+
+
+def test_rows_on_several_nodes_are_checked_not_fitted():
+    from rigplan.calibration import serving_data
+    from rigplan.calibration.serving_fit import MAX_FIT_NODES
+
+    several = [r for r in serving_data.rows() if r.nodes > 1]
+    assert several and all(r.rig.startswith("2 nodes x 8x ") for r in several)
+    fitted = {row["ref"] for p in load_serving_profiles().values() for row in serving_rows(p.engines[0])}
+    assert MAX_FIT_NODES == 1 and not fitted & {r.ref for r in several}

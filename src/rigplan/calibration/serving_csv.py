@@ -48,6 +48,8 @@ MODELOPT_QUANTS = frozenset({"fp8", "fp4"})
 #: releases [A: vLLM 0.8 and SGLang 0.4.3-0.4.5 release notes, not re-read here].  Such rows
 #: stay in serving.csv, as printed, and out of the fit; tests/calibration keeps them as known
 #: misses with this reason.
+#: GPUs per node of the rows' servers (HGX / OAM baseboards hold 8): more GPUs are several nodes.
+GPUS_PER_NODE = 8
 LEGACY_MLA_ENGINES = frozenset({"vllm", "sglang"})
 LEGACY_MLA_BEFORE = "2025-04"
 
@@ -137,6 +139,7 @@ def serving_csv_rows(records: list[dict[str, str]], name: str) -> list[ServingRo
                 output_tokens=output,
                 measured=measured,
                 pipeline_parallel=pp,
+                nodes=-(-n // GPUS_PER_NODE),
             )
         )
     return out

@@ -60,6 +60,9 @@ FP4_ARCHITECTURES = frozenset({"blackwell"})
 FLOPS_PER_WEIGHT = 2
 #: Attention FLOPs per cached token per query-head dimension (QK^T and ·V, 2 each).
 ATTENTION_FLOPS_PER_KV = 4
+#: (link inside a node, network, node of each pipeline stage's first GPU, whether each stage's
+#: GPUs span nodes — a tensor-parallel group over the network, as SGLang's ``--tp 16 --nnodes 2``).
+Links = tuple[LinkModel, LinkModel, tuple[int, ...], tuple[bool, ...]]
 #: Exponent of the smooth maximum of memory and compute time inside one step (they overlap
 #: almost fully in a GEMM; the same choice as the single-stream model).
 OVERLAP_EXPONENT = 3.0
@@ -262,7 +265,7 @@ def serving_step(
     model: Model,
     quant: Quant,
     kv_element_bytes: float,
-    links: tuple[LinkModel, LinkModel, tuple[int, ...]],
+    links: Links,
     decode_seqs: float,
     context: int,
     prefill_tokens: float = 0.0,
@@ -271,10 +274,10 @@ def serving_step(
     """One step of the rig with ``decode_seqs`` sequences at ``context`` and ``prefill_tokens``
     prompt tokens (at mean position ``prefill_position``) in the same batch.
 
-    ``links`` is (link inside a node, network, node of each pipeline stage).
+    ``links`` is (link inside a node, network, node of each pipeline stage, whether it spans nodes).
     """
     params, behaviour = profile.parameters, profile.behaviour
-    intra, network, stage_nodes = links
+    intra, network, stage_nodes, spanning = links
     comm_s = 0.0
     worst = (0.0, 0.0, 0.0, "")
     tokens = decode_seqs + prefill_tokens
@@ -300,7 +303,7 @@ def serving_step(
         stage_s.append(times[slowest])
         if times[slowest] >= worst[0] + worst[1] + worst[2]:
             worst = (*parts[slowest], stage[slowest].gpu.id)
-        spans = len({stage_nodes[index]}) > 1 or work.tensor_parallel > len(stage)
+        spans = spanning[index] or work.tensor_parallel > len(stage)
         comm_s += _comm_s(behaviour, stage, model, tokens, network if spans else intra)
     # A micro-batch's round trip through the stages, or the busiest stage working through all of
     # them, whichever is longer (the pipeline's cycle; one stage without pipeline parallelism).

@@ -16,8 +16,7 @@ from ..catalog.records import GPU, Model
 from ..quant import FP4_QUANTS, Quant
 from ..rig import Rig
 from . import comm, hardware
-from .batch import FP4_ARCHITECTURES, ServingProfile, ServingStep, chunked_schedule, round_step_s, serving_step
-from .comm import LinkModel
+from .batch import FP4_ARCHITECTURES, Links, ServingProfile, ServingStep, chunked_schedule, round_step_s, serving_step
 from .decode import context_samples
 from .ranges import speed_range, widening
 from .work import ForwardWork
@@ -72,18 +71,17 @@ def off_data(profile: ServingProfile, rig: Rig, model: Model, quant: Quant) -> l
     return reasons
 
 
-def link_models(
-    rig: Rig, work: ForwardWork, kind: str, lanes: int, p2p: bool, custom_all_reduce: bool
-) -> tuple[LinkModel, LinkModel, tuple[int, ...]]:
-    """(link inside a node, network, node of each pipeline stage)."""
+def link_models(rig: Rig, work: ForwardWork, kind: str, lanes: int, p2p: bool, custom_all_reduce: bool) -> Links:
+    """(link inside a node, network, node of each pipeline stage, whether each stage spans nodes)."""
     gpus: tuple[GPU, ...] = rig.gpus
     intra = comm.intra_node_link(kind, lanes, p2p, gpus, custom_all_reduce=custom_all_reduce)
     per_node = max(rig.gpus_per_node, 1)
-    nodes, index = [], 0
+    nodes, spans, index = [], [], 0
     for stage in work.stages:
         nodes.append(index // per_node)
+        spans.append(index // per_node != (index + len(stage) - 1) // per_node)
         index += len(stage)
-    return intra, comm.network_link(rig.network), tuple(nodes)
+    return intra, comm.network_link(rig.network), tuple(nodes), tuple(spans)
 
 
 StepFn = Callable[..., ServingStep]
@@ -161,7 +159,7 @@ def serving_speed(
     quant: Quant,
     rig: Rig,
     work: ForwardWork,
-    links: tuple[LinkModel, LinkModel, tuple[int, ...]],
+    links: Links,
     kv_element_bytes: float,
     *,
     batch: int,
