@@ -9,7 +9,13 @@ from hypothesis import strategies as st
 from rigplan.catalog import load_catalog
 from rigplan.estimate import estimate
 from rigplan.quant import get_quant
-from rigplan.speed.batch import ServingBehaviour, chunked_schedule, gemm_precision, kernels_per_layer
+from rigplan.speed.batch import (
+    ServingBehaviour,
+    chunked_schedule,
+    gemm_precision,
+    kernels_per_layer,
+    round_step_s,
+)
 
 CATALOG = load_catalog()
 
@@ -48,6 +54,29 @@ def test_chunked_schedule_spreads_prompts_over_output_steps():
     s = chunked_schedule(8192, 2048, 2048, 128)
     assert s.steps_per_round == pytest.approx(2048 * 2176 / 8192, abs=1)
     assert s.decode_per_step + s.prefill_per_step <= 8192 + 1
+
+
+def _toy_step(decode, context, prefill=0.0, position=0.0):
+    """A step of 10 ms plus 1 ms per 100 tokens, plus 5 ms once any prompt token rides along (the
+    experts a prompt touches)."""
+    return 0.010 + (decode + prefill) * 1e-5 + (0.005 if prefill else 0.0)
+
+
+def test_round_step_shares_a_chunk_over_the_round_for_moe_at_low_concurrency():
+    plan = chunked_schedule(8192, 1, 8000, 1000)  # one user: 8 prompt tokens spread per step
+    spread = _toy_step(1, 0, plan.prefill_per_step)
+    assert round_step_s(_toy_step, plan, 8192, 8000, 0, moe=False) == pytest.approx(spread)
+    chunked = round_step_s(_toy_step, plan, 8192, 8000, 0, moe=True)
+    # 999 pure decode steps and one step with the 8000-token prompt: the 5 ms is paid once
+    expected = (999 * _toy_step(1, 0) + _toy_step(1, 0, 8000)) / 1000
+    assert chunked == pytest.approx(expected)
+    assert chunked < spread
+
+
+def test_round_step_is_the_spread_step_once_a_chunk_fits_every_step():
+    plan = chunked_schedule(8192, 2048, 2048, 128)
+    mixed = _toy_step(plan.decode_per_step, 0, plan.prefill_per_step)
+    assert round_step_s(_toy_step, plan, 8192, 2048, 0, moe=True) == pytest.approx(mixed)
 
 
 def test_vllm_default_max_num_seqs_by_gpu():

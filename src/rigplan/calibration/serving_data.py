@@ -18,7 +18,7 @@ from typing import Any
 
 from ..catalog import load_catalog
 from ..speed import hardware
-from ..speed.batch import ServingProfile, chunked_schedule, serving_step
+from ..speed.batch import ServingProfile, chunked_schedule, round_step_s, serving_step
 from ..speed.decode import context_samples
 from ..speed.serving import link_models
 
@@ -55,6 +55,8 @@ class ServingRow:
     measured: float
     moe: bool = False
     pipeline_parallel: int = 1
+    #: Nodes the GPUs sit in (tensor parallel spans them when the row's TP does).
+    nodes: int = 1
 
     @property
     def fit_engine(self) -> str:
@@ -62,6 +64,8 @@ class ServingRow:
 
     @property
     def rig(self) -> str:
+        if self.nodes > 1:
+            return f"{self.nodes} nodes x {self.gpu_count // self.nodes}x {self.gpu}"
         return f"{self.gpu_count}x {self.gpu}" if self.gpu_count > 1 else self.gpu
 
     def doc(self) -> dict[str, Any]:
@@ -169,7 +173,7 @@ def _prepare(row: ServingRow) -> _Prepared:
         output_tokens=row.output_tokens,
         batch=row.concurrency,
         pipeline_parallel=row.pipeline_parallel if row.pipeline_parallel > 1 else None,
-        tensor_parallel=row.gpu_count // row.pipeline_parallel if row.pipeline_parallel > 1 else None,
+        tensor_parallel=row.gpu_count // row.pipeline_parallel if row.pipeline_parallel > 1 or row.nodes > 1 else None,
         use_user_calibration=False,
         force=True,
     )
@@ -196,4 +200,4 @@ def predict(row: ServingRow, profile: ServingProfile) -> float:
     budget = profile.behaviour.token_budget(e.rig.gpus[0])
     plan = chunked_schedule(budget, p.batch, row.prompt_tokens, row.output_tokens)
     mid = row.prompt_tokens + row.output_tokens // 2
-    return plan.decode_per_step / step(plan.decode_per_step, mid, plan.prefill_per_step, row.prompt_tokens / 2)
+    return plan.decode_per_step / round_step_s(step, plan, budget, row.prompt_tokens, mid, e.model.is_moe)

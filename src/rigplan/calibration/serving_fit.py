@@ -26,6 +26,11 @@ from .serving_priors import PRIOR_RANGE_LOG, SERVING_PRIORS, ServingPrior
 
 #: Parameters the fit may move (the rest stay at their priors); each must be told by the rows.
 FITTED = ("memory_efficiency_hbm", "moe_memory_efficiency", "kernel_floor_s", "tensor_efficiency")
+#: Rows on several nodes are checked (tests/calibration), not fitted: their step carries the
+#: network all-reduce, whose latency is a prior (speed.comm.NETWORK_LATENCY_S), and one such
+#: source — SGLang TP 16 on 2x8 H100, 23 ms a token where the model says 10 — would otherwise
+#: move the per-GPU parameters every single-node row shares (SGLang decode held out 27 % -> 97 %).
+MAX_FIT_NODES = 1
 #: Efficiencies cannot exceed this share of a peak.
 MAX_EFFICIENCY = 0.95
 #: Levenberg–Marquardt settings (finite-difference step in log space, iterations).
@@ -167,7 +172,7 @@ def profile_doc(profile: ServingProfile, data: list[dict[str, Any]]) -> dict[str
 def fit_engine(prior: ServingPrior, log: Callable[[str], None]) -> tuple[ServingProfile, list[dict[str, Any]]]:
     """The fitted profile of one engine and its data rows (with fitted and held-out predictions)."""
     start = prior_profile(prior)
-    rows = [r for r in serving_data.rows() if r.fit_engine in prior.engines]
+    rows = [r for r in serving_data.rows() if r.fit_engine in prior.engines and r.nodes <= MAX_FIT_NODES]
     if not rows:
         log(f"{prior.name}: no rows, prior kept")
         return start, []

@@ -16,8 +16,7 @@ from ..catalog.records import GPU, Model
 from ..quant import FP4_QUANTS, Quant
 from ..rig import Rig
 from . import comm, hardware
-from .batch import FP4_ARCHITECTURES, ServingProfile, ServingStep, chunked_schedule, serving_step
-from .comm import LinkModel
+from .batch import FP4_ARCHITECTURES, Links, ServingProfile, ServingStep, chunked_schedule, round_step_s, serving_step
 from .decode import context_samples
 from .ranges import speed_range, widening
 from .work import ForwardWork
@@ -72,18 +71,17 @@ def off_data(profile: ServingProfile, rig: Rig, model: Model, quant: Quant) -> l
     return reasons
 
 
-def link_models(
-    rig: Rig, work: ForwardWork, kind: str, lanes: int, p2p: bool, custom_all_reduce: bool
-) -> tuple[LinkModel, LinkModel, tuple[int, ...]]:
-    """(link inside a node, network, node of each pipeline stage)."""
+def link_models(rig: Rig, work: ForwardWork, kind: str, lanes: int, p2p: bool, custom_all_reduce: bool) -> Links:
+    """(link inside a node, network, node of each pipeline stage, whether each stage spans nodes)."""
     gpus: tuple[GPU, ...] = rig.gpus
     intra = comm.intra_node_link(kind, lanes, p2p, gpus, custom_all_reduce=custom_all_reduce)
     per_node = max(rig.gpus_per_node, 1)
-    nodes, index = [], 0
+    nodes, spans, index = [], [], 0
     for stage in work.stages:
         nodes.append(index // per_node)
+        spans.append(index // per_node != (index + len(stage) - 1) // per_node)
         index += len(stage)
-    return intra, comm.network_link(rig.network), tuple(nodes)
+    return intra, comm.network_link(rig.network), tuple(nodes), tuple(spans)
 
 
 StepFn = Callable[..., ServingStep]
@@ -100,6 +98,7 @@ class _Context:
     widen: float
     label: str
     derivations: dict[str, str]
+    moe: bool = False
 
 
 def _decode(
@@ -116,10 +115,12 @@ def _decode(
     plan = chunked_schedule(c.budget, batch, prompt_tokens, output_tokens)
     mid = prompt_tokens + output_tokens // 2
     mixed = c.step(plan.decode_per_step, mid, plan.prefill_per_step, prompt_tokens / 2)
-    throughput = plan.decode_per_step / mixed.total_s
+    mean_s = round_step_s(lambda *a: c.step(*a).total_s, plan, c.budget, prompt_tokens, mid, c.moe)
+    throughput = plan.decode_per_step / mean_s
     c.derivations["output_throughput_tokens_per_s"] = (
         f"chunked prefill at concurrency {batch}: {plan.decode_per_step:.4g} decode + {plan.prefill_per_step:.4g} "
-        f"prompt tokens per step over {plan.steps_per_round:.4g} steps per round; {_step_text(mixed)} → "
+        f"prompt tokens per step over {plan.steps_per_round:.4g} steps per round (prompts in chunks of "
+        f"≤ {min(c.budget, prompt_tokens)} tokens, mean step {_ms(mean_s)}); spread evenly: {_step_text(mixed)} → "
         f"{throughput:.4g} output tok/s [{c.label}]"
     )
     return (
@@ -158,7 +159,7 @@ def serving_speed(
     quant: Quant,
     rig: Rig,
     work: ForwardWork,
-    links: tuple[LinkModel, LinkModel, tuple[int, ...]],
+    links: Links,
     kv_element_bytes: float,
     *,
     batch: int,
@@ -173,7 +174,7 @@ def serving_speed(
     reasons = off_data(profile, rig, model, quant)
     uncalibrated = any(r.startswith("hardware") for r in reasons)
     widen = widening(reasons, UNCALIBRATED_WIDENING if uncalibrated else 1.0)
-    c = _Context(step, profile, profile.behaviour.token_budget(rig.gpus[0]), widen, profile.label(), {})
+    c = _Context(step, profile, profile.behaviour.token_budget(rig.gpus[0]), widen, profile.label(), {}, model.is_moe)
     decode_tps = decode_range = step_s = throughput = throughput_range = None
     if output_tokens > 0:
         decode_tps, decode_range, step_s, throughput, throughput_range = _decode(c, batch, prompt_tokens, output_tokens)
