@@ -25,8 +25,14 @@ from .setup import (
 from .shape import ModelShape
 
 # bf16 arithmetic arrived with Ampere (CUDA compute capability 8.0); Pascal, Volta and Turing
-# lack it (torch.cuda.is_bf16_supported() is False there).
-NO_BF16_ARCHITECTURES = frozenset({"pascal", "volta", "turing"})
+# lack it (torch.cuda.is_bf16_supported() is False there).  AMD's Vega 20 (gcn5: MI50/MI60,
+# Radeon VII, gfx906) has no bf16 hardware either: MIOpen emulates it in software
+# (AMD in ROCm/legacy-rocm-build#855, 2020-01-09); CDNA (gfx908) brought it.
+NO_BF16_ARCHITECTURES = frozenset({"pascal", "volta", "turing", "gcn5"})
+# AMD architectures that bitsandbytes' ROCm builds (QLoRA's NF4 kernels) do not target:
+# .github/scripts/build-rocm.sh of bitsandbytes-foundation/bitsandbytes@092e9bf lists gfx90a,
+# gfx942, gfx950, RDNA3 / 3.5 / 4 and, from ROCm 7.14, gfx908 and RDNA2; never gfx906.
+NO_BITSANDBYTES_ARCHITECTURES = frozenset({"gcn5"})
 
 
 def positive_tokens(tokens: Any) -> int | None:
@@ -74,12 +80,18 @@ def _check_lora(shape: ModelShape, method: Method, lora_rank: Any, lora_targets:
         raise InvalidValueError("lora_rank", f"{lora_rank} is larger than the layers it adapts")
 
 
-def _check_precision(gpu: GPU, method: Method, prec: Precision) -> None:
+def check_precision(gpu: GPU, method: Method, prec: Precision) -> None:
+    """Refuse a precision or method the GPU's software stack cannot run (the message says why)."""
     if method is Method.QLORA:
         if prec not in (Precision.BF16, Precision.F16):
             raise UnsupportedError("precision: QLoRA computes in bf16 or f16 over the NF4 base (bitsandbytes)")
         if gpu.vendor not in ("nvidia", "amd"):
             raise UnsupportedError(f"method qlora: bitsandbytes needs CUDA or ROCm; {gpu.id} has neither")
+        if gpu.vendor == "amd" and gpu.architecture in NO_BITSANDBYTES_ARCHITECTURES:
+            raise UnsupportedError(
+                f"method qlora: bitsandbytes has no ROCm build for {gpu.architecture} (gfx906: MI50/MI60, "
+                f"Radeon VII); use LoRA over a 16-bit base on {gpu.id}, or a CDNA / RDNA3+ GPU"
+            )
     if prec is Precision.BF16 and gpu.architecture in NO_BF16_ARCHITECTURES:
         raise UnsupportedError(f"precision bf16: {gpu.id} ({gpu.architecture}) has no bf16 support; use f16 or f32")
     if prec.low_bit and gpu.fp8_tensor_tflops is None:
@@ -122,7 +134,7 @@ def build_setup(
     _check_sizes(model, seq_len, micro_batch, force)
     _check_sharding(offload, stage, pipeline_parallel, framework)
     _check_lora(shape, m, lora_rank, lora_targets)
-    _check_precision(gpu, m, prec)
+    check_precision(gpu, m, prec)
     paged = (m is Method.QLORA) if paged_optimizer is None else bool(paged_optimizer)
     return TrainingSetup(
         method=m,

@@ -10,6 +10,7 @@ the text in :mod:`.plan_text` (pure: it returns text for the CLI to print).
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -23,11 +24,12 @@ from ..rig import DEFAULT_NETWORK, NETWORKS, Rig, resolve_gpu
 from .cost import training_cost
 from .frameworks import default_framework
 from .layout_search import Job, best_layout
+from .options import NO_BF16_ARCHITECTURES, check_precision
 from .plan_rank import rank_options
 from .plan_text import format_duration, render_training_plan
 from .plan_types import TrainingOption, TrainingPlan
 from .profile import load_profile
-from .setup import Method, parse_method, parse_optimizer, parse_precision
+from .setup import Method, Precision, parse_method, parse_optimizer, parse_precision
 from .shape import ModelShape, model_shape
 from .speed import TrainingProfile, bf16_peak_flops
 
@@ -266,25 +268,37 @@ class _PlanSearch:
         """(options, notes naming the GPUs without a speed estimate and why)."""
         options: list[TrainingOption] = []
         unknown: dict[str, list[str]] = {}
+        in_f16: list[str] = []
         for gpu in gpus:
             if gpu_class and gpu.gpu_class != gpu_class.lower():
                 continue
+            job = self._job_on(gpu)
             try:
                 bf16_peak_flops(gpu)
+                check_precision(gpu, job.method, job.precision)
             except UnsupportedError as exc:
                 unknown.setdefault(str(exc).split(": ", 1)[-1].split(";")[0], []).append(gpu.id)
                 continue
-            if self.job.method is Method.QLORA and gpu.vendor not in ("nvidia", "amd"):
-                continue
-            options += [o for rig in _rigs(gpu, cap, net) if (o := self._option(rig)) is not None]
-        return options, [f"not estimated ({why}): {', '.join(ids)}" for why, ids in sorted(unknown.items())]
+            if job is not self.job:
+                in_f16.append(gpu.id)
+            options += [o for rig in _rigs(gpu, cap, net) if (o := self._option(rig, job)) is not None]
+        notes = [f"not estimated ({why}): {', '.join(ids)}" for why, ids in sorted(unknown.items())]
+        if in_f16:
+            notes.append(f"f16 mixed precision (no bf16 on these GPUs): {', '.join(in_f16)}")
+        return options, notes
 
-    def _option(self, rig: Rig) -> TrainingOption | None:
+    def _job_on(self, gpu: GPU) -> Job:
+        """The job as ``gpu`` runs it: bf16 becomes f16 mixed precision where the GPU has no bf16."""
+        if self.job.precision is Precision.BF16 and gpu.architecture in NO_BF16_ARCHITECTURES:
+            return dataclasses.replace(self.job, precision=Precision.F16)
+        return self.job
+
+    def _option(self, rig: Rig, job: Job) -> TrainingOption | None:
         if rig.gpu_count < self.owned:
             return None
         self.considered += 1
         try:
-            found = best_layout(self.shape, rig, self.job, allow_offload=self.allow_offload, profile=self.profile)
+            found = best_layout(self.shape, rig, job, allow_offload=self.allow_offload, profile=self.profile)
         except UnsupportedError:
             return None
         if found is None:
