@@ -448,3 +448,15 @@ def test_the_next_step_up_is_a_pricier_faster_rig_whose_whole_cost_is_known():
         partly_priced = [dataclasses.replace(x, cost_complete=False) if x is o else x for x in recs]
         other = next_step_up(r, partly_priced)
         assert other is None or (other.cost_complete and other.rig.describe() != o.rig.describe())
+
+
+def test_a_platform_that_is_most_of_the_cost_points_to_have_desktop():
+    top = plan("llama-3-8b").recommendations[0]
+    platform = sum(i.usd for i in top.cost_items if i.kind == "platform")
+    note = next(n for n in plan("llama-3-8b").notes if n.startswith("The platform is"))
+    assert platform > top.cost_usd / 2
+    assert f"{platform / top.cost_usd:.0%}" in note and "--have" in note
+    assert not any(n.startswith("The platform is") for n in plan("llama-3-8b", have=["desktop"]).notes)
+    big = plan("llama-3.1-405b", gpu_class="datacenter").recommendations[0]
+    assert sum(i.usd or 0 for i in big.cost_items if i.kind == "platform") <= big.cost_usd / 2
+    assert not any(n.startswith("The platform is") for n in plan("llama-3.1-405b", gpu_class="datacenter").notes)

@@ -81,7 +81,9 @@ def _plan_inputs(request: PlanRequest, context: Context) -> Inputs:
     )
 
 
-def _plan_notes(objective: str, recs: Sequence[Recommendation], chosen: Sequence[Recommendation]) -> list[str]:
+def _plan_notes(
+    objective: str, recs: Sequence[Recommendation], chosen: Sequence[Recommendation], owns_pc: bool
+) -> list[str]:
     notes: list[str] = []
     if objective != "cheapest" and recs and all(r.decode_tokens_per_s is None for r in recs):
         notes.append(f"No speed estimates are available, so '{objective}' is ranked by cost instead.")
@@ -93,7 +95,24 @@ def _plan_notes(objective: str, recs: Sequence[Recommendation], chosen: Sequence
         )
     if any(not r.cost_complete for r in chosen):
         notes.append("Some platforms have no sourced price: their cost covers GPUs and PSU only.")
+    if not owns_pc and chosen and (share := _platform_share(chosen[0])) is not None:
+        notes.append(
+            f"The platform is {share:.0%} of the top pick's cost: if you already own a PC that takes the GPUs, "
+            "add desktop to --have and only what you add is priced."
+        )
     return notes
+
+
+#: The share of a pick's cost above which the platform, not the GPUs, is most of what is paid.
+PLATFORM_SHARE_NOTE = 0.5
+
+
+def _platform_share(r: Recommendation) -> float | None:
+    """The platform's share of ``r``'s cost, where it is most of it (else None)."""
+    platform = sum(i.usd or 0.0 for i in r.cost_items if i.kind == "platform")
+    if not r.cost_usd or platform <= PLATFORM_SHARE_NOTE * r.cost_usd:
+        return None
+    return platform / r.cost_usd
 
 
 def _constraints(request: PlanRequest, inputs: Inputs, engines: Sequence[str]) -> dict[str, Any]:
@@ -152,7 +171,7 @@ def plan(request: PlanRequest, context: Context, progress: Callable[[int, int], 
         estimated=sweep.estimated,
         excluded={k: sweep.excluded[k] for k in CONSTRAINTS if k in sweep.excluded},
         nearest_miss=nearest_miss(sweep, request.model, context) if not chosen else None,
-        notes=tuple(_plan_notes(request.objective, recs, chosen)),
+        notes=tuple(_plan_notes(request.objective, recs, chosen, bool(request.have or request.host))),
         elapsed_s=0.0,
         ranked=tuple(ranked),
     )
