@@ -298,11 +298,15 @@ PREFILL_BACKEND = (
     "dequant_sm_cycles_per_weight",
     "attention_score_passes",
     "prefill_overhead_per_layer_s",
+    "attention_efficiency",
+    "float_expert_call_s",
 )
 #: Vulkan also fits the build era of its prompt kernels (its rows span b5863–b9174 on the same
 #: chips).  ROCm does not: its rows put the term below 1 (newer builds slower, 0.83 per 1000
 #: builds), which no kernel change explains, for 2.7 points of held-out MAPE [D].
 PREFILL_VULKAN = (*PREFILL_BACKEND, "prefill_speedup_per_kilobuild")
+#: ROCm and Vulkan price 16-bit MoE experts one call each; CUDA's fit has no such rows.
+FLOAT_EXPERT_PRIOR = ("float_expert_call_s",)
 DECODE_CURRENT = (
     *DECODE_CUDA,
     "memory_efficiency_unified",
@@ -320,6 +324,9 @@ class FitSpec:
     decode: tuple[str, ...]
     prefill: tuple[str, ...]
     based_on: str | None = None  # start from (and centre the prior on) this fitted profile
+    #: Parameters whose prior comes from the profile's own prior file, not the based_on fit
+    #: (terms the based_on backend does not have).
+    own_priors: tuple[str, ...] = ()
 
 
 FITS = (
@@ -335,6 +342,7 @@ FITS = (
         DECODE_BACKEND,
         PREFILL_BACKEND,
         "llama.cpp-cuda",
+        FLOAT_EXPERT_PRIOR,
     ),
     FitSpec(
         priors.LLAMA_CPP_VULKAN,
@@ -344,6 +352,7 @@ FITS = (
         DECODE_BACKEND,
         PREFILL_VULKAN,
         "llama.cpp-cuda",
+        FLOAT_EXPERT_PRIOR,
     ),
     FitSpec(
         priors.LLAMA_CPP_METAL,
@@ -381,7 +390,9 @@ def run(
             continue
         prior = spec.prior
         if spec.based_on in results:
-            prior = dataclasses.replace(prior, parameters=results[spec.based_on].profile.parameters)
+            own = {n: prior.parameters.get(n) for n in spec.own_priors}
+            base = results[spec.based_on].profile.parameters
+            prior = dataclasses.replace(prior, parameters=base.with_values(own))
         result = fit_profile(prior, rows, spec.decode, spec.prefill, today=today, log=log)
         results[prior.name] = result
         write_profile(folder, result.profile, fit=fit_info(result, today), data=data_rows(result))

@@ -92,7 +92,8 @@ def tensor_throughput(
     """Achieved matmul FLOP/s: harmonic mix of the efficiency × peak and the per-SM ceiling."""
     cap = params.sm_flops_per_cycle_cap * hardware.sm_clock_per_s(gpu)
     if behaviour.amd_vector_basis and gpu.vendor == "amd" and precision == "16":
-        return 1.0 / (1.0 / (params.tensor_efficiency * hardware.amd_vector_fp16_flops(gpu)) + 1.0 / cap)
+        basis = hardware.amd_prompt_fp16_flops(gpu, wmma=behaviour.amd_wmma_prefill)
+        return 1.0 / (1.0 / (params.tensor_efficiency * basis) + 1.0 / cap)
     if quantized and precision == "16" and behaviour.int8_mma_prefill and gpu.int8_tensor_tops:
         precision = "int8"  # llama.cpp MMQ: activations quantised to q8_1, INT8 MMA tiles
     peak = hardware.matmul_peak_flops(
