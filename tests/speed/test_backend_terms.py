@@ -116,3 +116,20 @@ def test_only_16_bit_moe_experts_pay_a_call_per_expert(model_id, quant, calls):
     with_calls = _micro_batch(model_id, quant, SpeedParameters(float_expert_call_s=1e-6))
     n = round((with_calls.overhead_s - base.overhead_s) / 1e-6)
     assert calls[0] <= n <= calls[1]
+
+
+def test_decode_charges_each_touched_expert_once_per_moe_layer():
+    from rigplan.engines import get_engine
+    from rigplan.placement import place
+    from rigplan.quant import get_quant
+    from rigplan.rig import parse_rig
+    from rigplan.speed.decode import device_step
+    from rigplan.speed.work import forward_work
+
+    cat = load_catalog()
+    m = cat.models["qwen3-30b-a3b"]
+    work = forward_work(m, get_quant("q4_k_m"), place(m, parse_rig("rtx-4090", cat), get_engine("llama.cpp")))
+    dev = work.stages[0][0]
+    step = lambda p: device_step(p, EngineBehaviour(), dev, m, 2.0, 512, 1).total_s  # noqa: E731
+    extra = step(SpeedParameters(active_expert_overhead_s=1e-6)) - step(SpeedParameters())
+    assert extra == pytest.approx(48 * 8 * 1e-6)  # 48 MoE layers x 8 active experts at batch 1

@@ -155,6 +155,8 @@ def device_step(
     if model.is_moe:
         moe_layers = sum(1 for i in dev.layers if i >= model.moe_first_dense_layers)
         serial_s += moe_layers * params.expert_overhead_per_layer_s
+        touched = frac * model.moe_num_experts if dev.experts.total_elements else 0.0
+        serial_s += moe_layers * touched * params.active_expert_overhead_s
     total = smooth_max(gpu_s, launch_s) + serial_s
     return DeviceStep(memory_s, alu_s, compute_s, launch_s, total, bytes_read, gpu.id, eta, bw)
 

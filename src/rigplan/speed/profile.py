@@ -47,6 +47,10 @@ class SpeedParameters:
     #: Per mixture-of-experts layer and decode step: the router, top-k, gathers and the
     #: expert mat-vec launches, small kernels that do not overlap the weight streaming.
     expert_overhead_per_layer_s: float = 0.0
+    #: Per routed expert a decode step reads, per MoE layer: the fixed cost of one small expert
+    #: mat-vec (its tail and the gather of its rows), which many small experts pay more often
+    #: than few large ones (Qwen3-30B-A3B: 8 of 128 experts of 768 columns; gpt-oss: 4 of 32/128).
+    active_expert_overhead_s: float = 0.0
     #: Fixed per decode step: sampling, scheduler, Python (engines with CUDA graphs: small).
     step_overhead_s: float = 0.0
     #: Layer split: synchronisation and activation copy at each GPU boundary, per token.
