@@ -143,7 +143,7 @@ class EngineBehaviour:
     int8_mma_prefill: bool = False
     #: On AMD GPUs the prompt matmuls are priced at the FP16 *vector* rate (2 × FP32), the
     #: basis of the RDNA rows the ROCm/Vulkan profiles are fitted on, not the CDNA matrix-core
-    #: peak (hardware.amd_vector_fp16_flops gives the reason).
+    #: peak (hardware.amd_vector_fp16_flops gives the reason); RDNA4 with ``amd_wmma_prefill``.
     amd_vector_basis: bool = False
     #: On that basis, the prompt matmuls reach the architecture's WMMA rate where it exceeds
     #: the vector rate (RDNA4: 2×, hardware.AMD_MATRIX_PER_VECTOR_FP16): llama.cpp's HIP MMQ
