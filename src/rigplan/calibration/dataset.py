@@ -192,8 +192,18 @@ def _build_number(text: str) -> int | None:
 ROCM_FIRST_BUILD = 6100
 
 
+#: A row whose printed standard deviation exceeds this share of its mean is no steady speed:
+#: its repetitions disagree more than 2x (a stall or a cold first run), e.g. RTX 4090 Vulkan
+#: TinyLlama pp512 10802 ± 9882 over -r 2, where pp4096 of the same run prints 18709 ± 60
+#: (geerlingguy/ai-benchmarks#43) [D].  One current row is over it.
+UNSTEADY_STDDEV_SHARE = 0.5
+
+
 def not_modelled(r: dict[str, str], build: int | None) -> str | None:
     """Why a current-build row is not what rigplan's llama.cpp model predicts (None: it is)."""
+    sd, value = r.get("stddev", "").strip(), r.get("tokens_per_s", "").strip()
+    if sd and value and float(sd) > UNSTEADY_STDDEV_SHARE * float(value):
+        return f"printed ± {sd} is over half the mean {value}: the repetitions disagree (no steady speed)"
     split = r["split_mode"].strip().lower()
     if split in ("tensor", "row"):
         return f"-sm {split}: rigplan models llama.cpp's layer split only"

@@ -292,17 +292,30 @@ DECODE_BACKEND = (
     "serial_overhead_per_layer_s",
     "expert_overhead_per_layer_s",
     "attention_read_factor",
+    "active_expert_overhead_s",
 )
 PREFILL_BACKEND = (
     "tensor_efficiency",
     "dequant_sm_cycles_per_weight",
     "attention_score_passes",
     "prefill_overhead_per_layer_s",
+    "attention_efficiency",
+    "float_expert_call_s",
 )
 #: Vulkan also fits the build era of its prompt kernels (its rows span b5863–b9174 on the same
 #: chips).  ROCm does not: its rows put the term below 1 (newer builds slower, 0.83 per 1000
 #: builds), which no kernel change explains, for 2.7 points of held-out MAPE [D].
 PREFILL_VULKAN = (*PREFILL_BACKEND, "prefill_speedup_per_kilobuild")
+#: Vulkan keeps no per-expert decode cost: fitted (5.7 us) it lowered Vulkan's held-out decode
+#: MAPE 17.2 -> 15.6 % but narrowed the band the other sources give, leaving kyuz0's R9700 rows
+#: (1.3x under vulkanforge's RX 9070 XT, the same chip) outside it: Vulkan LOSO coverage 74.5 ->
+#: 63.6 %, all 2025-26 decode LOSO 80.7 -> 77.1 %, under the 80 % promise [D].
+DECODE_VULKAN = tuple(n for n in DECODE_BACKEND if n != "active_expert_overhead_s")
+#: Terms the backends beyond CUDA have and the CUDA fit lacks, with priors in their own files:
+#: the per-expert decode cost (also Metal's: with it CUDA's held-out decode MAPE rose 10.2 ->
+#: 10.4 %, so CUDA's fused MoE kernels keep none) and 16-bit experts' prompt calls (ROCm/Vulkan).
+EXPERT_PRIORS = ("active_expert_overhead_s",)
+OWN_PRIORS = (*EXPERT_PRIORS, "float_expert_call_s")
 DECODE_CURRENT = (
     *DECODE_CUDA,
     "memory_efficiency_unified",
@@ -320,6 +333,9 @@ class FitSpec:
     decode: tuple[str, ...]
     prefill: tuple[str, ...]
     based_on: str | None = None  # start from (and centre the prior on) this fitted profile
+    #: Parameters whose prior comes from the profile's own prior file, not the based_on fit
+    #: (terms the based_on backend does not have).
+    own_priors: tuple[str, ...] = ()
 
 
 FITS = (
@@ -335,24 +351,27 @@ FITS = (
         DECODE_BACKEND,
         PREFILL_BACKEND,
         "llama.cpp-cuda",
+        OWN_PRIORS,
     ),
     FitSpec(
         priors.LLAMA_CPP_VULKAN,
         "llama.cpp",
         "vulkan",
         dataset.ERA_CURRENT,
-        DECODE_BACKEND,
+        DECODE_VULKAN,
         PREFILL_VULKAN,
         "llama.cpp-cuda",
+        ("float_expert_call_s",),
     ),
     FitSpec(
         priors.LLAMA_CPP_METAL,
         "llama.cpp",
         "metal",
         dataset.ERA_CURRENT,
-        (*DECODE_METAL, "expert_overhead_per_layer_s"),
+        (*DECODE_METAL, "expert_overhead_per_layer_s", "active_expert_overhead_s"),
         PREFILL_METAL,
         "llama.cpp-metal-2024",
+        EXPERT_PRIORS,
     ),
 )
 
@@ -381,7 +400,9 @@ def run(
             continue
         prior = spec.prior
         if spec.based_on in results:
-            prior = dataclasses.replace(prior, parameters=results[spec.based_on].profile.parameters)
+            own = {n: prior.parameters.get(n) for n in spec.own_priors}
+            base = results[spec.based_on].profile.parameters
+            prior = dataclasses.replace(prior, parameters=base.with_values(own))
         result = fit_profile(prior, rows, spec.decode, spec.prefill, today=today, log=log)
         results[prior.name] = result
         write_profile(folder, result.profile, fit=fit_info(result, today), data=data_rows(result))

@@ -51,6 +51,7 @@ def profile_doc(
             "custom_all_reduce": b.custom_all_reduce,
             "int8_mma_prefill": b.int8_mma_prefill,
             "amd_vector_basis": b.amd_vector_basis,
+            "amd_wmma_prefill": b.amd_wmma_prefill,
         },
         "parameters": _parameters_doc(profile.parameters),
         "spread": {

@@ -92,7 +92,8 @@ def tensor_throughput(
     """Achieved matmul FLOP/s: harmonic mix of the efficiency × peak and the per-SM ceiling."""
     cap = params.sm_flops_per_cycle_cap * hardware.sm_clock_per_s(gpu)
     if behaviour.amd_vector_basis and gpu.vendor == "amd" and precision == "16":
-        return 1.0 / (1.0 / (params.tensor_efficiency * hardware.amd_vector_fp16_flops(gpu)) + 1.0 / cap)
+        basis = hardware.amd_prompt_fp16_flops(gpu, wmma=behaviour.amd_wmma_prefill)
+        return 1.0 / (1.0 / (params.tensor_efficiency * basis) + 1.0 / cap)
     if quantized and precision == "16" and behaviour.int8_mma_prefill and gpu.int8_tensor_tops:
         precision = "int8"  # llama.cpp MMQ: activations quantised to q8_1, INT8 MMA tiles
     peak = hardware.matmul_peak_flops(
@@ -154,6 +155,8 @@ def device_step(
     if model.is_moe:
         moe_layers = sum(1 for i in dev.layers if i >= model.moe_first_dense_layers)
         serial_s += moe_layers * params.expert_overhead_per_layer_s
+        touched = frac * model.moe_num_experts if dev.experts.total_elements else 0.0
+        serial_s += moe_layers * touched * params.active_expert_overhead_s
     total = smooth_max(gpu_s, launch_s) + serial_s
     return DeviceStep(memory_s, alu_s, compute_s, launch_s, total, bytes_read, gpu.id, eta, bw)
 

@@ -128,6 +128,15 @@ def matmul_peak_flops(gpu: GPU, *, fp16_accumulate: bool, quantized: bool = Fals
     return sm_clock_per_s(gpu) * per_clock
 
 
+#: Dense FP16 matrix (WMMA) rate per FP16 vector rate, by AMD architecture.  RDNA3's WMMA runs
+#: at the dual-issue vector rate (RX 7900 XTX: 122.8 TFLOPS both); RDNA4 doubles the matrix
+#: rate per CU (AMD RX 9070 XT specifications: 195 TFLOPS FP16 matrix dense vs 97.3 vector;
+#: Radeon AI PRO R9700: 191 vs 95.7), and llama.cpp's RDNA4 prompt kernels use it (HIP MMQ on
+#: WMMA, Vulkan KHR_cooperative_matrix).  Unlisted architectures (RDNA3.5, CDNA, GCN): 1 [S:
+#: amd.com product specifications].
+AMD_MATRIX_PER_VECTOR_FP16: dict[str, float] = {"rdna4": 2.0}
+
+
 def amd_vector_fp16_flops(gpu: GPU) -> float:
     """FP16 vector FLOP/s of an AMD GPU (packed FP16 = 2 × FP32): the one basis llama.cpp's
     prompt speed on AMD is priced on.
@@ -141,6 +150,21 @@ def amd_vector_fp16_flops(gpu: GPU) -> float:
     no llama.cpp row reaches [D: llamacpp_current.csv].
     """
     return 2.0 * fp32_flops(gpu)
+
+
+def amd_prompt_fp16_flops(gpu: GPU, *, wmma: bool) -> float:
+    """The FP16 rate llama.cpp's prompt matmuls on an AMD GPU are priced on: the vector rate
+    (:func:`amd_vector_fp16_flops`), times the architecture's matrix-over-vector ratio
+    (:data:`AMD_MATRIX_PER_VECTOR_FP16`: RDNA4's WMMA doubles it) where the backend's kernels
+    use the matrix units (``wmma``).
+
+    >>> from rigplan.catalog import load_catalog
+    >>> gpus = load_catalog().gpus
+    >>> [round(amd_prompt_fp16_flops(gpus[g], wmma=True) / 1e12, 1) for g in ("rx-9070-xt", "rx-7900-xtx")]
+    [194.8, 122.8]
+    """
+    ratio = AMD_MATRIX_PER_VECTOR_FP16.get(gpu.architecture, 1.0) if wmma else 1.0
+    return amd_vector_fp16_flops(gpu) * ratio
 
 
 def hardware_kind(gpu: GPU) -> str:

@@ -4,10 +4,10 @@ Per GPU and micro-batch of u tokens at position p (perf-model.md §4)::
 
     matmuls    = 2 · weights · u / tensor throughput
     dequant    = quantised weights · cycles / (SMs · clock)      (weights dequantised per batch)
-    attention  = 4 · n_h · d_h · layers · (p + u) · u / tensor throughput
+    attention  = 4 · n_h · d_h · layers · (p + u) · u / (η_attn · tensor throughput)
                + score passes · n_h · layers · (p + u) · u · 4 B / (η_mem · BW)   (no flash attention)
     activations= passes · u · (d + d_ff) · 4 B · layers / (η_mem · BW)
-    overhead   = layers · per-layer overhead
+    overhead   = layers · per-layer overhead (+ touched experts · per-expert call, 16-bit experts)
 
 A layer split pipelines micro-batches across GPUs (llama.cpp pipeline parallelism: up to
 n_batch / n_ubatch micro-batches in flight, drained after each llama_decode call); tensor
@@ -104,14 +104,25 @@ def device_micro_batch(
     kv_layers = len(dev.kv_layers)
     # Attention (flash or not) multiplies 16-bit Q, K and V: the FP16 tensor rate, never the
     # INT8 rate the quantised weights' MMQ matmuls get.
-    attention_flops_s = tensor_throughput(params, behaviour, gpu, quantized=False)
+    attention_flops_s = params.attention_efficiency * tensor_throughput(params, behaviour, gpu, quantized=False)
     attention = 4 * arch.attention_width(model) * kv_layers * pairs / dev.shard / attention_flops_s
     if not behaviour.flash_attention:  # scores materialised in f32 and re-read by softmax
         attention += params.attention_score_passes * model.num_heads * kv_layers * pairs * F32_BYTES / dev.shard / bw
     activation = params.activation_passes * tokens * (model.hidden_size + _ffn_width(model) / dev.shard)
     activation *= F32_BYTES * layers / bw
-    overhead = layers * params.prefill_overhead_per_layer_s
+    overhead = layers * params.prefill_overhead_per_layer_s + _float_expert_calls(dev, model, tokens) * (
+        params.float_expert_call_s
+    )
     return MicroBatchCost(matmul, dequant, attention, activation, overhead, 0.0)
+
+
+def _float_expert_calls(dev: DeviceWork, model: Model, tokens: int) -> float:
+    """Expert matmuls a micro-batch runs one by one: every touched expert of every MoE layer,
+    where the experts are 16-bit (0 for quantised experts, which one grouped MMQ kernel runs)."""
+    if not model.is_moe or not dev.experts.total_elements or dev.experts.quantized_elements:
+        return 0.0
+    moe_layers = sum(1 for i in dev.layers if i >= model.moe_first_dense_layers)
+    return moe_layers * experts_read_fraction(model, tokens) * model.moe_num_experts
 
 
 @dataclass(frozen=True, slots=True)

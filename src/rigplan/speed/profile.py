@@ -47,6 +47,10 @@ class SpeedParameters:
     #: Per mixture-of-experts layer and decode step: the router, top-k, gathers and the
     #: expert mat-vec launches, small kernels that do not overlap the weight streaming.
     expert_overhead_per_layer_s: float = 0.0
+    #: Per routed expert a decode step reads, per MoE layer: the fixed cost of one small expert
+    #: mat-vec (its tail and the gather of its rows), which many small experts pay more often
+    #: than few large ones (Qwen3-30B-A3B: 8 of 128 experts of 768 columns; gpt-oss: 4 of 32/128).
+    active_expert_overhead_s: float = 0.0
     #: Fixed per decode step: sampling, scheduler, Python (engines with CUDA graphs: small).
     step_overhead_s: float = 0.0
     #: Layer split: synchronisation and activation copy at each GPU boundary, per token.
@@ -68,6 +72,14 @@ class SpeedParameters:
     prefill_overhead_per_layer_s: float = 20e-6
     #: Pipeline hop of one micro-batch between GPUs (latency; bytes go at the link's rate).
     pipeline_hop_s: float = 50e-6
+    #: Throughput of the prompt's attention kernels (flash attention or the score matmuls) as a
+    #: share of the backend's matmul throughput: a backend's flash-attention kernel can lag its
+    #: GEMMs (Vulkan's coopmat/scalar FA, ROCm's without rocWMMA); 1: the same rate.
+    attention_efficiency: float = 1.0
+    #: Per routed expert a prompt micro-batch touches, where the experts are 16-bit (f16/bf16):
+    #: llama.cpp has no grouped kernel for float experts off CUDA (MMQ groups only quantised
+    #: ones), so ``mul_mat_id`` gathers, multiplies and scatters one expert at a time.
+    float_expert_call_s: float = 0.0
     #: Prompt-speed gain per 1000 llama.cpp builds (kernel work between releases: Vulkan
     #: coopmat shaders, ROCm MMQ tiles), around ``prefill.BUILD_ERA_REFERENCE``; 1: none.
     prefill_speedup_per_kilobuild: float = 1.0
@@ -131,8 +143,13 @@ class EngineBehaviour:
     int8_mma_prefill: bool = False
     #: On AMD GPUs the prompt matmuls are priced at the FP16 *vector* rate (2 × FP32), the
     #: basis of the RDNA rows the ROCm/Vulkan profiles are fitted on, not the CDNA matrix-core
-    #: peak (hardware.amd_vector_fp16_flops gives the reason).
+    #: peak (hardware.amd_vector_fp16_flops gives the reason); RDNA4 with ``amd_wmma_prefill``.
     amd_vector_basis: bool = False
+    #: On that basis, the prompt matmuls reach the architecture's WMMA rate where it exceeds
+    #: the vector rate (RDNA4: 2×, hardware.AMD_MATRIX_PER_VECTOR_FP16): llama.cpp's HIP MMQ
+    #: kernels run on RDNA4's WMMA.  Vulkan leaves it off: its RDNA4 rows of 2025 builds sit at
+    #: the vector rate and the later ones' gain is its build-era term.
+    amd_wmma_prefill: bool = False
     #: The llama.cpp build the estimate is for (0: the build of ``prefill.BUILD_ERA_REFERENCE``;
     #: ``predict`` puts the profile's newest fitted build here when the caller names none).
     build: int = 0
