@@ -8,6 +8,7 @@ import sys
 from collections.abc import Iterator
 from typing import Any
 
+from rich.cells import cell_len
 from rich.console import Console, ConsoleOptions, RenderResult
 from rich.measure import Measurement
 from rich.padding import Padding
@@ -22,8 +23,8 @@ PIPE_WIDTH = 200
 MIN_WIDTH = 40
 # Indent of a folded row's fields under its heading.
 FOLD_INDENT = 3
-# Width to measure a table at when asking how narrow it can be (the last column wraps).
-UNBOUNDED_WIDTH = 10_000
+# Spaces between two columns (rich's default padding of one on each side, no box, no edge).
+COLUMN_GAP = 2
 
 
 def console() -> Console:
@@ -60,11 +61,23 @@ class FoldingTable:
         self.rows = rows
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
-        needed = Measurement.get(console, options.update_width(UNBOUNDED_WIDTH), self.table).minimum
-        if needed <= options.max_width:
+        if self.needed_width() <= options.max_width:
             yield self.table
             return
         yield from self._folded()
+
+    def needed_width(self) -> int:
+        """The narrowest the columns print without cutting a cell: a column that does not wrap
+        needs its longest cell, one that wraps its longest word (rich would otherwise shrink a
+        no-wrap column and end its cells with "…")."""
+        widths = []
+        for i, column in enumerate(self.table.columns):
+            cells = [self.columns[i], *(row[i] for row in self.rows if i < len(row))]
+            if column.no_wrap:
+                widths.append(max(cell_len(c) for c in cells))
+            else:
+                widths.append(max((cell_len(w) for c in cells for w in c.split()), default=0))
+        return sum(widths) + COLUMN_GAP * (len(widths) - 1)
 
     def __rich_measure__(self, console: Console, options: ConsoleOptions) -> Measurement:
         return Measurement(MIN_WIDTH, options.max_width)
