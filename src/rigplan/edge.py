@@ -27,7 +27,7 @@ from .core import Context
 from .errors import DataFileError, InvalidValueError
 from .planner import check_prices
 from .requests import INFERENCE_OPTIONS, InferenceRequest, TrainingRequest
-from .rig import Rig, parse_rig, resolve_model
+from .rig import Rig, check_network, parse_rig, resolve_model
 
 
 def load_context(catalog: Catalog | None = None, *, use_user_calibration: bool = True) -> Context:
@@ -97,16 +97,29 @@ def resolve_model_input(model: str | Mapping[str, Any] | Model, catalog: Catalog
 
 
 def resolve_rig_input(rig: str | Rig, catalog: Catalog, network: str | None = None) -> Rig:
-    """A rig string (or "local": the GPUs NVML finds here) or a :class:`Rig`."""
+    """A rig string (or "local": the GPUs NVML finds here) or a :class:`Rig`, with ``network``
+    between its nodes.
+
+    Raises:
+        InvalidValueError: a network for a rig of one node (it links nodes: it would be ignored).
+    """
     if isinstance(rig, Rig):
-        return rig
-    if not isinstance(rig, str):
+        found = rig
+    elif not isinstance(rig, str):
         raise InvalidValueError("rig", f"must be a rig string such as '2x rtx-4090', got {rig!r}")
-    if rig.strip().lower() == "local":
+    elif rig.strip().lower() == "local":
         from .integrations.nvml import detect_rig
 
-        return detect_rig(catalog)
-    return parse_rig(rig, catalog, **({"network": network} if network else {}))
+        found = detect_rig(catalog)
+    else:
+        found = parse_rig(rig, catalog)
+    if network is None:
+        return found
+    if found.nodes == 1:
+        raise InvalidValueError(
+            "network", f"links the nodes of a rig such as '2 nodes x 8x h100-sxm'; {found.describe()} is one node"
+        )
+    return dataclasses.replace(found, network=check_network(network))
 
 
 def _check_names_and_numbers(options: Mapping[str, Any], network: str | None) -> None:

@@ -183,6 +183,11 @@ def parse_rig(text: str, catalog: Catalog, *, network: str = DEFAULT_NETWORK) ->
         raise RigSyntaxError(
             text, "SXM/OAM modules sit on their own baseboard: they cannot share a node with other GPUs"
         )
+    return Rig(gpus=tuple(gpus), nodes=nodes, network=check_network(network))
+
+
+def check_network(network: str) -> str:
+    """``network`` if it is one of :data:`NETWORKS`, else an error that lists them."""
     if network not in NETWORKS:
         raise InvalidValueError("network", f"must be one of {', '.join(NETWORKS)}, got {network!r}")
-    return Rig(gpus=tuple(gpus), nodes=nodes, network=network)
+    return network

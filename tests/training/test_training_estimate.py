@@ -163,3 +163,18 @@ def test_multi_node_rig_and_network():
     )
     assert e.layout.gpus == 128 and e.rig.nodes == 16
     assert "roce-400g" in e.interconnect.description
+
+
+@pytest.mark.parametrize(
+    ("rig", "kw", "field", "why"),
+    [
+        ("rtx-4090", {"method": "full", "lora_rank": 64}, "lora_rank", "applies to LoRA and QLoRA"),
+        ("rtx-4090", {"method": "pretrain", "lora_targets": "qv"}, "lora_targets", "applies to LoRA and QLoRA"),
+        ("rtx-4090", {"method": "lora", "link": "pcie4"}, "link", "one GPU per node"),
+        ("8x h100-sxm", {"method": "lora", "network": "ib-ndr"}, "network", "is one node"),
+    ],
+)
+def test_an_option_that_does_not_apply_is_refused_with_the_reason(rig, kw, field, why):
+    with pytest.raises(InvalidValueError, match=why) as err:
+        estimate_training("llama-3-8b", rig, **kw)
+    assert err.value.field == field

@@ -58,6 +58,8 @@ def estimate_training_for(model: Model, rig: Rig, settings: TrainingSettings, ca
     global_batch, per_step = _global_batch(s.micro_batch, s.global_batch, layout)
     setup = _setup(shape, model, gpu, s, fw, global_batch // per_step, layout)
     n_tokens = positive_tokens(s.tokens)
+    if s.link is not None and rig.gpus_per_node == 1:
+        raise InvalidValueError("link", f"joins a node's GPUs; {rig.describe()} has one GPU per node")
     connection = interconnect_for(rig.gpus, rig.network, rig.nodes, link=s.link)
     fprofile = load_framework(fw)
     speed, reason, warnings = _speed(shape, setup, layout, gpu, connection, fprofile)

@@ -11,6 +11,8 @@ from ..catalog.records import GPU, Model
 from ..errors import InvalidValueError, UnsupportedError
 from .frameworks import Framework
 from .setup import (
+    DEFAULT_LORA_RANK,
+    DEFAULT_LORA_TARGETS,
     OFFLOADS,
     Method,
     Precision,
@@ -72,6 +74,12 @@ def _check_sharding(offload: Any, stage: int, pipeline_parallel: int, framework:
 
 def _check_lora(shape: ModelShape, method: Method, lora_rank: Any, lora_targets: Any) -> None:
     if method.trains_base:
+        for name, value, default in (
+            ("lora_rank", lora_rank, DEFAULT_LORA_RANK),
+            ("lora_targets", lora_targets, DEFAULT_LORA_TARGETS),
+        ):
+            if value != default:
+                raise InvalidValueError(name, f"applies to LoRA and QLoRA; method {method.value} trains every weight")
         return
     if isinstance(lora_rank, bool) or not isinstance(lora_rank, int) or lora_rank < 1:
         raise InvalidValueError("lora_rank", f"must be a whole number ≥ 1, got {lora_rank!r}")

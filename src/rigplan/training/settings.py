@@ -13,6 +13,7 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 from ..errors import InvalidValueError, closest
+from .setup import DEFAULT_LORA_RANK, DEFAULT_LORA_TARGETS
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,9 +40,9 @@ class TrainingSettings:
     #: adamw, adamw-8bit or sgd (:class:`~.setup.Optimizer`).
     optimizer: str = "adamw"
     #: LoRA / QLoRA adapter rank.
-    lora_rank: int = 16
+    lora_rank: int = DEFAULT_LORA_RANK
     #: which linear layers the adapters wrap.
-    lora_targets: str = "all-linear"
+    lora_targets: str = DEFAULT_LORA_TARGETS
     #: None or "cpu" (optimizer states, and gradients/weights at ZeRO-2/3, in host RAM).
     offload: str | None = None
     #: tensor-parallel ranks (within a node).

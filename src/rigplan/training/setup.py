@@ -78,6 +78,9 @@ ZERO_ALIASES: dict[str, tuple[int, bool]] = {
     "fsdp-hybrid": (3, True),
 }
 OFFLOADS = ("cpu",)
+#: LoRA adapters' rank and target layers unless told otherwise.
+DEFAULT_LORA_RANK = 16
+DEFAULT_LORA_TARGETS = "all-linear"
 
 
 @dataclass(frozen=True, slots=True)
