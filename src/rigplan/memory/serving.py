@@ -16,9 +16,10 @@ Each engine sizes its KV pool once, at start-up, from what is left of a share of
   data, so its activation term is vLLM's forward term (a prior).
 
 The constants of vLLM's profiling run are fitted to its start-up logs
-(calibration/measurements/serving_memory.csv: llm-d-planner's vLLM 0.19.0 sweep on H100 and
-vllm#10517's V0 runs on an RTX 3090); ``rigplan.calibration.serving_memory`` reports how far off
-the model is on rows it was not fitted on.
+(calibration/measurements/serving_memory.csv: llm-d-planner's vLLM 0.19.0 sweep on H100); its
+sampler term follows vLLM's version as its source does (a sort-based top-k/top-p before 0.17,
+:data:`VLLM_SORT_SAMPLER_LOGIT_COPIES`).  ``rigplan.calibration.serving_memory`` reports how far
+off the model is on logs it was not fitted on (vLLM 0.15–0.18, V0, other sources).
 """
 
 from __future__ import annotations
