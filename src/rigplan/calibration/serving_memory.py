@@ -52,6 +52,7 @@ V0_PROFILE_SEQS = 256
 class MemoryRow:
     ref: str
     source: str
+    date: str
     engine: str
     version: str
     gpu: str
@@ -70,6 +71,17 @@ class MemoryRow:
     @property
     def v0(self) -> bool:
         return "V0" in self.version
+
+    @property
+    def sort_sampler(self) -> bool:
+        """vLLM V1 before 0.17: its profiling sampler sorted the logits (memory/serving.py).
+        The printed version decides; a log without one goes by its date."""
+        if self.engine != "vllm" or self.v0:
+            return False
+        found = re.search(r"(\d+)\.(\d+)(?:\.\d+)?", self.version)
+        if found:
+            return (int(found.group(1)), int(found.group(2))) < serving.VLLM_TRITON_SAMPLER_VERSION
+        return self.date < serving.VLLM_TRITON_SAMPLER_DATE
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,6 +130,7 @@ def _parse(record: dict[str, str], line: int) -> MemoryRow | None:
     return MemoryRow(
         ref=f"{MEMORY_FILE}:{line}",
         source=record["source_id"],
+        date=record["date"],
         engine=record["engine"],
         version=record["engine_version"],
         gpu=record["gpu"],
@@ -146,6 +159,13 @@ def memory_rows() -> list[MemoryRow]:
     return rows
 
 
+def _row_profile(row: MemoryRow, profile: serving.ProfileRun) -> serving.ProfileRun:
+    """The profiling run of the row's vLLM: V0's whole-prompt run, or V1's sort-based sampler."""
+    if row.v0 and row.max_model_len:
+        return dataclasses.replace(profile, tokens=row.max_model_len, seqs=V0_PROFILE_SEQS)
+    return dataclasses.replace(profile, sort_sampler=row.sort_sampler)
+
+
 def predict(row: MemoryRow, profile: serving.ProfileRun = serving.VLLM_PROFILE) -> MemoryPrediction:
     """The row's start-up memory as rigplan models it (the smallest rank's pool, as the engine)."""
     catalog = load_catalog()
@@ -153,8 +173,7 @@ def predict(row: MemoryRow, profile: serving.ProfileRun = serving.VLLM_PROFILE) 
     n = row.tensor_parallel * row.pipeline_parallel
     rig = parse_rig(f"{n}x {row.gpu}", catalog)
     placement = place(model, rig, engine, tensor_parallel=row.tensor_parallel, pipeline_parallel=row.pipeline_parallel)
-    if row.v0 and row.max_model_len:
-        profile = dataclasses.replace(profile, tokens=row.max_model_len, seqs=V0_PROFILE_SEQS)
+    profile = _row_profile(row, profile)
     workload = Workload(context=row.max_model_len or 8192, kv_dtype=row.kv_dtype, memory_fraction=row.fraction)
     mem = estimate_memory(model, get_quant(row.quant), engine, placement, workload)
     ranks = []
@@ -177,6 +196,7 @@ def _logged_activation_bytes(row: MemoryRow, profile: serving.ProfileRun) -> int
     catalog = load_catalog()
     model, gpu = catalog.models[row.model], catalog.gpus[row.gpu]
     samples = row.pipeline_parallel == 1
+    profile = _row_profile(row, profile)
     return serving.vllm_activation_bytes(model, gpu, row.tensor_parallel, samples=samples, profile=profile)
 
 

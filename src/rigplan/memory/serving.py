@@ -16,9 +16,10 @@ Each engine sizes its KV pool once, at start-up, from what is left of a share of
   data, so its activation term is vLLM's forward term (a prior).
 
 The constants of vLLM's profiling run are fitted to its start-up logs
-(calibration/measurements/serving_memory.csv: llm-d-planner's vLLM 0.19.0 sweep on H100 and
-vllm#10517's V0 runs on an RTX 3090); ``rigplan.calibration.serving_memory`` reports how far off
-the model is on rows it was not fitted on.
+(calibration/measurements/serving_memory.csv: llm-d-planner's vLLM 0.19.0 sweep on H100); its
+sampler term follows vLLM's version as its source does (a sort-based top-k/top-p before 0.17,
+:data:`VLLM_SORT_SAMPLER_LOGIT_COPIES`).  ``rigplan.calibration.serving_memory`` reports how far
+off the model is on logs it was not fitted on (vLLM 0.15–0.18, V0, other sources).
 """
 
 from __future__ import annotations
@@ -48,12 +49,34 @@ VLLM_LARGE_GPU_BYTES = 70 * GIB
 VLLM_PROFILE_TOKENS = (8192, 2048)  # large GPU, small GPU
 VLLM_PROFILE_SEQS = (1024, 256)
 #: Fitted on the 0.19.0 H100 sweep (44 rows of catalogue models; mean |error| 5.5 %):
-#: a fixed part of the peak, the sampler's live f32 copies of the [seqs × vocabulary] logits
-#: (logits, probabilities, sorted copies for top-k/top-p), and the forward pass's live bf16
-#: rows of the FFN width per token (gate+up output, activation, down input).
+#: a fixed part of the peak (it also holds the Triton top-k/top-p kernel's [SMs × vocabulary]
+#: f32 buffer, 80 MB on an H100 at 152k tokens), the sampler's live f32 copies of the
+#: [seqs × vocabulary] logits, and the forward pass's live bf16 rows of the FFN width per token
+#: (gate+up output, activation, down input).
+#:
+#: The sampler term is what ``_dummy_sampler_run`` (vllm/v1/worker/gpu_model_runner.py) does:
+#: it samples every row with top_k = vocabulary − 1 and top_p = 0.9, no penalties.  Its peak,
+#: in f32 copies of the logits (vLLM 0.15.0–0.19.0 wheels read; the fit lands on the same 3.5):
+#:
+#: - vLLM ≥ 0.17 (vllm#33538, "Triton-based Top-k and Top-p sampler kernels", in 0.17.0):
+#:   ``apply_top_k_top_p`` masks in place with a Triton kernel once ≥ 8 rows are sampled; the
+#:   peak is in ``random_sample``: the bf16 logits (½) + their f32 copy + the softmax
+#:   probabilities + the exponential noise ``q`` = 3.5.
+#: - vLLM V1 before 0.17: ``apply_top_k_top_p`` sorts the f32 logits (``logits.sort``).
+#:   PyTorch sorts ≥ 128 rows with ``segmented_sort_pairs`` (aten/src/ATen/native/cuda/
+#:   SortStable.cu): it allocates int64 ``reverse_indices`` (2) and cub's non-double-buffer
+#:   SortPairs keeps alternate key and int64 value buffers in its temp storage (1 + 2), beside
+#:   the sorted values (1) and int64 indices (2) it returns: ½ + 1 + 1 + 2 + 2 + 1 + 2 = 9.5.
+#:   Checked against llm-d-planner's version table (Qwen3-14B on an H100): 5.64 GiB logged in
+#:   0.15/0.16, 0.18 + 9.5 × 0.58 = 5.69 GiB modelled; 2.23 in 0.17/0.18, 2.21 modelled.
 VLLM_PROFILE_BASE_BYTES = round(0.18 * GIB)
 VLLM_SAMPLER_LOGIT_COPIES = 3.5
+VLLM_SORT_SAMPLER_LOGIT_COPIES = 9.5
 VLLM_FORWARD_FFN_ROWS = 4.0
+#: The first vLLM release with the Triton top-k/top-p sampler, and its wheel's build date (for
+#: logs that print no version but a date).
+VLLM_TRITON_SAMPLER_VERSION = (0, 17)
+VLLM_TRITON_SAMPLER_DATE = "2026-03-06"
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +89,8 @@ class ProfileRun:
     #: vLLM V0 (before the V1 engine) profiled a whole max_model_len prompt with 256 sequences.
     tokens: int | None = None
     seqs: int | None = None
+    #: vLLM V1 before 0.17 sorted the logits for top-k/top-p (VLLM_SORT_SAMPLER_LOGIT_COPIES).
+    sort_sampler: bool = False
 
 
 VLLM_PROFILE = ProfileRun()
@@ -156,7 +181,8 @@ def vllm_activation_bytes(
     tokens, seqs = vllm_profile_size(gpu)
     tokens, seqs = profile.tokens or tokens, profile.seqs or seqs
     forward = profile.forward_rows * tokens * ffn_width(model) * 2 / max(shard, 1)
-    sampler = profile.sampler_copies * min(seqs, tokens) * model.vocab_size * 4 if samples else 0.0
+    copies = VLLM_SORT_SAMPLER_LOGIT_COPIES if profile.sort_sampler else profile.sampler_copies
+    sampler = copies * min(seqs, tokens) * model.vocab_size * 4 if samples else 0.0
     return round(profile.base_bytes + max(forward, sampler))
 
 
