@@ -133,3 +133,18 @@ def test_rows_on_several_nodes_are_checked_not_fitted():
     assert several and all(r.rig.startswith("2 nodes x 8x ") for r in several)
     fitted = {row["ref"] for p in load_serving_profiles().values() for row in serving_rows(p.engines[0])}
     assert MAX_FIT_NODES == 1 and not fitted & {r.ref for r in several}
+
+
+def test_a_range_is_widened_until_each_tests_held_out_rows_keep_the_promise():
+    from rigplan.calibration.serving_fit import _spread
+
+    pooled = [0.01 * i for i in range(-20, 21)]  # 41 rows, quantiles near ±0.16
+    small_test = [0.25, 0.26, 0.27, 0.0, 0.01, 0.02]  # a test whose held-out rows sit higher
+    plain = _spread(pooled)
+    assert sum(plain.low <= x <= plain.high for x in small_test) < 0.8 * len(small_test)
+    widened = _spread(pooled, [pooled, small_test])
+    assert sum(widened.low <= x <= widened.high for x in small_test) >= 0.8 * len(small_test)
+    assert widened.high / plain.high == pytest.approx(widened.low / plain.low)  # one factor both sides
+    assert widened.high / plain.high < 2.0  # as little as needed
+    tiny = _spread(pooled, [[5.0, 5.0]])  # fewer than 5 rows: no promise to keep
+    assert (tiny.low, tiny.high) == (plain.low, plain.high)

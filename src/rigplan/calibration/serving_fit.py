@@ -23,6 +23,7 @@ from ..speed.batch import ServingParameters, ServingProfile
 from ..speed.profile import Spread
 from . import serving_data, tomlwrite
 from .serving_priors import PRIOR_RANGE_LOG, SERVING_PRIORS, ServingPrior
+from .spreads import COVERAGE_TARGET, WIDENINGS
 
 #: Parameters the fit may move (the rest stay at their priors); each must be told by the rows.
 FITTED = ("memory_efficiency_hbm", "moe_memory_efficiency", "kernel_floor_s", "tensor_efficiency")
@@ -120,12 +121,27 @@ def fit_parameters(
     return at(x)
 
 
-def _spread(logs: Sequence[float]) -> Spread:
+def _spread(logs: Sequence[float], held_out: Sequence[Sequence[float]] = ()) -> Spread:
+    """10th–90th percentile of ``logs`` (each row's worse held-out log residual), widened (as
+    little as :data:`~.spreads.WIDENINGS` allows) until every list in ``held_out`` with
+    MIN_SPREAD_ROWS rows (residuals of one test held out by source, or by GPU) has
+    :data:`~.spreads.COVERAGE_TARGET` of its rows inside: the pooled quantiles can leave one
+    test (throughput at a concurrency beside 600 offline-maximum rows) short of the promise."""
     if len(logs) < MIN_SPREAD_ROWS:
         return Spread(-PRIOR_RANGE_LOG, PRIOR_RANGE_LOG, rows=len(logs))
-    lo, hi = float(np.quantile(logs, LOW_QUANTILE)), float(np.quantile(logs, HIGH_QUANTILE))
+    lo = min(float(np.quantile(logs, LOW_QUANTILE)), -MIN_RANGE_LOG)
+    hi = max(float(np.quantile(logs, HIGH_QUANTILE)), MIN_RANGE_LOG)
+
+    def holds(w: float) -> bool:
+        return all(
+            sum(lo * w <= x <= hi * w for x in xs) >= COVERAGE_TARGET * len(xs)
+            for xs in held_out
+            if len(xs) >= MIN_SPREAD_ROWS
+        )
+
+    widen = next((w for w in WIDENINGS if holds(w)), WIDENINGS[-1])
     mape = float(np.mean([abs(math.exp(-v) - 1) for v in logs]))
-    return Spread(min(lo, -MIN_RANGE_LOG), max(hi, MIN_RANGE_LOG), round(mape, 4), len(logs))
+    return Spread(lo * widen, hi * widen, round(mape, 4), len(logs))
 
 
 def held_out(
@@ -180,10 +196,16 @@ def fit_engine(prior: ServingPrior, log: Callable[[str], None]) -> tuple[Serving
     by_source = held_out(rows, prior, start, lambda r: r.source_key)
     by_gpu = held_out(rows, prior, start, lambda r: r.gpu)
     logs = {kind: [] for kind in ("decode", "throughput")}  # type: dict[str, list[float]]
+    # held-out residuals per kind, by test (offline maximum apart) and by what was held out
+    held = {kind: {} for kind in logs}  # type: dict[str, dict[tuple[str, str], list[float]]]
     data = []
     for r in rows:
+        kind = "decode" if r.metric == serving_data.DECODE else "throughput"
         worst = max((by_source[r.ref], by_gpu[r.ref]), key=lambda v: abs(math.log(v / r.measured)))
-        logs["decode" if r.metric == serving_data.DECODE else "throughput"].append(math.log(r.measured / worst))
+        logs[kind].append(math.log(r.measured / worst))
+        test = "max" if str(r.concurrency) == "max" else "at a concurrency"
+        for out, predicted in (("source", by_source[r.ref]), ("gpu", by_gpu[r.ref])):
+            held[kind].setdefault((test, out), []).append(math.log(r.measured / predicted))
         data.append(
             {
                 **r.doc(),
@@ -192,14 +214,19 @@ def fit_engine(prior: ServingPrior, log: Callable[[str], None]) -> tuple[Serving
                 "held_out_gpu": round(by_gpu[r.ref], 3),
             }
         )
+
+    def spread_rows(kind: str, fallback: str) -> tuple[list[float], list[list[float]]]:
+        k = kind if logs[kind] else fallback  # a kind without rows borrows the other's spread
+        return logs[k], list(held[k].values())
+
     kinds = sorted({serving_data.kind_of(r) for r in rows} | ({"moe"} if any(r.moe for r in rows) else set()))
     profile = dataclasses.replace(
         fitted,
         version=f"fit-{dt.date.today().isoformat()}",
         rows=len(rows),
         calibrated_kinds=tuple(kinds),
-        decode_spread=_spread(logs["decode"] or logs["throughput"]),
-        throughput_spread=_spread(logs["throughput"] or logs["decode"]),
+        decode_spread=_spread(*spread_rows("decode", "throughput")),
+        throughput_spread=_spread(*spread_rows("throughput", "decode")),
     )
     log(f"{prior.name}: {len(rows)} rows, {profile.parameters}")
     return profile, data
