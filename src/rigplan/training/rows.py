@@ -33,6 +33,9 @@ DEFAULT_LORA_RANK = 16
 MEGATRON_ZERO = {False: 1, True: 3}
 # How the notes column marks a MoE run with token dropping (the 25.09 tables print "tokendrop").
 TOKEN_DROP_NOTE = "MoE: token drop"
+# torchao float8 with row-wise scales (torchtitan async-TP table): a recipe rigplan does not offer
+# (setup.Precision fp8 is per-tensor scaling), so such rows are kept as data, not scored.
+UNMODELLED_RECIPE = "rowwise"
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,6 +135,8 @@ def _scorable(r: dict[str, str]) -> str | None:
         return "sequence length or batch not printed"
     if r["metric"] == "tokens_per_s" and _int(r["gpus"]) > 1:
         return "whole-job tokens/s of a multi-GPU run with the per-GPU split unstated"
+    if UNMODELLED_RECIPE in r["fp8_recipe"]:
+        return "FP8 row-wise scaling is not a precision rigplan models (fp8: per-tensor, mxfp8: 32-element blocks)"
     return None
 
 

@@ -269,7 +269,7 @@ def fitted_framework(
         "rows": len(own),
         "sources": sorted({r.source_id for r in own}),
         "basis": "fitted",
-        "note": "NVFP4 assumed to reach the FP8 share of its peak (not fitted: two NVFP4 rows, both GB300, one source)",
+        "note": "NVFP4 assumed to reach the FP8 share of its peak (not fitted; checked on GB200 / GB300 NVFP4 rows)",
     }
 
 
