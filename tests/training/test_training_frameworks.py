@@ -332,3 +332,36 @@ def test_rowwise_fp8_rows_are_data_only():
     rowwise = [why for label, why in skipped if label.startswith("torchtitan-asynctp") and "row-wise" in why]
     assert len(rowwise) == 4
     assert sum(r.source_id == "torchtitan-asynctp-h100-2025-06" for r in rows) == 8
+
+
+def test_a_later_release_is_predicted_from_earlier_rows_only(monkeypatch):
+    from rigplan.training import validate
+
+    rows, _ = validate.load_rows()
+    latest_fitted = []
+    real = validate._fold
+
+    def spy(rows_, held, profile):
+        latest_fitted.append(max(r.date[:7] for r in rows_ if not held(r)))
+        return real(rows_, held, profile)
+
+    monkeypatch.setattr(validate, "_fold", spy)
+    months = sorted({r.date[:7] for r, _ in validate.later_release_out(rows)})
+    assert len(latest_fitted) == len(months) and all(a < m for a, m in zip(latest_fitted, months, strict=True))
+    assert {r.date[:7] for r in rows} - set(months) == {min(r.date[:7] for r in rows)}  # nothing precedes the first
+
+
+def test_every_estimate_reaches_the_later_release_bounds():
+    from rigplan.catalog import load_catalog
+    from rigplan.training.frameworks import Framework, load_framework
+    from rigplan.training.shape import model_shape
+    from rigplan.training.uncertainty import LATER_RELEASE, _hold_out_bounds, speed_range
+
+    catalog = load_catalog()
+    gpu = catalog.gpus["h100-sxm"]
+    for model in ("llama-3-8b", "qwen3-30b-a3b"):
+        shape = model_shape(catalog.models[model])
+        later = _hold_out_bounds(LATER_RELEASE, shape.num_experts > 1)
+        assert later is not None
+        lo, hi = speed_range(load_framework(Framework.MEGATRON), shape, gpu)
+        assert lo <= later[0] and hi >= later[1]

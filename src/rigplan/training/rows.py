@@ -50,6 +50,7 @@ class Row:
     moe: bool
     measured: float  # tokens/s per GPU
     args: tuple[ModelShape, TrainingSetup, Layout, GPU, Interconnect]
+    date: str = ""  # as printed: "2026-06", "2024-12-26", "2026"
 
 
 def packaged_csv() -> str:
@@ -124,6 +125,7 @@ def _row(r: dict[str, str], catalog: Catalog, base: str) -> Row:
         model.is_moe,
         measured,
         (shape, setup, layout, gpu, link),
+        r["date"],
     )
 
 

@@ -1,7 +1,8 @@
 """How far a training estimate can be off, and what it should warn about.
 
 The range comes from the framework profile's leave-one-source-out errors (``profiles/
-frameworks.toml``); it widens where the estimate extrapolates beyond the published runs:
+frameworks.toml``); it widens to the errors of each release predicted from the earlier ones
+(software newer than the data), and where the estimate extrapolates beyond the published runs:
 MoE models (the held-out MoE errors), a GPU with no training row (the errors with one whole GPU
 type held out of the fit), a framework with no rows of its own (the errors with one whole
 framework held out), GPU architectures with no training row at all.
@@ -15,6 +16,9 @@ from ..catalog.records import GPU
 from .frameworks import FrameworkProfile, frameworks_data
 from .setup import Precision
 from .shape import ModelShape
+
+#: The hold-out that predicts each release from the earlier ones (training.validate.later_release_out).
+LATER_RELEASE = "later release"
 
 # Architectures with published training rows in the calibration data (A100 llm-foundry and
 # torchtitan; H100/H200 everything; B200 Megatron-Bridge; RTX 4090 / RTX A6000 torchtune).
@@ -54,6 +58,8 @@ def speed_range(framework: FrameworkProfile, shape: ModelShape, gpu: GPU) -> tup
     moe = shape.num_experts > 1
     wider = [
         _moe_bounds() if moe else None,
+        # every estimate is used on software newer than its data: each release from the earlier ones
+        _hold_out_bounds(LATER_RELEASE, moe),
         _hold_out_bounds("GPU", moe) if gpu.id not in calibrated_gpus() else None,
         _hold_out_bounds("framework", moe) if framework.basis != "fitted" else None,
     ]
