@@ -61,7 +61,7 @@ def _check_sizes(model: Model, seq_len: Any, micro_batch: Any, force: bool) -> N
 
 def _check_sharding(offload: Any, stage: int, pipeline_parallel: int, framework: Framework) -> None:
     if offload is not None and offload not in OFFLOADS:
-        raise InvalidValueError("offload", f"must be None or one of {', '.join(OFFLOADS)}, got {offload!r}")
+        raise InvalidValueError("offload", f"must be one of {', '.join(OFFLOADS)} (or left out), got {offload!r}")
     if offload and stage == 0:
         raise InvalidValueError("offload", "CPU offload needs zero_stage ≥ 1 (ZeRO-Offload / FSDP CPUOffload)")
     if pipeline_parallel > 1 and stage >= 2 and framework in (Framework.MEGATRON, Framework.DEEPSPEED):

@@ -184,11 +184,10 @@ def parse_optimizer(value: Any) -> Optimizer:
 
 def parse_zero(value: Any) -> tuple[int, bool]:
     """``0..3`` or an alias → (stage, hybrid shard)."""
-    if isinstance(value, bool):
-        raise InvalidValueError("zero_stage", f"must be 0–3 or {', '.join(ZERO_ALIASES)}, got {value!r}")
     key = str(value).strip().lower()
-    if key not in ZERO_ALIASES:
-        raise InvalidValueError("zero_stage", f"must be 0–3 or {', '.join(ZERO_ALIASES)}, got {value!r}")
+    if isinstance(value, bool) or key not in ZERO_ALIASES:
+        names = ", ".join(k for k in ZERO_ALIASES if not k.isdigit())
+        raise InvalidValueError("zero_stage", f"must be 0–3 or one of {names}, got {value!r}")
     return ZERO_ALIASES[key]
 
 
