@@ -178,3 +178,9 @@ def test_an_option_that_does_not_apply_is_refused_with_the_reason(rig, kw, field
     with pytest.raises(InvalidValueError, match=why) as err:
         estimate_training("llama-3-8b", rig, **kw)
     assert err.value.field == field
+
+
+@pytest.mark.parametrize("price", [0, -0.1, True, "0.3"])
+def test_an_electricity_price_must_be_above_zero(price):
+    with pytest.raises(InvalidValueError, match="kwh_price"):
+        estimate_training("llama-3-8b", "rtx-4090", method="qlora", kwh_price=price)

@@ -62,7 +62,7 @@ OPTION_BOUNDS: dict[str, Bound] = {
     "lora_rank": Bound(1, 4096),
     "budget": Bound(0, 1e9, above_zero=True),
     "max_watts": Bound(0, 1e7, above_zero=True),
-    "kwh_price": Bound(0, 100),
+    "kwh_price": Bound(0, 100, above_zero=True),
     "min_tokens_per_s": Bound(0, 1e6, above_zero=True),
     "min_memory": Bound(0, 100_000),
     "host_ram": Bound(0, 1e6),

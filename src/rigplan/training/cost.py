@@ -21,6 +21,7 @@ from typing import Any
 from ..catalog.query import best_price
 from ..catalog.records import Catalog
 from ..catalog.rental import rental_prices, system_price
+from ..errors import InvalidValueError
 from ..planner.costing import psu_cost
 from ..planner.records import CostItem
 from ..platforms import PSU_INCLUDED_W, choose_platform
@@ -230,6 +231,10 @@ def training_cost(
     wall = power.wall_watts
     hours = None if time_s is None else time_s / SECONDS_PER_HOUR
     kwh = None if hours is None else wall / WATTS_PER_KW * hours
+    if usd_per_kwh is not None and (
+        isinstance(usd_per_kwh, bool) or not isinstance(usd_per_kwh, int | float) or not usd_per_kwh > 0
+    ):
+        raise InvalidValueError("kwh_price", f"must be a number > 0, got {usd_per_kwh!r}")
     rate = DEFAULT_USD_PER_KWH if usd_per_kwh is None else usd_per_kwh
     source = DEFAULT_KWH_SOURCE if usd_per_kwh is None else "your price (--kwh-price / config.toml [electricity])"
     notes = []
