@@ -310,6 +310,11 @@ PREFILL_VULKAN = (*PREFILL_BACKEND, "prefill_speedup_per_kilobuild")
 #: MAPE 17.2 -> 15.6 % but narrowed the band the other sources give, leaving kyuz0's R9700 rows
 #: (1.3x under vulkanforge's RX 9070 XT, the same chip) outside it: Vulkan LOSO coverage 74.5 ->
 #: 63.6 %, all 2025-26 decode LOSO 80.7 -> 77.1 %, under the 80 % promise [D].
+#: Tried in the sixth session and left out for the same reason (held-out coverage): a Vulkan
+#: layer-split hop through host memory (layer_split_hop_s fitted 0.57 ms against CUDA's 0.15:
+#: decode LOSO MAPE 14.8 -> 14.3 % but coverage 80.7 -> 76.5 %, the +3-10 % upper band edge left
+#: VulkanForge's and Orion-zhen's faster rows outside) and a decode build-era term (x1.06 per
+#: 1000 builds: LOSO 14.8 -> 15.2 %, coverage 78.3 %) [D].
 DECODE_VULKAN = tuple(n for n in DECODE_BACKEND if n != "active_expert_overhead_s")
 #: Terms the backends beyond CUDA have and the CUDA fit lacks, with priors in their own files:
 #: the per-expert decode cost (also Metal's: with it CUDA's held-out decode MAPE rose 10.2 ->
