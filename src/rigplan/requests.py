@@ -31,7 +31,15 @@ from .platforms import PLATFORM_CLASSES
 from .power import CIRCUITS
 from .rig import NETWORKS, Rig
 from .speed.settings import SpeedSettings
-from .training.setup import OFFLOADS, Checkpointing, Method, Optimizer, Precision
+from .training.setup import (
+    DEFAULT_LORA_RANK,
+    DEFAULT_LORA_TARGETS,
+    OFFLOADS,
+    Checkpointing,
+    Method,
+    Optimizer,
+    Precision,
+)
 from .training.shape import LORA_TARGETS
 
 #: ``batch="max"``: the largest batch the KV pool and the engine's ``max_num_seqs`` allow.
@@ -246,8 +254,8 @@ TRAINING_OPTIONS: dict[str, Option] = _options(
     ),
     Option("precision", "name", "bf16", "bf16, f16, fp8, mxfp8, fp4 (NVFP4) or f32.", choices=_values(Precision)),
     Option("optimizer", "name", "adamw", "adamw, adamw-8bit or sgd.", choices=_values(Optimizer)),
-    Option("lora_rank", "int", 16, "LoRA rank r.", minimum=1),
-    Option("lora_targets", "name", "all-linear", "all-linear, attention or qv.", choices=LORA_TARGETS),
+    Option("lora_rank", "int", DEFAULT_LORA_RANK, "LoRA rank r.", minimum=1),
+    Option("lora_targets", "name", DEFAULT_LORA_TARGETS, "all-linear, attention or qv.", choices=LORA_TARGETS),
     Option("offload", "name", None, "cpu: optimizer states (and more at ZeRO-2/3) in host RAM.", choices=OFFLOADS),
     Option("tensor_parallel", "int", 1, "Tensor-parallel degree.", minimum=1),
     Option("pipeline_parallel", "int", 1, "Pipeline-parallel degree.", minimum=1),

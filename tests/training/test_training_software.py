@@ -45,3 +45,34 @@ def test_the_planner_leaves_out_qlora_where_bitsandbytes_has_no_build():
     plan = plan_training("llama-3-70b", task="qlora", gpus=["mi50-32gb", "rtx-3090"], limit=50)
     assert {o.rig.gpus[0].id for o in plan.options} == {"rtx-3090"}
     assert any("bitsandbytes" in n and "mi50-32gb" in n for n in plan.notes)
+
+
+def test_gpus_left_out_for_one_reason_share_one_note():
+    plan = plan_training("llama-3-8b", task="lora", precision="fp8", gpu_class="datacenter", limit=5)
+    fp8 = [n for n in plan.notes if "FP8 tensor cores" in n]
+    assert len(fp8) == 1 and fp8[0].count(",") >= 2  # one note, many GPUs
+
+
+@pytest.mark.parametrize(
+    ("kw", "field"),
+    [({"task": "full", "lora_rank": 64}, "lora_rank"), ({"task": "lora", "network": "token-ring"}, "network")],
+)
+def test_the_planner_refuses_what_the_estimate_refuses(kw, field):
+    from rigplan.errors import InvalidValueError
+
+    with pytest.raises(InvalidValueError) as err:
+        plan_training("llama-3-8b", **kw)
+    assert err.value.field == field
+
+
+def test_a_rack_nvlink_rig_with_one_gpu_per_node_takes_a_link():
+    e = estimate_training("llama-3-8b", "4 nodes x gb200", method="lora", link="nvlink", zero_stage=3)
+    assert e.speed is not None
+
+
+def test_a_whole_machine_is_priced_as_the_machine():
+    plan = plan_training("llama-3-70b", task="qlora", gpus=["dgx-spark", "ryzen-ai-max-395-128gb"], limit=5)
+    assert plan.options and all(o.rig.gpu_count == 1 for o in plan.options)  # one machine per rig
+    for o in plan.options:
+        assert [i.kind for i in o.cost.machine_items] != [] and not o.cost.unpriced
+        assert all(i.kind != "platform" for i in o.cost.machine_items)

@@ -458,34 +458,46 @@ def test_power_model_is_gated_like_estimate(client):
 
 
 @needs_training
-def test_train_plan_then_train_reproduces_the_option(client):
-    plan = client.get(
-        "/api/train-plan", params={"model": "llama-3-8b", "task": "qlora", "gpu_class": "consumer", "limit": 3}
-    )
+@pytest.mark.parametrize(
+    "ask",
+    [
+        {"model": "llama-3-8b", "task": "qlora", "gpu_class": "consumer", "limit": 3},
+        # GPUs without bf16 are planned in f16; whole machines as nodes of one
+        {"model": "llama-3-8b", "task": "lora", "gpu": ["t4", "mi50-32gb"], "limit": 4},
+        {"model": "llama-3-70b", "task": "qlora", "gpu": ["ryzen-ai-max-395-128gb", "dgx-spark"], "limit": 4},
+    ],
+    ids=["qlora-consumer", "no-bf16", "whole-machines"],
+)
+def test_train_plan_then_train_reproduces_each_option(client, ask):
+    """What the page does when a training row is chosen: /api/train with the option's fields."""
+    plan = client.get("/api/train-plan", params=ask)
     assert plan.status_code == 200, plan.text
     p = plan.json()
-    o = p["options"][0]
-    r = client.get(
-        "/api/train",
-        params={
-            "model": "llama-3-8b",
-            "rig": o["rig"],
-            "method": "qlora",
-            "seq_len": p["seq_len"],
-            "global_batch": p["global_batch"],
-            "micro_batch": o["micro_batch"],
-            "zero_stage": o["zero_stage"],
-            "activation_checkpointing": o["activation_checkpointing"],
-            "tokens": p["tokens"],
-            "tensor_parallel": o["tensor_parallel"],
-            "pipeline_parallel": o["pipeline_parallel"],
-        },
-    )
-    assert r.status_code == 200, r.text
-    t = r.json()
-    assert t["fits"] is True
-    assert t["speed"]["tokens_per_s"] == pytest.approx(o["tokens_per_s"])
-    assert t["memory"]["peak_gpu_bytes"] == o["peak_gpu_bytes"]
+    assert p["options"]
+    for o in p["options"]:
+        r = client.get(
+            "/api/train",
+            params={
+                "model": ask["model"],
+                "rig": o["rig"],
+                "method": ask["task"],
+                "seq_len": p["seq_len"],
+                "global_batch": p["global_batch"],
+                "micro_batch": o["micro_batch"],
+                "zero_stage": o["zero_stage"],
+                "activation_checkpointing": o["activation_checkpointing"],
+                "tokens": p["tokens"],
+                "tensor_parallel": o["tensor_parallel"],
+                "pipeline_parallel": o["pipeline_parallel"],
+                "precision": o["precision"],
+                **({"offload": o["offload"]} if o["offload"] else {}),
+            },
+        )
+        assert r.status_code == 200, (o["rig"], r.text)
+        t = r.json()
+        assert t["fits"] is True
+        assert t["speed"]["tokens_per_s"] == pytest.approx(o["tokens_per_s"])
+        assert t["memory"]["peak_gpu_bytes"] == o["peak_gpu_bytes"]
 
 
 @needs_training

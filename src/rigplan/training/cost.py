@@ -153,6 +153,8 @@ def _node_items(
         )
         return [item], unpriced
     items = [_gpu_line(gpu.id, len(gpus), catalog, prices, owned)]
+    if gpu.is_system:  # the price is the whole machine (board, memory, power supply)
+        return items, unpriced
     if gpu.form_factor in ("sxm", "oam"):
         unpriced.append(f"{len(gpus)}-GPU baseboard server for {gpu.id} (no sourced price without its GPUs)")
         return items, unpriced

@@ -19,6 +19,7 @@ from .evaluate import estimate_training_for
 from .options import NO_BF16_ARCHITECTURES, build_setup
 from .result import TrainingEstimate
 from .settings import TrainingSettings
+from .setup import DEFAULT_LORA_RANK, DEFAULT_LORA_TARGETS
 
 __all__ = ["NO_BF16_ARCHITECTURES", "TrainingEstimate", "build_setup", "estimate_training", "training_fit_advice"]
 
@@ -38,8 +39,8 @@ def estimate_training(
     activation_checkpointing: bool | str = False,
     precision: str = "bf16",
     optimizer: str = "adamw",
-    lora_rank: int = 16,
-    lora_targets: str = "all-linear",
+    lora_rank: int = DEFAULT_LORA_RANK,
+    lora_targets: str = DEFAULT_LORA_TARGETS,
     offload: str | None = None,
     tensor_parallel: int = 1,
     pipeline_parallel: int = 1,

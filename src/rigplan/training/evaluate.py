@@ -24,7 +24,7 @@ from .result import TrainingEstimate
 from .settings import TrainingSettings
 from .setup import Layout, TrainingSetup, check_layout
 from .shape import ModelShape, model_shape
-from .speed import Interconnect, TrainingSpeed, interconnect_for
+from .speed import Interconnect, TrainingSpeed, interconnect_for, rack_nvlink_domain
 from .step import estimate_training_speed
 from .uncertainty import bubble_warning, speed_warnings
 
@@ -58,7 +58,7 @@ def estimate_training_for(model: Model, rig: Rig, settings: TrainingSettings, ca
     global_batch, per_step = _global_batch(s.micro_batch, s.global_batch, layout)
     setup = _setup(shape, model, gpu, s, fw, global_batch // per_step, layout)
     n_tokens = positive_tokens(s.tokens)
-    if s.link is not None and rig.gpus_per_node == 1:
+    if s.link is not None and rig.gpus_per_node == 1 and not rack_nvlink_domain(rig.gpus):
         raise InvalidValueError("link", f"joins a node's GPUs; {rig.describe()} has one GPU per node")
     connection = interconnect_for(rig.gpus, rig.network, rig.nodes, link=s.link)
     fprofile = load_framework(fw)

@@ -10,7 +10,16 @@ from ..rig import Rig
 from .frameworks import default_framework, load_framework
 from .memory import TrainingMemory, estimate_training_memory
 from .profile import load_profile
-from .setup import Checkpointing, Layout, Method, Optimizer, Precision, TrainingSetup
+from .setup import (
+    DEFAULT_LORA_RANK,
+    DEFAULT_LORA_TARGETS,
+    Checkpointing,
+    Layout,
+    Method,
+    Optimizer,
+    Precision,
+    TrainingSetup,
+)
 from .shape import ModelShape
 from .speed import Interconnect, TrainingProfile, TrainingSpeed, interconnect_for
 from .step import estimate_training_speed
@@ -44,8 +53,8 @@ class Job:
     global_batch: int
     precision: Precision = Precision.BF16
     optimizer: Optimizer = Optimizer.ADAMW
-    lora_rank: int = 16
-    lora_targets: str = "all-linear"
+    lora_rank: int = DEFAULT_LORA_RANK
+    lora_targets: str = DEFAULT_LORA_TARGETS
 
     def setup(self, mb: int, dp: int, zero: int, ckpt: Checkpointing, offload: str | None) -> TrainingSetup:
         return TrainingSetup(

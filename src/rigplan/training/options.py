@@ -72,14 +72,21 @@ def _check_sharding(offload: Any, stage: int, pipeline_parallel: int, framework:
         )
 
 
+def check_lora_defaults(method: Method, lora_rank: Any, lora_targets: Any) -> None:
+    """Refuse LoRA settings given with a method that trains every weight (they would be ignored)."""
+    if not method.trains_base:
+        return
+    for name, value, default in (
+        ("lora_rank", lora_rank, DEFAULT_LORA_RANK),
+        ("lora_targets", lora_targets, DEFAULT_LORA_TARGETS),
+    ):
+        if value != default:
+            raise InvalidValueError(name, f"applies to LoRA and QLoRA; method {method.value} trains every weight")
+
+
 def _check_lora(shape: ModelShape, method: Method, lora_rank: Any, lora_targets: Any) -> None:
+    check_lora_defaults(method, lora_rank, lora_targets)
     if method.trains_base:
-        for name, value, default in (
-            ("lora_rank", lora_rank, DEFAULT_LORA_RANK),
-            ("lora_targets", lora_targets, DEFAULT_LORA_TARGETS),
-        ):
-            if value != default:
-                raise InvalidValueError(name, f"applies to LoRA and QLoRA; method {method.value} trains every weight")
         return
     if isinstance(lora_rank, bool) or not isinstance(lora_rank, int) or lora_rank < 1:
         raise InvalidValueError("lora_rank", f"must be a whole number ≥ 1, got {lora_rank!r}")

@@ -47,6 +47,7 @@ class TrainingOption:
             "tensor_parallel": lay.tensor_parallel,
             "pipeline_parallel": lay.pipeline_parallel,
             "data_parallel": lay.data_parallel,
+            "precision": s.precision.value,
             "zero_stage": s.zero_stage,
             "micro_batch": s.micro_batch,
             "grad_accumulation": s.grad_accumulation,

@@ -20,16 +20,24 @@ from ..catalog import load_catalog
 from ..catalog.records import GPU, GPU_CLASSES, Catalog, Model
 from ..edge import resolve_model_input
 from ..errors import InvalidValueError, UnsupportedError
-from ..rig import DEFAULT_NETWORK, NETWORKS, Rig, resolve_gpu
+from ..rig import DEFAULT_NETWORK, Rig, check_network, resolve_gpu
 from .cost import training_cost
 from .frameworks import default_framework
 from .layout_search import Job, best_layout
-from .options import NO_BF16_ARCHITECTURES, check_precision
+from .options import NO_BF16_ARCHITECTURES, check_lora_defaults, check_precision
 from .plan_rank import rank_options
 from .plan_text import format_duration, render_training_plan
 from .plan_types import TrainingOption, TrainingPlan
 from .profile import load_profile
-from .setup import Method, Precision, parse_method, parse_optimizer, parse_precision
+from .setup import (
+    DEFAULT_LORA_RANK,
+    DEFAULT_LORA_TARGETS,
+    Method,
+    Precision,
+    parse_method,
+    parse_optimizer,
+    parse_precision,
+)
 from .shape import ModelShape, model_shape
 from .speed import TrainingProfile, bf16_peak_flops
 
@@ -77,7 +85,8 @@ def default_global_batch(method: Method, seq_len: int) -> int:
 
 def _rigs(gpu: GPU, max_gpus: int, network: str) -> Iterable[Rig]:
     for n in GPUS_PER_NODE_CHOICES:
-        if n <= max_gpus:
+        # a whole machine (DGX Spark, Strix Halo, a Mac) is a rig of its own, as rig strings say
+        if n <= max_gpus and (n == 1 or not gpu.is_system):
             yield Rig(gpus=(gpu,) * n, nodes=1, network=network)
     if gpu.nvlink == "sxm" or gpu.form_factor == "oam":
         for k in NODE_CHOICES:
@@ -99,8 +108,8 @@ def plan_training(
     global_batch: int | None = None,
     precision: str = "bf16",
     optimizer: str = "adamw",
-    lora_rank: int = 16,
-    lora_targets: str = "all-linear",
+    lora_rank: int = DEFAULT_LORA_RANK,
+    lora_targets: str = DEFAULT_LORA_TARGETS,
     network: str | None = None,
     objective: str = "cheapest",
     allow_offload: bool = False,
@@ -207,6 +216,7 @@ def _plan(mdl: Model, a: _Ask, catalog: Catalog) -> TrainingPlan:
 def _job(shape: ModelShape, a: _Ask) -> tuple[Job, int]:
     """What is trained, and on how many tokens (defaults by method)."""
     method = parse_method(a.task)
+    check_lora_defaults(method, a.lora_rank, a.lora_targets)
     n_tokens = int(a.tokens) if a.tokens is not None else default_tokens(method, shape)
     batch = a.global_batch if a.global_batch is not None else default_global_batch(method, a.seq_len)
     if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
@@ -231,8 +241,7 @@ def _check_plan_args(
 ) -> None:
     if objective not in OBJECTIVES:
         raise InvalidValueError("objective", f"must be one of {', '.join(OBJECTIVES)}, got {objective!r}")
-    if net not in NETWORKS:
-        raise InvalidValueError("network", f"must be one of {', '.join(NETWORKS)}, got {net!r}")
+    check_network(net)
     if gpu_class is not None and gpu_class.lower() not in GPU_CLASSES:
         raise InvalidValueError("gpu_class", f"must be one of {', '.join(GPU_CLASSES)}, got {gpu_class!r}")
     for name, value in (("seq_len", seq_len), ("limit", limit), ("lora_rank", lora_rank)):
@@ -277,7 +286,8 @@ class _PlanSearch:
                 bf16_peak_flops(gpu)
                 check_precision(gpu, job.method, job.precision)
             except UnsupportedError as exc:
-                unknown.setdefault(str(exc).split(": ", 1)[-1].split(";")[0], []).append(gpu.id)
+                why = str(exc).split(": ", 1)[-1].split(";")[0].replace(f"{gpu.id} ", "")
+                unknown.setdefault(why, []).append(gpu.id)
                 continue
             if job is not self.job:
                 in_f16.append(gpu.id)

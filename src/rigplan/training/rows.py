@@ -16,7 +16,17 @@ from importlib import resources
 from ..catalog import load_catalog
 from ..catalog.records import GPU, Catalog
 from ..errors import RigplanError
-from .setup import Checkpointing, Layout, Method, Optimizer, Precision, TrainingSetup, check_layout
+from .setup import (
+    DEFAULT_LORA_RANK,
+    DEFAULT_LORA_TARGETS,
+    Checkpointing,
+    Layout,
+    Method,
+    Optimizer,
+    Precision,
+    TrainingSetup,
+    check_layout,
+)
 from .shape import ModelShape, model_shape
 from .speed import Interconnect, interconnect_for
 
@@ -27,7 +37,6 @@ DGX_NETWORK = "ib-ndr"
 # (nemo.collections.llm.peft.LoRA: dim=32, target_modules linear_qkv/proj/fc1/fc2); PEFT-based
 # stacks (AutoModel, torchtune, Unsloth) rank 16 [estimate, the common recipe default].
 LORA_RANK = {"megatron": 32}
-DEFAULT_LORA_RANK = 16
 # Megatron's distributed optimizer shards optimizer states over data parallel (ZeRO-1); the
 # tables' FSDP column > 0 means Megatron FSDP (ZeRO-3).
 MEGATRON_ZERO = {False: 1, True: 3}
@@ -90,7 +99,7 @@ def _setup(r: dict[str, str], dp: int) -> TrainingSetup:
         checkpointing=Checkpointing(ckpt),
         offload=None,
         lora_rank=0 if method.trains_base else LORA_RANK.get(framework, DEFAULT_LORA_RANK),
-        lora_targets="all-linear",
+        lora_targets=DEFAULT_LORA_TARGETS,
         moe_dropless=TOKEN_DROP_NOTE not in r["notes"],
     )
 

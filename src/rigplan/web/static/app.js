@@ -596,7 +596,8 @@ function cliCommand(row, v) {
     const o = row.opt;
     const p = state.trainPlan;
     return `rigplan train ${q(p.model)} --rig ${q(o.rig)} --method ${p.task} --seq-len ${p.seq_len}`
-      + ` --micro-batch ${o.micro_batch} --global-batch ${p.global_batch} --zero-stage ${o.zero_stage}`;
+      + ` --micro-batch ${o.micro_batch} --global-batch ${p.global_batch} --zero-stage ${o.zero_stage}`
+      + ` --precision ${o.precision}`;
   }
   const e = row.estimate;
   return `rigplan estimate ${q(e.model)} --rig ${q(e.rig)} --engine ${e.engine} --quant ${e.quant}`
@@ -662,6 +663,7 @@ async function loadTrainingDetail(row, v) {
       model: plan.model, rig: o.rig, method: plan.task, seq_len: plan.seq_len, global_batch: plan.global_batch,
       micro_batch: o.micro_batch, zero_stage: o.zero_stage, activation_checkpointing: o.activation_checkpointing,
       offload: o.offload, tensor_parallel: o.tensor_parallel, pipeline_parallel: o.pipeline_parallel, tokens: plan.tokens,
+      precision: o.precision,
     }),
     api("/api/power", { rig: o.rig, kwh_price: v.kwh }).catch(() => null),
   ]);
