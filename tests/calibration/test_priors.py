@@ -40,9 +40,10 @@ def test_values_as_published_in_the_files():
     # Spot checks of values whose sources the files quote (perf-model.md §3.2, §4; [M]).
     assert priors.VLLM.parameters.memory_efficiency_hbm == 0.78
     assert priors.TENSORRT_LLM.parameters.step_overhead_s == pytest.approx(0.2e-3)
-    # The 2024 Metal fit plus the per-expert decode cost its file adds.
+    # The 2024 Metal fit plus the per-expert decode cost and the flash-attention K/V re-reads
+    # (8 query rows per threadgroup) its file adds.
     assert priors.LLAMA_CPP_METAL.parameters == priors.LLAMA_CPP_METAL_2024.parameters.with_values(
-        {"active_expert_overhead_s": 5e-6}
+        {"active_expert_overhead_s": 5e-6, "flash_kv_reads_per_query": 0.125}
     )
     assert priors.LLAMA_CPP_VULKAN.behaviour.int8_mma_prefill is False
     assert priors.TRANSFORMERS.range_log == pytest.approx(math.log(1.8))

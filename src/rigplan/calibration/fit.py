@@ -301,6 +301,7 @@ PREFILL_BACKEND = (
     "prefill_overhead_per_layer_s",
     "attention_efficiency",
     "float_expert_call_s",
+    "flash_kv_reads_per_query",
 )
 #: Vulkan also fits the build era of its prompt kernels (its rows span b5863–b9174 on the same
 #: chips).  ROCm does not: its rows put the term below 1 (newer builds slower, 0.83 per 1000
@@ -321,6 +322,10 @@ DECODE_VULKAN = tuple(n for n in DECODE_BACKEND if n != "active_expert_overhead_
 #: 10.4 %, so CUDA's fused MoE kernels keep none) and 16-bit experts' prompt calls (ROCm/Vulkan).
 EXPERT_PRIORS = ("active_expert_overhead_s",)
 OWN_PRIORS = (*EXPERT_PRIORS, "float_expert_call_s")
+#: The current-era prompt fits add flash attention's K/V re-reads at depth (the May-2024 rows
+#: ran without flash attention: the term is 0 there and stays at its prior).
+PREFILL_CUDA_CURRENT = (*PREFILL_CUDA, "flash_kv_reads_per_query")
+PREFILL_METAL_CURRENT = (*PREFILL_METAL, "flash_kv_reads_per_query")
 DECODE_CURRENT = (
     *DECODE_CUDA,
     "memory_efficiency_unified",
@@ -347,7 +352,7 @@ FITS = (
     FitSpec(priors.LLAMA_CPP_CUDA_2024, "llama.cpp", "cuda", dataset.ERA_2024, DECODE_CUDA, PREFILL_CUDA),
     FitSpec(priors.LLAMA_CPP_METAL_2024, "llama.cpp", "metal", dataset.ERA_2024, DECODE_METAL, PREFILL_METAL),
     FitSpec(priors.EXLLAMAV2, "exllamav2", "cuda", dataset.ERA_2024, DECODE_EXLLAMA, ()),
-    FitSpec(priors.LLAMA_CPP_CUDA, "llama.cpp", "cuda", dataset.ERA_CURRENT, DECODE_CURRENT, PREFILL_CUDA),
+    FitSpec(priors.LLAMA_CPP_CUDA, "llama.cpp", "cuda", dataset.ERA_CURRENT, DECODE_CURRENT, PREFILL_CUDA_CURRENT),
     FitSpec(
         priors.LLAMA_CPP_ROCM,
         "llama.cpp",
@@ -374,9 +379,9 @@ FITS = (
         "metal",
         dataset.ERA_CURRENT,
         (*DECODE_METAL, "expert_overhead_per_layer_s", "active_expert_overhead_s"),
-        PREFILL_METAL,
+        PREFILL_METAL_CURRENT,
         "llama.cpp-metal-2024",
-        EXPERT_PRIORS,
+        (*EXPERT_PRIORS, "flash_kv_reads_per_query"),
     ),
 )
 

@@ -6,6 +6,10 @@ Per GPU and micro-batch of u tokens at position p (perf-model.md §4)::
     dequant    = quantised weights · cycles / (SMs · clock)      (weights dequantised per batch)
     attention  = 4 · n_h · d_h · layers · (p + u) · u / (η_attn · tensor throughput)
                + score passes · n_h · layers · (p + u) · u · 4 B / (η_mem · BW)   (no flash attention)
+               + K/V reads per query row · KV width · 2 B · layers · (p + u/2) · u / (η_mem · BW)
+                                                                                 (flash attention)
+    (a sliding-window layer sees at most its window of the p cached tokens: llama.cpp keeps
+    window + n_ubatch cells in its SWA cache)
     activations= passes · u · (d + d_ff) · 4 B · layers / (η_mem · BW)
     overhead   = layers · per-layer overhead (+ touched experts · per-expert call, 16-bit experts)
 
@@ -17,6 +21,7 @@ weights copied to the GPU for every micro-batch, as llama.cpp does for batches o
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 from .. import arch
@@ -36,6 +41,8 @@ from .work import DeviceWork, ForwardWork, experts_active_fraction, experts_read
 
 #: Bytes of an f32 activation / attention-score element in llama.cpp's graph.
 F32_BYTES = 4
+#: Bytes of a cached K or V element (llama-bench's default f16 cache).
+KV_F16_BYTES = 2
 #: Causal flash attention computes only the lower triangle: half the (p+u)·u score pairs of a
 #: micro-batch's own block (FlashAttention-2 skips masked tiles).
 CAUSAL_FRACTION = 0.5
@@ -84,6 +91,7 @@ def device_micro_batch(
     model: Model,
     position: int,
     tokens: int,
+    honor_window: bool = True,
 ) -> MicroBatchCost:
     """One GPU's share of one micro-batch (without communication)."""
     gpu = dev.gpu
@@ -98,22 +106,51 @@ def device_micro_batch(
     active = dev.dense.total_elements + dev.experts.total_elements * experts_active_fraction(model)
     matmul = 2 * active * tokens / flops_s
     dequant = weights.quantized_elements * params.dequant_sm_cycles_per_weight / hardware.sm_clock_per_s(gpu)
-    pairs: float = (position + tokens) * tokens
-    if behaviour.flash_attention:
-        pairs = (position + CAUSAL_FRACTION * tokens) * tokens
-    kv_layers = len(dev.kv_layers)
+    pairs = _attention_pairs(model, dev.kv_layers, position, tokens, behaviour.flash_attention, honor_window)
+    width = arch.attention_width(model)
     # Attention (flash or not) multiplies 16-bit Q, K and V: the FP16 tensor rate, never the
     # INT8 rate the quantised weights' MMQ matmuls get.
     attention_flops_s = params.attention_efficiency * tensor_throughput(params, behaviour, gpu, quantized=False)
-    attention = 4 * arch.attention_width(model) * kv_layers * pairs / dev.shard / attention_flops_s
-    if not behaviour.flash_attention:  # scores materialised in f32 and re-read by softmax
-        attention += params.attention_score_passes * model.num_heads * kv_layers * pairs * F32_BYTES / dev.shard / bw
+    attention = 4 * width * pairs / dev.shard / attention_flops_s
+    if behaviour.flash_attention:  # K and V re-read from memory for every tile of query rows
+        attention += params.flash_kv_reads_per_query * _kv_pairs(dev, position, tokens) * KV_F16_BYTES / bw
+    else:  # scores materialised in f32 and re-read by softmax
+        heads_pairs = model.num_heads * pairs
+        attention += params.attention_score_passes * heads_pairs * F32_BYTES / dev.shard / bw
     activation = params.activation_passes * tokens * (model.hidden_size + _ffn_width(model) / dev.shard)
     activation *= F32_BYTES * layers / bw
     overhead = layers * params.prefill_overhead_per_layer_s + _float_expert_calls(dev, model, tokens) * (
         params.float_expert_call_s
     )
     return MicroBatchCost(matmul, dequant, attention, activation, overhead, 0.0)
+
+
+def _attention_pairs(
+    model: Model, kv_layers: tuple[int, ...], position: int, tokens: int, flash: bool, honor_window: bool
+) -> float:
+    """Query–key pairs of a micro-batch summed over ``kv_layers``: each query row against the
+    cached tokens its layer keeps (a sliding-window layer at most its window) and the
+    micro-batch's own tokens (half of them under flash attention's causal tile skipping)."""
+    own = CAUSAL_FRACTION * tokens if flash else tokens
+    local = _local_layers(model, kv_layers) if honor_window and model.sliding_window else 0
+    seen = (len(kv_layers) - local) * position + local * min(position, model.sliding_window or 0)
+    return (seen + len(kv_layers) * own) * tokens
+
+
+@functools.lru_cache(maxsize=4096)
+def _local_layers(model: Model, kv_layers: tuple[int, ...]) -> int:
+    return sum(1 for i in kv_layers if arch.is_local_layer(model, i))
+
+
+def _kv_pairs(dev: DeviceWork, position: int, tokens: int) -> float:
+    """Cached K and V elements a flash-attention micro-batch streams, once per query row: each
+    layer's K/V width (this GPU's heads) times the tokens it attends to (a sliding-window layer
+    at most its window of the cache, plus the causal half of the micro-batch)."""
+    own = CAUSAL_FRACTION * tokens
+    elements = dev.kv_full_elements * (position + own)
+    for n, window in dev.kv_windowed:
+        elements += n * (min(position, window) + own)
+    return elements * tokens * dev.kv_shard_fraction
 
 
 def _float_expert_calls(dev: DeviceWork, model: Model, tokens: int) -> float:
@@ -220,7 +257,7 @@ def _stage_times(
         ranks = len(stage)
         link = topo.network if topo.tp_spans_nodes else topo.link
         for pos, n in batches:
-            costs = [device_micro_batch(params, behaviour, d, model, pos, n) for d in stage]
+            costs = [device_micro_batch(params, behaviour, d, model, pos, n, work.honor_window) for d in stage]
             worst = max(costs, key=lambda c: c.total_s)
             comm = 0.0
             if ranks > 1:

@@ -76,6 +76,12 @@ class SpeedParameters:
     #: share of the backend's matmul throughput: a backend's flash-attention kernel can lag its
     #: GEMMs (Vulkan's coopmat/scalar FA, ROCm's without rocWMMA); 1: the same rate.
     attention_efficiency: float = 1.0
+    #: Flash attention's passes over the cached K and V per query token: a kernel block holds a
+    #: tile of query rows (llama.cpp's CUDA MMA kernel: 8–64 columns, the GQA heads of one KV head
+    #: packed into them; Metal: 8 rows) and streams every cached K and V row past them, so deep
+    #: prompts re-read the cache once per tile: bytes = this · K/V width · 2 B · query–key
+    #: pairs (sliding-window layers: their window).  0: not charged.
+    flash_kv_reads_per_query: float = 0.0
     #: Per routed expert a prompt micro-batch touches, where the experts are 16-bit (f16/bf16):
     #: llama.cpp has no grouped kernel for float experts off CUDA (MMQ groups only quantised
     #: ones), so ``mul_mat_id`` gathers, multiplies and scatters one expert at a time.

@@ -1,0 +1,87 @@
+"""Prompts at depth (seventh session): flash attention re-reads the cached K and V once per tile
+of query rows, priced by K/V width; sliding-window layers attend to at most their window."""
+
+from __future__ import annotations
+
+import pytest
+
+from rigplan import arch
+from rigplan.calibration import dataset
+from rigplan.calibration.fit_rows import prepare_or_reason
+from rigplan.calibration.load import load_profiles
+from rigplan.catalog import load_catalog
+from rigplan.engines import get_engine
+from rigplan.placement import place
+from rigplan.quant import get_quant
+from rigplan.rig import parse_rig
+from rigplan.speed import hardware
+from rigplan.speed.decode import memory_efficiency
+from rigplan.speed.prefill import KV_F16_BYTES, device_micro_batch
+from rigplan.speed.profile import EngineBehaviour, SpeedParameters
+from rigplan.speed.work import forward_work
+
+CAT = load_catalog()
+FLASH = EngineBehaviour(flash_attention=True)
+
+
+def _attention_s(model_id: str, params: SpeedParameters, position: int, *, flash: bool = True, window: bool = True):
+    m = CAT.models[model_id]
+    work = forward_work(m, get_quant("q4_0"), place(m, parse_rig("rtx-5090", CAT), get_engine("llama.cpp")), window)
+    behaviour = FLASH if flash else EngineBehaviour()
+    return device_micro_batch(params, behaviour, work.stages[0][0], m, position, 512, window).attention_s
+
+
+@pytest.mark.parametrize("model_id", ["llama-2-7b", "llama-3.1-8b"])
+def test_kv_reread_bytes_follow_the_kv_width(model_id):
+    m, gpu = CAT.models[model_id], CAT.gpus["rtx-5090"]
+    reads, pos = 1 / 32, 32768
+    extra = _attention_s(model_id, SpeedParameters(flash_kv_reads_per_query=reads), pos) - _attention_s(
+        model_id, SpeedParameters(), pos
+    )
+    bw = memory_efficiency(SpeedParameters(), gpu) * hardware.bandwidth_bytes_per_s(gpu)
+    kv_width = arch.kv_elements_per_token(m, 0)  # K and V elements per token and layer
+    expected = reads * kv_width * m.num_layers * (pos + 256) * 512 * KV_F16_BYTES / bw
+    assert extra == pytest.approx(expected, rel=1e-9)
+
+
+def test_mha_pays_four_times_the_kv_bytes_of_gqa_at_the_same_flops():
+    # Llama-2-7B: 32 KV heads; Llama-3.1-8B: 8; both 32 layers of 32 x 128 query heads.
+    p = SpeedParameters(flash_kv_reads_per_query=1 / 32)
+    extra = {
+        m: _attention_s(m, p, 32768) - _attention_s(m, SpeedParameters(), 32768) for m in ("llama-2-7b", "llama-3.1-8b")
+    }
+    assert extra["llama-2-7b"] == pytest.approx(4 * extra["llama-3.1-8b"])
+
+
+def test_without_flash_attention_the_reread_term_is_not_charged():
+    a = _attention_s("llama-2-7b", SpeedParameters(), 32768, flash=False)
+    b = _attention_s("llama-2-7b", SpeedParameters(flash_kv_reads_per_query=1.0), 32768, flash=False)
+    assert a == b
+
+
+def test_sliding_window_layers_stop_growing_past_their_window():
+    # Gemma 3: 5 of every 6 layers see a 1024-token window (llama.cpp's iSWA cache).
+    m = CAT.models["gemma-3-27b"]
+    full = sum(1 for i in range(m.num_layers) if not arch.is_local_layer(m, i))
+    for p in (SpeedParameters(), SpeedParameters(flash_kv_reads_per_query=1 / 32)):
+        grow_window = _attention_s(m.id, p, 32768) - _attention_s(m.id, p, 16384)
+        grow_all = _attention_s(m.id, p, 32768, window=False) - _attention_s(m.id, p, 16384, window=False)
+        assert grow_window == pytest.approx(grow_all * full / m.num_layers, rel=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("ref", "measured", "tolerance"),
+    [
+        # ggml-org/llama.cpp#17891: RTX 5090, Llama-2-7B Q4_0, pp512 @ d32768, master column.
+        ("llamacpp_current.csv:535", 2684.81, 0.25),
+        # ggml-org/llama.cpp#17505: RTX 3090, Llama-3.1-8B Q4_0, pp512 @ d32768.
+        ("llamacpp_current.csv:533", 1470.93, 0.25),
+    ],
+)
+def test_deep_prompts_land_near_the_published_figures(ref, measured, tolerance):
+    m = next(m for m in dataset.measurements() if m.ref == ref)
+    assert m.tokens_per_s == pytest.approx(measured)
+    p = prepare_or_reason(m)
+    assert not isinstance(p, str)
+    predicted = p.predict(load_profiles()["llama.cpp-cuda"])
+    assert predicted == pytest.approx(measured, rel=tolerance)
