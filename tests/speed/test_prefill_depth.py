@@ -85,3 +85,26 @@ def test_deep_prompts_land_near_the_published_figures(ref, measured, tolerance):
     assert not isinstance(p, str)
     predicted = p.predict(load_profiles()["llama.cpp-cuda"])
     assert predicted == pytest.approx(measured, rel=tolerance)
+
+
+@pytest.mark.parametrize(("split", "share"), [("tensor", 0.5), ("layer", None)])
+def test_each_gpu_pays_for_its_own_share_of_the_kv_cache(split, share):
+    """Tensor split: each GPU streams its half of the KV heads; layer split: its own layers."""
+    m = CAT.models["llama-3.1-8b"]
+    p, pos = SpeedParameters(flash_kv_reads_per_query=1 / 32), 32768
+
+    def extra(rig: str, how: str | None) -> list[float]:
+        placement = place(m, parse_rig(rig, CAT), get_engine("llama.cpp"), split=how)
+        out = []
+        for dev in (d for stage in forward_work(m, get_quant("q4_0"), placement).stages for d in stage):
+            with_term = device_micro_batch(p, FLASH, dev, m, pos, 512, True).attention_s
+            out.append(with_term - device_micro_batch(SpeedParameters(), FLASH, dev, m, pos, 512, True).attention_s)
+        return out
+
+    one = extra("rtx-5090", None)[0]
+    two = extra("2x rtx-5090", split)
+    assert len(two) == 2
+    if share is not None:
+        assert two == pytest.approx([one * share] * 2)
+    else:
+        assert sum(two) == pytest.approx(one) and all(0 < x < one for x in two)

@@ -77,10 +77,15 @@ class SpeedParameters:
     #: GEMMs (Vulkan's coopmat/scalar FA, ROCm's without rocWMMA); 1: the same rate.
     attention_efficiency: float = 1.0
     #: Flash attention's passes over the cached K and V per query token: a kernel block holds a
-    #: tile of query rows (llama.cpp's CUDA MMA kernel: 8–64 columns, the GQA heads of one KV head
-    #: packed into them; Metal: 8 rows) and streams every cached K and V row past them, so deep
-    #: prompts re-read the cache once per tile: bytes = this · K/V width · 2 B · query–key
-    #: pairs (sliding-window layers: their window).  0: not charged.
+    #: tile of query rows (llama.cpp's CUDA MMA kernel: 8–64 columns; Metal: 8 rows) and streams
+    #: every cached K and V row past them, so deep prompts re-read the cache once per tile:
+    #: bytes = this · K/V width · 2 B (an f16 cache, as CUDA converts a quantised one before the
+    #: kernel; Metal / Vulkan read quantised bytes, so a q8_0 / q4_0 cache is over-charged) ·
+    #: query–key pairs (sliding-window layers: their window).  0: not charged.
+    #: Scaling with the K/V width is empirical: CUDA packs a KV head's GQA query heads into one
+    #: block (so the tile count would follow the query width, and MLA's 128 heads on one latent
+    #: would pay more), but pricing by query width fitted worse (prefill held out 26.7 → 32.4 %);
+    #: GQA re-reads likely hit L2. MLA prompts at depth are likely under-charged.
     flash_kv_reads_per_query: float = 0.0
     #: Per routed expert a prompt micro-batch touches, where the experts are 16-bit (f16/bf16):
     #: llama.cpp has no grouped kernel for float experts off CUDA (MMQ groups only quantised
