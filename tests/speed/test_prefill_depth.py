@@ -28,7 +28,7 @@ def _attention_s(model_id: str, params: SpeedParameters, position: int, *, flash
     m = CAT.models[model_id]
     work = forward_work(m, get_quant("q4_0"), place(m, parse_rig("rtx-5090", CAT), get_engine("llama.cpp")), window)
     behaviour = FLASH if flash else EngineBehaviour()
-    return device_micro_batch(params, behaviour, work.stages[0][0], m, position, 512, window).attention_s
+    return device_micro_batch(params, behaviour, work.stages[0][0], m, position, 512).attention_s
 
 
 @pytest.mark.parametrize("model_id", ["llama-2-7b", "llama-3.1-8b"])
@@ -97,8 +97,8 @@ def test_each_gpu_pays_for_its_own_share_of_the_kv_cache(split, share):
         placement = place(m, parse_rig(rig, CAT), get_engine("llama.cpp"), split=how)
         out = []
         for dev in (d for stage in forward_work(m, get_quant("q4_0"), placement).stages for d in stage):
-            with_term = device_micro_batch(p, FLASH, dev, m, pos, 512, True).attention_s
-            out.append(with_term - device_micro_batch(SpeedParameters(), FLASH, dev, m, pos, 512, True).attention_s)
+            with_term = device_micro_batch(p, FLASH, dev, m, pos, 512).attention_s
+            out.append(with_term - device_micro_batch(SpeedParameters(), FLASH, dev, m, pos, 512).attention_s)
         return out
 
     one = extra("rtx-5090", None)[0]

@@ -21,7 +21,6 @@ weights copied to the GPU for every micro-batch, as llama.cpp does for batches o
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass
 
 from .. import arch
@@ -91,7 +90,6 @@ def device_micro_batch(
     model: Model,
     position: int,
     tokens: int,
-    honor_window: bool = True,
 ) -> MicroBatchCost:
     """One GPU's share of one micro-batch (without communication)."""
     gpu = dev.gpu
@@ -106,7 +104,7 @@ def device_micro_batch(
     active = dev.dense.total_elements + dev.experts.total_elements * experts_active_fraction(model)
     matmul = 2 * active * tokens / flops_s
     dequant = weights.quantized_elements * params.dequant_sm_cycles_per_weight / hardware.sm_clock_per_s(gpu)
-    pairs = _attention_pairs(model, dev.kv_layers, position, tokens, behaviour.flash_attention, honor_window)
+    pairs = _attention_pairs(dev, model, position, tokens, behaviour.flash_attention)
     width = arch.attention_width(model)
     # Attention (flash or not) multiplies 16-bit Q, K and V: the FP16 tensor rate, never the
     # INT8 rate the quantised weights' MMQ matmuls get.
@@ -125,31 +123,22 @@ def device_micro_batch(
     return MicroBatchCost(matmul, dequant, attention, activation, overhead, 0.0)
 
 
-def _attention_pairs(
-    model: Model, kv_layers: tuple[int, ...], position: int, tokens: int, flash: bool, honor_window: bool
-) -> float:
-    """Query–key pairs of a micro-batch summed over ``kv_layers``: each query row against the
-    cached tokens its layer keeps (a sliding-window layer at most its window) and the
+def _attention_pairs(dev: DeviceWork, model: Model, position: int, tokens: int, flash: bool) -> float:
+    """Query–key pairs of a micro-batch summed over the GPU's KV layers: each query row against
+    the cached tokens its layer keeps (a sliding-window layer at most its window) and the
     micro-batch's own tokens (half of them under flash attention's causal tile skipping)."""
     own = CAUSAL_FRACTION * tokens if flash else tokens
-    local = _local_layers(model, kv_layers) if honor_window and model.sliding_window else 0
-    seen = (len(kv_layers) - local) * position + local * min(position, model.sliding_window or 0)
-    return (seen + len(kv_layers) * own) * tokens
-
-
-@functools.lru_cache(maxsize=4096)
-def _local_layers(model: Model, kv_layers: tuple[int, ...]) -> int:
-    return sum(1 for i in kv_layers if arch.is_local_layer(model, i))
+    local = dev.kv_window_layers
+    seen = (len(dev.kv_layers) - local) * position + local * min(position, model.sliding_window or 0)
+    return (seen + len(dev.kv_layers) * own) * tokens
 
 
 def _kv_pairs(dev: DeviceWork, position: int, tokens: int) -> float:
     """Cached K and V elements a flash-attention micro-batch streams, once per query row: each
     layer's K/V width (this GPU's heads) times the tokens it attends to (a sliding-window layer
     at most its window of the cache, plus the causal half of the micro-batch)."""
-    own = CAUSAL_FRACTION * tokens
-    elements = dev.kv_full_elements * (position + own)
-    for n, window in dev.kv_windowed:
-        elements += n * (min(position, window) + own)
+    per_token = dev.kv_full_elements + sum(n for n, _ in dev.kv_windowed)
+    elements = dev.kv_elements(position) + CAUSAL_FRACTION * tokens * per_token
     return elements * tokens * dev.kv_shard_fraction
 
 
@@ -257,7 +246,7 @@ def _stage_times(
         ranks = len(stage)
         link = topo.network if topo.tp_spans_nodes else topo.link
         for pos, n in batches:
-            costs = [device_micro_batch(params, behaviour, d, model, pos, n, work.honor_window) for d in stage]
+            costs = [device_micro_batch(params, behaviour, d, model, pos, n) for d in stage]
             worst = max(costs, key=lambda c: c.total_s)
             comm = 0.0
             if ranks > 1:

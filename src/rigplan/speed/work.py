@@ -138,6 +138,8 @@ class DeviceWork:
     #: window) of sliding-window layers, which keep at most ``window`` tokens.
     kv_full_elements: float = 0.0
     kv_windowed: tuple[tuple[float, int], ...] = ()
+    #: how many of kv_layers keep only the sliding window (0 where the engine caches it all)
+    kv_window_layers: int = 0
 
     def step_weights(self, experts_fraction: float) -> WeightSet:
         """Weights one decode step reads: dense + the touched experts + the output head."""
@@ -149,12 +151,14 @@ class DeviceWork:
     def all_weights(self) -> WeightSet:
         return _sum3(self.dense, self.experts, self.output)
 
+    def kv_elements(self, context: float) -> float:
+        """KV elements (all heads) one sequence at ``context`` tokens keeps over kv_layers: a
+        sliding-window layer at most its window."""
+        return self.kv_full_elements * context + sum(n * min(context, window) for n, window in self.kv_windowed)
+
     def kv_bytes(self, context: int, bytes_per_element: float) -> float:
         """KV bytes of one sequence at ``context`` tokens on this GPU (its shard)."""
-        elements = self.kv_full_elements * context
-        for n, window in self.kv_windowed:
-            elements += n * min(context, window)
-        return elements * bytes_per_element * self.kv_shard_fraction
+        return self.kv_elements(context) * bytes_per_element * self.kv_shard_fraction
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,7 +189,7 @@ def forward_work(model: Model, quant: Quant, placement: Placement, honor_window:
         else:
             kv_layers = tuple(share.layers) if share.holds_kv else ()
             kv_fraction = kv_heads_fraction(model, shard)
-        full, windowed = _kv_elements(model, kv_layers, honor_window)
+        full, windowed, window_layers = _kv_elements(model, kv_layers, honor_window)
         work = DeviceWork(
             gpu=share.gpu,
             layers=tuple(share.layers),
@@ -197,6 +201,7 @@ def forward_work(model: Model, quant: Quant, placement: Placement, honor_window:
             kv_shard_fraction=kv_fraction,
             kv_full_elements=full,
             kv_windowed=windowed,
+            kv_window_layers=window_layers,
         )
         # Devices with the same layers form one tensor-parallel stage.
         if stages and share.layers == last_layers and placement.split in ("tensor", "row"):
@@ -241,16 +246,20 @@ def _sum3(a: WeightSet, b: WeightSet, c: WeightSet) -> WeightSet:
 
 def _kv_elements(
     model: Model, layers: tuple[int, ...], honor_window: bool
-) -> tuple[float, tuple[tuple[float, int], ...]]:
+) -> tuple[float, tuple[tuple[float, int], ...], int]:
+    """(KV elements per token of full-attention layers, (elements, window) of sliding-window
+    layers, how many layers keep only the window)."""
     full = 0.0
     windows: dict[int, float] = {}
+    local = 0
     for i in layers:
         n = arch.kv_elements_per_token(model, i)
         if honor_window and arch.is_local_layer(model, i):
             windows[model.sliding_window] = windows.get(model.sliding_window, 0.0) + n
+            local += 1
         else:
             full += n
-    return full, tuple((n, w) for w, n in windows.items())
+    return full, tuple((n, w) for w, n in windows.items()), local
 
 
 def experts_active_fraction(model: Model) -> float:
