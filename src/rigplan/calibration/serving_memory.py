@@ -163,7 +163,9 @@ def _row_profile(row: MemoryRow, profile: serving.ProfileRun) -> serving.Profile
     """The profiling run of the row's vLLM: V0's whole-prompt run, or V1's sort-based sampler."""
     if row.v0 and row.max_model_len:
         return dataclasses.replace(profile, tokens=row.max_model_len, seqs=V0_PROFILE_SEQS)
-    return dataclasses.replace(profile, sort_sampler=row.sort_sampler)
+    if row.sort_sampler:
+        return dataclasses.replace(profile, sampler_copies=serving.VLLM_SORT_SAMPLER_LOGIT_COPIES)
+    return profile
 
 
 def predict(row: MemoryRow, profile: serving.ProfileRun = serving.VLLM_PROFILE) -> MemoryPrediction:

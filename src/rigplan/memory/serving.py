@@ -89,8 +89,6 @@ class ProfileRun:
     #: vLLM V0 (before the V1 engine) profiled a whole max_model_len prompt with 256 sequences.
     tokens: int | None = None
     seqs: int | None = None
-    #: vLLM V1 before 0.17 sorted the logits for top-k/top-p (VLLM_SORT_SAMPLER_LOGIT_COPIES).
-    sort_sampler: bool = False
 
 
 VLLM_PROFILE = ProfileRun()
@@ -181,8 +179,7 @@ def vllm_activation_bytes(
     tokens, seqs = vllm_profile_size(gpu)
     tokens, seqs = profile.tokens or tokens, profile.seqs or seqs
     forward = profile.forward_rows * tokens * ffn_width(model) * 2 / max(shard, 1)
-    copies = VLLM_SORT_SAMPLER_LOGIT_COPIES if profile.sort_sampler else profile.sampler_copies
-    sampler = copies * min(seqs, tokens) * model.vocab_size * 4 if samples else 0.0
+    sampler = profile.sampler_copies * min(seqs, tokens) * model.vocab_size * 4 if samples else 0.0
     return round(profile.base_bytes + max(forward, sampler))
 
 
