@@ -310,13 +310,13 @@ def train_cmd(
 
     Example: rigplan train llama-3-8b --rig '8x h100-sxm' --zero-stage 3 --checkpointing full --tokens 1e9
     """
-    options = {k: v for k, v in locals().items() if k not in ("model", "rig", "json", "checkpointing", "zero_stage")}
+    # zero_stage ("3", "fsdp-full") and checkpointing ("none", "full") are read by the training model
+    options = {k: v for k, v in locals().items() if k not in ("model", "rig", "json", "checkpointing")}
     from .. import estimate_training, training_fit_advice
 
     config = load_training_config()
     options |= {
-        "activation_checkpointing": {"none": False, "full": True}.get(checkpointing.lower(), checkpointing),
-        "zero_stage": int(zero_stage) if str(zero_stage).isdigit() else zero_stage,
+        "activation_checkpointing": checkpointing,
         "tokens": parse_tokens(tokens),
         "prices": config.prices,
         "rental": config.rental,

@@ -21,11 +21,11 @@ from typing import Any
 from ..catalog.query import best_price
 from ..catalog.records import Catalog
 from ..catalog.rental import rental_prices, system_price
-from ..errors import InvalidValueError
 from ..planner.costing import psu_cost
 from ..planner.records import CostItem
 from ..platforms import PSU_INCLUDED_W, choose_platform
 from ..power import estimate_power
+from ..requests import TRAINING_OPTIONS
 from ..rig import Rig
 
 SECONDS_PER_HOUR = 3600
@@ -233,10 +233,7 @@ def training_cost(
     wall = power.wall_watts
     hours = None if time_s is None else time_s / SECONDS_PER_HOUR
     kwh = None if hours is None else wall / WATTS_PER_KW * hours
-    if usd_per_kwh is not None and (
-        isinstance(usd_per_kwh, bool) or not isinstance(usd_per_kwh, int | float) or not usd_per_kwh > 0
-    ):
-        raise InvalidValueError("kwh_price", f"must be a number > 0, got {usd_per_kwh!r}")
+    TRAINING_OPTIONS["kwh_price"].check(usd_per_kwh)
     rate = DEFAULT_USD_PER_KWH if usd_per_kwh is None else usd_per_kwh
     source = DEFAULT_KWH_SOURCE if usd_per_kwh is None else "your price (--kwh-price / config.toml [electricity])"
     notes = []
