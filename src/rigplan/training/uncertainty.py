@@ -40,9 +40,15 @@ def _moe_bounds() -> tuple[float, float] | None:
     return 1 / (1 + acc["p90"]) - 1, 1 / (1 + acc["p10"]) - 1
 
 
+def hold_out_key(held: str, part: str) -> str:
+    """The accuracy group of ``part`` ("dense" / "MoE" / "all") with one whole ``held`` ("GPU",
+    "framework", LATER_RELEASE) left out of the fit, as frameworks.toml stores it."""
+    return f"one {held} held out: {part}"
+
+
 def _hold_out_bounds(held: str, moe: bool) -> tuple[float, float] | None:
     """The 80% bounds with one whole ``held`` ("GPU" / "framework") left out of the fit."""
-    acc = frameworks_data().get("accuracy", {}).get(f"one {held} held out: {'MoE' if moe else 'dense'}", {})
+    acc = frameworks_data().get("accuracy", {}).get(hold_out_key(held, "MoE" if moe else "dense"), {})
     return (acc["range_low"], acc["range_high"]) if "range_low" in acc else None
 
 

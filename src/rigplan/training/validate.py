@@ -26,7 +26,7 @@ from .profile import load_profile
 from .rows import Row, load_rows, packaged_csv
 from .speed import TrainingProfile
 from .step import estimate_training_speed
-from .uncertainty import LATER_RELEASE
+from .uncertainty import LATER_RELEASE, hold_out_key
 
 __all__ = [
     "Row",
@@ -385,7 +385,7 @@ def hold_out_errors(
         for part in ("dense", "MoE", "all"):
             if part in groups:
                 extra = dict(zip(("range_low", "range_high"), wide[part], strict=True)) if part in wide else {}
-                out[f"one {name} held out: {part}"] = {**groups[part], **extra}
+                out[hold_out_key(name, part)] = {**groups[part], **extra}
     return out
 
 
@@ -399,7 +399,7 @@ def accuracy_groups(profiles: Mapping[str, Mapping[str, Any]], pairs: Sequence[t
     later = {
         part: (g["range_low"], g["range_high"])
         for part in ("dense", "MoE")
-        if "range_low" in (g := held.get(f"one {LATER_RELEASE} held out: {part}", {}))
+        if "range_low" in (g := held.get(hold_out_key(LATER_RELEASE, part), {}))
     }
     return {**group_errors(pairs, bounds, later), **held}
 
