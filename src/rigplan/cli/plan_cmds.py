@@ -121,12 +121,8 @@ def render_plan(plan: Plan) -> None:
         _render_pick(r)
 
 
-#: How ``best_by`` objectives are named next to a rig.
-_BEST_BY = {"value": "best value", "fastest": "fastest"}
-
-
 def _rig_cell(r: dict[str, Any]) -> str:
-    return r["rig"] + (f" ({', '.join(_BEST_BY.get(o, o) for o in r['best_by'])})" if r["best_by"] else "")
+    return r["rig"] + (f" ({r['standout']})" if r["standout"] else "")
 
 
 def _plan_row(r: dict[str, Any], *, label: bool = True) -> list[str]:

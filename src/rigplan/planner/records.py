@@ -50,6 +50,8 @@ class Recommendation:
     rank: int = 0
     #: the other objectives ("value", "fastest") under which this is the best qualifying rig
     best_by: tuple[str, ...] = ()
+    #: ``best_by`` in words ("best value, fastest"), filled in by rigplan.present
+    standout: str | None = None
 
     @property
     def rig_text(self) -> str:
@@ -99,6 +101,7 @@ class Recommendation:
             "next_step": self.next_step,
             "rank": self.rank,
             "best_by": list(self.best_by),
+            "standout": self.standout,
         }
 
 

@@ -260,14 +260,28 @@ def next_step(r: Recommendation, pool: Sequence[Recommendation]) -> str | None:
     )
 
 
+#: How ``Recommendation.best_by`` objectives are named next to a rig.
+BEST_BY_WORDS = {"value": "best value", "fastest": "fastest"}
+
+
+def standout(r: Recommendation) -> str | None:
+    """The objectives under which ``r`` is the best qualifying rig, in words (None: none)."""
+    return ", ".join(BEST_BY_WORDS.get(o, o) for o in r.best_by) or None
+
+
 def explain_plan(plan: Plan) -> Plan:
-    """``plan`` with each pick's (and each standout's) ``why``, ``avoid_if`` and ``next_step`` filled in."""
+    """``plan`` with each pick's (and each standout's) ``why``, ``avoid_if``, ``next_step`` and
+    ``standout`` filled in."""
     at = Setting.of(plan)
     ranked = plan.ranked or plan.recommendations
 
     def explained(r: Recommendation, rank: int) -> Recommendation:
         return dataclasses.replace(
-            r, why=tuple(why(r, rank, ranked, at)), avoid_if=tuple(avoid_if(r, at)), next_step=next_step(r, ranked)
+            r,
+            why=tuple(why(r, rank, ranked, at)),
+            avoid_if=tuple(avoid_if(r, at)),
+            next_step=next_step(r, ranked),
+            standout=standout(r),
         )
 
     picks = tuple(explained(r, r.rank or i + 1) for i, r in enumerate(plan.recommendations))

@@ -249,7 +249,7 @@ async function fetchRows(v) {
       kwh_price: v.kwh, top: PLAN_TOP,
     });
     const planRow = (r, also) => ({
-      also, rank: r.rank, bestBy: r.best_by || [],
+      also, rank: r.rank, standout: r.standout,
       rig: r.rig, quant: r.quant, engine: r.engine, cost: r.cost_usd, costNote: r.cost_complete ? "whole rig" : "whole rig, some prices unknown",
       costItems: r.cost, usersServed: r.users_served, estimate: r.estimate, power: r.power, platform: r.platform,
       why: r.why, avoid: r.avoid_if, next: r.next_step, energyHour: r.energy_usd_per_hour,
@@ -338,15 +338,13 @@ function renderRigs() {
   renderRigTable($("#also-rigs"), columns, also);
 }
 
-const BEST_BY_WORDS = { value: "best value", fastest: "fastest" };
-
 // The rig, tagged with the objectives under which it is the best qualifying one.
 function rigCell(tr, r) {
   const td = cell(tr, r.rig, "rig");
-  if (r.bestBy && r.bestBy.length) {
+  if (r.standout) {
     const tag = document.createElement("small");
     tag.className = "best-by";
-    tag.textContent = ` (${r.bestBy.map((o) => BEST_BY_WORDS[o] || o).join(", ")})`;
+    tag.textContent = ` (${r.standout})`;
     td.append(tag);
   }
 }
