@@ -221,6 +221,7 @@ def test_users_need_room_in_the_kv_pool():
     assert p.recommendations
     for r in p.recommendations:
         assert r.users_served >= 16 and r.estimate.workload.batch == 16
+        assert any("first token in" in w and "when all 16 prompts arrive at once" in w for w in r.why)
 
 
 def test_more_users_cost_at_least_as_much():

@@ -105,6 +105,8 @@ def _speed_line(r: Recommendation, at: Setting) -> str | None:
         text += f", {format_rate(s.decode_throughput_tokens_per_s)} for {at.users} users"
     if s.ttft_s is not None:
         text += f"; first token in {s.ttft_s:.2f} s"
+        if at.users > 1:
+            text += f" when all {at.users} prompts arrive at once"
     return text + f" ({s.engine_profile})."
 
 
