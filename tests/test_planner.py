@@ -236,6 +236,13 @@ def test_min_tokens_per_s():
     assert p.excluded.get("min_tokens_per_s")
 
 
+def test_a_pick_whose_range_dips_under_the_speed_floor_says_so():
+    p = plan(quant="4bit", min_tokens_per_s=25, gpu_class="consumer")
+    lows = [r.estimate.speed.decode_tokens_per_s_range[0] for r in p.recommendations]
+    flagged = [any("25 tok/s per user is a hard floor" in a for a in r.avoid_if) for r in p.recommendations]
+    assert flagged == [low < 25 for low in lows] and any(flagged) and not all(flagged)
+
+
 @pytest.mark.usefixtures("no_speed")
 def test_min_tokens_per_s_without_speeds_excludes_everything():
     p = plan_rigs(

@@ -31,10 +31,13 @@ class Setting:
     objective: str
     context: int
     users: int
+    min_tokens_per_s: float | None = None
 
     @classmethod
     def of(cls, plan: Plan) -> Setting:
-        return cls(plan.objective, int(plan.constraints["context"]), int(plan.constraints["users"]))
+        c = plan.constraints
+        floor = c.get("min_tokens_per_s")
+        return cls(plan.objective, int(c["context"]), int(c["users"]), None if floor is None else float(floor))
 
 
 def _ordinal(n: int) -> str:
@@ -196,6 +199,17 @@ def _memory_caveat(r: Recommendation, at: Setting) -> list[str]:
     return []
 
 
+def _speed_caveat(r: Recommendation, at: Setting) -> list[str]:
+    """A pick qualifies on its estimate; say so when the range reaches under the speed asked."""
+    rng = r.estimate.speed.decode_tokens_per_s_range
+    if at.min_tokens_per_s is None or rng is None or rng[0] >= at.min_tokens_per_s:
+        return []
+    return [
+        f"{at.min_tokens_per_s:g} tok/s per user is a hard floor: the estimate clears it but its range "
+        f"reaches down to {rng[0]:.3g}."
+    ]
+
+
 def _price_caveats(r: Recommendation) -> list[str]:
     out = []
     for c in r.cost_items:
@@ -241,8 +255,9 @@ def _hardware_caveats(r: Recommendation) -> list[str]:
 
 
 def avoid_if(r: Recommendation, at: Setting) -> list[str]:
-    """When not to buy the pick: tight memory, used or stale prices, cooling, risers, circuits, P2P."""
-    return [*_memory_caveat(r, at), *_price_caveats(r), *_hardware_caveats(r)]
+    """When not to buy the pick: tight memory, a speed floor the range dips under, used or stale
+    prices, cooling, risers, circuits, P2P."""
+    return [*_memory_caveat(r, at), *_speed_caveat(r, at), *_price_caveats(r), *_hardware_caveats(r)]
 
 
 def next_step(r: Recommendation, pool: Sequence[Recommendation]) -> str | None:
