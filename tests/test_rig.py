@@ -42,6 +42,7 @@ def test_parse_rig(text, ids, nodes):
         pytest.param("2x m2-ultra-192gb", "Apple", id="two-macs"),
         pytest.param("2x + rtx-4090", "count but no GPU", id="count-without-gpu"),
         pytest.param("rtx-4090 + 3x", "count but no GPU", id="trailing-count"),
+        pytest.param("rtx-3090,rtx-4090", "join different GPUs with '\\+'", id="comma-list"),
     ],
 )
 def test_bad_rigs_say_why(text, match):

@@ -159,6 +159,8 @@ def parse_rig(text: str, catalog: Catalog, *, network: str = DEFAULT_NETWORK) ->
         nodes, body = int(m.group(1)), m.group(2)
         if not 1 <= nodes <= MAX_NODES:
             raise RigSyntaxError(text, f"node count must be 1–{MAX_NODES}, got {nodes}")
+    if "," in body or "&" in body:
+        raise RigSyntaxError(text, "join different GPUs with '+', not ',' or '&'")
     gpus: list[GPU] = []
     for term in body.split("+"):
         m = _TERM.match(term)
