@@ -121,8 +121,8 @@ def test_max_throughput_on_unseen_gpus_vllm():
 def test_offline_rows_use_max_num_seqs_as_launched_and_batch_latency_as_throughput():
     from rigplan.calibration import serving_data
 
-    rows = [r for r in serving_data.rows() if r.source_key == "amd-rocm-performance-results"]
-    assert rows and all(r.concurrency == "max" and r.max_num_seqs in (500, 1500, 2000, 3200) for r in rows)
+    rows = [r for r in serving_data.rows() if r.source_key == "amd-rocm-performance-results" and r.concurrency == "max"]
+    assert len(rows) == 40 and all(r.max_num_seqs in (500, 1500, 2000, 3200) for r in rows)
     batch = [r for r in serving_data.rows() if r.source_key == "rocm-blogs-llm-inference-mi300x" and r.concurrency == 1]
     one = next(r for r in batch if r.model == "llama-3.1-70b" and r.prompt_tokens == 128)
     assert one.metric == serving_data.THROUGHPUT and one.measured == pytest.approx(2048 / 19.089, rel=1e-3)

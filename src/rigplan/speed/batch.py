@@ -61,8 +61,9 @@ FP8_OVER_FP16_RATE = 2.0
 #: flops-part2 @8e011952, hipBLASLt db8e93b4) measured 1,273 TFLOPS FP8 at a median 1,230 MHz
 #: and 708 BF16 at 1,207 MHz, 49 % and 54 % of the spec peaks.  The fitted tensor efficiency
 #: applies on top of this clock ratio (other GPUs' gap between spec and sustained clock, not
-#: published as a clock, stays inside that fitted share); without it 8x MI300X offline throughput was over-predicted by ~50 % once the xGMI all-reduce
-#: was priced right.  By architecture and GEMM precision ("fp8" or "16").
+#: published as a clock, stays inside that fitted share); without it 8x MI300X offline
+#: throughput was over-predicted by ~50 % once the xGMI all-reduce was priced right.  By
+#: architecture and GEMM precision ("fp8" or "16").
 DENSE_MATRIX_CLOCK_MHZ: dict[str, dict[str, float]] = {"cdna3": {"fp8": 1230.0, "16": 1207.0}}
 
 
