@@ -40,6 +40,7 @@ from .speed import (
     estimate_speed,
 )
 from .speed.batch import ServingProfile
+from .speed.comm import XGMI, infinity_fabric
 from .speed.profile import EngineProfile, UserCorrection
 from .speed.settings import SpeedSettings
 from .support import check_support
@@ -79,13 +80,16 @@ def user_correction_for(
 
 
 def default_link(rig: Rig, link: str | None, lanes: int | None) -> Link:
-    """The best link the rig's GPUs have without a bridge (SXM parts: NVLink)."""
+    """The best link the rig's GPUs have without a bridge (SXM parts: NVLink; AMD OAM modules:
+    Infinity Fabric)."""
     lanes = 16 if lanes is None else lanes
     gpus = rig.gpus
     p2p = all(g.p2p_stock_driver for g in gpus)
     if link is None:
         if all(g.nvlink == "sxm" for g in gpus):
             return Link("nvlink", lanes, True)
+        if infinity_fabric(gpus):
+            return Link(XGMI, lanes, True)
         gens = [g.pcie_generation for g in gpus if g.pcie_generation]
         return Link(f"pcie{min(gens)}" if gens else "pcie4", lanes, p2p)
     if link == "nvlink":

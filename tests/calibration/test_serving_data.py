@@ -30,7 +30,16 @@ MEMORY_COLUMNS = [
     "max_concurrency", "cuda_graph_gib", "activation_peak_gib", "non_torch_gib", "notes",
 ]  # fmt: skip
 ENGINES = {"vllm", "sglang", "tensorrt-llm"}
-METRICS = {"output_tok_s", "total_tok_s", "per_user_tok_s", "tpot_ms", "itl_ms", "ttft_ms", "request_s"}
+METRICS = {
+    "output_tok_s",
+    "total_tok_s",
+    "per_user_tok_s",
+    "tpot_ms",
+    "itl_ms",
+    "ttft_ms",
+    "request_s",
+    "e2e_latency_ms",
+}
 STATS = {"mean", "median", "p99"}
 QUANTS = {"bf16", "f16", "f32", "fp8", "int8", "int4-awq", "int4-gptq", "fp4", "mxfp4"}
 # GPU ids named in design.md §3 for the second round that a catalogue branch may add later, and

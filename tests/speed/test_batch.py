@@ -123,3 +123,14 @@ def test_issue_example_is_tens_of_tokens_per_second():
     assert 20 < s.decode_tokens_per_s < 150
     low, high = s.decode_tokens_per_s_range
     assert low <= 62.1 <= high
+
+
+def test_cdna3_dense_gemms_run_at_the_sustained_matrix_clock():
+    """AMD's Max-Achievable FLOPs: MI300X holds ~1.23 GHz under dense FP8 MFMA work, not the 2.1 GHz
+    its spec peak assumes; GPUs without a published figure keep their spec clock."""
+    from rigplan.speed.batch import dense_clock_fraction
+
+    gpus = load_catalog().gpus
+    assert dense_clock_fraction(gpus["mi300x"], "fp8") == pytest.approx(1230 / 2100)
+    assert dense_clock_fraction(gpus["mi300x"], "16") == pytest.approx(1207 / 2100)
+    assert dense_clock_fraction(gpus["h100-sxm"], "fp8") == 1.0

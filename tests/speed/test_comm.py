@@ -52,3 +52,17 @@ def test_pcie_bandwidth(gen, lanes, gb_per_s):
 def test_network_is_slower_than_nvlink():
     assert comm.network_link("eth-10g").bus_bytes_per_s < comm.network_link("ib-ndr").bus_bytes_per_s
     assert comm.network_link("ib-ndr").latency_s > comm.ALLREDUCE_LATENCY_NVLINK_S
+
+
+def test_amd_oam_modules_talk_over_infinity_fabric():
+    """8x MI300X on a UBB baseboard: xGMI (RCCL busbw 161 GB/s at 8 MiB), not PCIe 5.0, whatever
+    link the rig names; the default link says so."""
+    from rigplan.estimate import estimate
+
+    mi300x = (load_catalog().gpus["mi300x"],) * 8
+    for kind in ("pcie5", comm.XGMI):
+        link = comm.intra_node_link(kind, 16, True, mi300x, custom_all_reduce=True)
+        assert link.kind == comm.XGMI and link.bus_bytes_per_s == pytest.approx(161e9)
+    assert estimate("llama-3.1-70b", "8x mi300x", engine="vllm", quant="fp8").link.kind == comm.XGMI
+    assert not comm.infinity_fabric(mi300x[:1])  # one GPU: no peer link
+    assert not comm.infinity_fabric((load_catalog().gpus["rx-7900-xtx"],) * 2)

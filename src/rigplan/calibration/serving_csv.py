@@ -16,12 +16,16 @@ if TYPE_CHECKING:
 
 ENGINES = frozenset({"vllm", "sglang", "tensorrt-llm"})
 QUANTS = {"fp8": "fp8", "bf16": "bf16", "f16": "f16", "fp4": "fp4", "mxfp4": "mxfp4", "int4-awq": "int4"}
-#: Metrics the batch model predicts: output tok/s of all requests; per-user decode (1 / TPOT).
+#: Metrics the batch model predicts: output tok/s of all requests; per-user decode (1 / TPOT);
+#: a static batch's end-to-end latency (e2e_latency_ms), read as its output tok/s.
 MS_PER_S = 1000.0
 STATS = frozenset({"mean", "median"})
 #: Speculative decoding (MTP, EAGLE, draft models) emits several tokens per step: not the batch
 #: model's one token per step, so such rows are left out.
 SPECULATIVE = re.compile(r"\bmtp\b|specul|eagle|draft", re.IGNORECASE)
+#: ``--max-num-seqs N`` in an offline row's flags: the batch cap it was launched with (ROCm MAD's
+#: scripts/vllm/config.csv sets it to the number of prompts, far above vLLM's default 1024).
+MAX_NUM_SEQS_FLAG = re.compile(r"--max-num-seqs[ =](\d+)")
 #: Models published under another name with the same architecture (config.json): DeepSeek-R1
 #: is DeepSeek-V3's network post-trained (deepseek-ai/DeepSeek-R1 config.json = V3's).
 SAME_ARCHITECTURE = {"deepseek-r1": "deepseek-v3"}
@@ -83,9 +87,29 @@ def _int(text: str) -> int | None:
     return int(text) if text.strip().isdigit() else None
 
 
+def _measured(metric: str, value: str, concurrency: int | str, output: int) -> tuple[str, float] | None:
+    """(DECODE or THROUGHPUT, tokens/s) of a printed figure, or None (a metric not predicted)."""
+    from .serving_data import DECODE, THROUGHPUT
+
+    try:
+        number = float(value)
+    except ValueError:
+        return None
+    if metric == "output_tok_s":
+        return THROUGHPUT, number
+    if metric == "tpot_ms" and number > 0:
+        return DECODE, MS_PER_S / number
+    if metric == "per_user_tok_s":
+        return DECODE, number
+    if metric == "e2e_latency_ms" and number > 0 and isinstance(concurrency, int):
+        # a static batch (vLLM benchmark_latency): every request's output over the batch's time
+        return THROUGHPUT, concurrency * output * MS_PER_S / number
+    return None
+
+
 def serving_csv_rows(records: list[dict[str, str]], name: str) -> list[ServingRow]:
     """The predictable rows of serving.csv."""
-    from .serving_data import DECODE, THROUGHPUT, ServingRow
+    from .serving_data import ServingRow
 
     catalog = load_catalog()
     out: list[ServingRow] = []
@@ -105,19 +129,12 @@ def serving_csv_rows(records: list[dict[str, str]], name: str) -> list[ServingRo
         concurrency: int | str | None = "max" if conc == "max" else _int(conc)
         if n is None or tp * pp != n or prompt is None or not output or concurrency in (None, 0):
             continue
-        try:
-            number = float(value)
-        except ValueError:
-            continue
-        if metric == "output_tok_s":
-            kind, measured = THROUGHPUT, number
-        elif metric == "tpot_ms" and number > 0:
-            kind, measured = DECODE, MS_PER_S / number
-        elif metric == "per_user_tok_s":
-            kind, measured = DECODE, number
-        else:
-            continue
         assert concurrency is not None
+        read = _measured(metric, value, concurrency, output)
+        if read is None:
+            continue
+        kind, measured = read
+        seqs = MAX_NUM_SEQS_FLAG.search(r["flags"]) if concurrency == "max" else None
         key = (r["source_id"], r["gpu"], n, model, r["quant"], concurrency, prompt, output, kind, r["engine_version"])
         if key in seen:  # one figure printed twice (TPOT and tok/s per user)
             continue
@@ -140,6 +157,7 @@ def serving_csv_rows(records: list[dict[str, str]], name: str) -> list[ServingRo
                 measured=measured,
                 pipeline_parallel=pp,
                 nodes=-(-n // GPUS_PER_NODE),
+                max_num_seqs=int(seqs.group(1)) if seqs else None,
             )
         )
     return out

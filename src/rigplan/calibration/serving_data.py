@@ -57,6 +57,9 @@ class ServingRow:
     pipeline_parallel: int = 1
     #: Nodes the GPUs sit in (tensor parallel spans them when the row's TP does).
     nodes: int = 1
+    #: ``--max-num-seqs`` as launched, where an offline ("max") row prints one; None: the
+    #: engine's default.
+    max_num_seqs: int | None = None
 
     @property
     def fit_engine(self) -> str:
@@ -156,14 +159,11 @@ class _Prepared:
     batch: int
 
 
-@functools.cache
-def _prepare(row: ServingRow) -> _Prepared:
-    from .. import speed
+def _estimate(row: ServingRow, batch: int | str) -> Any:
+    """``rigplan.estimate`` of the row's setup at ``batch``."""
     from ..estimate import estimate
-    from ..memory.kv_cache import honors_window
-    from ..speed.work import forward_work
 
-    e = estimate(
+    return estimate(
         row.model,
         row.rig,
         engine=row.engine,
@@ -171,12 +171,28 @@ def _prepare(row: ServingRow) -> _Prepared:
         kv_dtype=row.kv_dtype,
         prompt_tokens=row.prompt_tokens,
         output_tokens=row.output_tokens,
-        batch=row.concurrency,
+        batch=batch,
         pipeline_parallel=row.pipeline_parallel if row.pipeline_parallel > 1 else None,
         tensor_parallel=row.gpu_count // row.pipeline_parallel if row.pipeline_parallel > 1 or row.nodes > 1 else None,
         use_user_calibration=False,
         force=True,
     )
+
+
+@functools.cache
+def _prepare(row: ServingRow) -> _Prepared:
+    from .. import speed
+    from ..memory.kv_cache import honors_window
+    from ..speed.work import forward_work
+
+    e = _estimate(row, row.concurrency)
+    if row.max_num_seqs is not None and row.concurrency == "max" and e.memory.kv_pool_tokens is not None:
+        # the offline batch is what the KV pool holds, capped by max_num_seqs as launched rather
+        # than the engine's default (ROCm MAD's config.csv sets it to the number of prompts)
+        pool = e.memory.kv_pool_tokens // (row.prompt_tokens + row.output_tokens)
+        batch = max(1, min(row.max_num_seqs, pool))
+        if batch != e.workload.batch:
+            e = _estimate(row, batch)
     work = forward_work(e.model, e.quant, e.memory.placement, honors_window(e.model, e.engine.family))
     links = link_models(e.rig, work, e.link.kind, e.link.lanes, e.link.p2p, True)
     kv = speed._kv_element_bytes(e.model, e.memory, speed.SpeedWorkload(0, 0, 1, 1, e.workload.kv_dtype))

@@ -58,6 +58,21 @@ ACTIVATION_BYTES_16 = 2
 ACTIVATION_BYTES_32 = 4
 #: NVLink per-direction bandwidth is half the bidirectional figure vendors print.
 NVLINK_DIRECTIONS = 2
+#: AMD Instinct OAM modules (MI300X) sit on a UBB baseboard whose 8 GPUs are fully connected by
+#: Infinity Fabric (xGMI; 7 links a GPU, 896 GB/s aggregate per AMD's MI300X data sheet); peer
+#: traffic does not cross PCIe.  RCCL all-reduce busbw measured on one 8x MI300X node: 161 GB/s
+#: at 8 MiB (rccl-tests develop:83d38d9, crickett-hpe/hpc-ai-envs#30) — taken as the bus
+#: bandwidth; larger messages (a decode step of thousands of sequences all-reduces tens of MB)
+#: reach more, so this errs slow.  Without it the model priced 8x MI300X as PCIe 5.0 (39 GB/s
+#: busbw), 0.30 s of all-reduce in a 3,200-sequence Llama 3.1 70B step, and under-predicted
+#: vLLM's offline throughput there by ~40 % (AMD's published MI300X tables, serving.csv).
+XGMI_BUS_GB_PER_S = 161.0
+XGMI = "xgmi"
+
+
+def infinity_fabric(gpus: tuple[GPU, ...]) -> bool:
+    """Whether the GPUs are AMD OAM modules joined by Infinity Fabric on one baseboard."""
+    return len(gpus) > 1 and all(g.vendor == "amd" and g.form_factor == "oam" for g in gpus)
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,7 +101,11 @@ def pcie_bytes_per_s(generation: int, lanes: int) -> float:
 
 
 def intra_node_link(kind: str, lanes: int, p2p: bool, gpus: tuple[GPU, ...], *, custom_all_reduce: bool) -> LinkModel:
-    """The link between GPUs of one node ("nvlink" or "pcie3/4/5", lanes, P2P or not)."""
+    """The link between GPUs of one node ("nvlink", "xgmi" or "pcie3/4/5", lanes, P2P or not);
+    AMD OAM modules talk over Infinity Fabric whatever PCIe generation is named."""
+    if kind == XGMI or infinity_fabric(gpus):
+        latency = ALLREDUCE_LATENCY_NVLINK_S if custom_all_reduce else ALLREDUCE_LATENCY_PCIE_P2P_S
+        return LinkModel(XGMI, latency, XGMI_BUS_GB_PER_S * GB)
     if kind == "nvlink":
         rates = [g.nvlink_gb_per_s for g in gpus if g.nvlink_gb_per_s]
         per_direction = (min(rates) if rates else 100.0) / NVLINK_DIRECTIONS
