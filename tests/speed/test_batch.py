@@ -125,6 +125,20 @@ def test_issue_example_is_tens_of_tokens_per_second():
     assert low <= 62.1 <= high
 
 
+@pytest.mark.parametrize("engine", ["vllm", "sglang", "tensorrt-llm"])
+@pytest.mark.parametrize("batch", [1, 4, 8, 9, 64])
+def test_throughput_range_never_contradicts_the_decode_range(engine, batch):
+    """At ``batch`` users the output throughput is at most batch × per-user decode (prompts take
+    steps too), so its range must sit at or below batch × the decode range at both ends.  Issue 13:
+    DeepSeek-V3 int4 on 8x H100 printed decode 40.2–81.7 but one user's throughput 57.1–90.1."""
+    s = estimate("deepseek-v3", "8x h100-sxm", engine=engine, quant="int4", batch=batch).speed
+    d_lo, d_hi = s.decode_tokens_per_s_range
+    t_lo, t_hi = s.output_throughput_tokens_per_s_range
+    assert s.output_throughput_tokens_per_s <= batch * s.decode_tokens_per_s * (1 + 1e-9)
+    assert t_lo <= batch * d_lo * (1 + 1e-9)
+    assert t_hi <= batch * d_hi * (1 + 1e-9)
+
+
 def test_cdna3_dense_gemms_run_at_the_sustained_matrix_clock():
     """AMD's Max-Achievable FLOPs: MI300X holds ~1.23 GHz under dense FP8 MFMA work, not the 2.1 GHz
     its spec peak assumes; GPUs without a published figure keep their spec clock."""

@@ -2,13 +2,12 @@
 
 Reads the held-out predictions stored in ``calibration/serving/*.toml`` (written by
 ``serving_fit``): each row predicted by a fit without its source, and by a fit without its GPU.
-A row's range is the held-out prediction times the profile's spread, so "range holds" says how
+A row's range is the held-out prediction times the profile's band at the row's concurrency, so "range holds" says how
 often a measurement from an unseen source or GPU falls inside.
 """
 
 from __future__ import annotations
 
-import math
 from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
@@ -56,21 +55,25 @@ def _test(row: dict[str, Any]) -> str:
     return "decode"
 
 
+def _concurrency(text: str) -> int | str:
+    return int(text) if text.isdigit() else text
+
+
 def serving_accuracy() -> list[ServingGroup]:
     """One group per engine, test and scope, from the shipped serving profiles."""
     groups: list[ServingGroup] = []
     for engine, profile in sorted(load_serving_profiles().items()):
-        keyed: dict[tuple[str, str], list[tuple[float, float, str]]] = defaultdict(list)
+        keyed: dict[tuple[str, str], list[tuple[float, float, str, bool]]] = defaultdict(list)
         for row in serving_rows(engine):
+            lo, hi = profile.spread_at(_concurrency(row["concurrency"])).factors()
             for field, scope in SCOPES:
                 if field in row:
-                    keyed[(_test(row), scope)].append((float(row["measured"]), float(row[field]), row["rig"]))
+                    m, p = float(row["measured"]), float(row[field])
+                    keyed[(_test(row), scope)].append((m, p, row["rig"], p * lo <= m <= p * hi))
         for (test, scope), values in sorted(keyed.items()):
-            spread = profile.decode_spread if test == "decode" else profile.throughput_spread
-            lo, hi = math.exp(spread.low), math.exp(spread.high)
-            mape = sum(abs(p / m - 1) for m, p, _ in values) / len(values)
-            inside = sum(1 for m, p, _ in values if p * lo <= m <= p * hi) / len(values)
-            gpus = tuple(sorted({rig.split("x ")[-1] for _, _, rig in values}))
+            mape = sum(abs(p / m - 1) for m, p, _, _ in values) / len(values)
+            inside = sum(1 for *_, held in values if held) / len(values)
+            gpus = tuple(sorted({rig.split("x ")[-1] for _, _, rig, _ in values}))
             groups.append(ServingGroup(engine, test, scope, len(values), gpus, mape, inside))
     return groups
 

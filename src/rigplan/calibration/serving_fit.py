@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from ..speed.batch import ServingParameters, ServingProfile
+from ..speed.batch import ServingParameters, ServingProfile, few_users
 from ..speed.profile import Spread
 from . import serving_data, tomlwrite
 from .serving_priors import PRIOR_RANGE_LOG, SERVING_PRIORS, ServingPrior
@@ -58,8 +58,8 @@ def prior_profile(prior: ServingPrior) -> ServingProfile:
         engines=prior.engines,
         parameters=prior.parameters,
         behaviour=prior.behaviour,
-        decode_spread=spread,
-        throughput_spread=spread,
+        few_users_spread=spread,
+        many_users_spread=spread,
         source=prior.source,
         notes=prior.notes,
     )
@@ -164,7 +164,7 @@ def held_out(
 def profile_doc(profile: ServingProfile, data: list[dict[str, Any]]) -> dict[str, Any]:
     p, b = profile.parameters, profile.behaviour
     spreads = {}
-    for kind, s in (("decode", profile.decode_spread), ("throughput", profile.throughput_spread)):
+    for kind, s in (("few_users", profile.few_users_spread), ("many_users", profile.many_users_spread)):
         spreads[kind] = {
             k: v for k, v in (("low", s.low), ("high", s.high), ("mape", s.mape), ("rows", s.rows)) if v is not None
         }
@@ -195,15 +195,16 @@ def fit_engine(prior: ServingPrior, log: Callable[[str], None]) -> tuple[Serving
     fitted = fit_parameters(rows, prior, start, serving_data.predict)
     by_source = held_out(rows, prior, start, lambda r: r.source_key)
     by_gpu = held_out(rows, prior, start, lambda r: r.gpu)
-    logs = {kind: [] for kind in ("decode", "throughput")}  # type: dict[str, list[float]]
-    # held-out residuals per kind, by test (offline maximum apart) and by what was held out
+    logs = {kind: [] for kind in ("few_users", "many_users")}  # type: dict[str, list[float]]
+    # held-out residuals per band, by test (decode, throughput at a concurrency, offline
+    # maximum) and by what was held out
     held = {kind: {} for kind in logs}  # type: dict[str, dict[tuple[str, str], list[float]]]
     data = []
     for r in rows:
-        kind = "decode" if r.metric == serving_data.DECODE else "throughput"
+        kind = "few_users" if few_users(r.concurrency) else "many_users"
         worst = max((by_source[r.ref], by_gpu[r.ref]), key=lambda v: abs(math.log(v / r.measured)))
         logs[kind].append(math.log(r.measured / worst))
-        test = "max" if str(r.concurrency) == "max" else "at a concurrency"
+        test = "decode" if r.metric == serving_data.DECODE else "max" if r.concurrency == "max" else "at a concurrency"
         for out, predicted in (("source", by_source[r.ref]), ("gpu", by_gpu[r.ref])):
             held[kind].setdefault((test, out), []).append(math.log(r.measured / predicted))
         data.append(
@@ -225,8 +226,8 @@ def fit_engine(prior: ServingPrior, log: Callable[[str], None]) -> tuple[Serving
         version=f"fit-{dt.date.today().isoformat()}",
         rows=len(rows),
         calibrated_kinds=tuple(kinds),
-        decode_spread=_spread(*spread_rows("decode", "throughput")),
-        throughput_spread=_spread(*spread_rows("throughput", "decode")),
+        few_users_spread=_spread(*spread_rows("few_users", "many_users")),
+        many_users_spread=_spread(*spread_rows("many_users", "few_users")),
     )
     log(f"{prior.name}: {len(rows)} rows, {profile.parameters}")
     return profile, data

@@ -65,7 +65,7 @@ def parse_serving_profile(path: str, doc: Mapping[str, Any]) -> ServingProfile:
     _table(path, "", doc, _TOP_KEYS)
     params = _table(path, "parameters", doc.get("parameters", {}), set(ServingParameters.names()))
     behaviour = _table(path, "behaviour", doc.get("behaviour", {}), set(ServingBehaviour.__dataclass_fields__))
-    spread = _table(path, "spread", doc.get("spread", {}), {"decode", "throughput"})
+    spread = _table(path, "spread", doc.get("spread", {}), {"few_users", "many_users"})
     try:
         return ServingProfile(
             name=str(doc["name"]),
@@ -73,8 +73,8 @@ def parse_serving_profile(path: str, doc: Mapping[str, Any]) -> ServingProfile:
             engines=tuple(doc["engines"]),
             parameters=ServingParameters(**{k: float(v) for k, v in params.items()}),
             behaviour=ServingBehaviour(**behaviour),
-            decode_spread=_spread(path, "spread.decode", spread["decode"]),
-            throughput_spread=_spread(path, "spread.throughput", spread["throughput"]),
+            few_users_spread=_spread(path, "spread.few_users", spread["few_users"]),
+            many_users_spread=_spread(path, "spread.many_users", spread["many_users"]),
             rows=int(doc.get("rows", 0)),
             calibrated_kinds=tuple(doc.get("calibrated_kinds", ())),
             source=str(doc.get("source", "")),

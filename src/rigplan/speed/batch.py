@@ -85,6 +85,13 @@ ATTENTION_FLOPS_PER_KV = 4
 #: (link inside a node, network, node of each pipeline stage's first GPU, whether each stage's
 #: GPUs span nodes — a tensor-parallel group over the network, as SGLang's ``--tp 16 --nnodes 2``).
 Links = tuple[LinkModel, LinkModel, tuple[int, ...], tuple[bool, ...]]
+#: Up to this many sequences per step, per-user decode and output throughput share one range
+#: (``ServingProfile.few_users_spread``); above it and offline, the other.  Held-out residuals
+#: of the vLLM rows change sign between 8 and 16 users (≤ 8: 58 decode and throughput rows,
+#: −0.70 … +0.43 in log, median ≈ +0.02; ≥ 16: every row below the estimate, −1.0 … −0.04, as
+#: the 50 offline-maximum rows), and at one user the throughput is the decode less the prompt,
+#: so one band per regime keeps the two ranges from contradicting each other [D].
+FEW_USERS = 8
 #: Exponent of the smooth maximum of memory and compute time inside one step (they overlap
 #: almost fully in a GEMM; the same choice as the single-stream model).
 OVERLAP_EXPONENT = 3.0
@@ -140,17 +147,24 @@ class ServingBehaviour:
         return self.max_num_batched_tokens_large_gpu if self.is_large(gpu) else self.max_num_batched_tokens_small_gpu
 
 
+def few_users(concurrency: int | str) -> bool:
+    """Whether ``concurrency`` ("max": offline) is in the few-users band (≤ :data:`FEW_USERS`)."""
+    return isinstance(concurrency, int) and concurrency <= FEW_USERS
+
+
 @dataclass(frozen=True, slots=True)
 class ServingProfile:
-    """Parameters of one serving engine with where they came from and the spread of residuals."""
+    """Parameters of one serving engine with where they came from and the spread of residuals:
+    one band for steps of at most :data:`FEW_USERS` sequences, one for larger batches and
+    offline runs (and prefill), each applied to per-user decode and output throughput alike."""
 
     name: str
     version: str
     engines: tuple[str, ...]
     parameters: ServingParameters
     behaviour: ServingBehaviour
-    decode_spread: Spread
-    throughput_spread: Spread
+    few_users_spread: Spread
+    many_users_spread: Spread
     rows: int = 0
     calibrated_kinds: tuple[str, ...] = ()
     source: str = ""
@@ -160,8 +174,12 @@ class ServingProfile:
         """ "vllm-serving@fit-2026-12-06 (calibrated on 40 rows)" or "... (prior; range ...)"."""
         if self.rows:
             return f"{self.name}@{self.version} (calibrated on {self.rows} rows)"
-        lo, hi = self.decode_spread.factors()
+        lo, hi = self.few_users_spread.factors()
         return f"{self.name}@{self.version} (no calibration rows; range -{1 - lo:.0%}/+{hi - 1:.0%})"
+
+    def spread_at(self, concurrency: int | str) -> Spread:
+        """The band of an estimate at ``concurrency`` sequences ("max": offline)."""
+        return self.few_users_spread if few_users(concurrency) else self.many_users_spread
 
 
 @dataclass(frozen=True, slots=True)

@@ -123,12 +123,13 @@ def _decode(
         f"≤ {min(c.budget, prompt_tokens)} tokens, mean step {_ms(mean_s)}); spread evenly: {_step_text(mixed)} → "
         f"{throughput:.4g} output tok/s [{c.label}]"
     )
+    band = c.profile.spread_at(batch)  # one band for both: throughput is batch × decode less the prompts
     return (
         decode_tps,
-        speed_range(decode_tps, c.profile.decode_spread, c.widen),
+        speed_range(decode_tps, band, c.widen),
         step_s,
         throughput,
-        speed_range(throughput, c.profile.throughput_spread, c.widen),
+        speed_range(throughput, band, c.widen),
     )
 
 
@@ -150,7 +151,7 @@ def _prefill(c: _Context, batch: int, prompt_tokens: int) -> tuple[float, _Range
         f" first chunk: {_step_text(first) if first else ''} [{c.label}]"
     )
     c.derivations["ttft_s"] = f"prefill of {batch} prompt(s) of {prompt_tokens} tokens = {prefill_s:.4g} s"
-    return prefill_tps, speed_range(prefill_tps, c.profile.throughput_spread, c.widen), prefill_s
+    return prefill_tps, speed_range(prefill_tps, c.profile.many_users_spread, c.widen), prefill_s
 
 
 def serving_speed(
