@@ -161,6 +161,14 @@ class EngineBehaviour:
     #: kernels run on RDNA4's WMMA.  Vulkan leaves it off: its RDNA4 rows of 2025 builds sit at
     #: the vector rate and the later ones' gain is its build-era term.
     amd_wmma_prefill: bool = False
+    #: Quantised prompt matmuls dequantise each weight tile once per column tile of
+    #: ``prefill.MMQ_TILE_TOKENS`` tokens (llama.cpp's CUDA MMQ), not once per micro-batch.
+    mmq_tile_dequant: bool = False
+    #: The flash-attention kernel runs one query head per workgroup in prompts, so each KV head's
+    #: cache rows stream past once per query head sharing it (ggml-vulkan packs a GQA group into
+    #: one workgroup only for single-token decode); off: once per KV head (CUDA's MMA kernel packs
+    #: the group, Metal as fitted).
+    flash_kv_per_query_head: bool = False
     #: The llama.cpp build the estimate is for (0: the build of ``prefill.BUILD_ERA_REFERENCE``;
     #: ``predict`` puts the profile's newest fitted build here when the caller names none).
     build: int = 0
