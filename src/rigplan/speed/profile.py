@@ -150,7 +150,8 @@ class EngineBehaviour:
     #: Custom one-shot all-reduce where GPUs have P2P (vLLM, SGLang, TRT-LLM).
     custom_all_reduce: bool = False
     #: Quantised prompt matmuls run on INT8 tensor cores (llama.cpp MMQ with MMA, 2025 builds),
-    #: where the GPU has them; else weights are dequantised to the 16-bit GEMM.
+    #: where the GPU has them (hardware.mmq_int8_ops: the listed rate, else the chip family's);
+    #: else at the 16-bit rate.
     int8_mma_prefill: bool = False
     #: On AMD GPUs the prompt matmuls are priced at the FP16 *vector* rate (2 × FP32), the
     #: basis of the RDNA rows the ROCm/Vulkan profiles are fitted on, not the CDNA matrix-core
