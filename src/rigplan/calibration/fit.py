@@ -304,8 +304,9 @@ PREFILL_BACKEND = (
     "flash_kv_reads_per_query",
 )
 #: Vulkan also fits the build era of its prompt kernels (its rows span b5863–b9174 on the same
-#: chips).  ROCm does not: its rows put the term below 1 (newer builds slower, 0.83 per 1000
-#: builds), which no kernel change explains, for 2.7 points of held-out MAPE [D].
+#: chips), like CUDA since the eighth session.  ROCm does not: its rows put the term below 1
+#: (newer builds slower, 0.83 per 1000 builds), which no kernel change explains, for 2.7 points
+#: of held-out MAPE [D].
 PREFILL_VULKAN = (*PREFILL_BACKEND, "prefill_speedup_per_kilobuild")
 #: Vulkan keeps no per-expert decode cost: fitted (5.7 us) it lowered Vulkan's held-out decode
 #: MAPE 17.2 -> 15.6 % but narrowed the band the other sources give, leaving kyuz0's R9700 rows
@@ -323,8 +324,12 @@ DECODE_VULKAN = tuple(n for n in DECODE_BACKEND if n != "active_expert_overhead_
 EXPERT_PRIORS = ("active_expert_overhead_s",)
 OWN_PRIORS = (*EXPERT_PRIORS, "float_expert_call_s")
 #: The current-era prompt fits add flash attention's K/V re-reads at depth (the May-2024 rows
-#: ran without flash attention: the term is 0 there and stays at its prior).
-PREFILL_CUDA_CURRENT = (*PREFILL_CUDA, "flash_kv_reads_per_query")
+#: ran without flash attention: the term is 0 there and stays at its prior); CUDA's also fits
+#: the build era of its prompt kernels (eighth session: the August 2025 rows of
+#: ggml-org/llama.cpp#15396 run slower than later builds on the same GPUs; the prior file says
+#: by how much it moved the held-out figures). ROCm keeps 1 (see PREFILL_VULKAN): it takes the
+#: term from its own prior, not from the CUDA fit.
+PREFILL_CUDA_CURRENT = (*PREFILL_CUDA, "flash_kv_reads_per_query", "prefill_speedup_per_kilobuild")
 PREFILL_METAL_CURRENT = (*PREFILL_METAL, "flash_kv_reads_per_query")
 DECODE_CURRENT = (
     *DECODE_CUDA,
@@ -361,7 +366,7 @@ FITS = (
         DECODE_BACKEND,
         PREFILL_BACKEND,
         "llama.cpp-cuda",
-        OWN_PRIORS,
+        (*OWN_PRIORS, "prefill_speedup_per_kilobuild"),
     ),
     FitSpec(
         priors.LLAMA_CPP_VULKAN,
@@ -371,7 +376,7 @@ FITS = (
         DECODE_VULKAN,
         PREFILL_VULKAN,
         "llama.cpp-cuda",
-        ("float_expert_call_s",),
+        ("float_expert_call_s", "flash_kv_reads_per_query"),
     ),
     FitSpec(
         priors.LLAMA_CPP_METAL,

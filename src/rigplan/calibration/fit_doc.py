@@ -52,7 +52,10 @@ def profile_doc(
             "int8_mma_prefill": b.int8_mma_prefill,
             "amd_vector_basis": b.amd_vector_basis,
             "amd_wmma_prefill": b.amd_wmma_prefill,
-        },
+        }
+        # Written where set: the profiles of engines without these kernels stay as they were.
+        | ({"mmq_tile_dequant": True} if b.mmq_tile_dequant else {})
+        | ({"flash_kv_per_query_head": True} if b.flash_kv_per_query_head else {}),
         "parameters": _parameters_doc(profile.parameters),
         "spread": {
             kind: {

@@ -14,6 +14,7 @@ from typing import Any
 from ..errors import RigplanError
 from ..speed import Link, SpeedWorkload, predict, with_settings
 from ..speed.hardware import hardware_kind
+from ..speed.prefill import BUILD_ERA_REFERENCE
 from ..speed.profile import EngineProfile
 from ..speed.settings import SpeedSettings
 from . import dataset
@@ -33,6 +34,10 @@ class Prepared:
         model, rig, memory, workload, link, family, quant = self.args
         version = f"b{self.m.build}" if self.m.build else None
         profile = with_settings(profile, SpeedSettings(engine_version=version, flash_attention=self.m.flash_attention))
+        if not self.m.build:  # a PR table without a build number: the build era's reference build,
+            # as the fit prices it (a trial profile has no fitted builds), not the profile's newest
+            reference = dataclasses.replace(profile.behaviour, build=BUILD_ERA_REFERENCE)
+            profile = dataclasses.replace(profile, behaviour=reference)
         if self.m.ubatch or self.m.batch:  # the row's own -ub / -b
             behaviour = dataclasses.replace(
                 profile.behaviour,

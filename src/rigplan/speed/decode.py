@@ -94,8 +94,9 @@ def tensor_throughput(
     if behaviour.amd_vector_basis and gpu.vendor == "amd" and precision == "16":
         basis = hardware.amd_prompt_fp16_flops(gpu, wmma=behaviour.amd_wmma_prefill)
         return 1.0 / (1.0 / (params.tensor_efficiency * basis) + 1.0 / cap)
-    if quantized and precision == "16" and behaviour.int8_mma_prefill and gpu.int8_tensor_tops:
-        precision = "int8"  # llama.cpp MMQ: activations quantised to q8_1, INT8 MMA tiles
+    int8 = hardware.mmq_int8_ops(gpu) if quantized and precision == "16" and behaviour.int8_mma_prefill else None
+    if int8:  # llama.cpp MMQ: activations quantised to q8_1, INT8 MMA tiles
+        return 1.0 / (1.0 / (params.tensor_efficiency * int8) + 1.0 / cap)
     peak = hardware.matmul_peak_flops(
         gpu, fp16_accumulate=behaviour.fp16_accumulate, quantized=quantized, precision=precision
     )

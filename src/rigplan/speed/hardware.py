@@ -128,6 +128,25 @@ def matmul_peak_flops(gpu: GPU, *, fp16_accumulate: bool, quantized: bool = Fals
     return sm_clock_per_s(gpu) * per_clock
 
 
+#: Dense INT8 tensor-core operations per SM per clock of NVIDIA's GeForce / workstation chips
+#: (TU10x, GA10x, AD10x, GB20x, GB10), for cards whose INT8 rate the catalogue does not list:
+#: every listed one of these chips runs 2043-2050 (RTX 2080 Ti, 3080, 3090, A6000, Quadro RTX 8000,
+#: 4080, 4090, 5090, T4, A10, L4, A40, L40S: listed dense TOPS / (SMs x boost clock)) [D].  The
+#: datacenter flagships (A100 4096, H100 ~7600, B200 ~15000) list their own; Volta has no INT8 MMA.
+INT8_MMA_OPS_PER_SM_CLOCK: dict[str, float] = {"turing": 2048.0, "ampere": 2048.0, "ada": 2048.0, "blackwell": 2048.0}
+
+
+def mmq_int8_ops(gpu: GPU) -> float | None:
+    """INT8 tensor rate llama.cpp's MMQ prompt kernels run on (ops/s): the listed dense rate, else
+    the chip family's rate per SM per clock (not for datacenter parts); None without INT8 MMA."""
+    if gpu.int8_tensor_tops:
+        return gpu.int8_tensor_tops * TERA
+    per_clock = INT8_MMA_OPS_PER_SM_CLOCK.get(gpu.architecture)
+    if per_clock is None or gpu.vendor != "nvidia" or gpu.gpu_class == "datacenter":
+        return None
+    return sm_clock_per_s(gpu) * per_clock
+
+
 #: Dense FP16 matrix (WMMA) rate per FP16 vector rate, by AMD architecture.  RDNA3's WMMA runs
 #: at the dual-issue vector rate (RX 7900 XTX: 122.8 TFLOPS both); RDNA4 doubles the matrix
 #: rate per CU (AMD RX 9070 XT specifications: 195 TFLOPS FP16 matrix dense vs 97.3 vector;

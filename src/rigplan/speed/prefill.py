@@ -3,7 +3,8 @@
 Per GPU and micro-batch of u tokens at position p (perf-model.md §4)::
 
     matmuls    = 2 · weights · u / tensor throughput
-    dequant    = quantised weights · cycles / (SMs · clock)      (weights dequantised per batch)
+    dequant    = quantised weights · cycles / (SMs · clock)      (weights dequantised per batch;
+                 llama.cpp MMQ: per 128-token column tile, an expert's tokens = k · u / touched)
     attention  = 4 · n_h · d_h · layers · (p + u) · u / (η_attn · tensor throughput)
                + score passes · n_h · layers · (p + u) · u · 4 B / (η_mem · BW)   (no flash attention)
                + K/V reads per query row · KV width · 2 B · layers · (p + u/2) · u / (η_mem · BW)
@@ -21,6 +22,7 @@ weights copied to the GPU for every micro-batch, as llama.cpp does for batches o
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from .. import arch
@@ -48,6 +50,11 @@ CAUSAL_FRACTION = 0.5
 #: Share of PCIe bandwidth reached copying offloaded weights to the GPU per micro-batch
 #: (pageable host memory) [D].
 HOST_COPY_EFFICIENCY = 0.7
+#: Tokens per column tile of llama.cpp's quantised matmul kernel (MMQ): a block computes up to
+#: 128 token columns against a tile of weight rows it loads and unpacks into shared memory, so the
+#: weights are dequantised once per 128 tokens, not once per micro-batch [S: ggml-org/llama.cpp
+#: ggml/src/ggml-cuda/mmq.cuh, get_mmq_x_max_host: 128 with Turing+ MMA, AMD MFMA / WMMA].
+MMQ_TILE_TOKENS = 128
 #: llama.cpp moves an offloaded layer's matmul to the GPU from this many tokens up
 #: (ggml-backend scheduler, "offload op" for batches ≥ 32).
 HOST_OFFLOAD_MIN_BATCH = 32
@@ -103,7 +110,8 @@ def device_micro_batch(
     # works on every expert the micro-batch touches.
     active = dev.dense.total_elements + dev.experts.total_elements * experts_active_fraction(model)
     matmul = 2 * active * tokens / flops_s
-    dequant = weights.quantized_elements * params.dequant_sm_cycles_per_weight / hardware.sm_clock_per_s(gpu)
+    tiles = _dequant_tiles(dev, model, tokens, frac) if behaviour.mmq_tile_dequant else weights.quantized_elements
+    dequant = tiles * params.dequant_sm_cycles_per_weight / hardware.sm_clock_per_s(gpu)
     pairs = _attention_pairs(dev, model, position, tokens, behaviour.flash_attention)
     width = arch.attention_width(model)
     # Attention (flash or not) multiplies 16-bit Q, K and V: the FP16 tensor rate, never the
@@ -111,7 +119,8 @@ def device_micro_batch(
     attention_flops_s = params.attention_efficiency * tensor_throughput(params, behaviour, gpu, quantized=False)
     attention = 4 * width * pairs / dev.shard / attention_flops_s
     if behaviour.flash_attention:  # K and V re-read from memory for every tile of query rows
-        attention += params.flash_kv_reads_per_query * _kv_pairs(dev, position, tokens) * KV_F16_BYTES / bw
+        reads = params.flash_kv_reads_per_query * _kv_pairs(dev, position, tokens) * KV_F16_BYTES / bw
+        attention += reads * (_gqa_group(model) if behaviour.flash_kv_per_query_head else 1)
     else:  # scores materialised in f32 and re-read by softmax
         heads_pairs = model.num_heads * pairs
         attention += params.attention_score_passes * heads_pairs * F32_BYTES / dev.shard / bw
@@ -121,6 +130,26 @@ def device_micro_batch(
         params.float_expert_call_s
     )
     return MicroBatchCost(matmul, dequant, attention, activation, overhead, 0.0)
+
+
+def _dequant_tiles(dev: DeviceWork, model: Model, tokens: int, frac: float) -> float:
+    """Quantised weight elements MMQ unpacks for one micro-batch: each block loads and dequantises
+    its weight tile once per column tile of up to MMQ_TILE_TOKENS tokens, so a matrix is unpacked
+    ceil(its tokens / 128) times; a routed expert sees its share of the micro-batch's k · u token
+    slots among the experts it touches (uniform routing)."""
+    dense = dev.dense.quantized_elements * math.ceil(tokens / MMQ_TILE_TOKENS)
+    if not model.is_moe or frac <= 0:
+        return dense
+    per_expert = tokens * experts_active_fraction(model) / frac
+    return dense + dev.experts.quantized_elements * frac * math.ceil(per_expert / MMQ_TILE_TOKENS)
+
+
+def _gqa_group(model: Model) -> int:
+    """Query heads per KV head (1 for MHA; MLA's latent is shared by every head: 1 here too,
+    its bytes already being the latent's)."""
+    if model.is_mla or not model.num_kv_heads:
+        return 1
+    return max(model.num_heads // model.num_kv_heads, 1)
 
 
 def _attention_pairs(dev: DeviceWork, model: Model, position: int, tokens: int, flash: bool) -> float:

@@ -150,7 +150,8 @@ class EngineBehaviour:
     #: Custom one-shot all-reduce where GPUs have P2P (vLLM, SGLang, TRT-LLM).
     custom_all_reduce: bool = False
     #: Quantised prompt matmuls run on INT8 tensor cores (llama.cpp MMQ with MMA, 2025 builds),
-    #: where the GPU has them; else weights are dequantised to the 16-bit GEMM.
+    #: where the GPU has them (hardware.mmq_int8_ops: the listed rate, else the chip family's);
+    #: else at the 16-bit rate.
     int8_mma_prefill: bool = False
     #: On AMD GPUs the prompt matmuls are priced at the FP16 *vector* rate (2 × FP32), the
     #: basis of the RDNA rows the ROCm/Vulkan profiles are fitted on, not the CDNA matrix-core
@@ -161,6 +162,14 @@ class EngineBehaviour:
     #: kernels run on RDNA4's WMMA.  Vulkan leaves it off: its RDNA4 rows of 2025 builds sit at
     #: the vector rate and the later ones' gain is its build-era term.
     amd_wmma_prefill: bool = False
+    #: Quantised prompt matmuls dequantise each weight tile once per column tile of
+    #: ``prefill.MMQ_TILE_TOKENS`` tokens (llama.cpp's CUDA MMQ), not once per micro-batch.
+    mmq_tile_dequant: bool = False
+    #: The flash-attention kernel runs one query head per workgroup in prompts, so each KV head's
+    #: cache rows stream past once per query head sharing it (ggml-vulkan packs a GQA group into
+    #: one workgroup only for single-token decode); off: once per KV head (CUDA's MMA kernel packs
+    #: the group, Metal as fitted).
+    flash_kv_per_query_head: bool = False
     #: The llama.cpp build the estimate is for (0: the build of ``prefill.BUILD_ERA_REFERENCE``;
     #: ``predict`` puts the profile's newest fitted build here when the caller names none).
     build: int = 0

@@ -1,0 +1,146 @@
+"""llama.cpp's quantised prompt matmuls (MMQ) unpack each weight tile once per 128-token column
+tile: the dequantisation cost follows the tokens a matrix sees, not the number of micro-batches
+(eighth session; the May-2024 cuBLAS-era profile keeps one unpack per micro-batch)."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from rigplan.calibration import dataset
+from rigplan.calibration.fit_rows import prepare_or_reason
+from rigplan.calibration.load import load_profiles
+from rigplan.catalog import load_catalog
+from rigplan.engines import get_engine
+from rigplan.placement import place
+from rigplan.quant import get_quant
+from rigplan.rig import parse_rig
+from rigplan.speed.prefill import MMQ_TILE_TOKENS, device_micro_batch
+from rigplan.speed.profile import EngineBehaviour, SpeedParameters
+
+CAT = load_catalog()
+MMQ = EngineBehaviour(flash_attention=True, int8_mma_prefill=True, mmq_tile_dequant=True)
+CUBLAS = EngineBehaviour(flash_attention=True)
+PARAMS = SpeedParameters(dequant_sm_cycles_per_weight=1.0)
+
+
+def _dequant_s(model_id: str, quant: str, tokens: int, behaviour: EngineBehaviour) -> float:
+    from rigplan.speed.work import forward_work
+
+    m = CAT.models[model_id]
+    work = forward_work(m, get_quant(quant), place(m, parse_rig("rtx-4090", CAT), get_engine("llama.cpp")))
+    return device_micro_batch(PARAMS, behaviour, work.stages[0][0], m, 0, tokens).dequant_s
+
+
+@pytest.mark.parametrize("tokens", [128, 512, 2048, 4096])
+def test_dense_weights_are_unpacked_once_per_128_tokens(tokens):
+    one_tile = _dequant_s("llama-2-7b", "q4_0", MMQ_TILE_TOKENS, MMQ)
+    assert _dequant_s("llama-2-7b", "q4_0", tokens, MMQ) == pytest.approx(one_tile * tokens / MMQ_TILE_TOKENS)
+
+
+def test_a_partial_tile_costs_a_whole_tile():
+    assert _dequant_s("llama-2-7b", "q4_0", 129, MMQ) == pytest.approx(2 * _dequant_s("llama-2-7b", "q4_0", 128, MMQ))
+
+
+def test_which_profiles_unpack_per_tile():
+    """CUDA's MMQ only: HIP's tiles differ by chip, Vulkan and Metal run their own shaders."""
+    from rigplan.calibration import priors
+
+    assert priors.LLAMA_CPP_CUDA.behaviour.mmq_tile_dequant
+    for p in (priors.LLAMA_CPP_ROCM, priors.LLAMA_CPP_VULKAN, priors.LLAMA_CPP_METAL, priors.LLAMA_CPP_CUDA_2024):
+        assert not p.behaviour.mmq_tile_dequant, p.name
+
+
+def test_without_mmq_the_weights_are_unpacked_once_per_micro_batch():
+    once = _dequant_s("llama-2-7b", "q4_0", 512, CUBLAS)
+    assert _dequant_s("llama-2-7b", "q4_0", 2048, CUBLAS) == pytest.approx(once)
+
+
+def test_an_expert_counts_only_its_share_of_the_micro_batch():
+    # gpt-oss-20b: 4 of 32 experts per token; 512 tokens touch all 32, 64 tokens each (one tile),
+    # 2048 tokens 256 each (two tiles): the expert part doubles, the dense part goes x4.
+    m = CAT.models["gpt-oss-20b"]
+    assert (m.moe_active_experts, m.moe_num_experts) == (4, 32)
+    a, b = _dequant_s("gpt-oss-20b", "mxfp4_moe", 512, MMQ), _dequant_s("gpt-oss-20b", "mxfp4_moe", 2048, MMQ)
+    assert 2.0 < b / a < 2.5  # between the experts' x2 and the dense part's x4; experts dominate
+    assert math.ceil(2048 * 4 / 32 / MMQ_TILE_TOKENS) == 2
+
+
+def _predict(ref: str) -> tuple[float, float]:
+    m = next(m for m in dataset.measurements() if m.ref == ref)
+    p = prepare_or_reason(m)
+    assert not isinstance(p, str) and m.tokens_per_s
+    return m.tokens_per_s, p.predict(load_profiles()["llama.cpp-cuda"])
+
+
+@pytest.mark.parametrize(
+    ("ub2048", "ub4096"),
+    [
+        # ggml-org/llama.cpp#15396, gpt-oss-20b pp2048 at -ub 2048 and 4096 (-b 4096), b6208-b6316:
+        # RTX 3090, 4090, 4080 SUPER, 5060 Ti, 5070 Ti, 5080, 5090 measure within 1 % of each other.
+        ("llamacpp_current.csv:671", "llamacpp_current.csv:676"),
+        ("llamacpp_current.csv:681", "llamacpp_current.csv:686"),
+        ("llamacpp_current.csv:701", "llamacpp_current.csv:706"),
+        ("llamacpp_current.csv:711", "llamacpp_current.csv:716"),
+        ("llamacpp_current.csv:721", "llamacpp_current.csv:726"),
+        ("llamacpp_current.csv:731", "llamacpp_current.csv:736"),
+        ("llamacpp_current.csv:741", "llamacpp_current.csv:746"),
+    ],
+)
+def test_a_bigger_micro_batch_buys_nothing_as_published(ub2048, ub4096):
+    (m1, p1), (m2, p2) = _predict(ub2048), _predict(ub4096)
+    assert m2 / m1 == pytest.approx(1.0, abs=0.015)
+    assert p2 / p1 == pytest.approx(m2 / m1, abs=0.03)
+
+
+@pytest.mark.parametrize(
+    ("ref", "measured", "tolerance"),
+    [
+        # ggml-org/llama.cpp#15396: gpt-oss-20b pp2048 at -ub 2048 on RTX 4080 SUPER, 5070 Ti, 5080
+        # (INT8 rate from the chip family: NVIDIA prints none); the 4090 / 5090 come out +34 / +40 %
+        # (docs/speed-model.md, "New sources, scored blind").
+        ("llamacpp_current.csv:691", 8170.95, 0.25),
+        ("llamacpp_current.csv:721", 6339.76, 0.25),
+        ("llamacpp_current.csv:731", 7476.55, 0.25),
+        # ggml-org/llama.cpp#20586 (RTX 3090) and #16991 (RTX 5090): gpt-oss-20b pp512 at -ub 512.
+        ("llamacpp_current.csv:612", 4739.0, 0.25),
+        ("llamacpp_current.csv:604", 10554.76, 0.25),
+    ],
+)
+def test_moe_prompts_land_near_the_published_figures(ref, measured, tolerance):
+    m, p = _predict(ref)
+    assert m == pytest.approx(measured, rel=1e-3)
+    assert p == pytest.approx(measured, rel=tolerance)
+
+
+@pytest.mark.parametrize(
+    ("gpu_id", "listed"),
+    [("rtx-3090", 284.0), ("rtx-4080", 389.9), ("rtx-4090", 660.6), ("rtx-5090", 838.0), ("l40s", 733.0)],
+)
+def test_the_family_int8_rate_reproduces_the_listed_ones(gpu_id, listed):
+    from rigplan.speed import hardware
+
+    gpu = CAT.gpus[gpu_id]
+    assert gpu.int8_tensor_tops == listed
+    per_clock = hardware.INT8_MMA_OPS_PER_SM_CLOCK[gpu.architecture]
+    assert hardware.sm_clock_per_s(gpu) * per_clock == pytest.approx(listed * 1e12, rel=0.01)
+
+
+@pytest.mark.parametrize(
+    ("gpu_id", "tops"),
+    [
+        ("rtx-4080-super", 417.8),
+        ("rtx-5080", 450.0),
+        ("rtx-pro-6000", 1007.6),
+        ("v100-pcie-32gb", None),  # Volta: no INT8 MMA
+        ("gb300", None),  # a datacenter flagship lists its own
+    ],
+)
+def test_unlisted_cards_get_their_familys_int8_rate(gpu_id, tops):
+    from rigplan.speed import hardware
+
+    gpu = CAT.gpus[gpu_id]
+    assert gpu.int8_tensor_tops is None
+    got = hardware.mmq_int8_ops(gpu)
+    assert (got is None) if tops is None else got == pytest.approx(tops * 1e12, rel=0.01)
