@@ -6,7 +6,7 @@ import datetime as dt
 from pathlib import Path
 from typing import Any
 
-from ..speed.profile import EngineProfile, SpeedParameters
+from ..speed.profile import EngineBehaviour, EngineProfile, SpeedParameters
 from . import tomlwrite
 from .fit_rows import FitResult
 
@@ -21,11 +21,40 @@ def _parameters_doc(params: SpeedParameters) -> dict[str, Any]:
     return doc
 
 
+def _behaviour_doc(b: EngineBehaviour) -> dict[str, Any]:
+    """The profile file's ``[behaviour]`` table."""
+    return (
+        {
+            "fp16_accumulate": b.fp16_accumulate,
+            "kv_read_per_query_head": b.kv_read_per_query_head,
+            "micro_batch_tokens": b.micro_batch_tokens,
+            "batch_tokens": b.batch_tokens,
+            "pipeline_parallel_prefill": b.pipeline_parallel_prefill,
+            "flash_attention": b.flash_attention,
+            "cuda_graphs": b.cuda_graphs,
+            "custom_all_reduce": b.custom_all_reduce,
+            "int8_mma_prefill": b.int8_mma_prefill,
+            "amd_vector_basis": b.amd_vector_basis,
+            "amd_wmma_prefill": b.amd_wmma_prefill,
+        }
+        # Written where set: the profiles of engines without these kernels stay as they were.
+        | (
+            {
+                "quantized_gemm_max_rows": b.quantized_gemm_max_rows,
+                "quantized_gemm_rows_per_pass": b.quantized_gemm_rows_per_pass,
+            }
+            if b.quantized_gemm_max_rows
+            else {}
+        )
+        | ({"mmq_tile_dequant": True} if b.mmq_tile_dequant else {})
+        | ({"flash_kv_per_query_head": True} if b.flash_kv_per_query_head else {})
+    )
+
+
 def profile_doc(
     profile: EngineProfile, *, fit: dict[str, Any] | None = None, data: list[dict[str, Any]] | None = None
 ) -> dict[str, Any]:
     """The TOML document of a profile."""
-    b = profile.behaviour
     doc: dict[str, Any] = {
         "name": profile.name,
         "version": profile.version,
@@ -40,22 +69,7 @@ def profile_doc(
         "uncalibrated_widening": profile.uncalibrated_widening,
         "source": profile.source,
         "notes": profile.notes,
-        "behaviour": {
-            "fp16_accumulate": b.fp16_accumulate,
-            "kv_read_per_query_head": b.kv_read_per_query_head,
-            "micro_batch_tokens": b.micro_batch_tokens,
-            "batch_tokens": b.batch_tokens,
-            "pipeline_parallel_prefill": b.pipeline_parallel_prefill,
-            "flash_attention": b.flash_attention,
-            "cuda_graphs": b.cuda_graphs,
-            "custom_all_reduce": b.custom_all_reduce,
-            "int8_mma_prefill": b.int8_mma_prefill,
-            "amd_vector_basis": b.amd_vector_basis,
-            "amd_wmma_prefill": b.amd_wmma_prefill,
-        }
-        # Written where set: the profiles of engines without these kernels stay as they were.
-        | ({"mmq_tile_dequant": True} if b.mmq_tile_dequant else {})
-        | ({"flash_kv_per_query_head": True} if b.flash_kv_per_query_head else {}),
+        "behaviour": _behaviour_doc(profile.behaviour),
         "parameters": _parameters_doc(profile.parameters),
         "spread": {
             kind: {

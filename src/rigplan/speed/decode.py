@@ -55,6 +55,8 @@ HOST_MEMORY_EFFICIENCY = 0.65
 EIGHT_BIT_GEMM_SHARE = 0.5
 #: Matmul FLOPs per weight per token (multiply + add).
 FLOPS_PER_WEIGHT = 2
+#: Bytes of one FP16 element.
+FP16_BYTES = 2
 #: Attention FLOPs per cached token per query-head dimension (QK^T and ·V, 2 each).
 ATTENTION_FLOPS_PER_KV = 4
 
@@ -103,6 +105,27 @@ def tensor_throughput(
     return 1.0 / (1.0 / (params.tensor_efficiency * peak) + 1.0 / cap)
 
 
+def own_kernel_passes(behaviour: EngineBehaviour, gpu: GPU, weights: WeightSet, batch: int) -> int:
+    """Passes of the engine's own quantised decode kernel over the weights (0: the batch runs on
+    the tensor cores instead, one unpacking of the weights as for one sequence)."""
+    if not weights.quantized_elements or batch > behaviour.quantized_gemm_max_rows or gpu.vendor != "nvidia":
+        return 0
+    return -(-batch // behaviour.quantized_gemm_rows_per_pass)
+
+
+def batch_matmul_throughput(
+    params: SpeedParameters, behaviour: EngineBehaviour, gpu: GPU, weights: WeightSet, batch: int
+) -> float:
+    """Achieved FLOP/s of a decode batch's matmuls: the tensor cores, or the FP16 vector units
+    where the engine's own quantised kernel takes batches this small.  The vector FP16 (half2)
+    rate is the FP32 rate on GeForce and workstation Ampere–Blackwell (RTX 4090: 82.6 TFLOPS
+    both); A100 / H100's faster FP16 vector path is not counted."""
+    if own_kernel_passes(behaviour, gpu, weights, batch):
+        return params.tensor_efficiency * hardware.fp32_flops(gpu)
+    quantized = weights.quantized_elements > 0
+    return tensor_throughput(params, behaviour, gpu, quantized=quantized, precision=gemm_precision(weights))
+
+
 @dataclass(frozen=True, slots=True)
 class DeviceStep:
     """One GPU's decode step, by term (seconds)."""
@@ -135,10 +158,16 @@ def device_step(
     broadcast = behaviour.kv_read_per_query_head and not behaviour.flash_attention
     factor = params.attention_read_factor * (query_group(model) if broadcast else 1.0)
     bytes_read = weights.nbytes + kv * factor
+    if behaviour.quantized_gemm_max_rows and batch > behaviour.quantized_gemm_max_rows:
+        # Past its own kernel's rows the engine writes each quantised matrix out as FP16 for
+        # cuBLAS, every step (ExLlamaV2's reconstruct-then-cublasHgemm path).  Counted once: the
+        # read-back comes largely from L2, and the engine's switch at 32 rows is where its author
+        # found the two paths level (counting write and read makes a 2.5x cliff at the switch).
+        bytes_read += weights.quantized_elements * FP16_BYTES
     eta, bw = memory_efficiency(params, gpu), hardware.bandwidth_bytes_per_s(gpu)
     memory_s = bytes_read / (eta * bw)
     cycles = sum(n * params.cycles_per_weight(c) for n, c in zip(weights.elements, WEIGHT_CLASSES, strict=True))
-    alu_s = cycles / hardware.sm_clock_per_s(gpu)
+    alu_s = cycles * max(1, own_kernel_passes(behaviour, gpu, weights, batch)) / hardware.sm_clock_per_s(gpu)
     compute_s = 0.0
     if batch > 1:
         attn = ATTENTION_FLOPS_PER_KV * arch.attention_width(model)
@@ -147,9 +176,7 @@ def device_step(
         active += dev.experts.total_elements * experts_active_fraction(model)
         flops = FLOPS_PER_WEIGHT * active * batch
         flops += attn * context * len(dev.kv_layers) * batch / dev.shard
-        compute_s = flops / tensor_throughput(
-            params, behaviour, gpu, quantized=weights.quantized_elements > 0, precision=gemm_precision(weights)
-        )
+        compute_s = flops / batch_matmul_throughput(params, behaviour, gpu, weights, batch)
     gpu_s = smooth_max(memory_s, alu_s, compute_s, p=KERNEL_MAX_EXPONENT)
     launch_s = len(dev.layers) * params.launch_overhead_per_layer_s
     serial_s = len(dev.layers) * params.serial_overhead_per_layer_s

@@ -135,6 +135,13 @@ class EngineBehaviour:
 
     #: GEMMs accumulate in FP16 (llama.cpp: cuBLAS CUBLAS_COMPUTE_16F for f16 matmuls).
     fp16_accumulate: bool = False
+    #: Decode batches of at most this many sequences multiply quantised weights in the engine's
+    #: own kernel on the FP16 vector units, not the tensor cores (ExLlamaV2: MAX_Q_GEMM_ROWS 32);
+    #: 0: every batch on the tensor cores.
+    quantized_gemm_max_rows: int = 0
+    #: Rows that kernel multiplies per pass; each pass unpacks every weight again (ExLlamaV2:
+    #: MAX_Q_GEMM_ROWS_KERNEL 4, one grid row of blocks per 4 sequences).
+    quantized_gemm_rows_per_pass: int = 4
     #: Without flash attention llama.cpp multiplies K and V per query head (GQA broadcast).
     kv_read_per_query_head: bool = False
     #: Prompt micro-batch (llama.cpp n_ubatch 512; vLLM chunked-prefill token budget).

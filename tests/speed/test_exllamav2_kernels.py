@@ -1,0 +1,76 @@
+"""ExLlamaV2's kernels as its source has them (turboderp/exllamav2 q_gemm.cu, config.h): prompts
+dequantise to FP16 and call cublasHgemm (FP16 accumulate); decode batches of up to 32 sequences
+run its own quantised kernel on the CUDA cores, one pass over the weights per 4 sequences; past 32
+each quantised matrix is written out as FP16 for cuBLAS every step.  No batched ExLlamaV2 row
+exists to check these against, so the tests hold the mechanism, not a published figure."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from rigplan.calibration import priors
+from rigplan.catalog import load_catalog
+from rigplan.engines import get_engine
+from rigplan.estimate import estimate
+from rigplan.placement import place
+from rigplan.quant import get_quant
+from rigplan.rig import parse_rig
+from rigplan.speed.decode import device_step, own_kernel_passes
+from rigplan.speed.work import forward_work
+
+CAT = load_catalog()
+EXL2 = priors.EXLLAMAV2
+
+
+def _device(model_id: str = "llama-2-7b", rig: str = "rtx-4090"):
+    m = CAT.models[model_id]
+    work = forward_work(m, get_quant("exl2-4.0"), place(m, parse_rig(rig, CAT), get_engine("exllamav2")))
+    return m, work.stages[0][0]
+
+
+def _step_s(batch: int, behaviour=EXL2.behaviour) -> float:
+    m, dev = _device()
+    return device_step(EXL2.parameters, behaviour, dev, m, 2.0, 512, batch).total_s
+
+
+def test_the_prior_says_what_the_source_says():
+    b = EXL2.behaviour
+    assert b.fp16_accumulate and b.quantized_gemm_max_rows == 32 and b.quantized_gemm_rows_per_pass == 4
+    for p in (priors.LLAMA_CPP_CUDA, priors.VLLM):
+        assert p.behaviour.quantized_gemm_max_rows == 0, p.name
+
+
+@pytest.mark.parametrize(("batch", "passes"), [(1, 1), (4, 1), (5, 2), (18, 5), (32, 8), (33, 0)])
+def test_one_pass_over_the_weights_per_four_sequences_up_to_32(batch, passes):
+    _, dev = _device()
+    weights = dev.step_weights(1.0)
+    assert own_kernel_passes(EXL2.behaviour, dev.gpu, weights, batch) == passes
+
+
+def test_one_sequence_is_priced_as_before():
+    """The fitted single-stream rows never reach the batched kernels."""
+    tensor_cores = dataclasses.replace(EXL2.behaviour, quantized_gemm_max_rows=0)
+    assert _step_s(1) == pytest.approx(_step_s(1, tensor_cores))
+
+
+def test_small_batches_are_slower_than_the_tensor_cores_would_be():
+    tensor_cores = dataclasses.replace(EXL2.behaviour, quantized_gemm_max_rows=0)
+    for batch in (8, 16, 32):
+        assert _step_s(batch) > _step_s(batch, tensor_cores)
+    assert _step_s(32) > 1.25 * _step_s(32, tensor_cores)  # 8 passes of unpacking on the CUDA cores
+
+
+def test_no_cliff_where_the_engine_switches_to_cublas():
+    """The author put the switch where the two paths are level: output per step within 1.6x."""
+    at_32, at_33 = 32 / _step_s(32), 33 / _step_s(33)
+    assert 1 / 1.6 < at_33 / at_32 < 1.6
+
+
+def test_prompts_run_at_the_fp16_accumulate_rate_on_geforce():
+    fast = estimate("llama-2-7b", "rtx-4090", engine="exllamav2", quant="exl2-4.0", prompt_tokens=2048)
+    assert CAT.gpus["rtx-4090"].fp16_acc16_tensor_tflops == pytest.approx(
+        2 * CAT.gpus["rtx-4090"].fp16_tensor_tflops, rel=1e-3
+    )
+    assert fast.speed.prefill_tokens_per_s > 8000  # ~10k: at the FP32-accumulate rate it was ~5k
