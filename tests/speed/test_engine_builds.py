@@ -83,3 +83,29 @@ def test_range_says_how_far_it_extrapolates():
     s = speed("llama-3-8b", "rtx-4090")
     assert s.extrapolation.split(";")[0] in ("GPU seen", "same architecture", "new architecture", "new vendor")
     assert "extrapolation:" in estimate("llama-3-8b", "rtx-4090").provenance["speed.decode_tokens_per_s_range"].formula
+
+
+def test_a_build_past_the_fitted_ones_is_priced_as_the_newest_and_the_range_says_so():
+    import dataclasses
+
+    from rigplan.speed import with_settings
+    from rigplan.speed.settings import SpeedSettings
+
+    cuda = load_profiles()["llama.cpp-cuda"]
+    assert cuda.fitted_builds is not None
+    last = cuda.fitted_builds[1]
+    # Whatever the fitted build-era gain, a later build is not extrapolated past the rows.
+    steep = dataclasses.replace(
+        cuda, parameters=dataclasses.replace(cuda.parameters, prefill_speedup_per_kilobuild=1.5)
+    )
+    assert with_settings(steep, SpeedSettings(engine_version=f"b{last + 4000}")).behaviour.build == last
+    assert with_settings(steep, SpeedSettings(engine_version=f"b{last - 100}")).behaviour.build == last - 100
+    kw = {"quant": "q4_k_m", "prompt_tokens": 2048, "output_tokens": 128}
+    at_last = speed("llama-3.1-8b", "rtx-4090", engine_version=f"b{last}", **kw)
+    past = speed("llama-3.1-8b", "rtx-4090", engine_version=f"b{last + 4000}", **kw)
+    assert past.prefill_tokens_per_s == pytest.approx(at_last.prefill_tokens_per_s, rel=1e-9)
+    assert not any("past the fitted builds" in r for r in at_last.off_data)
+    assert any(f"b{last + 4000} is past the fitted builds" in r for r in past.off_data)
+    lo, hi = past.prefill_tokens_per_s_range or (0.0, 0.0)
+    lo0, hi0 = at_last.prefill_tokens_per_s_range or (0.0, 0.0)
+    assert lo < lo0 and hi > hi0  # wider: the estimate travels past its rows

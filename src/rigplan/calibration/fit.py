@@ -227,7 +227,10 @@ def _leave_out(
     for fold in folds:
         train = [r for r in rows if key(r) != fold]
         params = fit([r for r in train if r.m.kind == "decode"], [r for r in train if r.m.kind == "prefill"], start)
-        prof = profile_from(prior, params)
+        # the fold's own build span: a left-out build past it is priced as the product would
+        # price it, at the newest fitted build (speed.with_settings)
+        builds = sorted(r.m.build for r in train if r.m.build)
+        prof = profile_from(prior, params, builds=(builds[0], builds[-1]) if builds else None)
         for r in rows:
             if key(r) == fold:
                 out[r.m.ref] = r.predict(prof)
@@ -328,8 +331,14 @@ OWN_PRIORS = (*EXPERT_PRIORS, "float_expert_call_s")
 #: the build era of its prompt kernels (eighth session: the August 2025 rows of
 #: ggml-org/llama.cpp#15396 run slower than later builds on the same GPUs; the prior file says
 #: by how much it moved the held-out figures). ROCm keeps 1 (see PREFILL_VULKAN): it takes the
-#: term from its own prior, not from the CUDA fit.
-PREFILL_CUDA_CURRENT = (*PREFILL_CUDA, "flash_kv_reads_per_query", "prefill_speedup_per_kilobuild")
+#: term from its own prior, not from the CUDA fit.  Since the ninth session CUDA also fits the
+#: SMs its routed-expert prompt matmuls keep busy (``moe_gemm_sm_limit``; ROCm and Vulkan keep 0).
+PREFILL_CUDA_CURRENT = (
+    *PREFILL_CUDA,
+    "flash_kv_reads_per_query",
+    "prefill_speedup_per_kilobuild",
+    "moe_gemm_sm_limit",
+)
 PREFILL_METAL_CURRENT = (*PREFILL_METAL, "flash_kv_reads_per_query")
 DECODE_CURRENT = (
     *DECODE_CUDA,
@@ -366,7 +375,7 @@ FITS = (
         DECODE_BACKEND,
         PREFILL_BACKEND,
         "llama.cpp-cuda",
-        (*OWN_PRIORS, "prefill_speedup_per_kilobuild"),
+        (*OWN_PRIORS, "prefill_speedup_per_kilobuild", "moe_gemm_sm_limit"),
     ),
     FitSpec(
         priors.LLAMA_CPP_VULKAN,
@@ -376,7 +385,7 @@ FITS = (
         DECODE_VULKAN,
         PREFILL_VULKAN,
         "llama.cpp-cuda",
-        ("float_expert_call_s", "flash_kv_reads_per_query"),
+        ("float_expert_call_s", "flash_kv_reads_per_query", "moe_gemm_sm_limit"),
     ),
     FitSpec(
         priors.LLAMA_CPP_METAL,

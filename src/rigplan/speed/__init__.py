@@ -89,11 +89,16 @@ class SpeedEstimate:
 
 def with_settings(profile: EngineProfile, settings: SpeedSettings | None) -> EngineProfile:
     """``profile`` with the flash-attention choice and build of ``settings`` (None: the build's
-    default; no build: the profile's newest fitted build)."""
+    default; no build: the profile's newest fitted build).  A build past the newest fitted one is
+    priced as that build: the build-era term is not extrapolated beyond its rows (the range says
+    so, :func:`.provenance.past_fitted_builds`)."""
     behaviour = profile.behaviour
     if settings is not None and settings.flash_attention is not None:
         behaviour = dataclasses.replace(behaviour, flash_attention=settings.flash_attention)
-    build = build_of(settings) or (profile.fitted_builds[1] if profile.fitted_builds else 0)
+    newest = profile.fitted_builds[1] if profile.fitted_builds else 0
+    build = build_of(settings) or newest
+    if newest:
+        build = min(build, newest)
     if build != behaviour.build:
         behaviour = dataclasses.replace(behaviour, build=build)
     return profile if behaviour is profile.behaviour else dataclasses.replace(profile, behaviour=behaviour)

@@ -26,7 +26,7 @@ import math
 from dataclasses import dataclass
 
 from .. import arch
-from ..catalog.records import Model
+from ..catalog.records import GPU, Model
 from . import hardware
 from .comm import ACTIVATION_BYTES_16, ACTIVATION_BYTES_32
 from .decode import (
@@ -108,10 +108,11 @@ def device_micro_batch(
     layers = len(dev.layers)
     # FLOPs: every token through the dense weights and k of E experts; the dequantisation
     # works on every expert the micro-batch touches.
-    active = dev.dense.total_elements + dev.experts.total_elements * experts_active_fraction(model)
+    fill = _expert_fill(params, gpu, model)
+    active = dev.dense.total_elements + dev.experts.total_elements * experts_active_fraction(model) * fill
     matmul = 2 * active * tokens / flops_s
-    tiles = _dequant_tiles(dev, model, tokens, frac) if behaviour.mmq_tile_dequant else weights.quantized_elements
-    dequant = tiles * params.dequant_sm_cycles_per_weight / hardware.sm_clock_per_s(gpu)
+    dense_tiles, expert_tiles = _dequant_tiles(dev, model, tokens, frac, tiled=behaviour.mmq_tile_dequant)
+    dequant = (dense_tiles + expert_tiles * fill) * params.dequant_sm_cycles_per_weight / hardware.sm_clock_per_s(gpu)
     pairs = _attention_pairs(dev, model, position, tokens, behaviour.flash_attention)
     width = arch.attention_width(model)
     # Attention (flash or not) multiplies 16-bit Q, K and V: the FP16 tensor rate, never the
@@ -132,16 +133,29 @@ def device_micro_batch(
     return MicroBatchCost(matmul, dequant, attention, activation, overhead, 0.0)
 
 
-def _dequant_tiles(dev: DeviceWork, model: Model, tokens: int, frac: float) -> float:
-    """Quantised weight elements MMQ unpacks for one micro-batch: each block loads and dequantises
-    its weight tile once per column tile of up to MMQ_TILE_TOKENS tokens, so a matrix is unpacked
-    ceil(its tokens / 128) times; a routed expert sees its share of the micro-batch's k · u token
-    slots among the experts it touches (uniform routing)."""
+def _dequant_tiles(dev: DeviceWork, model: Model, tokens: int, frac: float, *, tiled: bool) -> tuple[float, float]:
+    """Quantised weight elements unpacked for one micro-batch, (dense, routed experts): once per
+    micro-batch, or (``tiled``, llama.cpp's MMQ) once per column tile of up to MMQ_TILE_TOKENS
+    tokens, so a matrix is unpacked ceil(its tokens / 128) times; a routed expert sees its share
+    of the micro-batch's k · u token slots among the experts it touches (uniform routing)."""
+    experts = dev.experts.quantized_elements * frac if model.is_moe and frac > 0 else 0.0
+    if not tiled:
+        return dev.dense.quantized_elements, experts
     dense = dev.dense.quantized_elements * math.ceil(tokens / MMQ_TILE_TOKENS)
-    if not model.is_moe or frac <= 0:
-        return dense
+    if not experts:
+        return dense, 0.0
     per_expert = tokens * experts_active_fraction(model) / frac
-    return dense + dev.experts.quantized_elements * frac * math.ceil(per_expert / MMQ_TILE_TOKENS)
+    return dense, experts * math.ceil(per_expert / MMQ_TILE_TOKENS)
+
+
+def _expert_fill(params: SpeedParameters, gpu: GPU, model: Model) -> float:
+    """How much longer a prompt's routed-expert matmuls take than their share of the GPU's SMs
+    says: they keep at most ``moe_gemm_sm_limit`` SMs busy, so a GPU with more runs them as if it
+    had that many (1: no limit, dense models, or a GPU at or under it)."""
+    limit = params.moe_gemm_sm_limit
+    if not model.is_moe or limit <= 0:
+        return 1.0
+    return max(1.0, (gpu.sm_count or hardware.DEFAULT_SM_COUNT) / limit)
 
 
 def _gqa_group(model: Model) -> int:

@@ -94,6 +94,9 @@ class SpeedParameters:
     #: Prompt-speed gain per 1000 llama.cpp builds (kernel work between releases: Vulkan
     #: coopmat shaders, ROCm MMQ tiles), around ``prefill.BUILD_ERA_REFERENCE``; 1: none.
     prefill_speedup_per_kilobuild: float = 1.0
+    #: SMs a prompt's routed-expert matmuls keep busy at most (0: no limit): on a GPU with more,
+    #: they take ``SMs / this`` times their share of its rate (``prefill._expert_fill``).
+    moe_gemm_sm_limit: float = 0.0
 
     def cycles_per_weight(self, weight_class: str) -> float:
         return self.sm_cycles_per_weight.get(weight_class, 0.0)

@@ -58,11 +58,23 @@ def extrapolation_of(
     case, hardware_factor = hardware_case(profile, rig.gpus)
     if case in ("new architecture", "new vendor"):
         reasons.insert(0, f"hardware: {case} ({', '.join(sorted({hardware.hardware_kind(g) for g in rig.gpus}))})")
+    past = past_fitted_builds(profile, choice.build)
+    if past:
+        reasons.append(past)
     if choice.borrowed:
         hardware_factor *= BORROWED_BACKEND_WIDENING
         reasons.append(f"backend {choice.backend} borrows the {profile.backend} profile")
     extrapolation = f"{case}; {model_kind(model)}; {'calibrated' if profile.rows else 'prior'} profile {profile.name}"
     return reasons, widening(reasons, hardware_factor), extrapolation
+
+
+def past_fitted_builds(profile: EngineProfile, build: int | None) -> str | None:
+    """The reason a range widens for a build newer than every row the profile was fitted on
+    (its prompt kernels are then priced as the newest fitted build's: ``with_settings``)."""
+    if build is None or not profile.fitted_builds or build <= profile.fitted_builds[1]:
+        return None
+    first, last = profile.fitted_builds
+    return f"build b{build} is past the fitted builds (b{first}–b{last}): priced as b{last}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +83,8 @@ class ProfileChoice:
     borrowed: bool
     backend: str | None
     warnings: tuple[str, ...]
+    #: The build the caller named (None: the profile's newest fitted build).
+    build: int | None = None
 
 
 def resolve_profile(
@@ -83,7 +97,7 @@ def resolve_profile(
     """The profile to use (``profile`` when given), whether its backend is borrowed, and why."""
     backend = settings.backend if settings else None
     if profile is not None:
-        return ProfileChoice(profile, False, backend, ())
+        return ProfileChoice(profile, False, backend, (), build_of(settings))
     if profiles is None:
         raise TypeError("estimate_speed needs profiles= or profile=")
     choice = choose_profile(profiles, engine, rig, settings)
@@ -96,7 +110,7 @@ def resolve_profile(
     build = build_of(settings)
     if build is not None and choice.profile.first_build > build:
         warnings.append(f"build b{build} predates every profile; {choice.profile.name} used")
-    return ProfileChoice(choice.profile, choice.borrowed, choice.backend, tuple(warnings))
+    return ProfileChoice(choice.profile, choice.borrowed, choice.backend, tuple(warnings), build)
 
 
 @dataclass(frozen=True, slots=True)
