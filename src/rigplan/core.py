@@ -85,11 +85,11 @@ def default_link(rig: Rig, link: str | None, lanes: int | None) -> Link:
     lanes = 16 if lanes is None else lanes
     gpus = rig.gpus
     p2p = all(g.p2p_stock_driver for g in gpus)
+    if infinity_fabric(gpus) and link != "nvlink":
+        return Link(XGMI, lanes, True)  # OAM modules talk over Infinity Fabric whatever PCIe is named
     if link is None:
         if all(g.nvlink == "sxm" for g in gpus):
             return Link("nvlink", lanes, True)
-        if infinity_fabric(gpus):
-            return Link(XGMI, lanes, True)
         gens = [g.pcie_generation for g in gpus if g.pcie_generation]
         return Link(f"pcie{min(gens)}" if gens else "pcie4", lanes, p2p)
     if link == "nvlink":

@@ -64,5 +64,7 @@ def test_amd_oam_modules_talk_over_infinity_fabric():
         link = comm.intra_node_link(kind, 16, True, mi300x, custom_all_reduce=True)
         assert link.kind == comm.XGMI and link.bus_bytes_per_s == pytest.approx(161e9)
     assert estimate("llama-3.1-70b", "8x mi300x", engine="vllm", quant="fp8").link.kind == comm.XGMI
+    # a PCIe link named for them is reported as what is priced
+    assert estimate("llama-3.1-70b", "8x mi300x", engine="vllm", quant="fp8", link="pcie4").link.kind == comm.XGMI
     assert not comm.infinity_fabric(mi300x[:1])  # one GPU: no peer link
     assert not comm.infinity_fabric((load_catalog().gpus["rx-7900-xtx"],) * 2)

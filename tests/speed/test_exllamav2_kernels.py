@@ -30,8 +30,8 @@ def _device(model_id: str = "llama-2-7b", rig: str = "rtx-4090"):
     return m, work.stages[0][0]
 
 
-def _step_s(batch: int, behaviour=EXL2.behaviour) -> float:
-    m, dev = _device()
+def _step_s(batch: int, behaviour=EXL2.behaviour, rig: str = "rtx-4090") -> float:
+    m, dev = _device(rig=rig)
     return device_step(EXL2.parameters, behaviour, dev, m, 2.0, 512, batch).total_s
 
 
@@ -62,10 +62,21 @@ def test_small_batches_are_slower_than_the_tensor_cores_would_be():
     assert _step_s(32) > 1.25 * _step_s(32, tensor_cores)  # 8 passes of unpacking on the CUDA cores
 
 
-def test_no_cliff_where_the_engine_switches_to_cublas():
-    """The author put the switch where the two paths are level: output per step within 1.6x."""
-    at_32, at_33 = 32 / _step_s(32), 33 / _step_s(33)
+@pytest.mark.parametrize("gpu", ["rtx-3090", "rtx-4090", "rtx-5090", "rx-7900-xtx"])
+def test_no_cliff_where_the_engine_switches_to_cublas(gpu):
+    """The author put the switch where the two paths are level on the consumer cards it was
+    tuned on: output per step within 1.6x.  (On A100 / H100 the model prices cuBLAS at 33 rows
+    about 2x faster than the own kernel at 32: the fixed switch is not tuned for them.)"""
+    at_32, at_33 = 32 / _step_s(32, rig=gpu), 33 / _step_s(33, rig=gpu)
     assert 1 / 1.6 < at_33 / at_32 < 1.6
+
+
+@pytest.mark.parametrize(("gpu", "ratio"), [("rtx-4090", 1.0), ("a100-sxm-80gb", 4.0), ("h100-sxm", 2.0)])
+def test_the_own_kernel_runs_at_each_chips_half2_rate(gpu, ratio):
+    from rigplan.speed import hardware
+
+    g = CAT.gpus[gpu]
+    assert hardware.vector_fp16_flops(g) == pytest.approx(ratio * hardware.fp32_flops(g))
 
 
 def test_prompts_run_at_the_fp16_accumulate_rate_on_geforce():

@@ -133,8 +133,9 @@ def test_the_family_int8_rate_reproduces_the_listed_ones(gpu_id, listed):
         ("rtx-4080-super", 417.8),
         ("rtx-5080", 450.0),
         ("rtx-pro-6000", 1007.6),
+        ("rtx-pro-6000-server", 1007.6),  # the same GB202 chip and clock in a server card
         ("v100-pcie-32gb", None),  # Volta: no INT8 MMA
-        ("gb300", None),  # a datacenter flagship lists its own
+        ("gb300", None),  # an HBM flagship: its SMs differ from the GeForce family's
     ],
 )
 def test_unlisted_cards_get_their_familys_int8_rate(gpu_id, tops):

@@ -108,7 +108,7 @@ def tensor_throughput(
 def own_kernel_passes(behaviour: EngineBehaviour, gpu: GPU, weights: WeightSet, batch: int) -> int:
     """Passes of the engine's own quantised decode kernel over the weights (0: the batch runs on
     the tensor cores instead, one unpacking of the weights as for one sequence)."""
-    if not weights.quantized_elements or batch > behaviour.quantized_gemm_max_rows or gpu.vendor != "nvidia":
+    if not weights.quantized_elements or batch > behaviour.quantized_gemm_max_rows:
         return 0
     return -(-batch // behaviour.quantized_gemm_rows_per_pass)
 
@@ -117,11 +117,10 @@ def batch_matmul_throughput(
     params: SpeedParameters, behaviour: EngineBehaviour, gpu: GPU, weights: WeightSet, batch: int
 ) -> float:
     """Achieved FLOP/s of a decode batch's matmuls: the tensor cores, or the FP16 vector units
-    where the engine's own quantised kernel takes batches this small.  The vector FP16 (half2)
-    rate is the FP32 rate on GeForce and workstation Ampere–Blackwell (RTX 4090: 82.6 TFLOPS
-    both); A100 / H100's faster FP16 vector path is not counted."""
+    (:func:`hardware.vector_fp16_flops`) where the engine's own quantised kernel takes batches
+    this small."""
     if own_kernel_passes(behaviour, gpu, weights, batch):
-        return params.tensor_efficiency * hardware.fp32_flops(gpu)
+        return params.tensor_efficiency * hardware.vector_fp16_flops(gpu)
     quantized = weights.quantized_elements > 0
     return tensor_throughput(params, behaviour, gpu, quantized=quantized, precision=gemm_precision(weights))
 
@@ -160,9 +159,9 @@ def device_step(
     bytes_read = weights.nbytes + kv * factor
     if behaviour.quantized_gemm_max_rows and batch > behaviour.quantized_gemm_max_rows:
         # Past its own kernel's rows the engine writes each quantised matrix out as FP16 for
-        # cuBLAS, every step (ExLlamaV2's reconstruct-then-cublasHgemm path).  Counted once: the
-        # read-back comes largely from L2, and the engine's switch at 32 rows is where its author
-        # found the two paths level (counting write and read makes a 2.5x cliff at the switch).
+        # cuBLAS, every step (ExLlamaV2's reconstruct-then-cublasHgemm path).  Counted once, not
+        # as a write and a read: a choice, so that the two paths price alike at the engine's
+        # switch (32 rows), where its author found them level; write + read made a 2.5x cliff.
         bytes_read += weights.quantized_elements * FP16_BYTES
     eta, bw = memory_efficiency(params, gpu), hardware.bandwidth_bytes_per_s(gpu)
     memory_s = bytes_read / (eta * bw)

@@ -138,11 +138,12 @@ INT8_MMA_OPS_PER_SM_CLOCK: dict[str, float] = {"turing": 2048.0, "ampere": 2048.
 
 def mmq_int8_ops(gpu: GPU) -> float | None:
     """INT8 tensor rate llama.cpp's MMQ prompt kernels run on (ops/s): the listed dense rate, else
-    the chip family's rate per SM per clock (not for datacenter parts); None without INT8 MMA."""
+    the chip family's rate per SM per clock (not for HBM flagships, whose SMs differ); None
+    without INT8 MMA."""
     if gpu.int8_tensor_tops:
         return gpu.int8_tensor_tops * TERA
     per_clock = INT8_MMA_OPS_PER_SM_CLOCK.get(gpu.architecture)
-    if per_clock is None or gpu.vendor != "nvidia" or gpu.gpu_class == "datacenter":
+    if per_clock is None or gpu.vendor != "nvidia" or memory_class(gpu) == HBM:
         return None
     return sm_clock_per_s(gpu) * per_clock
 
@@ -169,6 +170,22 @@ def amd_vector_fp16_flops(gpu: GPU) -> float:
     no llama.cpp row reaches [D: llamacpp_current.csv].
     """
     return 2.0 * fp32_flops(gpu)
+
+
+#: NVIDIA FP16 (half2) vector FLOPs per FP32 FLOP where it is not 1 (GeForce and workstation
+#: Ampere–Blackwell run half2 at the FP32 rate: RTX 4090 82.6 TFLOPS both).  From NVIDIA's
+#: datasheets: V100 31.4 vs 15.7, T4 16.2 vs 8.1, H100 SXM 133.8 vs 66.9; the HBM Ampere part
+#: (A100: 78 vs 19.5) under ``"ampere-hbm"``.
+NVIDIA_HALF2_PER_FP32: dict[str, float] = {"volta": 2.0, "turing": 2.0, "hopper": 2.0, "ampere-hbm": 4.0}
+
+
+def vector_fp16_flops(gpu: GPU) -> float:
+    """FP16 vector (non-tensor) FLOP/s: what a kernel doing half2 FMAs on the CUDA / shader
+    cores can reach."""
+    if gpu.vendor == "amd":
+        return amd_vector_fp16_flops(gpu)
+    key = f"{gpu.architecture}-hbm" if memory_class(gpu) == HBM else gpu.architecture
+    return fp32_flops(gpu) * NVIDIA_HALF2_PER_FP32.get(key, NVIDIA_HALF2_PER_FP32.get(gpu.architecture, 1.0))
 
 
 def amd_prompt_fp16_flops(gpu: GPU, *, wmma: bool) -> float:
