@@ -85,3 +85,22 @@ def test_big_cards_no_longer_price_moe_prompts_far_above_a_4080_super(big):
     measured = row.tokens_per_s / ref.tokens_per_s
     predicted = pb.predict(cuda) / pr.predict(cuda)
     assert predicted == pytest.approx(measured, rel=0.25)
+
+
+def test_expert_gemms_at_their_own_rate_slow_only_moe_prompts():
+    """moe_gemm_efficiency (sixth session): the grouped expert kernels' rate as a share of the
+    dense matmuls'; a dense model's prompt does not see it."""
+    half = SpeedParameters(dequant_sm_cycles_per_weight=0.3, moe_gemm_efficiency=0.5)
+    gpu = "rtx-4080-super"  # 80 SMs: under any SM limit, so only the rate acts
+    assert _cost("llama-3.1-8b", "q4_k_m", gpu, half).total_s == _cost("llama-3.1-8b", "q4_k_m", gpu, OFF).total_s
+    off, slow = _cost("gpt-oss-20b", "mxfp4_moe", gpu, OFF), _cost("gpt-oss-20b", "mxfp4_moe", gpu, half)
+    assert slow.matmul_s > off.matmul_s and slow.attention_s == off.attention_s
+
+
+def test_every_backend_fits_the_same_expert_gemm_rate():
+    """Fitted on each backend's own rows from a prior of 1: CUDA, ROCm and Vulkan land within
+    0.55-0.85 of the dense rate — one fact about grouped expert kernels, not a per-backend knob."""
+    profiles = load_profiles()
+    rates = [profiles[f"llama.cpp-{b}"].parameters.moe_gemm_efficiency for b in ("cuda", "rocm", "vulkan")]
+    assert all(0.55 < r < 0.85 for r in rates), rates
+    assert max(rates) / min(rates) < 1.2

@@ -305,6 +305,7 @@ PREFILL_BACKEND = (
     "attention_efficiency",
     "float_expert_call_s",
     "flash_kv_reads_per_query",
+    "moe_gemm_efficiency",  # from each backend's own prior (OWN_PRIORS lists): CUDA's 0.68 not inherited
 )
 #: Vulkan also fits the build era of its prompt kernels (its rows span b5863–b9174 on the same
 #: chips), like CUDA since the eighth session.  ROCm does not: its rows put the term below 1
@@ -338,6 +339,7 @@ PREFILL_CUDA_CURRENT = (
     "flash_kv_reads_per_query",
     "prefill_speedup_per_kilobuild",
     "moe_gemm_sm_limit",
+    "moe_gemm_efficiency",
 )
 PREFILL_METAL_CURRENT = (*PREFILL_METAL, "flash_kv_reads_per_query")
 DECODE_CURRENT = (
@@ -375,7 +377,7 @@ FITS = (
         DECODE_BACKEND,
         PREFILL_BACKEND,
         "llama.cpp-cuda",
-        (*OWN_PRIORS, "prefill_speedup_per_kilobuild", "moe_gemm_sm_limit"),
+        (*OWN_PRIORS, "prefill_speedup_per_kilobuild", "moe_gemm_sm_limit", "moe_gemm_efficiency"),
     ),
     FitSpec(
         priors.LLAMA_CPP_VULKAN,
@@ -385,7 +387,7 @@ FITS = (
         DECODE_VULKAN,
         PREFILL_VULKAN,
         "llama.cpp-cuda",
-        ("float_expert_call_s", "flash_kv_reads_per_query", "moe_gemm_sm_limit"),
+        ("float_expert_call_s", "flash_kv_reads_per_query", "moe_gemm_sm_limit", "moe_gemm_efficiency"),
     ),
     FitSpec(
         priors.LLAMA_CPP_METAL,

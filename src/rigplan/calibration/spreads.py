@@ -48,6 +48,10 @@ class HeldOutFigure:
 RANGE_QUANTILES = (0.10, 0.90)
 #: The share of left-out rows a range must cover (issue 12: "a range is a promise").
 COVERAGE_TARGET = 0.80
+#: The share of the folds' weight the widening aims for: folds weigh the same there, while the
+#: promise counts rows, and a fold of many rows just outside its band can cost the rows' count
+#: more than the folds' (sixth session: 80 % of fold weight left 78.5 % of rows) [D].
+FOLD_COVERAGE_TARGET = 0.85
 #: The most a band is widened for coverage: far beyond ×2 a range stops informing (a ×3 band
 #: already spans ±50 % and more); where the held-out coverage still falls short of the target,
 #: ``rigplan accuracy`` says so rather than printing a range that says nothing.  ×2.5 is the
@@ -117,7 +121,7 @@ def coverage_widening(folds: Mapping[str, Sequence[float]]) -> float:
     lo_a, hi_a, x_a, w_a = np.array(los), np.array(his), np.array(xs), np.array(ws)
     for w in WIDENINGS:
         inside = (lo_a * w <= x_a) & (x_a <= hi_a * w)
-        if float(np.sum(w_a * inside) / np.sum(w_a)) >= COVERAGE_TARGET:
+        if float(np.sum(w_a * inside) / np.sum(w_a)) >= FOLD_COVERAGE_TARGET:
             return w
     return WIDENINGS[-1]
 

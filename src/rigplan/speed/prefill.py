@@ -152,10 +152,11 @@ def _expert_fill(params: SpeedParameters, gpu: GPU, model: Model) -> float:
     """How much longer a prompt's routed-expert matmuls take than their share of the GPU's SMs
     says: they keep at most ``moe_gemm_sm_limit`` SMs busy, so a GPU with more runs them as if it
     had that many (1: no limit, dense models, or a GPU at or under it)."""
-    limit = params.moe_gemm_sm_limit
-    if not model.is_moe or limit <= 0:
+    if not model.is_moe:
         return 1.0
-    return max(1.0, (gpu.sm_count or hardware.DEFAULT_SM_COUNT) / limit)
+    limit = params.moe_gemm_sm_limit
+    crowded = max(1.0, (gpu.sm_count or hardware.DEFAULT_SM_COUNT) / limit) if limit > 0 else 1.0
+    return crowded / params.moe_gemm_efficiency
 
 
 def _gqa_group(model: Model) -> int:

@@ -97,6 +97,9 @@ class SpeedParameters:
     #: SMs a prompt's routed-expert matmuls keep busy at most (0: no limit): on a GPU with more,
     #: they take ``SMs / this`` times their share of its rate (``prefill._expert_fill``).
     moe_gemm_sm_limit: float = 0.0
+    #: A prompt's routed-expert matmuls run at this share of the dense weights' matmul rate
+    #: (``prefill._expert_fill``): grouped kernels over few tokens per expert; 1: the same rate.
+    moe_gemm_efficiency: float = 1.0
 
     def cycles_per_weight(self, weight_class: str) -> float:
         return self.sm_cycles_per_weight.get(weight_class, 0.0)
