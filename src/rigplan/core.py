@@ -192,6 +192,18 @@ def max_batch(
     capped by the engine's default max_num_seqs (at least 1: a pool too small for one does not
     fit, and the estimate says so).
 
+    The caller passes prompt + output tokens: what TensorRT-LLM's default capacity policy,
+    GUARANTEED_NO_EVICT, reserves for every request it admits ("Reserve blocks for requests to
+    complete without eviction": NVIDIA/TensorRT-LLM cpp/tensorrt_llm/batch_manager/
+    capacityScheduler.cpp, tensorrt_llm/_torch/pyexecutor/scheduler.py GuaranteedNoEvictPolicy;
+    trtllm-bench prints "Capacity Scheduler Policy: GUARANTEED_NO_EVICT").  vLLM V1 allocates
+    blocks as tokens arrive and preempts the newest request (recompute) when the pool runs out
+    (vllm/v1/core/sched/scheduler.py); SGLang admits against prompt + new_token_ratio ×
+    max_new_tokens (SGLANG_INIT_NEW_TOKEN_RATIO 0.7, decaying) and retracts decodes when memory
+    runs out.  Both run more than pool / (prompt + output) sequences for a while, paid for in
+    recompute; their rows give no sign that they gain by it (vLLM's long-output offline rows
+    already read ~15 % high), so all three use the no-evict batch.
+
     Raises:
         UnsupportedError: an engine without a KV pool and a serving profile.
     """

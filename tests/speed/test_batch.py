@@ -12,6 +12,7 @@ from rigplan.quant import get_quant
 from rigplan.speed.batch import (
     ServingBehaviour,
     chunked_schedule,
+    finite_run_throughput,
     gemm_precision,
     kernels_per_layer,
     round_step_s,
@@ -108,6 +109,55 @@ def test_batch_max_is_kv_pool_or_max_num_seqs():
     assert e.speed.batch == min(1024, pool // (512 + 256))
     assert e.to_dict()["speed"]["batch"] == e.speed.batch
     assert e.fits
+
+
+def test_tensorrt_llm_offline_batch_reserves_prompt_plus_output():
+    """GUARANTEED_NO_EVICT (TensorRT-LLM's default capacity policy) admits a request only with KV
+    blocks for its prompt and every token it may generate, so the offline batch is the pool over
+    prompt + output, not prompt + output / 2."""
+    e = estimate(
+        "llama-3.1-70b",
+        "8x h100-sxm",
+        engine="tensorrt-llm",
+        quant="fp8",
+        kv_dtype="fp8",
+        prompt_tokens=1024,
+        output_tokens=4096,
+        batch="max",
+    )
+    pool = e.memory.kv_pool_tokens
+    assert pool is not None
+    assert e.speed.batch == pool // (1024 + 4096) < 2048
+
+
+@pytest.mark.parametrize(
+    ("batch", "requests", "share"),
+    [
+        (533, 800, 800 / (2 * 533)),  # two waves, the second half full
+        (1000, 3000, 1.0),  # whole waves
+        (2048, 30000, 30000 / (15 * 2048)),
+        (5000, 800, 1.0),  # fewer requests than the batch: one wave of all of them
+    ],
+)
+def test_finite_run_goes_in_waves(batch, requests, share):
+    """With a rate proportional to the batch (every wave as long as any other), N requests at
+    most B at a time take ceil(N / B) waves."""
+
+    def linear(b: int) -> float:
+        return 10.0 * b
+
+    steady = linear(min(batch, requests))
+    assert finite_run_throughput(linear, batch, requests) == pytest.approx(steady * share)
+
+
+def test_finite_run_last_wave_runs_at_its_own_batch():
+    def saturating(b: int) -> float:
+        return 1000.0 * b / (b + 100)
+
+    got = finite_run_throughput(saturating, 500, 750)
+    expected = 750 / (500 / saturating(500) + 250 / saturating(250))
+    assert got == pytest.approx(expected)
+    assert got < saturating(500)
 
 
 def test_moe_reads_more_experts_as_the_batch_grows():

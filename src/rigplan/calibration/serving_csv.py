@@ -158,6 +158,7 @@ def serving_csv_rows(records: list[dict[str, str]], name: str) -> list[ServingRo
                 pipeline_parallel=pp,
                 nodes=-(-n // GPUS_PER_NODE),
                 max_num_seqs=int(seqs.group(1)) if seqs else None,
+                num_prompts=_int(r["num_prompts"]) if concurrency == "max" else None,
             )
         )
     return out

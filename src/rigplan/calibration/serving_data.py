@@ -18,7 +18,7 @@ from typing import Any
 
 from ..catalog import load_catalog
 from ..speed import hardware
-from ..speed.batch import ServingProfile, chunked_schedule, round_step_s, serving_step
+from ..speed.batch import ServingProfile, chunked_schedule, finite_run_throughput, round_step_s, serving_step
 from ..speed.decode import context_samples
 from ..speed.serving import link_models
 
@@ -60,6 +60,9 @@ class ServingRow:
     #: ``--max-num-seqs`` as launched, where an offline ("max") row prints one; None: the
     #: engine's default.
     max_num_seqs: int | None = None
+    #: Requests of an offline ("max") run as launched (``--num-prompts``, trtllm-bench's dataset
+    #: size); None: not printed, the run is taken as steady state.
+    num_prompts: int | None = None
 
     @property
     def fit_engine(self) -> str:
@@ -214,6 +217,12 @@ def predict(row: ServingRow, profile: ServingProfile) -> float:
         samples = context_samples(row.prompt_tokens, row.output_tokens)
         return len(samples) / sum(step(p.batch, c) for c in samples)
     budget = profile.behaviour.token_budget(e.rig.gpus[0])
-    plan = chunked_schedule(budget, p.batch, row.prompt_tokens, row.output_tokens)
     mid = row.prompt_tokens + row.output_tokens // 2
-    return plan.decode_per_step / round_step_s(step, plan, budget, row.prompt_tokens, mid, e.model.is_moe)
+
+    def at(batch: int) -> float:
+        plan = chunked_schedule(budget, batch, row.prompt_tokens, row.output_tokens)
+        return plan.decode_per_step / round_step_s(step, plan, budget, row.prompt_tokens, mid, e.model.is_moe)
+
+    if row.concurrency == "max" and row.num_prompts:
+        return finite_run_throughput(at, p.batch, row.num_prompts)
+    return at(p.batch)
