@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -198,3 +200,29 @@ def test_cdna3_dense_gemms_run_at_the_sustained_matrix_clock():
     assert dense_clock_fraction(gpus["mi300x"], "fp8") == pytest.approx(1230 / 2100)
     assert dense_clock_fraction(gpus["mi300x"], "16") == pytest.approx(1207 / 2100)
     assert dense_clock_fraction(gpus["h100-sxm"], "fp8") == 1.0
+
+
+@pytest.mark.parametrize("engine", ["vllm", "sglang", "tensorrt-llm"])
+def test_one_more_user_moves_the_band_a_little_not_a_step(engine):
+    """Between 8 and 16 users the band moves from the few-users one to the many-users one in
+    log(users): each step's edges lie between its neighbours' (no jump at 8 -> 9)."""
+    from rigplan.calibration.serving_load import load_serving_profiles
+    from rigplan.speed.batch import FEW_USERS, MANY_USERS
+
+    profile = next(p for p in load_serving_profiles().values() if engine in p.engines)
+    bands = [profile.spread_at(c) for c in range(FEW_USERS, MANY_USERS + 1)]
+    for edge in ("low", "high"):
+        values = [getattr(b, edge) for b in bands]
+        assert values == sorted(values) or values == sorted(values, reverse=True)
+        steps = [abs(b - a) for a, b in itertools.pairwise(values)]
+        assert max(steps) <= abs(values[-1] - values[0]) / 2 + 1e-12
+
+
+def test_a_band_on_a_handful_of_rows_is_no_narrower_than_the_other():
+    from rigplan.speed.batch import MIN_BAND_ROWS, _no_narrower
+    from rigplan.speed.profile import Spread
+
+    wide, narrow = Spread(-0.7, 0.7, rows=3), Spread(-0.1, 0.4, rows=MIN_BAND_ROWS - 1)
+    assert _no_narrower(narrow, wide) == Spread(-0.7, 0.7, None, MIN_BAND_ROWS - 1)
+    many = Spread(-0.1, 0.4, rows=MIN_BAND_ROWS)
+    assert _no_narrower(many, wide) is many
