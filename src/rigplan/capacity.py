@@ -1,12 +1,13 @@
 """``rigplan.capacity``: how many users one rig serves at a per-user speed, with a range.
 
-Each user holds ``context`` tokens (a prompt of ``context - output_tokens`` and
-``output_tokens`` generated).  A batch of ``B`` users is served when the engine's KV pool holds
-``B`` such sequences, ``B`` is within the engine's default ``max_num_seqs``, and each user gets
-at least ``min_tokens_per_s``: the server's output throughput at concurrency ``B`` (prompts
-included, as chunked prefill schedules them) divided by ``B`` — the steady-state streaming speed.
-Speed falls as ``B`` grows, so the largest such ``B`` is found by bisection; the range repeats it
-with the low and high ends of the throughput range.
+Each user holds ``context`` tokens of KV cache and sends requests of ``prompt_tokens`` new
+prompt tokens (earlier turns stay in the prefix cache) and ``output_tokens`` generated: the
+workload of ``rigplan plan --users`` (:data:`rigplan.requests.SERVING_PROMPT_TOKENS`).  A batch of
+``B`` users is served when the engine's KV pool holds ``B`` such contexts, ``B`` is within the
+engine's default ``max_num_seqs``, and each user gets at least ``min_tokens_per_s`` by
+:func:`rigplan.results.per_user_speed` (the planner's rule).  Speed falls as ``B`` grows, so the
+largest such ``B`` is found by bisection; the range repeats it with the low and high ends of the
+per-user speed's range.
 """
 
 from __future__ import annotations
@@ -20,13 +21,13 @@ from typing import Any
 from .calibration.serving_load import load_serving_profiles
 from .catalog.records import Catalog, Model
 from .engines import VLLM, Engine, get_engine
-from .errors import InvalidValueError, UnsupportedError
+from .errors import InvalidValueError
 from .estimate import estimate
-from .results import Estimate
+from .headroom import within_margin
+from .requests import SERVING_OUTPUT_TOKENS, SERVING_PROMPT_TOKENS, check_request_tokens
+from .results import Estimate, per_user_speed
 from .rig import Rig
 
-#: Generated tokens per request when the caller does not say: a long chat answer [D].
-DEFAULT_OUTPUT_TOKENS = 512
 #: Limits on what a capacity question may ask (a guard for the web API, not a model limit).
 MAX_USERS = 100_000
 MAX_MIN_TOKENS_PER_S = 10_000.0
@@ -41,14 +42,15 @@ class Capacity:
     engine: str
     quant: str
     context: int
+    prompt_tokens: int
     output_tokens: int
     min_tokens_per_s: float
     users_asked: int
     users_served: int
     users_served_range: tuple[int, int]
     limited_by: str  # "speed" | "kv cache" | "max_num_seqs" | "does not fit"
-    kv_pool_sequences: int
-    max_num_seqs: int
+    kv_pool_sequences: int  # other engines: the most users whose KV cache fits (within the margin)
+    max_num_seqs: int | None  # the serving engine's default; None where the engine has none
     per_user_tokens_per_s: float | None  # at the users asked (or at 1 when that does not fit)
     per_user_tokens_per_s_range: tuple[float, float] | None
     output_throughput_tokens_per_s: float | None  # at users_served
@@ -65,6 +67,7 @@ class Capacity:
             "engine": self.engine,
             "quant": self.quant,
             "context": self.context,
+            "prompt_tokens": self.prompt_tokens,
             "output_tokens": self.output_tokens,
             "min_tokens_per_s": self.min_tokens_per_s,
             "users_asked": self.users_asked,
@@ -91,15 +94,6 @@ def check_number(name: str, value: Any, *, minimum: float, integer: bool = False
         raise InvalidValueError(name, f"must be {what} ≥ {minimum:g}, got {value!r}")
 
 
-def per_user_speed(e: Estimate) -> tuple[float | None, tuple[float, float] | None]:
-    """Steady-state output tok/s each of the batch's users gets (and its range)."""
-    s, b = e.speed, max(e.speed.batch, 1)
-    if s.output_throughput_tokens_per_s is None:
-        return s.decode_tokens_per_s, s.decode_tokens_per_s_range
-    rng = s.output_throughput_tokens_per_s_range
-    return s.output_throughput_tokens_per_s / b, (rng[0] / b, rng[1] / b) if rng else None
-
-
 def _largest(ok: Callable[[int], bool], high: int) -> int:
     """The largest n in [0, high] with ok(n), for ok true up to some point and false after."""
     low = 0
@@ -121,31 +115,33 @@ def capacity(
     min_tokens_per_s: float,
     engine: str = "vllm",
     quant: str | None = None,
-    output_tokens: int | None = None,
+    prompt_tokens: int = SERVING_PROMPT_TOKENS,
+    output_tokens: int = SERVING_OUTPUT_TOKENS,
     kv_dtype: str | None = None,
     catalog: Catalog | None = None,
 ) -> Capacity:
-    """How many users ``rig`` serves with ``context`` tokens each at ``min_tokens_per_s`` each.
+    """How many users ``rig`` serves with ``context`` tokens each at ``min_tokens_per_s`` each,
+    each request ``prompt_tokens`` new prompt tokens and ``output_tokens`` generated.
 
     >>> c = capacity("llama-3.1-8b", "h100-sxm", users=32, context=8192, min_tokens_per_s=20)
     >>> c.meets, c.limited_by in ("speed", "kv cache", "max_num_seqs")
     (True, True)
 
     Raises:
-        InvalidValueError: users, context or speed out of range.
-        UnsupportedError: an engine without a KV pool (capacity is a vLLM-class question).
+        InvalidValueError: users, context, speed or tokens out of range, or a request longer
+            than the context.
+        UnsupportedError: an engine or quant that cannot run the model on the rig.
     """
-    eng, out = _checked(users, context, min_tokens_per_s, engine, output_tokens)
-    at = _Runs(model, rig, eng.id, quant, kv_dtype, context - out, out, catalog)
+    eng = _checked(users, context, min_tokens_per_s, engine, prompt_tokens, output_tokens)
+    at = _Runs(model, rig, eng.id, quant, kv_dtype, (context, prompt_tokens, output_tokens), catalog)
     first = at(1)
-    pool = first.memory.max_concurrent_sequences or 0
-    seqs = min(load_serving_profiles()[eng.id].behaviour.max_num_seqs(g) for g in first.rig.gpus)
-    high = min(pool, seqs)
-    if not all(d.fits for d in first.memory.devices) or high < 1:
+    pool, seqs = _memory_limits(at, eng)
+    high = min(pool, seqs) if seqs is not None else pool
+    if not first.fits or high < 1:
         served, low_served, high_served, why = 0, 0, 0, "does not fit"
     else:
         served, low_served, high_served = _served(at, min_tokens_per_s, high)
-        why = "speed" if served < high else ("kv cache" if pool <= seqs else "max_num_seqs")
+        why = "speed" if served < high else ("kv cache" if seqs is None or pool <= seqs else "max_num_seqs")
     asked = at(min(users, high)) if high >= 1 else first
     speed, rng = per_user_speed(asked)
     return Capacity(
@@ -154,7 +150,8 @@ def capacity(
         engine=eng.id,
         quant=first.quant.id,
         context=context,
-        output_tokens=out,
+        prompt_tokens=prompt_tokens,
+        output_tokens=output_tokens,
         min_tokens_per_s=float(min_tokens_per_s),
         users_asked=users,
         users_served=served,
@@ -164,31 +161,55 @@ def capacity(
         max_num_seqs=seqs,
         per_user_tokens_per_s=speed,
         per_user_tokens_per_s_range=rng,
-        output_throughput_tokens_per_s=at(served).speed.output_throughput_tokens_per_s if served else None,
+        output_throughput_tokens_per_s=_all_users(at(served), served) if served else None,
         engine_profile=first.speed.engine_profile,
     )
 
 
 def _checked(
-    users: int, context: int, min_tokens_per_s: float, engine: str, output_tokens: int | None
-) -> tuple[Engine, int]:
-    """The serving engine and the output tokens per request, after checking every number.
+    users: int, context: int, min_tokens_per_s: float, engine: str, prompt_tokens: int, output_tokens: int
+) -> Engine:
+    """The engine, after checking every number.
 
     Raises:
-        InvalidValueError: users, context, speed or output tokens out of range.
-        UnsupportedError: an engine without a KV pool.
+        InvalidValueError: users, context, speed or tokens out of range.
     """
     check_number("users", users, minimum=1, integer=True)
     check_number("context", context, minimum=2, integer=True)
     check_number("min_tokens_per_s", min_tokens_per_s, minimum=0)
+    check_number("prompt_tokens", prompt_tokens, minimum=0, integer=True)
+    check_number("output_tokens", output_tokens, minimum=1, integer=True)
     if users > MAX_USERS or min_tokens_per_s > MAX_MIN_TOKENS_PER_S:
         raise InvalidValueError("users", f"at most {MAX_USERS:,} users and {MAX_MIN_TOKENS_PER_S:,.0f} tok/s")
-    eng = get_engine(engine)
-    if eng.family != VLLM or eng.id not in load_serving_profiles():
-        raise UnsupportedError(f"capacity needs a serving engine (vllm, sglang, tensorrt-llm), not {eng.name}")
-    out = DEFAULT_OUTPUT_TOKENS if output_tokens is None else output_tokens
-    check_number("output_tokens", out, minimum=1, integer=True)
-    return eng, min(out, context - 1)
+    check_request_tokens(context, prompt_tokens, output_tokens)
+    return get_engine(engine)
+
+
+def _memory_limits(at: Callable[[int], Estimate], eng: Engine) -> tuple[int, int | None]:
+    """(sequences the memory holds, the engine's default ``max_num_seqs`` or None).
+
+    Serving engines: the KV pool as the engine sizes it at start-up.  Other engines allocate
+    the KV cache of every user's context: the largest batch whose estimate keeps each GPU within
+    the planner's margin (:func:`rigplan.headroom.within_margin`), found by doubling and bisection.
+    """
+    first = at(1)
+    profiles = load_serving_profiles()
+    if eng.family == VLLM and eng.id in profiles:
+        seqs = min(profiles[eng.id].behaviour.max_num_seqs(g) for g in first.rig.gpus)
+        return first.memory.max_concurrent_sequences or 0, seqs
+    if not within_margin(first):
+        return 0, None
+    top = 1
+    while top < MAX_USERS and within_margin(at(min(2 * top, MAX_USERS))):
+        top = min(2 * top, MAX_USERS)
+    ceiling = min(2 * top, MAX_USERS)
+    return top + _largest(lambda extra: within_margin(at(top + extra)), ceiling - top), None
+
+
+def _all_users(est: Estimate, users: int) -> float | None:
+    """Output tok/s of all ``users`` together: each one's steady speed times their number."""
+    speed = per_user_speed(est)[0]
+    return None if speed is None else speed * users
 
 
 class _Runs:
@@ -201,10 +222,10 @@ class _Runs:
         engine: str,
         quant: str | None,
         kv_dtype: str | None,
-        prompt: int,
-        out: int,
+        tokens: tuple[int, int, int],
         catalog: Catalog | None,
     ) -> None:
+        context, prompt, out = tokens
         self.run = functools.partial(
             estimate,
             model,
@@ -212,6 +233,7 @@ class _Runs:
             engine=engine,
             quant=quant,
             kv_dtype=kv_dtype,
+            context=context,
             prompt_tokens=prompt,
             output_tokens=out,
             catalog=catalog,

@@ -298,6 +298,28 @@ class TrainingRequest:
         check_options(TRAINING_OPTIONS, {"framework": self.framework, "force": self.force})
 
 
+#: One request of ``rigplan plan --users`` and ``rigplan capacity`` (one workload for both):
+#: ``prompt_tokens`` NEW prompt tokens, a chat turn whose earlier context the engine's prefix
+#: cache keeps (vLLM V1 and SGLang cache prefixes by default, llama-server keeps each slot's
+#: cache: docs/planner.md), and ``output_tokens`` generated: 128, llama-bench's tg 128 and the
+#: output length of ``vllm bench serve``'s random dataset; a short answer is the stricter case,
+#: since every output token then carries more of the prompts' prefill.  The context per user
+#: sizes the KV cache.  A RAG-style user prices fresh long prompts (``--prompt-tokens 7680``).
+SERVING_PROMPT_TOKENS = 512
+SERVING_OUTPUT_TOKENS = 128
+
+
+def check_request_tokens(context: int, prompt_tokens: int, output_tokens: int) -> None:
+    """Refuse a request (new prompt + generated tokens) that a user's context cannot hold."""
+    needed = prompt_tokens + output_tokens
+    if needed > context:
+        raise InvalidValueError(
+            "context",
+            f"{context:,} tokens per user cannot hold a request of prompt_tokens + output_tokens = {needed:,}: "
+            "give a larger context or fewer prompt / output tokens",
+        )
+
+
 #: Every option of a rig plan (``rigplan.plan_rigs``, ``rigplan plan``, the web API).
 PLAN_OPTIONS: dict[str, Option] = _options(
     Option("quant", "name", "any", "'any' (4 bits and up), 4bit/8bit/16bit, or a quant id."),
@@ -344,8 +366,14 @@ PLAN_OPTIONS: dict[str, Option] = _options(
     Option(
         "kwh_price", "number", None, "Electricity price per kWh, for the cost of tokens.", minimum=0, exclusive=True
     ),
-    Option("prompt_tokens", "int", 512, "Prompt tokens per request.", minimum=0),
-    Option("output_tokens", "int", 128, "Generated tokens per request.", minimum=0),
+    Option(
+        "prompt_tokens",
+        "int",
+        SERVING_PROMPT_TOKENS,
+        "New prompt tokens per request (earlier turns stay in the prefix cache); 7680 for fresh RAG prompts.",
+        minimum=0,
+    ),
+    Option("output_tokens", "int", SERVING_OUTPUT_TOKENS, "Generated tokens per request.", minimum=1),
     Option("use_user_calibration", "bool", True, "Use your `rigplan calibrate` results in the speed estimates."),
     Option("condition", "name", None, "Buy GPUs 'new' (street, else launch) or 'used'.", choices=CONDITIONS),
     Option("include_discontinued", "bool", False, "Also plan parts withdrawn from sale."),
@@ -377,8 +405,8 @@ class PlanRequest:
     objective: str = "cheapest"
     top: int = 5
     kwh_price: float | None = None
-    prompt_tokens: int = 512
-    output_tokens: int = 128
+    prompt_tokens: int = SERVING_PROMPT_TOKENS
+    output_tokens: int = SERVING_OUTPUT_TOKENS
     use_user_calibration: bool = True
     have: tuple[GPU, ...] = ()
     prices: Mapping[str, float] = field(default_factory=dict)
@@ -459,10 +487,11 @@ LAUNCH_OPTIONS: dict[str, Option] = _options(
 CAPACITY_OPTIONS: dict[str, Option] = _options(
     Option("users", "int", 1, "Users to serve at once.", minimum=1),
     # capacity() refuses context 1: a request needs a prompt token and an output token
-    Option("context", "int", 8192, "Tokens of context per user (prompt + generated).", minimum=2),
+    Option("context", "int", 8192, "Tokens of context per user (earlier turns, prompt and generated).", minimum=2),
     Option("min_tokens_per_s", "number", 20.0, "Output tok/s each user must get.", minimum=0),
     _like(INFERENCE_OPTIONS, "engine", default="vllm"),
     INFERENCE_OPTIONS["quant"],
-    Option("output_tokens", "int", None, "Generated tokens per request (default 512; the rest is prompt).", minimum=1),
+    PLAN_OPTIONS["prompt_tokens"],
+    PLAN_OPTIONS["output_tokens"],
     Option("kv_dtype", "name", None, "bf16, f16 or fp8.", choices=SERVING_KV_DTYPES),
 )

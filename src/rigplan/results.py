@@ -121,3 +121,38 @@ def _speed_dict(s: SpeedEstimate) -> dict[str, Any]:
         "output_throughput_tokens_per_s": s.output_throughput_tokens_per_s,
         "output_throughput_tokens_per_s_range": _range(s.output_throughput_tokens_per_s_range),
     }
+
+
+def per_user_speed(est: Estimate) -> tuple[float | None, tuple[float, float] | None]:
+    """Steady-state output tok/s each of the estimate's ``B = workload.batch`` users gets, and its
+    range: the one rule of `rigplan plan --users` and `rigplan capacity`.
+
+    Serving engines (vLLM, SGLang, TensorRT-LLM): the output throughput at concurrency ``B``
+    (prompts included as chunked prefill schedules them) ÷ ``B``.  Other engines (llama.cpp,
+    ExLlamaV2, ...): each request generates ``O`` tokens, and while it does the engine also
+    prefills the ``B`` users' new prompts, so ``O / (prefill of B prompts + O / decode per user
+    at batch B)``; ``speed.prefill_s`` is that prefill ("prefill of B prompt(s) of P tokens",
+    the ``ttft_s`` derivation).  The range pairs slow decode with slow prefill and fast with
+    fast.  No output tokens: the decode speed itself.
+    """
+    s, b = est.speed, max(est.workload.batch, 1)
+    if s.output_throughput_tokens_per_s is not None:
+        rng = s.output_throughput_tokens_per_s_range
+        return s.output_throughput_tokens_per_s / b, (rng[0] / b, rng[1] / b) if rng else None
+    decode, out = s.decode_tokens_per_s, est.output_tokens
+    if decode is None or out < 1:
+        return decode, s.decode_tokens_per_s_range
+    prefill = s.prefill_s or 0.0
+
+    def steady(tps: float, prefill_s: float) -> float:
+        return out / (prefill_s + out / tps)
+
+    value = steady(decode, prefill)
+    d_rng, p_rng, p_tps = s.decode_tokens_per_s_range, s.prefill_tokens_per_s_range, s.prefill_tokens_per_s
+    if d_rng is None:
+        return value, None
+    if prefill > 0 and p_rng is not None and p_tps:
+        slow, fast = prefill * p_tps / p_rng[0], prefill * p_tps / p_rng[1]
+    else:
+        slow = fast = prefill
+    return value, (steady(d_rng[0], slow), steady(d_rng[1], fast))

@@ -508,3 +508,19 @@ def test_train_zero_stage_accepts_numbers_and_aliases(client):
     assert (
         client.get("/api/train", params={"model": "llama-3-8b", "rig": "rtx-3090", "zero_stage": 4}).status_code == 422
     )
+
+
+def test_capacity_and_plan_take_the_request_tokens(client):
+    params = {"model": "llama-3.1-8b", "rig": "rtx-4090", "engine": "llama.cpp", "users": 4, "prompt_tokens": 4096}
+    r = client.get("/api/capacity", params=params)
+    assert r.status_code == 200, r.text
+    want = rigplan.capacity(
+        "llama-3.1-8b", "rtx-4090", users=4, context=8192, min_tokens_per_s=20.0, engine="llama.cpp",
+        prompt_tokens=4096,
+    ).to_dict()  # fmt: skip
+    assert r.json() == json.loads(json.dumps(want))
+    bad = client.get("/api/capacity", params={**params, "context": 2048})
+    assert bad.status_code == 422 and "cannot hold a request" in bad.json()["detail"]
+    plan = client.get("/api/plan", params={"model": "llama-3.1-8b", "prompt_tokens": 7680, "output_tokens": 512})
+    assert plan.status_code == 200, plan.text
+    assert (plan.json()["constraints"]["prompt_tokens"], plan.json()["constraints"]["output_tokens"]) == (7680, 512)

@@ -19,7 +19,8 @@ def render_capacity(d: dict[str, Any]) -> None:
     verdict = "meets" if d["meets"] else "does NOT meet"
     con.print(
         f"{d['model']} · {d['quant']} · {d['engine']} · {d['rig']} · context {d['context']:,}"
-        f" ({d['output_tokens']:,} generated) · at least {format_rate(d['min_tokens_per_s'])} per user"
+        f" (requests of {d['prompt_tokens']:,} new prompt + {d['output_tokens']:,} generated tokens)"
+        f" · at least {format_rate(d['min_tokens_per_s'])} per user"
     )
     if d["limited_by"] == "does not fit":
         con.print(f"does not fit: the weights leave no KV pool for one sequence of {d['context']:,} tokens")
@@ -33,11 +34,14 @@ def render_capacity(d: dict[str, Any]) -> None:
         rng = d["per_user_tokens_per_s_range"]
         extra = f" ({format_rate(rng[0], '').strip()}–{format_rate(rng[1], '').strip()})" if rng else ""
         asked = min(d["users_asked"], max(d["kv_pool_sequences"], 1))
-        con.print(f"at {asked} users: {format_rate(d['per_user_tokens_per_s'])}{extra} each")
-    con.print(
-        f"KV pool holds {d['kv_pool_sequences']:,} sequences of {d['context']:,}; engine default max_num_seqs"
-        f" {d['max_num_seqs']:,}"
-    )
+        con.print(f"at {asked} users: {format_rate(d['per_user_tokens_per_s'])}{extra} each, prompts included")
+    if d["max_num_seqs"] is None:
+        con.print(f"memory holds the KV cache of {d['kv_pool_sequences']:,} users of {d['context']:,} tokens")
+    else:
+        con.print(
+            f"KV pool holds {d['kv_pool_sequences']:,} sequences of {d['context']:,}; engine default max_num_seqs"
+            f" {d['max_num_seqs']:,}"
+        )
     if d["output_throughput_tokens_per_s"]:
         con.print(f"output at {d['users_served']} users: {format_rate(d['output_throughput_tokens_per_s'])}")
     con.print(f"speed profile: {d['engine_profile']}")
@@ -49,6 +53,7 @@ ContextOpt = request_option(CAPACITY_OPTIONS, "context")
 MinSpeedOpt = request_option(CAPACITY_OPTIONS, "min_tokens_per_s", "--min-tok-s")
 EngineOpt = request_option(CAPACITY_OPTIONS, "engine")
 QuantOpt = request_option(CAPACITY_OPTIONS, "quant")
+PromptOpt = request_option(CAPACITY_OPTIONS, "prompt_tokens")
 OutputOpt = request_option(CAPACITY_OPTIONS, "output_tokens")
 KvDtypeOpt = request_option(CAPACITY_OPTIONS, "kv_dtype")
 
@@ -62,7 +67,8 @@ def capacity_cmd(
     min_tok_s: MinSpeedOpt = 20.0,
     engine: EngineOpt = "vllm",
     quant: QuantOpt = None,
-    output_tokens: OutputOpt = None,
+    prompt_tokens: PromptOpt = 512,
+    output_tokens: OutputOpt = 128,
     kv_dtype: KvDtypeOpt = None,
     json: JsonOpt = False,
 ) -> None:
@@ -82,6 +88,7 @@ def capacity_cmd(
         min_tokens_per_s=min_tok_s,
         engine=engine,
         quant=quant,
+        prompt_tokens=prompt_tokens,
         output_tokens=output_tokens,
         kv_dtype=kv_dtype,
     )

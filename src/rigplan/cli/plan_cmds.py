@@ -46,6 +46,8 @@ ObjectiveOpt = request_option(
     extra="; with --task: cheapest (buy the whole machine), rent (same GPUs on demand) or fastest.",
 )
 TopOpt = request_option(PLAN_OPTIONS, "top")
+PromptTokensOpt = request_option(PLAN_OPTIONS, "prompt_tokens")
+OutputTokensOpt = request_option(PLAN_OPTIONS, "output_tokens")
 DiscontinuedOpt = request_option(PLAN_OPTIONS, "include_discontinued", "--include-discontinued")
 # Options of the CLI only: how prices and owned parts are written, and the training mode.
 HaveOpt = Annotated[list[str] | None, typer.Option(help="GPUs you already own ('rtx-3090', '2x rtx-3090'); repeat.")]
@@ -176,6 +178,8 @@ def plan_cmd(
     context: ContextOpt = None,
     users: UsersOpt = 1,
     min_tokens_per_s: MinSpeedOpt = None,
+    prompt_tokens: PromptTokensOpt = 512,
+    output_tokens: OutputTokensOpt = 128,
     budget: BudgetOpt = None,
     max_watts: MaxWattsOpt = None,
     circuit: CircuitOpt = None,
@@ -243,6 +247,8 @@ def _check_mode_flags(given: dict[str, Any]) -> None:
         "--engine": given["engine"] is not None,
         "--users": given["users"] != 1,
         "--min-tokens-per-s": given["min_tokens_per_s"] is not None,
+        "--prompt-tokens": given["prompt_tokens"] != PLAN_OPTIONS["prompt_tokens"].default,
+        "--output-tokens": given["output_tokens"] != PLAN_OPTIONS["output_tokens"].default,
         "--price": bool(given["price"]),
         "--nvlink": given["nvlink"],
         "--circuit": given["circuit"] is not None,
@@ -260,7 +266,7 @@ def _check_mode_flags(given: dict[str, Any]) -> None:
 #: `rigplan plan` options passed to rigplan.plan_rigs under the same name.
 _SAME_NAME = (
     "quant", "context", "users", "min_tokens_per_s", "max_watts", "max_gpus", "gpu_class", "platform", "nvlink",
-    "engine", "objective", "top", "kwh_price", "include_discontinued",
+    "engine", "objective", "top", "kwh_price", "include_discontinued", "prompt_tokens", "output_tokens",
 )  # fmt: skip
 
 

@@ -17,7 +17,7 @@ from ..platforms import PlatformFit, choose_platform
 from ..power import PowerEstimate, energy_cost_per_hour, energy_cost_per_million_tokens, estimate_power
 from ..quant import Quant
 from ..requests import InferenceRequest
-from ..results import Estimate
+from ..results import Estimate, per_user_speed
 from ..rig import Rig
 from ..units import format_rate, format_usd
 from .costing import rig_cost
@@ -153,14 +153,6 @@ def _margin_miss(est: Estimate, engine: str, q: Quant, p: Priced, inputs: Inputs
     sweep.miss(p.rig.describe(), q.id, engine, p.cost, [(why, max(full - (1.0 - inputs.margin), 0.0))])
 
 
-def _per_user_speed(est: Estimate, users: int) -> float | None:
-    """Decode tokens/s each user gets; serving engines: each user's share of the output at this
-    concurrency, prompts included as chunked prefill schedules them (as `rigplan capacity`)."""
-    if users > 1 and est.speed.output_throughput_tokens_per_s is not None:
-        return est.speed.output_throughput_tokens_per_s / users
-    return est.speed.decode_tokens_per_s
-
-
 def _demand_failure(est: Estimate, engine: str, q: Quant, p: Priced, inputs: Inputs, sweep: Sweep) -> bool:
     """Whether the rig misses the users or the speed asked for (counted and recorded)."""
     mem = est.memory
@@ -173,13 +165,13 @@ def _demand_failure(est: Estimate, engine: str, q: Quant, p: Priced, inputs: Inp
         return True
     if inputs.min_tokens_per_s is None:
         return False
-    speed = _per_user_speed(est, inputs.users)
+    speed = per_user_speed(est)[0]  # the rule of `rigplan capacity`: prompts included
     if speed is None:
         sweep.exclude("speed_unknown")
         return True
     if speed < inputs.min_tokens_per_s:
         sweep.exclude("min_tokens_per_s")
-        why = f"decodes {format_rate(speed)} per user, under {format_rate(inputs.min_tokens_per_s)}"
+        why = f"streams {format_rate(speed)} per user, prompts included, under {format_rate(inputs.min_tokens_per_s)}"
         sweep.miss(text, q.id, engine, p.cost, [(why, over(inputs.min_tokens_per_s, speed))])
         return True
     return False
@@ -191,7 +183,7 @@ def _recommend(est: Estimate, engine: str, q: Quant, p: Priced, inputs: Inputs) 
     served = mem.max_concurrent_sequences if mem.max_concurrent_sequences is not None else inputs.users
     fit = p.fit
     rpower = estimate_power(p.rig, mem, est.speed, platform=fit.platform if fit else None, batch=inputs.users)
-    throughput = est.speed.decode_throughput_tokens_per_s or _per_user_speed(est, inputs.users)
+    throughput = est.speed.decode_throughput_tokens_per_s or per_user_speed(est)[0]
     per_m = per_h = None
     if inputs.kwh_price is not None:
         per_m = energy_cost_per_million_tokens(rpower.workload_wall_watts, throughput, inputs.kwh_price)

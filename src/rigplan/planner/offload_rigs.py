@@ -15,6 +15,7 @@ from ..platforms import fit_platform
 from ..power import estimate_power
 from ..quant import Quant, engine_supports, get_quant, resolve_quant, weights_bytes
 from ..requests import InferenceRequest
+from ..results import per_user_speed
 from ..rig import Rig
 from ..units import GIB
 from .candidates import gpu_pool
@@ -50,7 +51,7 @@ def _offload_rig(
     served = est.memory.max_concurrent_sequences or inputs.users
     if total is None or (inputs.budget_usd is not None and total > inputs.budget_usd) or served < inputs.users:
         return None
-    speed = est.speed.decode_tokens_per_s
+    speed = per_user_speed(est)[0]  # the rule of `rigplan capacity`: prompts included
     if inputs.min_tokens_per_s is not None and (speed is None or speed < inputs.min_tokens_per_s):
         return None
     return Recommendation(

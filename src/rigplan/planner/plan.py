@@ -11,7 +11,7 @@ from ..core import Context
 from ..engines import get_engine
 from ..errors import InvalidValueError
 from ..quant import resolve_quant
-from ..requests import PlanRequest
+from ..requests import SERVING_OUTPUT_TOKENS, SERVING_PROMPT_TOKENS, PlanRequest, check_request_tokens
 from .candidates import enumerate_rigs
 from .ladders import MAX_GPUS_PER_BOX, engines_for
 from .offload_rigs import sweep_offload
@@ -22,19 +22,30 @@ from .sweep import CONSTRAINTS, Inputs, Sweep
 #: A margin above this leaves too little of a GPU to plan with (0.5 = half kept free).
 MAX_MARGIN = 0.5
 #: Context planned for when the user gives none: 4,096 tokens (Llama 2's whole window; a
-#: conversation's worth on newer models), capped at the model's maximum.
+#: conversation's worth on newer models), or one request when that is longer, capped at the
+#: model's maximum.
 DEFAULT_CONTEXT = 4096
-DEFAULT_PROMPT_TOKENS = 512
-DEFAULT_OUTPUT_TOKENS = 128
+#: The request priced per user: the workload `rigplan capacity` prices too (requests.py).
+DEFAULT_PROMPT_TOKENS = SERVING_PROMPT_TOKENS
+DEFAULT_OUTPUT_TOKENS = SERVING_OUTPUT_TOKENS
 DEFAULT_TOP = 5
 
 
 def _plan_context(request: PlanRequest) -> int:
-    """Tokens of context per user: the request's, or the default capped at the model's maximum."""
+    """Tokens of context per user: the request's, or the default (at least one request's
+    tokens) capped at the model's maximum.
+
+    Raises:
+        InvalidValueError: a context beyond the model's maximum or shorter than one request.
+    """
     mdl = request.model
-    ctx = request.context if request.context is not None else min(DEFAULT_CONTEXT, mdl.max_context)
+    one_request = request.prompt_tokens + request.output_tokens
+    ctx = request.context
+    if ctx is None:
+        ctx = min(max(DEFAULT_CONTEXT, one_request), mdl.max_context)
     if ctx > mdl.max_context:
         raise InvalidValueError("context", f"{ctx} exceeds {mdl.id}'s maximum of {mdl.max_context} tokens")
+    check_request_tokens(ctx, request.prompt_tokens, request.output_tokens)
     return ctx
 
 
@@ -56,13 +67,12 @@ def _check_plan(request: PlanRequest) -> None:
 
 def _plan_inputs(request: PlanRequest, context: Context) -> Inputs:
     ctx = _plan_context(request)
-    out_tokens = min(request.output_tokens, ctx)
     return Inputs(
         model=request.model,
         context=ctx,
         users=request.users,
-        prompt_tokens=min(request.prompt_tokens, ctx - out_tokens),
-        output_tokens=out_tokens,
+        prompt_tokens=request.prompt_tokens,
+        output_tokens=request.output_tokens,
         min_tokens_per_s=request.min_tokens_per_s,
         budget_usd=request.budget_usd,
         max_watts=request.max_watts,

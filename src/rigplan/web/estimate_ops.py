@@ -127,6 +127,7 @@ def capacity(req: schemas.CapacityRequest, inputs: Inputs) -> dict[str, Any]:
         min_tokens_per_s=req.min_tok_s,
         engine=req.engine,
         quant=req.quant,
+        prompt_tokens=req.prompt_tokens,
         output_tokens=req.output_tokens,
         kv_dtype=req.kv_dtype,
     ).to_dict()

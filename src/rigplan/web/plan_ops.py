@@ -53,6 +53,8 @@ def plan(req: schemas.PlanRequest, inputs: Inputs) -> dict[str, Any]:
         context=req.context,
         users=req.users,
         min_tokens_per_s=req.min_tokens_per_s,
+        prompt_tokens=req.prompt_tokens,
+        output_tokens=req.output_tokens,
         budget_usd=req.budget,
         max_watts=req.max_watts,
         circuit=req.circuit,

@@ -183,7 +183,8 @@ class CapacityRequest(Request):
     users: int = option_field(CAPACITY["users"], maximum=MAX_BATCH)
     context: int = option_field(CAPACITY["context"], maximum=MAX_TOKENS)
     min_tok_s: float = option_field(CAPACITY["min_tokens_per_s"], maximum=MAX_TOKENS_PER_CAPACITY_USER)
-    output_tokens: int | None = option_field(CAPACITY["output_tokens"], maximum=MAX_TOKENS)
+    prompt_tokens: int = option_field(CAPACITY["prompt_tokens"], maximum=MAX_TOKENS)
+    output_tokens: int = option_field(CAPACITY["output_tokens"], maximum=MAX_TOKENS)
     kv_dtype: ServingKvDtype | None = option_field(CAPACITY["kv_dtype"])
 
 
@@ -239,6 +240,8 @@ class PlanRequest(Request):
     context: int | None = option_field(PLAN["context"], maximum=MAX_TOKENS)
     users: int = option_field(PLAN["users"], maximum=MAX_USERS)
     min_tokens_per_s: float | None = option_field(PLAN["min_tokens_per_s"], maximum=MAX_TOKENS_PER_S)
+    prompt_tokens: int = option_field(PLAN["prompt_tokens"], maximum=MAX_TOKENS)
+    output_tokens: int = option_field(PLAN["output_tokens"], maximum=MAX_TOKENS)
     budget: float | None = option_field(PLAN["budget_usd"], maximum=MAX_USD)
     max_watts: float | None = option_field(PLAN["max_watts"], maximum=MAX_WATTS)
     circuit: Circuit | None = option_field(PLAN["circuit"])

@@ -126,6 +126,7 @@ function renderCapacity(c) {
     fact(dl, "Speed per user", speedRange(c.per_user_tokens_per_s, c.per_user_tokens_per_s_range));
   }
   fact(dl, "Setup", `${c.model} · ${c.quant} · ${c.engine} · ${c.rig} · context ${c.context.toLocaleString("en-US")}`);
+  fact(dl, "Each request", `${fmt(c.prompt_tokens)} new prompt + ${fmt(c.output_tokens)} generated tokens (per-user speed includes the prompts)`);
   if (c.engine_profile) fact(dl, "Speed model", c.engine_profile);
 }
 
@@ -139,7 +140,8 @@ function wireCapacity() {
       if (!model || !rig) throw new Error("Pick a model and name a rig.");
       renderCapacity(await api("/api/capacity", {
         model, rig, users: $("#cap-users").value.trim(), context: $("#cap-context").value.trim(),
-        min_tok_s: $("#cap-speed").value.trim(),
+        min_tok_s: $("#cap-speed").value.trim(), prompt_tokens: $("#cap-prompt").value.trim(),
+        output_tokens: $("#cap-output").value.trim(),
       }));
     });
   });
