@@ -163,3 +163,10 @@ def test_cli_prompt_and_output_tokens(capsys):
         main(["plan", "llama-3.1-8b", "--context", "4096", "--prompt-tokens", "7680"])
     assert exit_info.value.code == 2
     assert "cannot hold a request" in capsys.readouterr().err
+
+
+def test_plan_says_the_speed_it_checks(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["plan", "llama-3.1-8b", "--users", "4", "--engine", "llama.cpp", "--min-tok-s", "20", "--top", "1"])
+    assert exit_info.value.code == 0
+    assert "each user streams ~" in capsys.readouterr().out

@@ -14,6 +14,7 @@ from ..engines import VLLM, get_engine
 from ..expert_offload import describe_host_part
 from ..planner.rank import fullest_gpu, next_step_up, spare_context, tokens_per_joule, tokens_per_s_per_usd
 from ..planner.records import Plan, Recommendation
+from ..results import per_user_speed
 from ..units import GIB, format_gib, format_rate, format_usd
 
 #: A GPU whose fullest memory is above this share is flagged: little room for more context.
@@ -106,6 +107,12 @@ def _speed_line(r: Recommendation, at: Setting) -> str | None:
         text += f" ({rng[0]:.3g}–{rng[1]:.3g})"
     if at.users > 1 and s.decode_throughput_tokens_per_s:
         text += f", {format_rate(s.decode_throughput_tokens_per_s)} for {at.users} users"
+    steady, steady_rng = per_user_speed(r.estimate)
+    if at.users > 1 and steady is not None:
+        text += f"; each user streams ~{format_rate(steady)}"
+        if steady_rng:
+            text += f" ({steady_rng[0]:.3g}–{steady_rng[1]:.3g})"
+        text += " with the other users' prompts prefilled (what --min-tok-s checks)"
     if s.ttft_s is not None:
         text += f"; first token in {s.ttft_s:.2f} s"
         if at.users > 1:
