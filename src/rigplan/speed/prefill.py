@@ -31,6 +31,7 @@ from . import hardware
 from .comm import ACTIVATION_BYTES_16, ACTIVATION_BYTES_32
 from .decode import (
     ALL_REDUCES_PER_LAYER,
+    FP16_BYTES,
     HOST_MEMORY_EFFICIENCY,
     Topology,
     gemm_precision,
@@ -43,7 +44,7 @@ from .work import DeviceWork, ForwardWork, experts_active_fraction, experts_read
 #: Bytes of an f32 activation / attention-score element in llama.cpp's graph.
 F32_BYTES = 4
 #: Bytes of a cached K or V element (llama-bench's default f16 cache).
-KV_F16_BYTES = 2
+KV_F16_BYTES = FP16_BYTES
 #: Causal flash attention computes only the lower triangle: half the (p+u)·u score pairs of a
 #: micro-batch's own block (FlashAttention-2 skips masked tiles).
 CAUSAL_FRACTION = 0.5
