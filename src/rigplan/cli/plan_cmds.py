@@ -69,11 +69,13 @@ NoUserCalibrationOpt = Annotated[
 ]
 #: --seq-len's default (training mode only).
 DEFAULT_SEQ_LEN = 2048
+#: The speed column's header by the plan JSON's ``speed_basis`` (what ``speed_tokens_per_s`` is).
+SPEED_HEADERS = {"decode": "decode tok/s", "per-user, prompts included": "tok/s per user"}
 
 
 def _speed(d: dict[str, Any]) -> str:
-    s = d["estimate"]["speed"]
-    value, rng = s["decode_tokens_per_s"], s["decode_tokens_per_s_range"]
+    """The pick's speed as the plan ranks it (decode for one user, per user with prompts for several)."""
+    value, rng = d["speed_tokens_per_s"], d["speed_tokens_per_s_range"]
     if value is None:
         return "—"
     return format_rate(value) + (f" ({rng[0]:.3g}–{rng[1]:.3g})" if rng else "")
@@ -113,7 +115,8 @@ def render_plan(plan: Plan) -> None:
     if not recs:
         _render_no_rig(d)
         return
-    columns = ["#", "rig", "quant · engine", "fullest GPU", "decode tok/s", "first token", "users", "cost", "power"]
+    speed = SPEED_HEADERS[recs[0]["speed_basis"]]
+    columns = ["#", "rig", "quant · engine", "fullest GPU", speed, "first token", "users", "cost", "power"]
     con.print(table(None, columns, [_plan_row(r, label=False) for r in recs], right={0, 4, 5, 6, 7}))
     also = d["also_worth_a_look"]
     if also:  # a table of its own, so its labels do not widen the main one

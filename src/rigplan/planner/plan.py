@@ -95,9 +95,9 @@ def _plan_notes(
     objective: str, recs: Sequence[Recommendation], chosen: Sequence[Recommendation], owns_pc: bool
 ) -> list[str]:
     notes: list[str] = []
-    if objective != "cheapest" and recs and all(r.decode_tokens_per_s is None for r in recs):
+    if objective != "cheapest" and recs and all(r.speed_tokens_per_s is None for r in recs):
         notes.append(f"No speed estimates are available, so '{objective}' is ranked by cost instead.")
-    if chosen and not notes and all(r.decode_tokens_per_s is None for r in chosen):
+    if chosen and not notes and all(r.speed_tokens_per_s is None for r in chosen):
         notes.append("These estimates carry no speed (the speed model gave none).")
     if any(r.cost_usd is None for r in chosen):
         notes.append(
@@ -165,7 +165,7 @@ def plan(request: PlanRequest, context: Context, progress: Callable[[int, int], 
     if "llama.cpp" in engines and not request.have:
         recs += sweep_offload(inputs, request.quant, context.catalog, prices, sweep)
     effective = request.objective
-    if effective != "cheapest" and recs and all(r.decode_tokens_per_s is None for r in recs):
+    if effective != "cheapest" and recs and all(r.speed_tokens_per_s is None for r in recs):
         effective = "cheapest"
     key = rank_key(effective)
     ranked = best_per_rig(recs, key)

@@ -16,7 +16,8 @@ from .sweep import Sweep
 
 #: Unverified misses (excluded before an estimate) re-checked for memory when nothing qualifies.
 NEAREST_MISS_CHECKS = 12
-#: A pricier rig is a "next step up" when it decodes this much faster (5 %: beyond noise).
+#: A pricier rig is a "next step up" when its speed (``Recommendation.speed``: decode for one user,
+#: per user with prompts for several) is this much higher (5 %: beyond noise).
 NEXT_STEP_SPEEDUP = 1.05
 #: Objectives whose best rig a plan also shows when the table (top N by the plan's objective)
 #: leaves it out: a buyer ranking by price still wants to see the best value and the fastest.
@@ -36,7 +37,8 @@ def tokens_per_joule(r: Recommendation) -> float | None:
 
 
 def rank_key(objective: str) -> Callable[[Recommendation], tuple[Any, ...]]:
-    """The sort key of ``objective``; ties go to the cheaper rig, then the wider quant."""
+    """The sort key of ``objective``; ties go to the cheaper rig, then the wider quant.  Speed is
+    :attr:`Recommendation.speed`, the one a plan shows (per user, prompts included, for several users)."""
 
     def cost(r: Recommendation) -> tuple[bool, bool, float]:
         # Unpriced rigs last; rigs whose platform has no price after fully priced ones (their
@@ -47,10 +49,10 @@ def rank_key(objective: str) -> Callable[[Recommendation], tuple[Any, ...]]:
         return -r.quant.bits_per_weight
 
     def speed(r: Recommendation) -> float:
-        return -(r.decode_tokens_per_s or 0.0)
+        return -(r.speed_tokens_per_s or 0.0)
 
     if objective == "fastest":
-        return lambda r: (r.decode_tokens_per_s is None, speed(r), *cost(r), bits(r))
+        return lambda r: (r.speed_tokens_per_s is None, speed(r), *cost(r), bits(r))
     if objective == "value":
         return lambda r: (
             tokens_per_s_per_usd(r) is None, not r.cost_complete, -(tokens_per_s_per_usd(r) or 0.0), *cost(r), bits(r)
@@ -74,7 +76,7 @@ def _scored(r: Recommendation, objective: str) -> bool:
     """Whether ``r`` can be a standout under ``objective``: a buyer can act only on a priced rig."""
     if objective == "value":
         return r.cost_complete and tokens_per_s_per_usd(r) is not None
-    return r.cost_usd is not None and r.decode_tokens_per_s is not None
+    return r.cost_usd is not None and r.speed_tokens_per_s is not None
 
 
 def standouts(recs: Sequence[Recommendation], objective: str) -> list[tuple[str, Recommendation]]:
@@ -147,23 +149,19 @@ def next_step_up(r: Recommendation, pool: Sequence[Recommendation]) -> Recommend
     whole cost is known (a partly priced rig's price difference would mean nothing)."""
     if r.cost_usd is None:
         return None
-    mem = _memory_of(r)
+    mem, speed = _memory_of(r), r.speed_tokens_per_s
     better = []
     for o in pool:
         if o.cost_usd is None or not o.cost_complete or o.cost_usd <= r.cost_usd:
             continue
         if o.rig.describe() == r.rig.describe():
             continue
-        faster = (
-            (o.decode_tokens_per_s or 0) > (r.decode_tokens_per_s or 0) * NEXT_STEP_SPEEDUP
-            if r.decode_tokens_per_s
-            else False
-        )
-        if faster or (r.decode_tokens_per_s is None and _memory_of(o) > mem):
+        faster = (o.speed_tokens_per_s or 0) > speed * NEXT_STEP_SPEEDUP if speed else False
+        if faster or (speed is None and _memory_of(o) > mem):
             better.append(o)
     if not better:
         return None
-    return min(better, key=lambda x: (x.cost_usd or 0.0, -(x.decode_tokens_per_s or 0.0)))
+    return min(better, key=lambda x: (x.cost_usd or 0.0, -(x.speed_tokens_per_s or 0.0)))
 
 
 def nearest_miss(sweep: Sweep, model: Model, core: Context) -> NearestMiss | None:

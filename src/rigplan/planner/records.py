@@ -8,8 +8,14 @@ from typing import Any
 from ..platforms import PlatformFit
 from ..power import PowerEstimate
 from ..quant import Quant
-from ..results import Estimate
+from ..results import Estimate, per_user_speed
 from ..rig import Rig
+
+#: What a recommendation's :attr:`Recommendation.speed` is (``speed_basis`` in the plan JSON): for
+#: one user the decode speed; for several, each user's steady speed with the other users' prompts
+#: prefilled (:func:`rigplan.results.per_user_speed`, what ``--min-tok-s`` checks).
+SPEED_BASIS_DECODE = "decode"
+SPEED_BASIS_PER_USER = "per-user, prompts included"
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +68,27 @@ class Recommendation:
         return self.estimate.speed.decode_tokens_per_s
 
     @property
+    def speed_basis(self) -> str:
+        """Which speed :attr:`speed` is: :data:`SPEED_BASIS_PER_USER` when the plan is for several
+        users (the estimate's batch), else :data:`SPEED_BASIS_DECODE`."""
+        return SPEED_BASIS_PER_USER if self.estimate.workload.batch > 1 else SPEED_BASIS_DECODE
+
+    @property
+    def speed(self) -> tuple[float | None, tuple[float, float] | None]:
+        """(tok/s per user, its range): the one speed a plan shows, ranks ("fastest", the next step
+        up, ties under "cheapest") and quotes.  For several users it is the speed ``--min-tok-s``
+        checks, prompts included, so the table and the check agree; for one user the decode speed."""
+        if self.speed_basis == SPEED_BASIS_PER_USER:
+            return per_user_speed(self.estimate)
+        s = self.estimate.speed
+        return s.decode_tokens_per_s, s.decode_tokens_per_s_range
+
+    @property
+    def speed_tokens_per_s(self) -> float | None:
+        """The value of :attr:`speed` (None: the speed model gave none)."""
+        return self.speed[0]
+
+    @property
     def throughput_tokens_per_s(self) -> float | None:
         s = self.estimate.speed
         return s.decode_throughput_tokens_per_s or s.decode_tokens_per_s
@@ -70,6 +97,7 @@ class Recommendation:
         est = self.estimate.to_dict()
         est["power"] = self.power.to_dict()
         fit = self.platform
+        speed, speed_range = self.speed
         return {
             "rig": self.rig_text,
             "gpus": [g.id for g in self.rig.all_gpus],
@@ -80,6 +108,9 @@ class Recommendation:
             "cost_complete": self.cost_complete,
             "cost": [c.to_dict() for c in self.cost_items],
             "users_served": self.users_served,
+            "speed_tokens_per_s": speed,
+            "speed_tokens_per_s_range": list(speed_range) if speed_range else None,
+            "speed_basis": self.speed_basis,
             "estimate": est,
             "power": self.power.to_dict(),
             "platform": {

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from ..engines import VLLM, get_engine
 from ..expert_offload import describe_host_part
 from ..planner.rank import fullest_gpu, next_step_up, spare_context, tokens_per_joule, tokens_per_s_per_usd
-from ..planner.records import Plan, Recommendation
+from ..planner.records import SPEED_BASIS_PER_USER, Plan, Recommendation
 from ..results import per_user_speed
 from ..units import GIB, format_gib, format_rate, format_usd
 
@@ -41,6 +41,11 @@ class Setting:
         return cls(plan.objective, int(c["context"]), int(c["users"]), None if floor is None else float(floor))
 
 
+def _speed_words(r: Recommendation) -> str:
+    """What ``r``'s speed (``Recommendation.speed``, the one ranked) is, in words."""
+    return "the per-user speed (prompts included)" if r.speed_basis == SPEED_BASIS_PER_USER else "the decode speed"
+
+
 def _ordinal(n: int) -> str:
     return f"{n}{'th' if 10 <= n % 100 <= 20 else {1: 'st', 2: 'nd', 3: 'rd'}.get(n % 10, 'th')}"
 
@@ -49,7 +54,8 @@ def _rank_line(r: Recommendation, rank: int, ranked: Sequence[Recommendation], o
     first = ranked[0]
     n = len(ranked)
     cost = format_usd(r.cost_usd) + ("" if r.cost_complete else " + platform (price unknown)")
-    if objective == "cheapest" or r.decode_tokens_per_s is None:
+    speed = r.speed_tokens_per_s
+    if objective == "cheapest" or speed is None:
         if rank == 1:
             return f"Cheapest of {n} qualifying rig{'s' if n > 1 else ''}: {cost}."
         if r.cost_usd is not None and first.cost_usd is not None:
@@ -57,7 +63,8 @@ def _rank_line(r: Recommendation, rank: int, ranked: Sequence[Recommendation], o
         return f"{_ordinal(rank)} of {n}: {cost}."
     if objective == "fastest":
         lead = "Fastest" if rank == 1 else f"{_ordinal(rank)} fastest"
-        return f"{lead} of {n}: {format_rate(r.decode_tokens_per_s)} per user for {cost}."
+        prompts = ", prompts included," if r.speed_basis == SPEED_BASIS_PER_USER else ""
+        return f"{lead} of {n}: {format_rate(speed)} per user{prompts} for {cost}."
     if objective == "value":
         v = tokens_per_s_per_usd(r)
         return (
@@ -276,8 +283,8 @@ def next_step(r: Recommendation, pool: Sequence[Recommendation]) -> str | None:
     extra_mem = sum(g.memory_bytes for g in o.rig.all_gpus) - sum(g.memory_bytes for g in r.rig.all_gpus)
     if extra_mem > 0:
         gains.append(f"{extra_mem / GIB:.0f} GiB more GPU memory")
-    if o.decode_tokens_per_s and r.decode_tokens_per_s:
-        gains.append(f"{o.decode_tokens_per_s / r.decode_tokens_per_s:.1f}× the decode speed")
+    if o.speed_tokens_per_s and r.speed_tokens_per_s:
+        gains.append(f"{o.speed_tokens_per_s / r.speed_tokens_per_s:.1f}× {_speed_words(r)}")
     return (
         f"{o.rig.describe()} ({o.quant.id}, {o.engine}) for {format_usd(o.cost_usd)} "
         f"(+{format_usd((o.cost_usd or 0) - r.cost_usd)}) buys " + (" and ".join(gains) or "more headroom") + "."
