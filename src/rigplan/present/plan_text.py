@@ -214,8 +214,9 @@ def _memory_caveat(r: Recommendation, at: Setting) -> list[str]:
 
 
 def _speed_caveat(r: Recommendation, at: Setting) -> list[str]:
-    """A pick qualifies on its estimate; say so when the range reaches under the speed asked."""
-    rng = r.estimate.speed.decode_tokens_per_s_range
+    """A pick qualifies on its estimate; say so when the range of its speed (the one the table
+    shows: per user with prompts for several users) reaches under the speed asked."""
+    rng = r.speed[1]
     if at.min_tokens_per_s is None or rng is None or rng[0] >= at.min_tokens_per_s:
         return []
     return [
