@@ -252,7 +252,7 @@ async function fetchRows(v) {
       also, rank: r.rank, standout: r.standout,
       rig: r.rig, quant: r.quant, engine: r.engine, cost: r.cost_usd, costNote: r.cost_complete ? "whole rig" : "whole rig, some prices unknown",
       costItems: r.cost, usersServed: r.users_served, estimate: r.estimate, power: r.power, platform: r.platform,
-      why: r.why, avoid: r.avoid_if, next: r.next_step, energyHour: r.energy_usd_per_hour,
+      speed: [r.speed_tokens_per_s, r.speed_tokens_per_s_range], speedBasis: r.speed_basis, why: r.why, avoid: r.avoid_if, next: r.next_step, energyHour: r.energy_usd_per_hour,
       energyMillion: r.energy_usd_per_million_tokens, error: null,
     });
     return {
@@ -294,10 +294,26 @@ function gib(bytes) {
   return bytes == null ? "—" : `${(bytes / GIB).toFixed(1)} GiB`;
 }
 
-function speedText(s) {
-  if (!s || s.decode_tokens_per_s == null) return "—";
-  const r = s.decode_tokens_per_s_range;
-  return r ? `${fmt(s.decode_tokens_per_s)} (${fmt(r[0])}–${fmt(r[1])})` : fmt(s.decode_tokens_per_s);
+function rateText(value, range) {
+  if (value == null) return "—";
+  return range ? `${fmt(value)} (${fmt(range[0])}–${fmt(range[1])})` : fmt(value);
+}
+
+// [tok/s, range] a row shows and ranks: a plan's own speed (speed_tokens_per_s: decode for one
+// user, per user with prompts included for several), else the estimate's decode speed.
+function rowSpeedRange(r) {
+  if (r.speed) return r.speed;
+  const s = r.estimate && r.estimate.speed;
+  return s ? [s.decode_tokens_per_s, s.decode_tokens_per_s_range] : [null, null];
+}
+
+const SPEED_HEADER = "decode tok/s";
+// The speed column's header by a plan's speed_basis (compared rigs show decode).
+const SPEED_HEADERS = { decode: SPEED_HEADER, "per-user, prompts included": "tok/s per user" };
+
+function speedHeader() {
+  const basis = (state.rows.find((r) => r.speedBasis) || {}).speedBasis;
+  return SPEED_HEADERS[basis] || SPEED_HEADER;
 }
 
 function fullest(perGpu) {
@@ -309,7 +325,7 @@ const INFERENCE_COLUMNS = [
   ["quant", (r) => [r.quant]],
   ["engine", (r) => [r.engine]],
   ["fullest GPU", (r, e) => { const t = fullest(e.memory.per_gpu); return [`${gib(t.total_bytes)} / ${gib(t.usable_bytes)}`, "num"]; }],
-  ["decode tok/s", (r, e) => [speedText(e.speed), "num"]],
+  [SPEED_HEADER, (r) => [rateText(...rowSpeedRange(r)), "num"]],
   ["first token", (r, e) => [e.speed.ttft_s == null ? "—" : `${fmt(e.speed.ttft_s)} s`, "num"]],
   ["users", (r) => [r.usersServed != null ? String(r.usersServed) : "—", "num"]],
   ["cost", (r) => [`${usd(r.cost)}${r.cost != null ? ` (${r.costNote})` : ""}`, "num"]],
@@ -330,7 +346,8 @@ const TRAINING_COLUMNS = [
 // The ranked rows, then (plans only) the standouts the top N leaves out, with their true place.
 function renderRigs() {
   const training = state.rows.length && state.rows[0].kind === "training";
-  const columns = training ? TRAINING_COLUMNS : INFERENCE_COLUMNS;
+  const speed = speedHeader();
+  const columns = training ? TRAINING_COLUMNS : INFERENCE_COLUMNS.map((c) => (c[0] === SPEED_HEADER ? [speed, c[1]] : c));
   const indexed = state.rows.map((r, i) => [r, i]);
   renderRigTable($("#rigs"), columns, indexed.filter(([r]) => !r.also));
   const also = indexed.filter(([r]) => r.also);
@@ -461,7 +478,7 @@ function renderMemory(row) {
 
 function rowSpeed(r) {
   if (r.kind === "training") return r.opt.tokens_per_s;
-  return r.estimate ? r.estimate.speed.decode_tokens_per_s : null;
+  return rowSpeedRange(r)[0];
 }
 
 function renderScatter() {
@@ -470,7 +487,7 @@ function renderScatter() {
     index: i, label: r.rig, cost: r.cost, fits: training || (r.estimate ? r.estimate.fits : false), speed: rowSpeed(r),
   })).filter((p) => !state.rows[p.index].also && (p.fits || p.speed != null)); // ranked rigs only, as numbered
   const m = mode(readForm());
-  put("#scatter-chart", scatterChart(points, { selected: state.selected, onPick: select, yLabel: training ? "training tok/s" : "tok/s" }),
+  put("#scatter-chart", scatterChart(points, { selected: state.selected, onPick: select, yLabel: training ? "training tok/s" : speedHeader() }),
     m === "plan" ? "— whole rig" : "— GPU prices only");
 }
 
