@@ -21,6 +21,7 @@ from rigplan.edge import load_user_prices, user_config_path
 from rigplan.errors import DataFileError, UnknownEngineError
 from rigplan.planner import QUANT_LADDERS, parse_price_overrides
 from rigplan.planning import plan_rigs
+from rigplan.units import format_rate
 
 FOUR_BIT = {"q4_k_m", "int4", "exl2-4.0"}
 
@@ -438,6 +439,54 @@ def test_plan_with_the_shipped_speed_model():
     speeds = [r.decode_tokens_per_s for r in p.recommendations]
     if all(s is not None for s in speeds):
         assert speeds == sorted(speeds, reverse=True)
+
+
+@functools.cache
+def _shipped_plan(model: str, **kw: object):
+    """A plan on the real speed model, where several users' per-user speed (prompts included)
+    differs from the decode speed (the toy model prefills nothing)."""
+    import rigplan.speed
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(sys.modules["rigplan.core"], "estimate_speed", rigplan.speed.estimate_speed)
+        return plan_rigs(model, use_user_config=False, **kw)
+
+
+# 32 users of Llama 3.3 70B: prompts cost the rigs unequally, so decode order is not per-user order.
+MANY_USERS = {"users": 32, "budget_usd": 60_000, "objective": "fastest", "top": 10}
+
+
+def test_fastest_for_several_users_ranks_by_the_per_user_speed_with_prompts():
+    from rigplan.planner.rank import NEXT_STEP_SPEEDUP, next_step_up
+    from rigplan.results import per_user_speed
+
+    p = _shipped_plan("llama-3.3-70b", **MANY_USERS)
+    per_user = [per_user_speed(r.estimate)[0] for r in p.ranked]
+    decode = [r.decode_tokens_per_s for r in p.ranked]
+    assert len(per_user) > 10 and per_user == sorted(per_user, reverse=True)
+    assert decode != sorted(decode, reverse=True)  # the case tells the two orders apart
+    assert [r.speed_tokens_per_s for r in p.ranked] == per_user
+    for r in p.recommendations:
+        o = next_step_up(r, p.ranked)
+        assert o is None or o.speed_tokens_per_s > r.speed_tokens_per_s * NEXT_STEP_SPEEDUP
+        if r.rank == 1:
+            assert r.why[0].startswith(f"Fastest of {len(p.ranked)}: {format_rate(per_user[0])} per user, prompts")
+
+
+def test_the_plan_json_gives_the_speed_it_ranks_and_its_basis():
+    from rigplan.results import per_user_speed
+
+    many = _shipped_plan("llama-3.3-70b", **MANY_USERS).to_dict()["recommendations"]
+    for d, r in zip(many, _shipped_plan("llama-3.3-70b", **MANY_USERS).recommendations, strict=True):
+        value, (low, high) = per_user_speed(r.estimate)
+        assert d["speed_basis"] == "per-user, prompts included"
+        assert d["speed_tokens_per_s"] == value and d["speed_tokens_per_s_range"] == [low, high]
+        assert value < d["estimate"]["speed"]["decode_tokens_per_s"]
+    for d in plan(quant="4bit").to_dict()["recommendations"]:
+        s = d["estimate"]["speed"]
+        assert d["speed_basis"] == "decode"
+        assert d["speed_tokens_per_s"] == s["decode_tokens_per_s"]
+        assert d["speed_tokens_per_s_range"] == s["decode_tokens_per_s_range"]
 
 
 def test_the_next_step_up_is_a_pricier_faster_rig_whose_whole_cost_is_known():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
 
 import pytest
@@ -35,6 +36,41 @@ def test_plan_table_shows_rigs_psu_and_explanations(capsys):
     assert code == 0
     assert "2x rtx-3090" in out and "PSU" in out and "120v15a" in out
     assert "why: Cheapest" in out and "avoid if" in out and "cost: " in out
+
+
+def _decode(out: str) -> str:
+    """The first why line's decode speed and range, as the table prints a speed ("46.7 tok/s (28–53.9)")."""
+    value, rng = re.search(r"why: Decodes ~(\S+ tok/s) per user (\([^)]*\))", out).groups()
+    return f"{value} {rng}"
+
+
+def _table_row(out: str, rank: int | str) -> str:
+    """The main table's row of pick ``rank`` ("#": its header)."""
+    return next(line for line in out.splitlines() if line.startswith(f"{rank}  "))
+
+
+def test_one_user_table_shows_decode_tok_s(capsys):
+    code, out, _ = run(capsys, "plan", "llama-2-70b", "--quant", "4bit", "--top", "1")
+    decode = _decode(out)
+    header = _table_row(out, "#")
+    assert code == 0 and "decode tok/s" in header and "tok/s per user" not in header
+    assert decode in _table_row(out, 1)
+
+
+def test_several_users_table_shows_the_per_user_speed_the_why_line_streams(capsys, monkeypatch):
+    import rigplan.speed
+
+    # The real speed model: the toy one prefills nothing, so its per-user speed is its decode.
+    monkeypatch.setattr(sys.modules["rigplan.core"], "estimate_speed", rigplan.speed.estimate_speed)
+    code, out, _ = run(
+        capsys, "plan", "llama-3.3-70b", "--users", "32", "--min-tok-s", "20", "--budget", "60000", "--top", "1"
+    )
+    streams = re.search(r"each user streams ~(\S+ tok/s \([^)]*\))", out).group(1)
+    decode = _decode(out)
+    row = _table_row(out, 1)
+    header = _table_row(out, "#")
+    assert code == 0 and "tok/s per user" in header and "decode tok/s" not in header
+    assert streams in row and decode not in row
 
 
 def test_plan_every_flag(capsys):

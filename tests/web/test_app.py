@@ -404,6 +404,22 @@ def test_plan_matches_the_python_api(client):
 
 
 @needs_plan
+def test_plan_gives_the_page_the_speed_it_shows(client):
+    """The page's speed column reads speed_tokens_per_s: per user, prompts included, for several users."""
+    from rigplan.planning import plan_rigs
+    from rigplan.results import per_user_speed
+
+    params = {"model": "llama-3.3-70b", "users": 32, "min_tokens_per_s": 20, "budget": 60000, "top": 3}
+    recs = client.post("/api/plan", json=params).json()["recommendations"]
+    want = plan_rigs("llama-3.3-70b", users=32, min_tokens_per_s=20, budget_usd=60000, top=3).recommendations
+    assert recs and len(recs) == len(want)
+    for got, r in zip(recs, want, strict=True):
+        assert got["speed_basis"] == "per-user, prompts included"
+        assert got["speed_tokens_per_s"] == per_user_speed(r.estimate)[0] >= 20
+        assert got["speed_tokens_per_s"] < got["estimate"]["speed"]["decode_tokens_per_s"]
+
+
+@needs_plan
 def test_plan_with_nothing_qualifying_says_why(client):
     r = client.post("/api/plan", json={"model": "llama-2-70b", "budget": 10})
     assert r.status_code == 200
