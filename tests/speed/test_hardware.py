@@ -49,6 +49,15 @@ def test_sm_clock(gpu_id, sm_ghz):
         pytest.param("rtx-4090", False, 165.2, id="4090-acc32"),
         # A6000 has no separate FP16-accumulate figure: the listed one serves both.
         pytest.param("rtx-a6000", True, 154.8, id="a6000"),
+        # GeForce with only the FP32-accumulate figure listed (RTX 5080 112.6): FP16 accumulate is twice it.
+        pytest.param("rtx-5080", True, 225.2, id="5080-acc16"),
+        pytest.param("rtx-5080", False, 112.6, id="5080-acc32"),
+        # GeForce with no figure: 1024 per SM-clock (80 x 2.55 GHz) with FP16 accumulate, half with FP32.
+        pytest.param("rtx-4080-super", True, 208.9, id="4080s-acc16"),
+        pytest.param("rtx-4080-super", False, 104.4, id="4080s-acc32"),
+        # Workstation Blackwell runs FP32 accumulate at the full rate (RTX PRO 6000 503.8 dense).
+        pytest.param("rtx-pro-6000", False, 503.8, id="pro6000-acc32"),
+        pytest.param("rtx-pro-6000-max-q", False, 438.9, id="pro6000-maxq-acc32"),
         # No tensor cores: FP32 rate (P40 12 TFLOPS).
         pytest.param("tesla-p40", True, 12.0, id="p40"),
         # M2 Ultra: 76 cores × 128 ALUs × 2 × 1.398 GHz = 27.2 TFLOPS.

@@ -29,6 +29,11 @@ TENSOR_FLOPS_PER_SM_CLOCK: dict[str, float] = {
     "cdna3": 2048.0,
     "rdna3": 512.0,
 }
+#: GeForce cards run FP16 matmuls with FP32 accumulate at half their FP16-accumulate rate (Ada
+#: whitepaper Appendix A: RTX 4090 165.2 vs 330.3 dense; RTX Blackwell whitepaper: RTX 5090 209.5 vs
+#: 419; Ampere: RTX 3090 71 vs 142); workstation and datacenter parts run both at the full rate
+#: (RTX 6000 Ada 364, RTX PRO 6000 503.8: 1024 per SM per clock with FP32 accumulate) [S].
+GEFORCE_FP32_ACCUMULATE_SHARE = 0.5
 #: Architectures without tensor cores: matmuls run on the FP32 units (Pascal's FP16 rate is
 #: 1/64 of FP32, so llama.cpp computes in FP32 there).
 NO_TENSOR_CORES = frozenset({"pascal", "maxwell", "kepler"})
@@ -122,10 +127,18 @@ def matmul_peak_flops(gpu: GPU, *, fp16_accumulate: bool, quantized: bool = Fals
         return fp32_flops(gpu) * (DP4A_SPEEDUP_OVER_FP32 if quantized else 1.0)
     if fp16_accumulate and gpu.fp16_acc16_tensor_tflops:
         return gpu.fp16_acc16_tensor_tflops * TERA
+    # listed: the FP32-accumulate rate (a GeForce card's FP16-accumulate rate is twice it);
+    # unlisted: the FP16-accumulate rate per SM-clock (a GeForce card's FP32-accumulate rate half)
+    share = GEFORCE_FP32_ACCUMULATE_SHARE if is_geforce(gpu) else 1.0
     if gpu.fp16_tensor_tflops:
-        return gpu.fp16_tensor_tflops * TERA
+        return gpu.fp16_tensor_tflops * TERA / (share if fp16_accumulate else 1.0)
     per_clock = TENSOR_FLOPS_PER_SM_CLOCK.get(gpu.architecture, TENSOR_FLOPS_PER_SM_CLOCK["ada"])
-    return sm_clock_per_s(gpu) * per_clock
+    return sm_clock_per_s(gpu) * per_clock * (1.0 if fp16_accumulate else share)
+
+
+def is_geforce(gpu: GPU) -> bool:
+    """An NVIDIA consumer (GeForce) card: FP32-accumulate matmuls at half rate."""
+    return gpu.vendor == "nvidia" and gpu.gpu_class == "consumer"
 
 
 #: Dense INT8 tensor-core operations per SM per clock of NVIDIA's GeForce / workstation chips
