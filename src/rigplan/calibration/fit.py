@@ -321,7 +321,12 @@ PREFILL_VULKAN = (*PREFILL_BACKEND, "prefill_speedup_per_kilobuild")
 #: decode LOSO MAPE 14.8 -> 14.3 % but coverage 80.7 -> 76.5 %, the +3-10 % upper band edge left
 #: VulkanForge's and Orion-zhen's faster rows outside) and a decode build-era term (x1.06 per
 #: 1000 builds: LOSO 14.8 -> 15.2 %, coverage 78.3 %) [D].
-DECODE_VULKAN = tuple(n for n in DECODE_BACKEND if n != "active_expert_overhead_s")
+#: Vulkan and ROCm fit decode attention's arithmetic (``decode_attention_sm_cycles_per_flop``, own
+#: prior; seventh session: Vulkan decode by source 17.3 -> 14.6 %); CUDA and Metal keep 0.
+DECODE_VULKAN = (
+    *(n for n in DECODE_BACKEND if n != "active_expert_overhead_s"),
+    "decode_attention_sm_cycles_per_flop",
+)
 #: Terms the backends beyond CUDA have and the CUDA fit lacks, with priors in their own files:
 #: the per-expert decode cost (also Metal's: with it CUDA's held-out decode MAPE rose 10.2 ->
 #: 10.4 %, so CUDA's fused MoE kernels keep none) and 16-bit experts' prompt calls (ROCm/Vulkan).
@@ -374,10 +379,17 @@ FITS = (
         "llama.cpp",
         "rocm",
         dataset.ERA_CURRENT,
-        DECODE_BACKEND,
+        (*DECODE_BACKEND, "decode_attention_sm_cycles_per_flop"),
         PREFILL_BACKEND,
         "llama.cpp-cuda",
-        (*OWN_PRIORS, "prefill_speedup_per_kilobuild", "moe_gemm_sm_limit", "moe_gemm_efficiency"),
+        (
+            *OWN_PRIORS,
+            "prefill_speedup_per_kilobuild",
+            "moe_gemm_sm_limit",
+            "moe_gemm_efficiency",
+            "launch_overhead_per_layer_s",
+            "decode_attention_sm_cycles_per_flop",
+        ),
     ),
     FitSpec(
         priors.LLAMA_CPP_VULKAN,
@@ -387,7 +399,13 @@ FITS = (
         DECODE_VULKAN,
         PREFILL_VULKAN,
         "llama.cpp-cuda",
-        ("float_expert_call_s", "flash_kv_reads_per_query", "moe_gemm_sm_limit", "moe_gemm_efficiency"),
+        (
+            "float_expert_call_s",
+            "flash_kv_reads_per_query",
+            "moe_gemm_sm_limit",
+            "moe_gemm_efficiency",
+            "decode_attention_sm_cycles_per_flop",
+        ),
     ),
     FitSpec(
         priors.LLAMA_CPP_METAL,

@@ -5,7 +5,9 @@ Per GPU (perf-model.md §3.1, with the engine profile's fitted efficiencies)::
     memory  = (weights read + KV read × attention factor) / (η_mem(memory class) · BW)
     alu     = Σ_class weights_class × cycles_per_weight_class / (SMs · clock)
     compute = 2 · weights · batch / tensor throughput            (large batches only)
-    gpu     = smoothmax(memory, alu, compute)
+    attn    = smoothmax(KV read time, attention FLOPs · cycles per FLOP / (SMs · clock)) − KV read time
+    gpu     = smoothmax(memory, alu, compute) + attn             (attn: where the backend's kernel
+                                                                  computes slower than it streams)
     device  = smoothmax(gpu, layers · launch overhead)           (CPU launches hide behind GPU work)
               + layers · serial overhead                         (synchronisation that does not)
 
@@ -125,6 +127,19 @@ def batch_matmul_throughput(
     return tensor_throughput(params, behaviour, gpu, quantized=quantized, precision=gemm_precision(weights))
 
 
+def attention_excess_s(
+    params: SpeedParameters, dev: DeviceWork, model: Model, context: int, batch: int, kv_s: float
+) -> float:
+    """How much longer the decode attention kernel takes than streaming its KV cache (``kv_s``)
+    where its arithmetic, at the profile's rate per SM-cycle, is slower: QK^T and PV are 2 FLOPs
+    per cached K or V element per query head, so GQA models pay for every query head."""
+    if not params.decode_attention_sm_cycles_per_flop:
+        return 0.0
+    flops = 2.0 * dev.kv_elements(context) * dev.kv_shard_fraction * query_group(model) * batch
+    compute_s = flops * params.decode_attention_sm_cycles_per_flop / hardware.sm_clock_per_s(dev.gpu)
+    return smooth_max(kv_s, compute_s, p=KERNEL_MAX_EXPONENT) - kv_s
+
+
 @dataclass(frozen=True, slots=True)
 class DeviceStep:
     """One GPU's decode step, by term (seconds)."""
@@ -138,6 +153,7 @@ class DeviceStep:
     gpu: str = ""
     memory_efficiency: float = 0.0
     bandwidth_bytes_per_s: float = 0.0
+    attention_s: float = 0.0  # decode attention's arithmetic beyond its KV streaming
 
 
 def device_step(
@@ -165,6 +181,7 @@ def device_step(
         bytes_read += weights.quantized_elements * FP16_BYTES
     eta, bw = memory_efficiency(params, gpu), hardware.bandwidth_bytes_per_s(gpu)
     memory_s = bytes_read / (eta * bw)
+    attention_s = attention_excess_s(params, dev, model, context, batch, kv * factor / (eta * bw))
     cycles = sum(n * params.cycles_per_weight(c) for n, c in zip(weights.elements, WEIGHT_CLASSES, strict=True))
     alu_s = cycles * max(1, own_kernel_passes(behaviour, gpu, weights, batch)) / hardware.sm_clock_per_s(gpu)
     compute_s = 0.0
@@ -176,7 +193,7 @@ def device_step(
         flops = FLOPS_PER_WEIGHT * active * batch
         flops += attn * context * len(dev.kv_layers) * batch / dev.shard
         compute_s = flops / batch_matmul_throughput(params, behaviour, gpu, weights, batch)
-    gpu_s = smooth_max(memory_s, alu_s, compute_s, p=KERNEL_MAX_EXPONENT)
+    gpu_s = smooth_max(memory_s, alu_s, compute_s, p=KERNEL_MAX_EXPONENT) + attention_s
     launch_s = len(dev.layers) * params.launch_overhead_per_layer_s
     serial_s = len(dev.layers) * params.serial_overhead_per_layer_s
     if model.is_moe:
@@ -185,7 +202,7 @@ def device_step(
         touched = frac * model.moe_num_experts if dev.experts.total_elements else 0.0
         serial_s += moe_layers * touched * params.active_expert_overhead_s
     total = smooth_max(gpu_s, launch_s) + serial_s
-    return DeviceStep(memory_s, alu_s, compute_s, launch_s, total, bytes_read, gpu.id, eta, bw)
+    return DeviceStep(memory_s, alu_s, compute_s, launch_s, total, bytes_read, gpu.id, eta, bw, attention_s)
 
 
 @dataclass(frozen=True, slots=True)

@@ -58,6 +58,10 @@ class SpeedParameters:
     #: KV-cache bytes read per step as a multiple of the cache (llama.cpp without flash
     #: attention reads each KV head once per query head: see ``kv_read_per_query_head``).
     attention_read_factor: float = 1.0
+    #: SM-cycles per FLOP of the decode attention kernel (QK^T and PV for every query head over
+    #: the cached tokens): where it runs slower than its KV streaming, the excess adds to the
+    #: step.  0: attention is priced by its bytes alone.
+    decode_attention_sm_cycles_per_flop: float = 0.0
     # --- prefill (compute-bound matmuls in micro-batches) ---
     tensor_efficiency: float = 0.55  # achieved / peak dense tensor FLOP/s on large GEMMs
     #: Ceiling on GEMM throughput per SM-cycle (tile loads, epilogues), harmonic with the above.
