@@ -7,9 +7,8 @@ from __future__ import annotations
 
 import pytest
 
-from rigplan.calibration import dataset
-from rigplan.calibration.fit import FITS
-from rigplan.calibration.fit_rows import prepare_or_reason
+from published_rows import shipped_prediction
+from rigplan.calibration.fit_specs import FITS
 from rigplan.calibration.load import load_profiles
 from rigplan.catalog import load_catalog
 from rigplan.engines import get_engine
@@ -87,8 +86,6 @@ def test_vulkan_fits_it_and_cuda_does_not():
     ],
 )
 def test_deep_vulkan_decode_lands_near_the_published_figures(ref, measured):
-    m = next(m for m in dataset.measurements() if m.ref == ref)
+    m, predicted = shipped_prediction(ref, "llama.cpp-vulkan")
     assert m.tokens_per_s == pytest.approx(measured, rel=2e-2) and m.prompt_tokens == 32768
-    p = prepare_or_reason(m)
-    assert not isinstance(p, str)
-    assert p.predict(load_profiles()["llama.cpp-vulkan"]) == pytest.approx(measured, rel=0.2)
+    assert predicted == pytest.approx(measured, rel=0.2)

@@ -8,9 +8,7 @@ import math
 
 import pytest
 
-from rigplan.calibration import dataset
-from rigplan.calibration.fit_rows import prepare_or_reason
-from rigplan.calibration.load import load_profiles
+from published_rows import shipped_prediction
 from rigplan.catalog import load_catalog
 from rigplan.engines import get_engine
 from rigplan.placement import place
@@ -68,10 +66,9 @@ def test_an_expert_counts_only_its_share_of_the_micro_batch():
 
 
 def _predict(ref: str) -> tuple[float, float]:
-    m = next(m for m in dataset.measurements() if m.ref == ref)
-    p = prepare_or_reason(m)
-    assert not isinstance(p, str) and m.tokens_per_s
-    return m.tokens_per_s, p.predict(load_profiles()["llama.cpp-cuda"])
+    m, predicted = shipped_prediction(ref, "llama.cpp-cuda")
+    assert m.tokens_per_s
+    return m.tokens_per_s, predicted
 
 
 @pytest.mark.parametrize(

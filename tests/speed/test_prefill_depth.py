@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import pytest
 
+from published_rows import shipped_prediction
 from rigplan import arch
-from rigplan.calibration import dataset
-from rigplan.calibration.fit_rows import prepare_or_reason
-from rigplan.calibration.load import load_profiles
 from rigplan.catalog import load_catalog
 from rigplan.engines import get_engine
 from rigplan.placement import place
@@ -79,11 +77,8 @@ def test_sliding_window_layers_stop_growing_past_their_window():
     ],
 )
 def test_deep_prompts_land_near_the_published_figures(ref, measured, tolerance):
-    m = next(m for m in dataset.measurements() if m.ref == ref)
+    m, predicted = shipped_prediction(ref, "llama.cpp-cuda")
     assert m.tokens_per_s == pytest.approx(measured)
-    p = prepare_or_reason(m)
-    assert not isinstance(p, str)
-    predicted = p.predict(load_profiles()["llama.cpp-cuda"])
     assert predicted == pytest.approx(measured, rel=tolerance)
 
 

@@ -77,11 +77,6 @@ FP4_PER_FP8 = {"blackwell": 2.0}
 # ("1.5x more dense FP4 compute", NVIDIA GB300 NVL72 page): 15 vs 5 PF dense per GB300 GPU
 # (verda.com/blog/gb300-nvl72-architecture), 13.1 vs 4.5 on HGX B300 (Klockwood B300 page).
 FP4_PER_FP8_BY_CHIP = {"GB110": 3.0}
-# GeForce parts run FP16 tensor math with FP32 accumulation (what bf16 training uses) at half
-# the FP16-accumulate rate (NVIDIA Ada whitepaper Appendix A: RTX 4090 165.2 vs 330.3 TFLOPS;
-# GA102 whitepaper: RTX 3090 71 vs 142); used when the catalogue lacks the figure and the rate
-# is derived from SM count × clock (rigplan.speed.hardware).
-GEFORCE_FP32_ACCUMULATE_SHARE = 0.5
 
 # ---- QLoRA / LoRA extra traffic -------------------------------------------------------------
 # bitsandbytes dequantises each NF4 linear to 16-bit before its matmul, in the forward, the
@@ -151,13 +146,12 @@ def bf16_peak_flops(gpu: GPU) -> float:
     """Dense bf16/fp16 tensor FLOP/s with FP32 accumulation (what training uses).
 
     The catalogue's figure where it has one; else derived from SM count × clock and the
-    architecture's tensor FLOPs per SM-clock (:mod:`rigplan.speed.hardware`), halved on GeForce.
+    architecture's tensor FLOPs per SM-clock, halved on GeForce (:func:`rigplan.speed.hardware.
+    matmul_peak_flops` with FP32 accumulate: ``hardware.GEFORCE_FP32_ACCUMULATE_SHARE``).
 
     Raises:
         UnsupportedError: the GPU has no tensor cores, or is an Apple GPU (no training stack modelled).
     """
-    if gpu.fp16_tensor_tflops is not None:
-        return gpu.fp16_tensor_tflops * TERA
     if gpu.is_apple:
         raise UnsupportedError(
             f"{gpu.id}: Apple GPUs train through PyTorch MPS / MLX, for which rigplan has no published "
@@ -165,9 +159,7 @@ def bf16_peak_flops(gpu: GPU) -> float:
         )
     if gpu.architecture in hardware.NO_TENSOR_CORES:
         raise UnsupportedError(f"{gpu.id} ({gpu.architecture}): no tensor cores and no bf16; use precision f32")
-    derived = hardware.matmul_peak_flops(gpu, fp16_accumulate=False)
-    geforce = gpu.vendor == "nvidia" and gpu.gpu_class == "consumer"
-    return derived * (GEFORCE_FP32_ACCUMULATE_SHARE if geforce else 1.0)
+    return hardware.matmul_peak_flops(gpu, fp16_accumulate=False)
 
 
 def peak_flops(gpu: GPU, precision: Precision, framework: FrameworkProfile = NEUTRAL) -> tuple[float, float]:
