@@ -87,6 +87,11 @@ def default_link(rig: Rig, link: str | None, lanes: int | None) -> Link:
     p2p = all(g.p2p_stock_driver for g in gpus)
     if infinity_fabric(gpus) and link != "nvlink":
         return Link(XGMI, lanes, True)  # OAM modules talk over Infinity Fabric whatever PCIe is named
+    if link == XGMI:
+        raise UnsupportedError(
+            f"link xgmi: only AMD Instinct OAM modules on one baseboard are joined by Infinity Fabric, "
+            f"not {rig.describe()}"
+        )
     if link is None:
         if all(g.nvlink == "sxm" for g in gpus):
             return Link("nvlink", lanes, True)

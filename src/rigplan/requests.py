@@ -30,6 +30,7 @@ from .owned_host import OwnedHost
 from .platforms import PLATFORM_CLASSES
 from .power import CIRCUITS
 from .rig import NETWORKS, Rig
+from .speed.comm import LINKS
 from .speed.settings import SpeedSettings
 from .training.setup import (
     DEFAULT_LORA_RANK,
@@ -44,7 +45,6 @@ from .training.shape import LORA_TARGETS
 
 #: ``batch="max"``: the largest batch the KV pool and the engine's ``max_num_seqs`` allow.
 BATCH_MAX = "max"
-LINKS = ("nvlink", "pcie3", "pcie4", "pcie5")
 LANES = (16, 8, 4)
 SPLITS = ("layer", "row", "tensor", "pipeline")
 #: llama.cpp's ggml backends; None = the GPU vendor's usual one (design.md §3, second round).
@@ -161,7 +161,7 @@ INFERENCE_OPTIONS: dict[str, Option] = _options(
         minimum=0,
         words=("auto",),
     ),
-    Option("link", "name", None, "nvlink, pcie3, pcie4 or pcie5.", choices=LINKS),
+    Option("link", "name", None, "nvlink, xgmi (AMD OAM modules), pcie3, pcie4 or pcie5.", choices=LINKS),
     Option("lanes", "int", None, "PCIe lanes per GPU: 16, 8 or 4.", minimum=1, choices=LANES),
     Option("host_ram_gb", "number", None, "Host RAM available for offloaded layers, GiB.", minimum=0),
     Option("host_memory_bandwidth_gb_per_s", "number", None, "Host memory bandwidth, GB/s.", minimum=1),
@@ -274,7 +274,7 @@ TRAINING_OPTIONS: dict[str, Option] = _options(
         "network", "name", None, "Between nodes: ib-ndr, ib-hdr, roce-400g, eth-100g, eth-25g, eth-10g.",
         choices=NETWORKS,
     ),
-    Option("link", "name", None, "Between a node's GPUs: nvlink, pcie3, pcie4 or pcie5.", choices=LINKS),
+    Option("link", "name", None, "Between a node's GPUs: nvlink, xgmi (AMD OAM), pcie3/4/5.", choices=LINKS),
     Option("kwh_price", "number", None, "Electricity price per kWh.", minimum=0, exclusive=True),
     Option("force", "bool", False, "Allow a sequence length beyond the model's maximum."),
 )  # fmt: skip

@@ -68,6 +68,9 @@ NVLINK_DIRECTIONS = 2
 #: vLLM's offline throughput there by ~40 % (AMD's published MI300X tables, serving.csv).
 XGMI_BUS_GB_PER_S = 161.0
 XGMI = "xgmi"
+#: The links between a node's GPUs a request can name (``--link``); ``xgmi`` only for AMD OAM
+#: modules (:func:`infinity_fabric`), which use it whatever else is named but NVLink.
+LINKS = ("nvlink", XGMI, "pcie3", "pcie4", "pcie5")
 
 
 def infinity_fabric(gpus: tuple[GPU, ...]) -> bool:

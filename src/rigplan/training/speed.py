@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from ..catalog.records import GPU
 from ..errors import InvalidValueError, UnsupportedError
 from ..speed import hardware
+from ..speed.comm import LINKS, XGMI, infinity_fabric
 from ..units import GB, TERA
 from .frameworks import NEUTRAL, FrameworkProfile
 from .setup import Layout, Precision, TrainingSetup
@@ -302,9 +303,6 @@ def intra_node_busbw(gpus: tuple[GPU, ...]) -> tuple[float, float, str]:
     )
 
 
-LINKS = ("nvlink", "pcie3", "pcie4", "pcie5")
-
-
 def _forced_link(gpus: tuple[GPU, ...], link: str) -> tuple[float, float, str]:
     """Bus bandwidth of ``link`` between the GPUs of a node (as ``estimate --link`` sets it).
 
@@ -313,6 +311,10 @@ def _forced_link(gpus: tuple[GPU, ...], link: str) -> tuple[float, float, str]:
     """
     if link not in LINKS:
         raise InvalidValueError("link", f"must be one of {', '.join(LINKS)}, got {link!r}")
+    if link == XGMI:
+        if not infinity_fabric(gpus):
+            raise InvalidValueError("link", f"xgmi joins only AMD Instinct OAM modules, not {gpus[0].id}")
+        return intra_node_busbw(gpus)
     if link == "nvlink":
         g = gpus[0]
         if not (g.nvlink and g.nvlink_gb_per_s) or (g.nvlink == "bridge" and len(gpus) > (g.nvlink_max_gpus or 2)):

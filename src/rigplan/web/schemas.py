@@ -105,7 +105,7 @@ ENGINE_HELP = "llama.cpp, ollama, vllm, sglang, tensorrt-llm, exllamav2 or trans
 KvDtype = Literal["f16", "bf16", "fp8", "q8_0", "q4_0"]
 ServingKvDtype = Literal["bf16", "f16", "fp8"]  # vLLM-class engines'
 Split = Literal["layer", "row", "tensor", "pipeline"]
-LinkKind = Literal["nvlink", "pcie3", "pcie4", "pcie5"]
+LinkKind = Literal["nvlink", "xgmi", "pcie3", "pcie4", "pcie5"]
 
 
 class LaneCount(IntEnum):
