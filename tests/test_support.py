@@ -35,7 +35,17 @@ WARNED = [
     ("llama-3-8b", "rtx-3090 + rx-7900-xtx", "llama.cpp", None, None, "Vulkan backend"),
     ("llama-3-8b", "tesla-p40", "llama.cpp", None, None, "no tensor cores"),
     ("llama-3-8b", "mi300x", "vllm", None, None, "ROCm build"),
+    ("qwen3-30b-a3b", "2x radeon-pro-w7900", "llama.cpp", "bf16", "vulkan", "no BF16 mat-vec for MoE experts"),
 ]
+
+
+@pytest.mark.parametrize(
+    ("model", "quant", "backend"),
+    [("qwen3-30b-a3b", "q8_0", "vulkan"), ("qwen3-30b-a3b", "bf16", "rocm"), ("gemma-3-27b", "bf16", "vulkan")],
+)
+def test_bf16_moe_warning_only_for_bf16_experts_on_vulkan(model, quant, backend):
+    e = estimate(model, "2x radeon-pro-w7900", quant=quant, backend=backend, use_user_calibration=False)
+    assert not any("vulkan-bf16-moe-decode" in w for w in e.warnings), e.warnings
 
 
 @pytest.mark.parametrize(("model", "rig", "engine", "quant", "backend", "words"), WARNED, ids=lambda x: str(x))

@@ -232,7 +232,7 @@ def evaluate(request: InferenceRequest, context: Context) -> Estimate:
     engine = get_engine(request.engine)
     settings = _engine_settings(request, engine, rig)
     quant, kv = _quant_and_kv(request, engine, rig)
-    warnings = check_support(context.support_rules, engine.id, rig.gpus, quant.id, settings.backend)
+    warnings = check_support(context.support_rules, engine.id, rig.gpus, quant.id, settings.backend, moe=model.is_moe)
     link = default_link(rig, request.link, request.lanes)
     batch = 1 if request.batch == BATCH_MAX else int(request.batch)
     workload = Workload(context=ctx, batch=batch, prompt_tokens=request.prompt_tokens, kv_dtype=kv)

@@ -15,7 +15,7 @@ from .catalog.support import SupportRule
 from .errors import UnsupportedError
 
 
-def _applies(rule: SupportRule, engine: str, gpus: Sequence[GPU], quant: str, backend: str | None) -> bool:
+def _applies(rule: SupportRule, engine: str, gpus: Sequence[GPU], quant: str, backend: str | None, moe: bool) -> bool:
     if engine not in rule.engines:
         return False
     if rule.architectures and not any(g.architecture in rule.architectures for g in gpus):
@@ -28,14 +28,23 @@ def _applies(rule: SupportRule, engine: str, gpus: Sequence[GPU], quant: str, ba
         return False
     if rule.not_backends and backend in rule.not_backends:
         return False
+    if rule.moe is not None and rule.moe != moe:
+        return False
     mixed = len({g.vendor for g in gpus}) > 1
     return rule.mixed_vendors is None or rule.mixed_vendors == mixed
 
 
 def check_support(
-    rules: Sequence[SupportRule], engine: str, gpus: Sequence[GPU], quant: str, backend: str | None = None
+    rules: Sequence[SupportRule],
+    engine: str,
+    gpus: Sequence[GPU],
+    quant: str,
+    backend: str | None = None,
+    *,
+    moe: bool = False,
 ) -> list[str]:
-    """Warnings for ``engine`` running ``quant`` on ``gpus`` (llama.cpp: on ``backend``).
+    """Warnings for ``engine`` running ``quant`` on ``gpus`` (llama.cpp: on ``backend``), for a
+    mixture-of-experts model where ``moe``.
 
     Raises:
         UnsupportedError: a refuse rule applies, or the backend cannot drive these GPUs; the
@@ -47,7 +56,7 @@ def check_support(
             raise UnsupportedError(f"{engine}: {problem}")
     warnings = []
     for rule in rules:
-        if not _applies(rule, engine, gpus, quant, backend):
+        if not _applies(rule, engine, gpus, quant, backend, moe):
             continue
         if rule.verdict == "refuse":
             names = ", ".join(sorted({g.id for g in gpus}))

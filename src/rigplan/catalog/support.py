@@ -36,6 +36,7 @@ class SupportRule:
     backends: tuple[str, ...] = ()
     not_backends: tuple[str, ...] = ()
     mixed_vendors: bool | None = None
+    moe: bool | None = None  # true: mixture-of-experts models only; false: dense only
 
 
 @functools.cache
