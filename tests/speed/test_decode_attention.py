@@ -8,6 +8,7 @@ from __future__ import annotations
 import pytest
 
 from published_rows import shipped_prediction
+from rigplan import estimate
 from rigplan.calibration.fit_specs import FITS
 from rigplan.calibration.load import load_profiles
 from rigplan.catalog import load_catalog
@@ -89,3 +90,17 @@ def test_deep_vulkan_decode_lands_near_the_published_figures(ref, measured):
     m, predicted = shipped_prediction(ref, "llama.cpp-vulkan")
     assert m.tokens_per_s == pytest.approx(measured, rel=2e-2) and m.prompt_tokens == 32768
     assert predicted == pytest.approx(measured, rel=0.2)
+
+
+def test_the_step_splits_into_overlapped_and_serial_parts():
+    m, dev = _dev("llama-2-7b")
+    params = SpeedParameters(decode_attention_sm_cycles_per_flop=1.0, serial_overhead_per_layer_s=10e-6)
+    step = device_step(params, EngineBehaviour(flash_attention=True), dev, m, 2.0, 32768, 1)
+    assert step.attention_s > 0
+    assert step.total_s - step.overlapped_s == pytest.approx(len(dev.layers) * 10e-6)
+
+
+def test_explain_names_the_attention_term_and_the_serial_part():
+    d = estimate("qwen3-30b-a3b", "rx-9070-xt", backend="vulkan", use_user_calibration=False).to_dict()
+    text = d["provenance"]["speed.decode_tokens_per_s"]["formula"]
+    assert "attention arithmetic beyond its bytes" in text and "per-layer syncs and expert calls" in text

@@ -155,6 +155,13 @@ class DeviceStep:
     bandwidth_bytes_per_s: float = 0.0
     attention_s: float = 0.0  # decode attention's arithmetic beyond its KV streaming
 
+    @property
+    def overlapped_s(self) -> float:
+        """The part of the step that overlaps: GPU work (with the attention excess) and CPU
+        launches; the rest of ``total_s`` is serial (per-layer syncs, expert calls)."""
+        gpu = smooth_max(self.memory_s, self.alu_s, self.compute_s, p=KERNEL_MAX_EXPONENT) + self.attention_s
+        return smooth_max(gpu, self.launch_s)
+
 
 def device_step(
     params: SpeedParameters,
