@@ -98,9 +98,11 @@ def test_expert_gemms_at_their_own_rate_slow_only_moe_prompts():
 
 
 def test_every_backend_fits_the_same_expert_gemm_rate():
-    """Fitted on each backend's own rows from a prior of 1: CUDA, ROCm and Vulkan land within
-    0.55-0.85 of the dense rate — one fact about grouped expert kernels, not a per-backend knob."""
+    """Fitted on each backend's own rows from a prior of 1 (log-sd 1.5 since 2026-12-07): CUDA,
+    ROCm and Vulkan land within 20 % of each other, well under the dense rate (0.52-0.58 now,
+    0.67-0.71 under the tighter prior) — one fact about grouped expert kernels, not a per-backend
+    knob."""
     profiles = load_profiles()
     rates = [profiles[f"llama.cpp-{b}"].parameters.moe_gemm_efficiency for b in ("cuda", "rocm", "vulkan")]
-    assert all(0.55 < r < 0.85 for r in rates), rates
+    assert all(0.4 < r < 0.85 for r in rates), rates
     assert max(rates) / min(rates) < 1.2
