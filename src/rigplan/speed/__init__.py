@@ -149,12 +149,11 @@ def _decode_text(step: Step, mean_s: float, workload: SpeedWorkload, work: Forwa
     gpu_text = ""
     if dev is not None:
         attention = f" + attention arithmetic beyond its bytes {_ms(dev.attention_s)}" if dev.attention_s else ""
-        serial = dev.total_s - dev.overlapped_s
         gpu_text = (
             f"slowest GPU ({dev.gpu}): smoothmax(smoothmax(memory {dev.bytes_read / GB:.3g} GB / "
             f"({dev.memory_efficiency:.3f} × {dev.bandwidth_bytes_per_s / GB:.4g} GB/s) = {_ms(dev.memory_s)}, "
             f"ALU {_ms(dev.alu_s)}, compute {_ms(dev.compute_s)}){attention}, launches {_ms(dev.launch_s)})"
-            + (f" + per-layer syncs and expert calls {_ms(serial)}" if serial > 1e-9 else "")
+            + (f" + per-layer syncs and expert calls {_ms(dev.serial_s)}" if dev.serial_s else "")
             + f" = {_ms(dev.total_s)}; "
         )
     parts = [f"{len(work.stages)} stage(s) in series {_ms(step.gpus_s)}"]

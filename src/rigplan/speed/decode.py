@@ -61,6 +61,8 @@ FLOPS_PER_WEIGHT = 2
 FP16_BYTES = 2
 #: Attention FLOPs per cached token per query-head dimension (QK^T and ·V, 2 each).
 ATTENTION_FLOPS_PER_KV = 4
+#: Tensors a cached token keeps per KV head: K and V (the 4 FLOPs above split 2 and 2).
+KV_TENSORS = 2
 
 
 def smooth_max(*values: float, p: float = SMOOTH_MAX_EXPONENT) -> float:
@@ -135,7 +137,8 @@ def attention_excess_s(
     per cached K or V element per query head, so GQA models pay for every query head."""
     if not params.decode_attention_sm_cycles_per_flop:
         return 0.0
-    flops = 2.0 * dev.kv_elements(context) * dev.kv_shard_fraction * query_group(model) * batch
+    per_element = ATTENTION_FLOPS_PER_KV / KV_TENSORS
+    flops = per_element * dev.kv_elements(context) * dev.kv_shard_fraction * query_group(model) * batch
     compute_s = flops * params.decode_attention_sm_cycles_per_flop / hardware.sm_clock_per_s(dev.gpu)
     return smooth_max(kv_s, compute_s, p=KERNEL_MAX_EXPONENT) - kv_s
 
@@ -154,13 +157,7 @@ class DeviceStep:
     memory_efficiency: float = 0.0
     bandwidth_bytes_per_s: float = 0.0
     attention_s: float = 0.0  # decode attention's arithmetic beyond its KV streaming
-
-    @property
-    def overlapped_s(self) -> float:
-        """The part of the step that overlaps: GPU work (with the attention excess) and CPU
-        launches; the rest of ``total_s`` is serial (per-layer syncs, expert calls)."""
-        gpu = smooth_max(self.memory_s, self.alu_s, self.compute_s, p=KERNEL_MAX_EXPONENT) + self.attention_s
-        return smooth_max(gpu, self.launch_s)
+    serial_s: float = 0.0  # per-layer syncs and expert calls, after the overlapping part
 
 
 def device_step(
@@ -209,7 +206,7 @@ def device_step(
         touched = frac * model.moe_num_experts if dev.experts.total_elements else 0.0
         serial_s += moe_layers * touched * params.active_expert_overhead_s
     total = smooth_max(gpu_s, launch_s) + serial_s
-    return DeviceStep(memory_s, alu_s, compute_s, launch_s, total, bytes_read, gpu.id, eta, bw, attention_s)
+    return DeviceStep(memory_s, alu_s, compute_s, launch_s, total, bytes_read, gpu.id, eta, bw, attention_s, serial_s)
 
 
 @dataclass(frozen=True, slots=True)

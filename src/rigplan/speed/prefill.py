@@ -39,7 +39,7 @@ from .decode import (
     tensor_throughput,
 )
 from .profile import EngineBehaviour, SpeedParameters
-from .work import DeviceWork, ForwardWork, experts_active_fraction, experts_read_fraction
+from .work import DeviceWork, ForwardWork, experts_active_fraction, experts_read_fraction, query_group
 
 #: Bytes of an f32 activation / attention-score element in llama.cpp's graph.
 F32_BYTES = 4
@@ -122,7 +122,7 @@ def device_micro_batch(
     attention = 4 * width * pairs / dev.shard / attention_flops_s
     if behaviour.flash_attention:  # K and V re-read from memory for every tile of query rows
         reads = params.flash_kv_reads_per_query * _kv_pairs(dev, position, tokens) * KV_F16_BYTES / bw
-        attention += reads * (_gqa_group(model) if behaviour.flash_kv_per_query_head else 1)
+        attention += reads * (query_group(model) if behaviour.flash_kv_per_query_head else 1.0)
     else:  # scores materialised in f32 and re-read by softmax
         heads_pairs = model.num_heads * pairs
         attention += params.attention_score_passes * heads_pairs * F32_BYTES / dev.shard / bw
@@ -158,14 +158,6 @@ def _expert_fill(params: SpeedParameters, gpu: GPU, model: Model) -> float:
     limit = params.moe_gemm_sm_limit
     crowded = max(1.0, (gpu.sm_count or hardware.DEFAULT_SM_COUNT) / limit) if limit > 0 else 1.0
     return crowded / params.moe_gemm_efficiency
-
-
-def _gqa_group(model: Model) -> int:
-    """Query heads per KV head (1 for MHA; MLA's latent is shared by every head: 1 here too,
-    its bytes already being the latent's)."""
-    if model.is_mla or not model.num_kv_heads:
-        return 1
-    return max(model.num_heads // model.num_kv_heads, 1)
 
 
 def _attention_pairs(dev: DeviceWork, model: Model, position: int, tokens: int, flash: bool) -> float:
