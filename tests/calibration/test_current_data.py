@@ -87,3 +87,17 @@ def test_power_limit_sweeps_are_sourced():
     for i, r in enumerate(rows, start=2):
         assert r["source"].startswith("https://") and r["source_id"] and r["date"], f"line {i}"
         assert float(r["power_limit_w"]) > 0 and float(r["tokens_per_s"]) > 0, f"line {i}"
+
+
+#: Builds their sources print as a bare hash, with the build number llama.cpp reports for that
+#: commit (the upstream commit count at it, read from the repository's history).
+RESOLVED_BUILDS = {"35bee03": 8244, "c830f99": 8144, "23b8cc4": 8838}
+
+
+@pytest.mark.parametrize(("commit", "number"), sorted(RESOLVED_BUILDS.items()))
+def test_a_build_printed_as_a_hash_carries_its_number_and_says_so(rows, commit, number):
+    found = [r for r in rows if r["build"].split()[0] == commit]
+    assert found, commit
+    for r in found:
+        assert r["build"] == f"{commit} ({number})"
+        assert f"build number {number}: the source prints only the hash" in r["notes"]
