@@ -26,7 +26,12 @@ def test_every_prior_file_is_read_once_under_its_own_name():
     [
         # ROCm: HIP MMQ on RDNA4's WMMA; both: the per-expert call of 16-bit MoE experts.
         ("llama.cpp-rocm", "llama.cpp-cuda", {"name", "backend", "source", "behaviour", "parameters"}),
-        ("llama.cpp-vulkan", "llama.cpp-cuda", {"name", "backend", "source", "behaviour", "parameters"}),
+        # Vulkan also: the prior width of its AMD coopmat tiles' gain.
+        (
+            "llama.cpp-vulkan",
+            "llama.cpp-cuda",
+            {"name", "backend", "source", "behaviour", "parameters", "prior_log_sd"},
+        ),
         ("sglang", "vllm", {"name", "engines", "source", "notes"}),
         ("tensorrt-llm", "vllm", {"name", "engines", "source", "notes", "parameters"}),
     ],

@@ -81,7 +81,7 @@ PREFILL_BACKEND = (
 #: chips), like CUDA since the eighth session.  ROCm does not: its rows put the term below 1
 #: (newer builds slower, 0.83 per 1000 builds), which no kernel change explains, for 2.7 points
 #: of held-out MAPE [D].
-PREFILL_VULKAN = (*PREFILL_BACKEND, "prefill_speedup_per_kilobuild")
+PREFILL_VULKAN = (*PREFILL_BACKEND, "prefill_speedup_per_kilobuild", "amd_coopmat_tiles_speedup")
 #: Vulkan keeps no per-expert decode cost: fitted (5.7 us) it lowered Vulkan's held-out decode
 #: MAPE 17.2 -> 15.6 % but narrowed the band the other sources give, leaving kyuz0's R9700 rows
 #: (1.3x under vulkanforge's RX 9070 XT, the same chip) outside it: Vulkan LOSO coverage 74.5 ->
@@ -172,6 +172,7 @@ FITS = (
         (
             "float_expert_call_s",
             "flash_kv_reads_per_query",
+            "amd_coopmat_tiles_speedup",
             "moe_gemm_sm_limit",
             "moe_gemm_efficiency",
             "decode_attention_sm_cycles_per_flop",

@@ -170,6 +170,18 @@ def mmq_int8_ops(gpu: GPU) -> float | None:
 AMD_MATRIX_PER_VECTOR_FP16: dict[str, float] = {"rdna4": 2.0}
 
 
+#: AMD architectures whose Vulkan driver exposes VK_KHR_cooperative_matrix (RDNA3 and later):
+#: ggml-vulkan prints "matrix cores: KHR_coopmat" for the Radeon 8060S (RADV GFX1151,
+#: ggml-org/llama.cpp#18749), the RX 7900 XTX (RADV NAVI31, #27952) and the RX 9070 XT (RADV
+#: gfx1201, maeddesg/vulkanforge); RDNA2, GCN and CDNA parts have no WMMA [S].
+AMD_COOPMAT_ARCHITECTURES = frozenset({"rdna3", "rdna3.5", "rdna4"})
+
+
+def has_amd_coopmat(gpu: GPU) -> bool:
+    """An AMD GPU with cooperative-matrix (WMMA) support under Vulkan."""
+    return gpu.vendor == "amd" and gpu.architecture in AMD_COOPMAT_ARCHITECTURES
+
+
 def amd_vector_fp16_flops(gpu: GPU) -> float:
     """FP16 vector FLOP/s of an AMD GPU (packed FP16 = 2 × FP32): the one basis llama.cpp's
     prompt speed on AMD is priced on.

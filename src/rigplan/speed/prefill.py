@@ -3,6 +3,7 @@
 Per GPU and micro-batch of u tokens at position p (perf-model.md §4)::
 
     matmuls    = 2 · weights · u / tensor throughput
+                 (Vulkan on AMD coopmat GPUs from b7707: ÷ the tiles' gain)
     dequant    = quantised weights · cycles / (SMs · clock)      (weights dequantised per batch;
                  llama.cpp MMQ: per 128-token column tile, an expert's tokens = k · u / touched)
     attention  = 4 · n_h · d_h · layers · (p + u) · u / (η_attn · tensor throughput)
@@ -114,6 +115,9 @@ def device_micro_batch(
     matmul = 2 * active * tokens / flops_s
     dense_tiles, expert_tiles = _dequant_tiles(dev, model, tokens, frac, tiled=behaviour.mmq_tile_dequant)
     dequant = (dense_tiles + expert_tiles * fill) * params.dequant_sm_cycles_per_weight / hardware.sm_clock_per_s(gpu)
+    if from_build(behaviour.amd_coopmat_tiles_build, behaviour) and hardware.has_amd_coopmat(gpu):
+        matmul /= params.amd_coopmat_tiles_speedup
+        dequant /= params.amd_coopmat_tiles_speedup
     pairs = _attention_pairs(dev, model, position, tokens, behaviour.flash_attention)
     width = arch.attention_width(model)
     # Attention (flash or not) multiplies 16-bit Q, K and V: the FP16 tensor rate, never the
@@ -222,6 +226,12 @@ def _pipeline(times: list[list[float]], hops: list[float], drain_every: int) -> 
 #: The build the prompt-speed build-era term is centred on (Dec 2025, the middle of the
 #: 2025–26 rows' b5863–b10032); rows without a build number are priced at it [D].
 BUILD_ERA_REFERENCE = 7500
+
+
+def from_build(first: int, behaviour: EngineBehaviour) -> bool:
+    """The estimate's build has a kernel change that arrived in build ``first`` (0: none); an
+    estimate without a build is priced at :data:`BUILD_ERA_REFERENCE`."""
+    return 0 < first <= (behaviour.build or BUILD_ERA_REFERENCE)
 
 
 def build_era_speedup(params: SpeedParameters, behaviour: EngineBehaviour) -> float:

@@ -98,6 +98,9 @@ class SpeedParameters:
     #: Prompt-speed gain per 1000 llama.cpp builds (kernel work between releases: Vulkan
     #: coopmat shaders, ROCm MMQ tiles), around ``prefill.BUILD_ERA_REFERENCE``; 1: none.
     prefill_speedup_per_kilobuild: float = 1.0
+    #: How much faster prompt matmuls (with their dequantisation) run on AMD GPUs with
+    #: cooperative matrices from ``EngineBehaviour.amd_coopmat_tiles_build`` on (1: no change).
+    amd_coopmat_tiles_speedup: float = 1.0
     #: SMs a prompt's routed-expert matmuls keep busy at most (0: no limit): on a GPU with more,
     #: they take ``SMs / this`` times their share of its rate (``prefill._expert_fill``).
     moe_gemm_sm_limit: float = 0.0
@@ -187,6 +190,10 @@ class EngineBehaviour:
     #: one workgroup only for single-token decode); off: once per KV head (CUDA's MMA kernel packs
     #: the group, Metal as fitted).
     flash_kv_per_query_head: bool = False
+    #: From this llama.cpp build on, Vulkan's prompt matmuls on AMD GPUs with cooperative
+    #: matrices (``hardware.has_amd_coopmat``) use the large tiles tuned for them (128x128, not
+    #: 64x64: ggml-org/llama.cpp#18749), priced by ``amd_coopmat_tiles_speedup`` (0: never).
+    amd_coopmat_tiles_build: int = 0
     #: The llama.cpp build the estimate is for (0: the build of ``prefill.BUILD_ERA_REFERENCE``;
     #: ``predict`` puts the profile's newest fitted build here when the caller names none).
     build: int = 0
