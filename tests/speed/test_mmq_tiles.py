@@ -4,6 +4,7 @@ tile: the dequantisation cost follows the tokens a matrix sees, not the number o
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import pytest
@@ -145,3 +146,42 @@ def test_unlisted_cards_get_their_familys_int8_rate(gpu_id, tops):
     assert gpu.int8_tensor_tops is None
     got = hardware.mmq_int8_ops(gpu)
     assert (got is None) if tops is None else got == pytest.approx(tops * 1e12, rel=0.01)
+
+
+def _micro_batch(gpu: str, model_id: str, quant: str, tokens: int, params: SpeedParameters = PARAMS):
+    from rigplan.speed.work import forward_work
+
+    m = CAT.models[model_id]
+    work = forward_work(m, get_quant(quant), place(m, parse_rig(gpu, CAT), get_engine("llama.cpp")))
+    return device_micro_batch(params, MMQ, work.stages[0][0], m, 0, tokens)
+
+
+def test_the_weight_reloads_bind_where_bandwidth_is_low():
+    """Each 128-token column tile loads its weight tiles again: at -ub 2048 a DGX Spark (273 GB/s)
+    moves a dense Q8_0 7B model's weights 16 times per micro-batch, which takes longer than its
+    matmuls at the shipped rate; an RTX 5090 (1.8 TB/s) moving them 4 times at -ub 512 loses
+    little to it."""
+    from rigplan.calibration.load import load_profiles
+    from rigplan.speed.decode import tensor_throughput
+
+    params = load_profiles()["llama.cpp-cuda"].parameters
+    ratio = {}
+    for gpu, tokens in (("dgx-spark", 2048), ("rtx-5090", 512)):
+        cost = _micro_batch(gpu, "qwen2.5-7b", "q8_0", tokens, params)
+        flops_s = tensor_throughput(params, MMQ, CAT.gpus[gpu], quantized=True)
+        alone = 2 * 6.53e9 * tokens / flops_s  # Qwen2.5-7B: 6.53 B weights in its layers
+        ratio[gpu] = (cost.matmul_s + cost.dequant_s) / (alone + cost.dequant_s)
+    assert ratio["dgx-spark"] > 1.1 > ratio["rtx-5090"]
+    assert ratio["dgx-spark"] - ratio["rtx-5090"] > 0.1
+
+
+def test_without_mmq_tiles_there_are_no_reloads():
+    """The term is CUDA's MMQ kernel's: other backends (and the May-2024 cuBLAS era) keep none."""
+    from rigplan.speed.work import forward_work
+
+    m = CAT.models["qwen2.5-7b"]
+    work = forward_work(m, get_quant("q8_0"), place(m, parse_rig("dgx-spark", CAT), get_engine("llama.cpp")))
+    dev = work.stages[0][0]
+    tiled = device_micro_batch(PARAMS, MMQ, dev, m, 0, 2048)
+    untiled = device_micro_batch(PARAMS, dataclasses.replace(MMQ, mmq_tile_dequant=False), dev, m, 0, 2048)
+    assert untiled.matmul_s < tiled.matmul_s

@@ -3,7 +3,8 @@
 Per GPU and micro-batch of u tokens at position p (perf-model.md §4)::
 
     matmuls    = 2 · weights · u / tensor throughput
-                 (Vulkan on AMD coopmat GPUs from b7707: ÷ the tiles' gain)
+                 (llama.cpp MMQ: smoothmax with the weight bytes loaded once per 128-token
+                 column tile / (η_mem · BW); Vulkan on AMD coopmat GPUs from b7707: ÷ the tiles' gain)
     dequant    = quantised weights · cycles / (SMs · clock)      (weights dequantised per batch;
                  llama.cpp MMQ: per 128-token column tile, an expert's tokens = k · u / touched)
     attention  = 4 · n_h · d_h · layers · (p + u) · u / (η_attn · tensor throughput)
@@ -34,9 +35,11 @@ from .decode import (
     ALL_REDUCES_PER_LAYER,
     FP16_BYTES,
     HOST_MEMORY_EFFICIENCY,
+    KERNEL_MAX_EXPONENT,
     Topology,
     gemm_precision,
     memory_efficiency,
+    smooth_max,
     tensor_throughput,
 )
 from .profile import EngineBehaviour, SpeedParameters
@@ -118,6 +121,9 @@ def device_micro_batch(
     if from_build(behaviour.amd_coopmat_tiles_build, behaviour) and hardware.has_amd_coopmat(gpu):
         matmul /= params.amd_coopmat_tiles_speedup
         dequant /= params.amd_coopmat_tiles_speedup
+    if behaviour.mmq_tile_dequant:  # each 128-token column tile loads its weight tiles from memory
+        reloads = _weight_reloads(dev, model, tokens, frac, MMQ_TILE_TOKENS) / bw
+        matmul = smooth_max(matmul + dequant, reloads, p=KERNEL_MAX_EXPONENT) - dequant
     pairs = _attention_pairs(dev, model, position, tokens, behaviour.flash_attention)
     width = arch.attention_width(model)
     # Attention (flash or not) multiplies 16-bit Q, K and V: the FP16 tensor rate, never the
@@ -151,6 +157,16 @@ def _dequant_tiles(dev: DeviceWork, model: Model, tokens: int, frac: float, *, t
         return dense, 0.0
     per_expert = tokens * experts_active_fraction(model) / frac
     return dense, experts * math.ceil(per_expert / MMQ_TILE_TOKENS)
+
+
+def _weight_reloads(dev: DeviceWork, model: Model, tokens: int, frac: float, tile: int) -> float:
+    """Weight bytes a micro-batch's matmuls load: each matrix once per column tile of ``tile``
+    tokens; a routed expert its share of the k · u token slots among the experts it touches."""
+    dense = dev.dense.nbytes * math.ceil(tokens / tile)
+    if not (model.is_moe and frac > 0 and dev.experts.nbytes):
+        return dense
+    per_expert = tokens * experts_active_fraction(model) / frac
+    return dense + dev.experts.nbytes * frac * math.ceil(per_expert / tile)
 
 
 def _expert_fill(params: SpeedParameters, gpu: GPU, model: Model) -> float:
