@@ -122,7 +122,7 @@ def device_micro_batch(
         matmul /= params.amd_coopmat_tiles_speedup
         dequant /= params.amd_coopmat_tiles_speedup
     if behaviour.mmq_tile_dequant:  # each 128-token column tile loads its weight tiles from memory
-        reloads = _weight_reloads(dev, model, tokens, frac, MMQ_TILE_TOKENS) / bw
+        reloads = _weight_reloads(dev, model, tokens, frac) / bw
         matmul = smooth_max(matmul + dequant, reloads, p=KERNEL_MAX_EXPONENT) - dequant
     pairs = _attention_pairs(dev, model, position, tokens, behaviour.flash_attention)
     width = arch.attention_width(model)
@@ -144,29 +144,31 @@ def device_micro_batch(
     return MicroBatchCost(matmul, dequant, attention, activation, overhead, 0.0)
 
 
+def _column_tiles(model: Model, tokens: int, frac: float) -> tuple[int, int]:
+    """Column tiles of up to MMQ_TILE_TOKENS tokens a dense matrix and a routed expert see in
+    one micro-batch: ceil(tokens / 128); an expert its share of the k · u token slots among the
+    experts the micro-batch touches (uniform routing)."""
+    dense = math.ceil(tokens / MMQ_TILE_TOKENS)
+    if not (model.is_moe and frac > 0):
+        return dense, 0
+    return dense, math.ceil(tokens * experts_active_fraction(model) / frac / MMQ_TILE_TOKENS)
+
+
 def _dequant_tiles(dev: DeviceWork, model: Model, tokens: int, frac: float, *, tiled: bool) -> tuple[float, float]:
     """Quantised weight elements unpacked for one micro-batch, (dense, routed experts): once per
-    micro-batch, or (``tiled``, llama.cpp's MMQ) once per column tile of up to MMQ_TILE_TOKENS
-    tokens, so a matrix is unpacked ceil(its tokens / 128) times; a routed expert sees its share
-    of the micro-batch's k · u token slots among the experts it touches (uniform routing)."""
+    micro-batch, or (``tiled``, llama.cpp's MMQ) once per column tile (:func:`_column_tiles`)."""
     experts = dev.experts.quantized_elements * frac if model.is_moe and frac > 0 else 0.0
     if not tiled:
         return dev.dense.quantized_elements, experts
-    dense = dev.dense.quantized_elements * math.ceil(tokens / MMQ_TILE_TOKENS)
-    if not experts:
-        return dense, 0.0
-    per_expert = tokens * experts_active_fraction(model) / frac
-    return dense, experts * math.ceil(per_expert / MMQ_TILE_TOKENS)
+    dense_tiles, expert_tiles = _column_tiles(model, tokens, frac)
+    return dev.dense.quantized_elements * dense_tiles, experts * expert_tiles
 
 
-def _weight_reloads(dev: DeviceWork, model: Model, tokens: int, frac: float, tile: int) -> float:
-    """Weight bytes a micro-batch's matmuls load: each matrix once per column tile of ``tile``
-    tokens; a routed expert its share of the k · u token slots among the experts it touches."""
-    dense = dev.dense.nbytes * math.ceil(tokens / tile)
-    if not (model.is_moe and frac > 0 and dev.experts.nbytes):
-        return dense
-    per_expert = tokens * experts_active_fraction(model) / frac
-    return dense + dev.experts.nbytes * frac * math.ceil(per_expert / tile)
+def _weight_reloads(dev: DeviceWork, model: Model, tokens: int, frac: float) -> float:
+    """Weight bytes a micro-batch's MMQ matmuls load: each matrix once per column tile
+    (:func:`_column_tiles`; stream-k walks a column tile's row tiles before the next)."""
+    dense_tiles, expert_tiles = _column_tiles(model, tokens, frac)
+    return dev.dense.nbytes * dense_tiles + dev.experts.nbytes * frac * expert_tiles
 
 
 def _expert_fill(params: SpeedParameters, gpu: GPU, model: Model) -> float:
