@@ -115,6 +115,7 @@ PREFILL_CUDA_CURRENT = (
     "prefill_speedup_per_kilobuild",
     "moe_gemm_sm_limit",
     "moe_gemm_efficiency",
+    "prefill_efficiency_unified",
 )
 PREFILL_METAL_CURRENT = (*PREFILL_METAL, "flash_kv_reads_per_query")
 DECODE_CURRENT = (

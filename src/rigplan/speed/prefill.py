@@ -15,6 +15,7 @@ Per GPU and micro-batch of u tokens at position p (perf-model.md §4)::
     window + n_ubatch cells in its SWA cache)
     activations= passes · u · (d + d_ff) · 4 B · layers / (η_mem · BW)
     overhead   = layers · per-layer overhead (+ touched experts · per-expert call, 16-bit experts)
+    (an SoC sharing LPDDR memory and power with its CPU: all of it ÷ prefill_efficiency_unified)
 
 A layer split pipelines micro-batches across GPUs (llama.cpp pipeline parallelism: up to
 n_batch / n_ubatch micro-batches in flight, drained after each llama_decode call); tensor
@@ -94,6 +95,9 @@ class MicroBatchCost:
     def total_s(self) -> float:
         return self.matmul_s + self.dequant_s + self.attention_s + self.activation_s + self.overhead_s + self.comm_s
 
+    def scaled(self, factor: float) -> MicroBatchCost:
+        return MicroBatchCost(*(getattr(self, f) * factor for f in self.__dataclass_fields__))
+
 
 def device_micro_batch(
     params: SpeedParameters,
@@ -141,7 +145,10 @@ def device_micro_batch(
     overhead = layers * params.prefill_overhead_per_layer_s + _float_expert_calls(dev, model, tokens) * (
         params.float_expert_call_s
     )
-    return MicroBatchCost(matmul, dequant, attention, activation, overhead, 0.0)
+    cost = MicroBatchCost(matmul, dequant, attention, activation, overhead, 0.0)
+    if params.prefill_efficiency_unified != 1.0 and hardware.memory_class(gpu) == hardware.UNIFIED and not gpu.is_apple:
+        return cost.scaled(1.0 / params.prefill_efficiency_unified)
+    return cost
 
 
 def _column_tiles(model: Model, tokens: int, frac: float) -> tuple[int, int]:

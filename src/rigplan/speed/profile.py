@@ -98,6 +98,10 @@ class SpeedParameters:
     #: Prompt-speed gain per 1000 llama.cpp builds (kernel work between releases: Vulkan
     #: coopmat shaders, ROCm MMQ tiles), around ``prefill.BUILD_ERA_REFERENCE``; 1: none.
     prefill_speedup_per_kilobuild: float = 1.0
+    #: Share of the prompt speed the rest of the model gives that an SoC sharing LPDDR memory and
+    #: its power budget with the CPU reaches (DGX Spark, Strix Halo; ``hardware.memory_class``
+    #: "unified"): its GPU work in a micro-batch takes 1 / this as long. 1: none.
+    prefill_efficiency_unified: float = 1.0
     #: How much faster prompt matmuls (with their dequantisation) run on AMD GPUs with
     #: cooperative matrices from ``EngineBehaviour.amd_coopmat_tiles_build`` on (1: no change).
     amd_coopmat_tiles_speedup: float = 1.0

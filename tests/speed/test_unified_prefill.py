@@ -1,0 +1,47 @@
+"""SoCs that share LPDDR memory and their power budget with the CPU (DGX Spark, Strix Halo) reach
+``prefill_efficiency_unified`` of the prompt speed the rest of the model gives them; discrete
+cards and Apple silicon (its own Metal profiles) are unchanged."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from rigplan.catalog import load_catalog
+from rigplan.engines import get_engine
+from rigplan.placement import place
+from rigplan.quant import get_quant
+from rigplan.rig import parse_rig
+from rigplan.speed.prefill import device_micro_batch
+from rigplan.speed.profile import EngineBehaviour, SpeedParameters
+from rigplan.speed.work import forward_work
+
+CAT = load_catalog()
+BEHAVIOUR = EngineBehaviour(flash_attention=True, int8_mma_prefill=True)
+PLAIN = SpeedParameters(dequant_sm_cycles_per_weight=0.2)
+SOC = dataclasses.replace(PLAIN, prefill_efficiency_unified=0.8)
+
+
+def _total_s(gpu: str, params: SpeedParameters) -> float:
+    m = CAT.models["llama-3.1-8b"]
+    work = forward_work(m, get_quant("q4_k_m"), place(m, parse_rig(gpu, CAT), get_engine("llama.cpp")))
+    return device_micro_batch(params, BEHAVIOUR, work.stages[0][0], m, 4096, 512).total_s
+
+
+@pytest.mark.parametrize(
+    ("gpu", "slower"),
+    [("dgx-spark", True), ("ryzen-ai-max-395-128gb", True), ("rtx-4090", False), ("m2-ultra-192gb", False)],
+)
+def test_only_lpddr_socs_run_at_the_share(gpu, slower):
+    assert _total_s(gpu, SOC) == pytest.approx(_total_s(gpu, PLAIN) / (0.8 if slower else 1.0))
+
+
+def test_the_cuda_fit_finds_the_socs_slower_and_the_other_backends_take_it():
+    from rigplan.calibration.load import load_profiles
+
+    profiles = load_profiles()
+    share = profiles["llama.cpp-cuda"].parameters.prefill_efficiency_unified
+    assert 0.5 < share < 1.0
+    for name in ("llama.cpp-rocm", "llama.cpp-vulkan"):
+        assert profiles[name].parameters.prefill_efficiency_unified == pytest.approx(share)
