@@ -41,3 +41,11 @@ def test_cli_refuses_xgmi_on_nvidia_without_a_traceback(capsys):
         capsys, "estimate", "llama-3.1-70b", "--rig", "8x h100-sxm", "--engine", "vllm", "--link", "xgmi"
     )
     assert code == 2 and "Infinity Fabric" in err and "Traceback" not in err + out
+
+
+def test_the_web_schema_takes_the_same_links():
+    from typing import get_args
+
+    from rigplan.web.schemas import LinkKind
+
+    assert get_args(LinkKind) == LINKS

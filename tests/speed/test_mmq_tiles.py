@@ -17,6 +17,7 @@ from rigplan.quant import get_quant
 from rigplan.rig import parse_rig
 from rigplan.speed.prefill import MMQ_TILE_TOKENS, device_micro_batch
 from rigplan.speed.profile import EngineBehaviour, SpeedParameters
+from rigplan.speed.work import DeviceWork
 
 CAT = load_catalog()
 MMQ = EngineBehaviour(flash_attention=True, int8_mma_prefill=True, mmq_tile_dequant=True)
@@ -148,12 +149,11 @@ def test_unlisted_cards_get_their_familys_int8_rate(gpu_id, tops):
     assert (got is None) if tops is None else got == pytest.approx(tops * 1e12, rel=0.01)
 
 
-def _micro_batch(gpu: str, model_id: str, quant: str, tokens: int, params: SpeedParameters = PARAMS):
+def _qwen_q8_device(gpu: str) -> DeviceWork:
     from rigplan.speed.work import forward_work
 
-    m = CAT.models[model_id]
-    work = forward_work(m, get_quant(quant), place(m, parse_rig(gpu, CAT), get_engine("llama.cpp")))
-    return device_micro_batch(params, MMQ, work.stages[0][0], m, 0, tokens)
+    m = CAT.models["qwen2.5-7b"]
+    return forward_work(m, get_quant("q8_0"), place(m, parse_rig(gpu, CAT), get_engine("llama.cpp"))).stages[0][0]
 
 
 def test_the_weight_reloads_bind_where_bandwidth_is_low():
@@ -167,9 +167,10 @@ def test_the_weight_reloads_bind_where_bandwidth_is_low():
     params = load_profiles()["llama.cpp-cuda"].parameters
     ratio = {}
     for gpu, tokens in (("dgx-spark", 2048), ("rtx-5090", 512)):
-        cost = _micro_batch(gpu, "qwen2.5-7b", "q8_0", tokens, params)
+        dev = _qwen_q8_device(gpu)
+        cost = device_micro_batch(params, MMQ, dev, CAT.models["qwen2.5-7b"], 0, tokens)
         flops_s = tensor_throughput(params, MMQ, CAT.gpus[gpu], quantized=True)
-        alone = 2 * 6.53e9 * tokens / flops_s  # Qwen2.5-7B: 6.53 B weights in its layers
+        alone = 2 * dev.dense.total_elements * tokens / flops_s  # the matmuls at the shipped rate alone
         ratio[gpu] = (cost.matmul_s + cost.dequant_s) / (alone + cost.dequant_s)
     assert ratio["dgx-spark"] > 1.1 > ratio["rtx-5090"]
     assert ratio["dgx-spark"] - ratio["rtx-5090"] > 0.1
@@ -177,11 +178,7 @@ def test_the_weight_reloads_bind_where_bandwidth_is_low():
 
 def test_without_mmq_tiles_there_are_no_reloads():
     """The term is CUDA's MMQ kernel's: other backends (and the May-2024 cuBLAS era) keep none."""
-    from rigplan.speed.work import forward_work
-
-    m = CAT.models["qwen2.5-7b"]
-    work = forward_work(m, get_quant("q8_0"), place(m, parse_rig("dgx-spark", CAT), get_engine("llama.cpp")))
-    dev = work.stages[0][0]
+    m, dev = CAT.models["qwen2.5-7b"], _qwen_q8_device("dgx-spark")
     tiled = device_micro_batch(PARAMS, MMQ, dev, m, 0, 2048)
     untiled = device_micro_batch(PARAMS, dataclasses.replace(MMQ, mmq_tile_dequant=False), dev, m, 0, 2048)
     assert untiled.matmul_s < tiled.matmul_s
