@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from rigplan.calibration import priors
+from rigplan.calibration import fit_doc, fit_specs, priors
+from rigplan.calibration.load import load_profiles, parse_behaviour
 from rigplan.calibration.prior_files import read_prior_docs
 from rigplan.errors import DataFileError
 
@@ -104,3 +105,16 @@ def test_bad_prior_values_are_refused(change, key):
         doc[k] = {**doc[k], **v} if isinstance(v, dict) and k in doc else v
     with pytest.raises(DataFileError, match=key):
         priors.parse_prior("prior_profiles/vllm.toml", doc)
+
+
+@pytest.mark.parametrize("spec", fit_specs.FITS, ids=lambda s: s.prior.name)
+def test_a_fitted_profile_keeps_every_behaviour_fact_of_its_prior(spec):
+    # The fit prices its rows with the prior's behaviour; the written profile must read back the
+    # same, or `estimate` would price what `accuracy` never checked (the eighth session's Vulkan
+    # profile lost amd_coopmat_tiles_build this way).
+    assert load_profiles()[spec.prior.name].behaviour == spec.prior.behaviour
+
+
+@pytest.mark.parametrize("prior", priors.PRIORS, ids=lambda p: p.name)
+def test_a_behaviour_table_reads_back_to_the_same_behaviour(prior):
+    assert parse_behaviour("p.toml", fit_doc._behaviour_doc(prior.behaviour)) == prior.behaviour

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
@@ -21,34 +22,30 @@ def _parameters_doc(params: SpeedParameters) -> dict[str, Any]:
     return doc
 
 
+#: Behaviour facts every profile file states; the others are written where they differ from
+#: the default, so the profiles of engines without those kernels stay as they were.
+_BEHAVIOUR_ALWAYS = (
+    "fp16_accumulate",
+    "kv_read_per_query_head",
+    "micro_batch_tokens",
+    "batch_tokens",
+    "pipeline_parallel_prefill",
+    "flash_attention",
+    "cuda_graphs",
+    "custom_all_reduce",
+    "int8_mma_prefill",
+    "amd_vector_basis",
+    "amd_wmma_prefill",
+)
+
+
 def _behaviour_doc(b: EngineBehaviour) -> dict[str, Any]:
-    """The profile file's ``[behaviour]`` table."""
-    return (
-        {
-            "fp16_accumulate": b.fp16_accumulate,
-            "kv_read_per_query_head": b.kv_read_per_query_head,
-            "micro_batch_tokens": b.micro_batch_tokens,
-            "batch_tokens": b.batch_tokens,
-            "pipeline_parallel_prefill": b.pipeline_parallel_prefill,
-            "flash_attention": b.flash_attention,
-            "cuda_graphs": b.cuda_graphs,
-            "custom_all_reduce": b.custom_all_reduce,
-            "int8_mma_prefill": b.int8_mma_prefill,
-            "amd_vector_basis": b.amd_vector_basis,
-            "amd_wmma_prefill": b.amd_wmma_prefill,
-        }
-        # Written where set: the profiles of engines without these kernels stay as they were.
-        | (
-            {
-                "quantized_gemm_max_rows": b.quantized_gemm_max_rows,
-                "quantized_gemm_rows_per_pass": b.quantized_gemm_rows_per_pass,
-            }
-            if b.quantized_gemm_max_rows
-            else {}
-        )
-        | ({"mmq_tile_dequant": True} if b.mmq_tile_dequant else {})
-        | ({"flash_kv_per_query_head": True} if b.flash_kv_per_query_head else {})
-    )
+    """The profile file's ``[behaviour]`` table: every fact that reads back to ``b``."""
+    return {
+        f.name: getattr(b, f.name)
+        for f in fields(EngineBehaviour)
+        if f.name in _BEHAVIOUR_ALWAYS or getattr(b, f.name) != f.default
+    }
 
 
 def profile_doc(
