@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from one_device import one_device
 from rigplan.calibration import dataset
 from rigplan.calibration.fit_rows import calibration_rows, prepare_or_reason
 from rigplan.catalog import load_catalog
@@ -81,18 +82,11 @@ def test_rdna4_wmma_doubles_the_prompt_basis_only_where_the_backend_uses_it():
 
 
 def _micro_batch(model_id: str, quant: str, params: SpeedParameters, position: int = 0):
-    from rigplan.engines import get_engine
-    from rigplan.placement import place
-    from rigplan.quant import get_quant
-    from rigplan.rig import parse_rig
     from rigplan.speed.prefill import device_micro_batch
-    from rigplan.speed.work import forward_work
 
-    cat = load_catalog()
-    m = cat.models[model_id]
-    work = forward_work(m, get_quant(quant), place(m, parse_rig("radeon-pro-w7900", cat), get_engine("llama.cpp")))
+    m, dev = one_device(model_id, "radeon-pro-w7900", quant)
     behaviour = EngineBehaviour(flash_attention=True, amd_vector_basis=True)
-    return device_micro_batch(params, behaviour, work.stages[0][0], m, position, 512)
+    return device_micro_batch(params, behaviour, dev, m, position, 512)
 
 
 def test_attention_efficiency_scales_the_attention_term_alone():
@@ -119,17 +113,9 @@ def test_only_16_bit_moe_experts_pay_a_call_per_expert(model_id, quant, calls):
 
 
 def test_decode_charges_each_touched_expert_once_per_moe_layer():
-    from rigplan.engines import get_engine
-    from rigplan.placement import place
-    from rigplan.quant import get_quant
-    from rigplan.rig import parse_rig
     from rigplan.speed.decode import device_step
-    from rigplan.speed.work import forward_work
 
-    cat = load_catalog()
-    m = cat.models["qwen3-30b-a3b"]
-    work = forward_work(m, get_quant("q4_k_m"), place(m, parse_rig("rtx-4090", cat), get_engine("llama.cpp")))
-    dev = work.stages[0][0]
+    m, dev = one_device("qwen3-30b-a3b", "rtx-4090", "q4_k_m")
     step = lambda p: device_step(p, EngineBehaviour(), dev, m, 2.0, 512, 1).total_s  # noqa: E731
     extra = step(SpeedParameters(active_expert_overhead_s=1e-6)) - step(SpeedParameters())
     assert extra == pytest.approx(48 * 8 * 1e-6)  # 48 MoE layers x 8 active experts at batch 1

@@ -7,28 +7,20 @@ from __future__ import annotations
 
 import pytest
 
+from one_device import one_device
 from published_rows import shipped_prediction
 from rigplan import estimate
 from rigplan.calibration.fit_specs import FITS
 from rigplan.calibration.load import load_profiles
-from rigplan.catalog import load_catalog
-from rigplan.engines import get_engine
-from rigplan.placement import place
-from rigplan.quant import get_quant
-from rigplan.rig import parse_rig
 from rigplan.speed import hardware
 from rigplan.speed.decode import attention_excess_s, device_step
 from rigplan.speed.profile import EngineBehaviour, SpeedParameters
-from rigplan.speed.work import forward_work
 
-CAT = load_catalog()
 SLOW = SpeedParameters(decode_attention_sm_cycles_per_flop=1.0)  # ~1 FLOP per CU-clock: compute-bound
 
 
 def _dev(model_id: str, gpu: str = "rx-9070-xt"):  # the R9700's chip (Navi 48)
-    m = CAT.models[model_id]
-    work = forward_work(m, get_quant("q4_0"), place(m, parse_rig(gpu, CAT), get_engine("llama.cpp")))
-    return m, work.stages[0][0]
+    return one_device(model_id, gpu, "q4_0")
 
 
 def _step_s(params: SpeedParameters, model_id: str, context: int) -> float:

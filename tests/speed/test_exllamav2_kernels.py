@@ -10,24 +10,18 @@ import dataclasses
 
 import pytest
 
+from one_device import one_device
 from rigplan.calibration import priors
 from rigplan.catalog import load_catalog
-from rigplan.engines import get_engine
 from rigplan.estimate import estimate
-from rigplan.placement import place
-from rigplan.quant import get_quant
-from rigplan.rig import parse_rig
 from rigplan.speed.decode import device_step, own_kernel_passes
-from rigplan.speed.work import forward_work
 
 CAT = load_catalog()
 EXL2 = priors.EXLLAMAV2
 
 
 def _device(model_id: str = "llama-2-7b", rig: str = "rtx-4090"):
-    m = CAT.models[model_id]
-    work = forward_work(m, get_quant("exl2-4.0"), place(m, parse_rig(rig, CAT), get_engine("exllamav2")))
-    return m, work.stages[0][0]
+    return one_device(model_id, rig, "exl2-4.0", engine="exllamav2")
 
 
 def _step_s(batch: int, behaviour=EXL2.behaviour, rig: str = "rtx-4090") -> float:

@@ -9,15 +9,11 @@ import math
 
 import pytest
 
+from one_device import one_device
 from published_rows import shipped_prediction
 from rigplan.catalog import load_catalog
-from rigplan.engines import get_engine
-from rigplan.placement import place
-from rigplan.quant import get_quant
-from rigplan.rig import parse_rig
 from rigplan.speed.prefill import MMQ_TILE_TOKENS, device_micro_batch
 from rigplan.speed.profile import EngineBehaviour, SpeedParameters
-from rigplan.speed.work import DeviceWork
 
 CAT = load_catalog()
 MMQ = EngineBehaviour(flash_attention=True, int8_mma_prefill=True, mmq_tile_dequant=True)
@@ -26,11 +22,8 @@ PARAMS = SpeedParameters(dequant_sm_cycles_per_weight=1.0)
 
 
 def _dequant_s(model_id: str, quant: str, tokens: int, behaviour: EngineBehaviour) -> float:
-    from rigplan.speed.work import forward_work
-
-    m = CAT.models[model_id]
-    work = forward_work(m, get_quant(quant), place(m, parse_rig("rtx-4090", CAT), get_engine("llama.cpp")))
-    return device_micro_batch(PARAMS, behaviour, work.stages[0][0], m, 0, tokens).dequant_s
+    m, dev = one_device(model_id, "rtx-4090", quant)
+    return device_micro_batch(PARAMS, behaviour, dev, m, 0, tokens).dequant_s
 
 
 @pytest.mark.parametrize("tokens", [128, 512, 2048, 4096])
@@ -149,13 +142,6 @@ def test_unlisted_cards_get_their_familys_int8_rate(gpu_id, tops):
     assert (got is None) if tops is None else got == pytest.approx(tops * 1e12, rel=0.01)
 
 
-def _qwen_q8_device(gpu: str) -> DeviceWork:
-    from rigplan.speed.work import forward_work
-
-    m = CAT.models["qwen2.5-7b"]
-    return forward_work(m, get_quant("q8_0"), place(m, parse_rig(gpu, CAT), get_engine("llama.cpp"))).stages[0][0]
-
-
 def test_the_weight_reloads_bind_where_bandwidth_is_low():
     """Each 128-token column tile loads its weight tiles again: at -ub 2048 a DGX Spark (273 GB/s)
     moves a dense Q8_0 7B model's weights 16 times per micro-batch, which takes longer than its
@@ -167,8 +153,8 @@ def test_the_weight_reloads_bind_where_bandwidth_is_low():
     params = load_profiles()["llama.cpp-cuda"].parameters
     ratio = {}
     for gpu, tokens in (("dgx-spark", 2048), ("rtx-5090", 512)):
-        dev = _qwen_q8_device(gpu)
-        cost = device_micro_batch(params, MMQ, dev, CAT.models["qwen2.5-7b"], 0, tokens)
+        m, dev = one_device("qwen2.5-7b", gpu, "q8_0")
+        cost = device_micro_batch(params, MMQ, dev, m, 0, tokens)
         flops_s = tensor_throughput(params, MMQ, CAT.gpus[gpu], quantized=True)
         alone = 2 * dev.dense.total_elements * tokens / flops_s  # the matmuls at the shipped rate alone
         ratio[gpu] = (cost.matmul_s + cost.dequant_s) / (alone + cost.dequant_s)
@@ -178,7 +164,7 @@ def test_the_weight_reloads_bind_where_bandwidth_is_low():
 
 def test_without_mmq_tiles_there_are_no_reloads():
     """The term is CUDA's MMQ kernel's: other backends (and the May-2024 cuBLAS era) keep none."""
-    m, dev = CAT.models["qwen2.5-7b"], _qwen_q8_device("dgx-spark")
+    m, dev = one_device("qwen2.5-7b", "dgx-spark", "q8_0")
     tiled = device_micro_batch(PARAMS, MMQ, dev, m, 0, 2048)
     untiled = device_micro_batch(PARAMS, dataclasses.replace(MMQ, mmq_tile_dequant=False), dev, m, 0, 2048)
     assert untiled.matmul_s < tiled.matmul_s

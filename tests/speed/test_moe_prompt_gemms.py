@@ -6,14 +6,11 @@ from __future__ import annotations
 
 import pytest
 
+from one_device import one_device
 from rigplan.calibration import dataset
 from rigplan.calibration.fit_rows import prepare_or_reason
 from rigplan.calibration.load import load_profiles
 from rigplan.catalog import load_catalog
-from rigplan.engines import get_engine
-from rigplan.placement import place
-from rigplan.quant import get_quant
-from rigplan.rig import parse_rig
 from rigplan.speed.prefill import device_micro_batch
 from rigplan.speed.profile import EngineBehaviour, SpeedParameters
 
@@ -26,11 +23,8 @@ OFF, ON = (
 
 
 def _cost(model_id: str, quant: str, gpu: str, params: SpeedParameters, tokens: int = 2048):
-    from rigplan.speed.work import forward_work
-
-    m = CAT.models[model_id]
-    work = forward_work(m, get_quant(quant), place(m, parse_rig(gpu, CAT), get_engine("llama.cpp")))
-    return device_micro_batch(params, MMQ, work.stages[0][0], m, 0, tokens)
+    m, dev = one_device(model_id, gpu, quant)
+    return device_micro_batch(params, MMQ, dev, m, 0, tokens)
 
 
 def test_the_limit_slows_only_the_expert_gemms_of_a_gpu_with_more_sms():

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from one_device import one_device
 from published_rows import shipped_prediction
 from rigplan import arch
 from rigplan.catalog import load_catalog
@@ -23,10 +24,9 @@ FLASH = EngineBehaviour(flash_attention=True)
 
 
 def _attention_s(model_id: str, params: SpeedParameters, position: int, *, flash: bool = True, window: bool = True):
-    m = CAT.models[model_id]
-    work = forward_work(m, get_quant("q4_0"), place(m, parse_rig("rtx-5090", CAT), get_engine("llama.cpp")), window)
+    m, dev = one_device(model_id, "rtx-5090", "q4_0", honor_window=window)
     behaviour = FLASH if flash else EngineBehaviour()
-    return device_micro_batch(params, behaviour, work.stages[0][0], m, position, 512).attention_s
+    return device_micro_batch(params, behaviour, dev, m, position, 512).attention_s
 
 
 @pytest.mark.parametrize("model_id", ["llama-2-7b", "llama-3.1-8b"])

@@ -5,28 +5,24 @@ cards and Apple silicon (its own Metal profiles) are unchanged."""
 from __future__ import annotations
 
 import dataclasses
+from statistics import geometric_mean
 
 import pytest
 
-from rigplan.catalog import load_catalog
-from rigplan.engines import get_engine
-from rigplan.placement import place
-from rigplan.quant import get_quant
-from rigplan.rig import parse_rig
+from one_device import one_device
+from rigplan.calibration import priors
+from rigplan.calibration.load import load_profiles, profile_rows
 from rigplan.speed.prefill import device_micro_batch
 from rigplan.speed.profile import EngineBehaviour, SpeedParameters
-from rigplan.speed.work import forward_work
 
-CAT = load_catalog()
 BEHAVIOUR = EngineBehaviour(flash_attention=True, int8_mma_prefill=True)
 PLAIN = SpeedParameters(dequant_sm_cycles_per_weight=0.2)
 SOC = dataclasses.replace(PLAIN, prefill_efficiency_unified=0.8)
 
 
 def _total_s(gpu: str, params: SpeedParameters) -> float:
-    m = CAT.models["llama-3.1-8b"]
-    work = forward_work(m, get_quant("q4_k_m"), place(m, parse_rig(gpu, CAT), get_engine("llama.cpp")))
-    return device_micro_batch(params, BEHAVIOUR, work.stages[0][0], m, 4096, 512).total_s
+    m, dev = one_device("llama-3.1-8b", gpu, "q4_k_m")
+    return device_micro_batch(params, BEHAVIOUR, dev, m, 4096, 512).total_s
 
 
 @pytest.mark.parametrize(
@@ -38,8 +34,6 @@ def test_only_lpddr_socs_run_at_the_share(gpu, slower):
 
 
 def test_the_cuda_fit_finds_the_socs_slower_and_the_other_backends_take_it():
-    from rigplan.calibration.load import load_profiles
-
     profiles = load_profiles()
     share = profiles["llama.cpp-cuda"].parameters.prefill_efficiency_unified
     assert 0.5 < share < 1.0
@@ -51,11 +45,6 @@ def test_a_fit_without_the_dgx_spark_still_prices_it_as_a_soc():
     # The CUDA prior's share comes from the other SoC (Strix Halo's Vulkan rows: 0.92), so the
     # leave-one-GPU-out fit that never sees the DGX Spark predicts its prompts about as the full
     # fit does; with the prior at 1 it predicted them ~6 % faster (eighth session's profile).
-    from statistics import geometric_mean
-
-    from rigplan.calibration import priors
-    from rigplan.calibration.load import profile_rows
-
     assert priors.LLAMA_CPP_CUDA.parameters.prefill_efficiency_unified < 1.0
     rows = [r for r in profile_rows("llama.cpp-cuda") if r["gpu"] == "dgx-spark" and r["kind"] == "prefill"]
     assert len(rows) >= 20

@@ -6,27 +6,21 @@ from __future__ import annotations
 
 import pytest
 
+from one_device import one_device
 from published_rows import shipped_prediction
 from rigplan.calibration import priors
 from rigplan.calibration.fit_specs import FITS
 from rigplan.calibration.load import load_profiles
 from rigplan.catalog import load_catalog
-from rigplan.engines import get_engine
-from rigplan.placement import place
-from rigplan.quant import get_quant
-from rigplan.rig import parse_rig
 from rigplan.speed.prefill import device_micro_batch
 from rigplan.speed.profile import EngineBehaviour, SpeedParameters
-from rigplan.speed.work import forward_work
 
 CAT = load_catalog()
 
 
 def _reread_s(model_id: str, per_query_head: bool, position: int = 32768) -> float:
-    m = CAT.models[model_id]
-    work = forward_work(m, get_quant("q4_0"), place(m, parse_rig("rx-7900-xtx", CAT), get_engine("llama.cpp")))
+    m, dev = one_device(model_id, "rx-7900-xtx", "q4_0")
     b = EngineBehaviour(flash_attention=True, flash_kv_per_query_head=per_query_head)
-    dev = work.stages[0][0]
     with_term = device_micro_batch(SpeedParameters(flash_kv_reads_per_query=1 / 16), b, dev, m, position, 512)
     without = device_micro_batch(SpeedParameters(), b, dev, m, position, 512)
     return with_term.attention_s - without.attention_s

@@ -8,15 +8,11 @@ import dataclasses
 
 import pytest
 
+from one_device import one_device
 from rigplan.catalog import load_catalog
-from rigplan.engines import get_engine
-from rigplan.placement import place
-from rigplan.quant import get_quant
-from rigplan.rig import parse_rig
 from rigplan.speed import hardware
 from rigplan.speed.prefill import BUILD_ERA_REFERENCE, MicroBatchCost, device_micro_batch
 from rigplan.speed.profile import EngineBehaviour, SpeedParameters
-from rigplan.speed.work import forward_work
 
 CAT = load_catalog()
 TILED = EngineBehaviour(flash_attention=True, amd_coopmat_tiles_build=7707, build=7941)
@@ -25,9 +21,8 @@ PARAMS = SpeedParameters(dequant_sm_cycles_per_weight=0.2, amd_coopmat_tiles_spe
 
 
 def _micro_batch(gpu: str, behaviour: EngineBehaviour) -> MicroBatchCost:
-    m = CAT.models["llama-3.1-8b"]
-    work = forward_work(m, get_quant("q4_k_m"), place(m, parse_rig(gpu, CAT), get_engine("llama.cpp")))
-    return device_micro_batch(PARAMS, behaviour, work.stages[0][0], m, 0, 512)
+    m, dev = one_device("llama-3.1-8b", gpu, "q4_k_m")
+    return device_micro_batch(PARAMS, behaviour, dev, m, 0, 512)
 
 
 @pytest.mark.parametrize(

@@ -77,6 +77,12 @@ def memory_class(gpu: GPU) -> str:
     return GDDR
 
 
+def is_lpddr_soc(gpu: GPU) -> bool:
+    """A non-Apple SoC sharing LPDDR memory and its power budget with the CPU (DGX Spark, Strix
+    Halo); Apple silicon has Metal profiles of its own."""
+    return memory_class(gpu) == UNIFIED and not gpu.is_apple
+
+
 def bandwidth_bytes_per_s(gpu: GPU) -> float:
     """Peak memory bandwidth in bytes per second."""
     return gpu.bandwidth_gb_per_s * GB

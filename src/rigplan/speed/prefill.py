@@ -146,9 +146,7 @@ def device_micro_batch(
         params.float_expert_call_s
     )
     cost = MicroBatchCost(matmul, dequant, attention, activation, overhead, 0.0)
-    if params.prefill_efficiency_unified != 1.0 and hardware.memory_class(gpu) == hardware.UNIFIED and not gpu.is_apple:
-        return cost.scaled(1.0 / params.prefill_efficiency_unified)
-    return cost
+    return cost.scaled(1.0 / params.prefill_efficiency_unified) if hardware.is_lpddr_soc(gpu) else cost
 
 
 def _column_tiles(model: Model, tokens: int, frac: float) -> tuple[int, int]:
